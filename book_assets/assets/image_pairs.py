@@ -1,0 +1,100 @@
+"""``image_pairs``: which drawing each accepted variation belongs to, with evidence and confidence."""
+
+from dataclasses import dataclass, field
+
+import dagster as dg
+import pandas as pd
+
+from .. import checks
+from ..core import inventory
+from ..core.imaging import ImageFeatures
+from ..core.pairing import Candidate, pair_images, parse_overrides
+from ..partitions import book_prefix
+from ..resources import Bucket
+from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch, table_metadata
+
+PAIR_COLUMNS = ["generated", "drawing", "confidence", "needs_review", "signals", "runner_up", "margin", "reason"]
+
+
+@dataclass
+class ImagePairs:
+    """The pairing manifest handed to the layout: one row per variation, and each drawing's ordered variations."""
+
+    table: pd.DataFrame
+    drawings: list[str]                               # accepted drawings, by key
+    variations: dict[str, list[str]]                  # drawing key -> ordered variation keys
+    override_problems: list[str] = field(default_factory=list)
+
+    @property
+    def unpaired(self) -> list[str]:
+        return sorted(self.table.loc[self.table["drawing"].isna(), "generated"])
+
+
+def _candidates(rows: pd.DataFrame) -> list[Candidate]:
+    return [
+        Candidate(key=r["key"], features=ImageFeatures.from_dict(r["features"]), uploaded=float(r.get("updated", 0.0)))
+        for r in rows.to_dict("records")
+    ]
+
+
+@dg.asset(**BOOK_ASSET_ARGS, kinds={"python", "scipy"}, check_specs=checks.IMAGE_PAIRS_CHECKS)
+def image_pairs(
+    context: dg.AssetExecutionContext, bucket: Bucket, raw_images: pd.DataFrame, validated_images: pd.DataFrame
+) -> dg.MaterializeResult:
+    """Pair every accepted variation with one drawing: overrides, provenance, file names, then looks."""
+    book_id = book_id_of(context)
+    ok = validated_images[validated_images["status"] == "ok"].merge(
+        raw_images[["key", "updated"]], on="key", how="left")
+    drawings = ok[ok["role"] == inventory.DRAWING].sort_values("key")
+    generated = ok[ok["role"] == inventory.GENERATED].sort_values("key")
+
+    overrides: dict[str, str] = {}
+    problems: list[str] = []
+    override_rows = raw_images[raw_images["role"] == inventory.OVERRIDES]
+    if len(override_rows):
+        csv_text = bucket.read_bytes(override_rows.iloc[0]["key"]).decode("utf-8-sig", errors="replace")
+        overrides, problems = parse_overrides(csv_text, book_prefix(book_id), list(ok["key"]))
+        for problem in problems:
+            context.log.warning(f"pairs.csv: {problem}")
+
+    with stopwatch() as timing:
+        result = pair_images(_candidates(drawings), _candidates(generated), overrides)
+    table = pd.DataFrame(
+        [{"generated": p.generated, "drawing": p.drawing, "confidence": float(p.confidence),
+          "needs_review": bool(p.needs_review), "signals": ",".join(p.signals), "runner_up": p.runner_up,
+          "margin": float(p.margin), "reason": p.reason} for p in result.pairs],
+        columns=PAIR_COLUMNS,
+    )
+    drawing_keys = list(drawings["key"])
+    variations = {d: result.variations_of(d) for d in drawing_keys}
+    manifest = ImagePairs(table, drawing_keys, variations, problems)
+
+    paired = table[table["drawing"].notna()]
+    review = table[table["needs_review"]]
+    signal_counts = paired["signals"].str.split(",").explode().value_counts().to_dict() if len(paired) else {}
+    metadata = {
+        "dagster/row_count": len(table),
+        "pairs": len(paired),
+        "unpaired": len(table) - len(paired),
+        "low_confidence": len(review),
+        "overrides_used": int(paired["signals"].str.contains("override").sum()) if len(paired) else 0,
+        "override_problems": len(problems),
+        "confidence_mean": round(float(paired["confidence"].mean()), 3) if len(paired) else 0.0,
+        "confidence_min": round(float(paired["confidence"].min()), 3) if len(paired) else 0.0,
+        "confidence_distribution": dg.MetadataValue.json(
+            {f"{lo / 10:.1f}-{(lo + 1) / 10:.1f}": int(((paired["confidence"] * 10).clip(0, 9.999) // 1 == lo).sum())
+             for lo in range(10)}),
+        "deciding_signals": dg.MetadataValue.json({k: int(v) for k, v in signal_counts.items()}),
+        "pairing_ms": timing["ms"],
+        "review_table": table_metadata(review, ["generated", "drawing", "runner_up", "confidence", "reason"]),
+        "variations_per_drawing": dg.MetadataValue.json({d: len(v) for d, v in variations.items()}),
+    }
+    return dg.MaterializeResult(
+        value=manifest,
+        metadata=metadata,
+        check_results=[
+            checks.check_every_variation_placed_or_flagged(table, list(generated["key"])),
+            checks.check_pairs_need_review(table),
+            checks.check_every_drawing_has_variations(drawing_keys, variations),
+        ],
+    )

@@ -1,0 +1,146 @@
+"""``page_layouts``: story text and page geometry for every page of the book (no pixels yet)."""
+
+import statistics
+from dataclasses import dataclass, field
+
+import dagster as dg
+import pandas as pd
+
+from .. import checks
+from ..core import inventory
+from ..core.layout import BookContent, BookLayout, ImageSource, PrintProfile, SpreadContent, check_layout, layout_book
+from ..core.story import BookConfig, DrawingFacts, default_title, name_from_filename, parse_book_config, reading_level, write_story
+from ..partitions import book_prefix
+from ..resources import Bucket
+from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch
+from .image_pairs import ImagePairs
+
+PROFILES = {"kdp-8.5x8.5": PrintProfile()}
+
+
+@dataclass
+class PageLayouts:
+    """The laid-out book plus what the maker should know about their settings."""
+
+    layout: BookLayout
+    config_problems: list[str] = field(default_factory=list)
+    text_sources: dict[str, str] = field(default_factory=dict)   # drawing key -> "book.toml" | "writer"
+
+    def placed_images(self) -> pd.DataFrame:
+        """One row per placed image with its effective PPI (for the resolution checks)."""
+        rows = []
+        for page in self.layout.pages:
+            for img in page.images:
+                ppi = img.ppi
+                long_in = max(img.width, img.height) / 72.0
+                rows.append({
+                    "page": page.number, "key": img.key, "ppi": round(ppi, 1), "width_px": img.width_px,
+                    "height_px": img.height_px, "width_in": img.width / 72.0, "height_in": img.height / 72.0,
+                    "needed_px": int(round(long_in * checks.PPI_WARN)),
+                })
+        return pd.DataFrame(rows, columns=["page", "key", "ppi", "width_px", "height_px", "width_in", "height_in", "needed_px"])
+
+
+def read_book_config(bucket: Bucket, raw_images: pd.DataFrame) -> tuple[BookConfig, list[str]]:
+    rows = raw_images[raw_images["role"] == inventory.CONFIG]
+    if rows.empty:
+        return BookConfig(), []
+    text = bucket.read_bytes(rows.iloc[0]["key"]).decode("utf-8-sig", errors="replace")
+    return parse_book_config(text)
+
+
+def order_drawings(drawings: list[str], config: BookConfig, prefix: str) -> tuple[list[str], list[str]]:
+    """Drawings in ``page_order`` first (as listed), then the rest by name; plus problems with the order."""
+    by_relative = {key[len(prefix) + len("drawings/"):]: key for key in drawings}
+    ordered, problems = [], []
+    for relative in config.page_order:
+        key = by_relative.get(relative)
+        if key is None:
+            problems.append(f"book.toml page_order names '{relative}', but there is no accepted drawing with that name.")
+        elif key not in ordered:
+            ordered.append(key)
+    return ordered + [k for k in sorted(drawings) if k not in ordered], problems
+
+
+@dg.asset(**BOOK_ASSET_ARGS, kinds={"python"}, check_specs=checks.PAGE_LAYOUTS_CHECKS)
+def page_layouts(
+    context: dg.AssetExecutionContext,
+    bucket: Bucket,
+    raw_images: pd.DataFrame,
+    validated_images: pd.DataFrame,
+    image_pairs: ImagePairs,
+) -> dg.MaterializeResult:
+    """Title page, one spread per drawing (drawing + story | colour-arranged variations), end page."""
+    book_id = book_id_of(context)
+    prefix = book_prefix(book_id)
+    config, problems = read_book_config(bucket, raw_images)
+    profile = PROFILES.get(config.profile)
+    if profile is None:
+        problems.append(f"book.toml asks for print profile '{config.profile}', which is unknown; "
+                        f"using {PrintProfile().name}. Known profiles: {', '.join(PROFILES)}.")
+        profile = PrintProfile()
+    drawings, order_problems = order_drawings(image_pairs.drawings, config, prefix)
+    problems += order_problems
+    for problem in problems:
+        context.log.warning(problem)
+
+    accepted = validated_images.set_index("key")
+
+    def source(key: str) -> ImageSource:
+        row = accepted.loc[key]
+        return ImageSource(key=key, print_copy=row["print_copy"], width_px=int(row["print_width"]),
+                           height_px=int(row["print_height"]), mean_lab=tuple(row["features"]["mean_lab"]))
+
+    facts = [
+        DrawingFacts(key=k, name=name_from_filename(k.rsplit("/", 1)[-1]),
+                     colours=list(accepted.loc[k, "features"]["dominant_colours"]),
+                     variation_count=len(image_pairs.variations.get(k, [])))
+        for k in drawings
+    ]
+    written = write_story(facts, age_range=config.age_range, seed=book_id)
+    spreads, text_sources = [], {}
+    for fact, text in zip(facts, written):
+        chosen = config.drawings.get(fact.key[len(prefix) + len("drawings/"):])
+        text_sources[fact.key] = "book.toml" if chosen and chosen.text else "writer"
+        spreads.append(SpreadContent(
+            drawing=source(fact.key),
+            text=chosen.text if chosen and chosen.text else text,
+            variations=[source(v) for v in image_pairs.variations.get(fact.key, [])],
+            title=chosen.title if chosen and chosen.title else fact.name,
+        ))
+    content = BookContent(title=config.title or default_title(facts), author=config.author,
+                          dedication=config.dedication, spreads=spreads)
+    with stopwatch() as timing:
+        layout = layout_book(content, profile)
+    manifest = PageLayouts(layout, problems, text_sources)
+    placed = manifest.placed_images()
+    layout_problems = check_layout(layout)
+
+    grids = [p for p in layout.pages if p.harmony is not None]
+    story_texts = [t for p in layout.pages for t in p.texts if t.role == "story"]
+    kinds = pd.Series([p.kind for p in layout.pages]).value_counts().to_dict()
+    metadata = {
+        "pages": len(layout.pages),
+        "spreads": len(spreads),
+        "page_kinds": dg.MetadataValue.json({k: int(v) for k, v in kinds.items()}),
+        "mean_harmony": round(statistics.fmean(p.harmony for p in grids), 4) if grids else 0.0,
+        "mean_random_harmony": round(statistics.fmean(p.random_harmony for p in grids), 4) if grids else 0.0,
+        "min_ppi": round(float(placed["ppi"].min()), 1) if len(placed) else 0.0,
+        "images_placed": len(placed),
+        "text_shrunk": sum(1 for t in story_texts if t.shrunk_from),
+        "min_story_pt": round(min((t.font_size for t in story_texts), default=0.0), 1),
+        "reading_level_mean": round(statistics.fmean(reading_level(s.text) for s in spreads), 2) if spreads else 0.0,
+        "texts_from_book_toml": sum(1 for s in text_sources.values() if s == "book.toml"),
+        "texts_written": sum(1 for s in text_sources.values() if s == "writer"),
+        "config_problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+        "layout_ms": timing["ms"],
+    }
+    return dg.MaterializeResult(
+        value=manifest,
+        metadata=metadata,
+        check_results=[
+            checks.check_text_fits(layout_problems),
+            checks.check_images_ppi("images_at_300_ppi", placed, checks.PPI_WARN, dg.AssetCheckSeverity.WARN),
+            checks.check_images_ppi("images_at_200_ppi", placed, checks.PPI_ERROR, dg.AssetCheckSeverity.ERROR),
+        ],
+    )

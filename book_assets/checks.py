@@ -1,0 +1,160 @@
+"""Every asset check of the book graph: what it guards, its value and its threshold.
+
+Checks are declared on their asset (``check_specs``) and evaluated with the materialization, so
+a blocking (ERROR) check that fails stops the downstream assets: a bad book is never built.
+WARN checks never block; they tell a person where to look. Each result's metadata carries the
+measured ``value`` and the ``threshold`` it was compared with.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+import pandas as pd
+
+from .core import inventory
+
+REJECTION_RATE_WARN = 0.20     # more than one upload in five rejected: someone should look
+PPI_WARN = 300.0               # print services ask for 300 PPI at printed size
+PPI_ERROR = 200.0              # below 200 PPI a picture prints visibly soft: refuse to build
+
+
+def _spec(name: str, asset: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=asset, description=description, blocking=blocking)
+
+
+RAW_IMAGES_CHECKS = [
+    _spec("every_object_listed", "raw_images",
+          "Every object under books/<id>/ has exactly one row with a role (nothing lost).", blocking=True),
+]
+VALIDATED_IMAGES_CHECKS = [
+    _spec("every_upload_judged", "validated_images",
+          "Every drawing, variation or stray file has a row: accepted, or rejected with a reason.", blocking=True),
+    _spec("rejection_rate", "validated_images",
+          f"WARN when more than {REJECTION_RATE_WARN:.0%} of uploads are rejected."),
+]
+IMAGE_PAIRS_CHECKS = [
+    _spec("every_variation_placed_or_flagged", "image_pairs",
+          "Every accepted variation is paired with a drawing or listed as unpaired with a reason.", blocking=True),
+    _spec("pairs_need_review", "image_pairs",
+          "WARN listing variations whose drawing is uncertain; fix them with rows in pairs.csv."),
+    _spec("every_drawing_has_variations", "image_pairs",
+          "WARN listing drawings that no variation was paired with."),
+]
+PAGE_LAYOUTS_CHECKS = [
+    _spec("text_fits", "page_layouts",
+          "Every element lies on its page, text inside the safe margin at a readable size.", blocking=True),
+    _spec("images_at_300_ppi", "page_layouts", f"WARN when a placed image is below {PPI_WARN:.0f} PPI."),
+    _spec("images_at_200_ppi", "page_layouts",
+          f"ERROR (blocking) when a placed image is below {PPI_ERROR:.0f} PPI: it would print soft.", blocking=True),
+]
+BOOK_CHECKS = [
+    _spec("pdf_preflight", "book",
+          "The written PDF re-opens; page count, page/trim/bleed boxes, embedded fonts, no annotations."),
+    _spec("everything_accounted_for", "book",
+          "Every object under books/<id>/ is on a page, unpaired, rejected with a reason, or a settings file."),
+]
+
+
+def _result(spec_name: str, passed: bool, value, threshold, *, severity=dg.AssetCheckSeverity.ERROR,
+            description: str = "", **extra) -> dg.AssetCheckResult:
+    metadata = {"value": value, "threshold": threshold, **extra}
+    return dg.AssetCheckResult(check_name=spec_name, passed=bool(passed), severity=severity,
+                               description=description or None, metadata=metadata)
+
+
+def _listing(items: Sequence[str], limit: int = 50) -> str:
+    shown = "\n".join(f"- {item}" for item in items[:limit])
+    more = f"\n- … and {len(items) - limit} more" if len(items) > limit else ""
+    return shown + more
+
+
+def check_every_object_listed(table: pd.DataFrame, listed_keys: Sequence[str]) -> dg.AssetCheckResult:
+    """Rows = listed objects, keys unique, every row has a role."""
+    missing = sorted(set(listed_keys) - set(table["key"])) if len(table) else sorted(listed_keys)
+    duplicated = int(table["key"].duplicated().sum()) if len(table) else 0
+    no_role = int(table["role"].isna().sum()) if len(table) else 0
+    passed = not missing and duplicated == 0 and no_role == 0 and len(table) == len(listed_keys)
+    return _result("every_object_listed", passed, len(table), len(listed_keys),
+                   description=None if passed else f"{len(missing)} objects missing, {duplicated} duplicated",
+                   missing=dg.MetadataValue.md(_listing(missing) or "none"))
+
+
+def check_every_upload_judged(validated: pd.DataFrame, raw: pd.DataFrame) -> dg.AssetCheckResult:
+    """One validated row per non-settings raw row; every rejection has a reason and a message."""
+    expected = set(raw.loc[~raw["role"].isin([inventory.CONFIG, inventory.OVERRIDES]), "key"])
+    judged = set(validated["key"]) if len(validated) else set()
+    rejected = validated[validated["status"] == "rejected"] if len(validated) else validated
+    unexplained = int(((rejected["reason"] == "") | (rejected["message"] == "")).sum()) if len(rejected) else 0
+    missing = sorted(expected - judged)
+    passed = not missing and unexplained == 0 and len(validated) == len(expected)
+    return _result("every_upload_judged", passed, len(validated), len(expected),
+                   unexplained_rejections=unexplained, missing=dg.MetadataValue.md(_listing(missing) or "none"))
+
+
+def check_rejection_rate(validated: pd.DataFrame) -> dg.AssetCheckResult:
+    """Share of uploads rejected; WARN above REJECTION_RATE_WARN."""
+    total = len(validated)
+    rate = float((validated["status"] == "rejected").sum() / total) if total else 0.0
+    return _result("rejection_rate", rate <= REJECTION_RATE_WARN, round(rate, 4), REJECTION_RATE_WARN,
+                   severity=dg.AssetCheckSeverity.WARN,
+                   description=f"{rate:.0%} of {total} uploads rejected")
+
+
+def check_every_variation_placed_or_flagged(pairs: pd.DataFrame, accepted_generated: Sequence[str]) -> dg.AssetCheckResult:
+    """Every accepted variation has a pair row; unpaired rows carry a reason."""
+    have = set(pairs["generated"]) if len(pairs) else set()
+    missing = sorted(set(accepted_generated) - have)
+    unpaired = pairs[pairs["drawing"].isna()] if len(pairs) else pairs
+    unexplained = int((unpaired["reason"] == "").sum()) if len(unpaired) else 0
+    passed = not missing and unexplained == 0
+    return _result("every_variation_placed_or_flagged", passed, len(have), len(accepted_generated),
+                   unpaired=len(unpaired), missing=dg.MetadataValue.md(_listing(missing) or "none"))
+
+
+def check_pairs_need_review(pairs: pd.DataFrame) -> dg.AssetCheckResult:
+    """WARN listing pairs flagged for review (low confidence)."""
+    flagged = pairs[pairs["needs_review"] & pairs["drawing"].notna()] if len(pairs) else pairs
+    lines = [f"{r.generated} → {r.drawing} (confidence {r.confidence:.2f}; runner-up {r.runner_up})"
+             for r in flagged.itertuples()]
+    return _result("pairs_need_review", len(flagged) == 0, len(flagged), 0, severity=dg.AssetCheckSeverity.WARN,
+                   description=f"{len(flagged)} pairs need a reviewer's look" if len(flagged) else None,
+                   flagged=dg.MetadataValue.md(_listing(lines) or "none"))
+
+
+def check_every_drawing_has_variations(drawings: Sequence[str], variations: dict[str, list[str]]) -> dg.AssetCheckResult:
+    """WARN listing drawings with no paired variation (their facing page has no grid)."""
+    lonely = [d for d in drawings if not variations.get(d)]
+    return _result("every_drawing_has_variations", not lonely, len(lonely), 0, severity=dg.AssetCheckSeverity.WARN,
+                   description=f"{len(lonely)} drawings have no variations" if lonely else None,
+                   drawings_without_variations=dg.MetadataValue.md(_listing(lonely) or "none"))
+
+
+def check_text_fits(problems: Sequence[str]) -> dg.AssetCheckResult:
+    """Layout geometry problems (outside page, text outside safe box or too small); must be none."""
+    return _result("text_fits", not problems, len(problems), 0,
+                   problems=dg.MetadataValue.md(_listing(list(problems)) or "none"))
+
+
+def check_images_ppi(check_name: str, placed: pd.DataFrame, threshold: float, severity) -> dg.AssetCheckResult:
+    """Lowest effective PPI of any placed image against ``threshold``; lists the images below it."""
+    low = placed[placed["ppi"] < threshold] if len(placed) else placed
+    lines = [f"page {r.page}: {r.key} at {r.ppi:.0f} PPI ({r.width_px}×{r.height_px} px in a "
+             f"{r.width_in:.2f}×{r.height_in:.2f} in frame; needs {r.needed_px} px on the long side)"
+             for r in low.itertuples()]
+    min_ppi = round(float(placed["ppi"].min()), 1) if len(placed) else None
+    return _result(check_name, low.empty, min_ppi, threshold, severity=severity,
+                   description=f"{len(low)} images below {threshold:.0f} PPI" if len(low) else None,
+                   below_threshold=dg.MetadataValue.md(_listing(lines) or "none"))
+
+
+def check_pdf_preflight(problems: Sequence[str], pages: int, fonts: Sequence[str]) -> dg.AssetCheckResult:
+    """Findings of re-opening the written PDF (core.preflight); must be none."""
+    return _result("pdf_preflight", not problems, len(problems), 0, pages=pages, fonts=", ".join(fonts),
+                   problems=dg.MetadataValue.md(_listing(list(problems)) or "none"))
+
+
+def check_everything_accounted_for(missing: Sequence[str], listed: int) -> dg.AssetCheckResult:
+    """Objects in the bucket the report does not account for; must be none."""
+    return _result("everything_accounted_for", not missing, len(missing), 0, objects=listed,
+                   unaccounted=dg.MetadataValue.md(_listing(list(missing)) or "none"))

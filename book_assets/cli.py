@@ -1,0 +1,132 @@
+"""``book-assets``: build the sample book, build any book, and check the set-up.
+
+    book-assets demo [--bucket PATH]            write the sample book into the bucket and build it
+    book-assets build BOOK_ID [--bucket PATH]   build one book folder (exit 0 only when published)
+    book-assets doctor                          show what the tool will use (bucket, instance, versions)
+
+Builds run in this process against the persistent Dagster instance in ``$DAGSTER_HOME`` (default
+``.dagster_home/`` in the project), so every build shows up in the Dagster UI (``make dev``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .resources import BUCKET_ENV_VAR, PROJECT_ROOT, bucket_from_setting, bucket_setting
+
+DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+
+
+def ensure_dagster_home() -> Path:
+    """Use ``$DAGSTER_HOME``, or the project's own; give it the project's dagster.yaml if it has none."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME))).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    source = PROJECT_ROOT / "dagster.yaml"
+    if source.exists() and (not target.exists() or home == DEFAULT_DAGSTER_HOME.resolve()):
+        shutil.copyfile(source, target)
+    return home
+
+
+def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdout) -> int:
+    """Register the book's partition and materialize the five assets; 0 when the book was published."""
+    from .partitions import book_id_problem
+
+    problem = book_id_problem(book_id)
+    if problem:
+        print(problem, file=out)
+        return 2
+    ensure_dagster_home()
+    import dagster as dg
+
+    from .assets import BOOK_ASSETS
+    from .definitions import MAX_RUNTIME_SECONDS
+    from .partitions import books_partitions
+
+    bucket = bucket_from_setting(bucket_setting_value)
+    if not bucket.list_objects(f"books/{book_id}/", with_hash=False):
+        print(f"There is no book folder books/{book_id}/ in {bucket.url('books')} (or it is empty).", file=out)
+        return 2
+    started = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        if not instance.has_dynamic_partition(books_partitions.name, book_id):
+            instance.add_dynamic_partitions(books_partitions.name, [book_id])
+        result = dg.materialize(
+            BOOK_ASSETS, instance=instance, partition_key=book_id, resources={"bucket": bucket},
+            raise_on_error=False, tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS), "book": book_id},
+        )
+        step_stats = {s.step_key: s for s in instance.get_run_step_stats(result.run_id)}
+    elapsed = time.perf_counter() - started
+    print(f"Run {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f} s", file=out)
+    for asset in BOOK_ASSETS:
+        key = asset.key.to_user_string()
+        stats = step_stats.get(key)
+        took = f"{stats.end_time - stats.start_time:6.2f} s" if stats and stats.end_time and stats.start_time else "   —   "
+        print(f"  {key:<18} {took}  {stats.status.value if stats else 'NOT RUN'}", file=out)
+    for evaluation in result.get_asset_check_evaluations():
+        mark = "ok  " if evaluation.passed else ("WARN" if evaluation.severity.value == "WARN" else "FAIL")
+        print(f"  check {mark} {evaluation.asset_key.to_user_string()}.{evaluation.check_name}", file=out)
+    published = False
+    if result.success:
+        outcome = result.output_for_node("book")
+        published = bool(outcome["published"])
+        if published:
+            report = json.loads(bucket.read_bytes(outcome["report"]))
+            print(f"Book: {bucket.url(outcome['pdf'])}", file=out)
+            print(f"      {outcome['pages']} pages, {len(report['pairs'])} variations placed, "
+                  f"{len(report['rejected'])} files rejected (see report.json)", file=out)
+    if not published:
+        print("The book was not published; see the run's checks and logs in the Dagster UI (make dev).", file=out)
+    return 0 if published else 1
+
+
+def demo(bucket_setting_value: str | None = None, *, out=sys.stdout) -> int:
+    """Write the generated sample book into the bucket, then build it."""
+    from .samples import SAMPLE_BOOK_ID, write_sample_book
+
+    bucket = bucket_from_setting(bucket_setting_value)
+    keys = write_sample_book(bucket)
+    print(f"Wrote the sample book ({len(keys)} files) to {bucket.url(f'books/{SAMPLE_BOOK_ID}')}", file=out)
+    return build(SAMPLE_BOOK_ID, bucket_setting_value, out=out)
+
+
+def doctor(*, out=sys.stdout) -> int:
+    from importlib.metadata import version
+
+    home = ensure_dagster_home()
+    print(f"bucket        {bucket_setting()}   (set {BUCKET_ENV_VAR} to change)", file=out)
+    print(f"DAGSTER_HOME  {home}", file=out)
+    for package in ("dagster", "dagster-webserver", "dagster-gcp", "pillow", "reportlab", "pypdf", "scipy", "imagehash"):
+        print(f"{package:<13} {version(package)}", file=out)
+    try:
+        bucket_from_setting()
+    except ValueError as exc:
+        print(f"problem       {exc}", file=out)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="book-assets", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p_demo = commands.add_parser("demo", help="write the sample book into the bucket and build it")
+    p_demo.add_argument("--bucket", help=f"bucket folder (default: ${BUCKET_ENV_VAR} or ./local_bucket)")
+    p_build = commands.add_parser("build", help="build one book folder books/BOOK_ID/")
+    p_build.add_argument("book_id")
+    p_build.add_argument("--bucket", help=f"bucket folder (default: ${BUCKET_ENV_VAR} or ./local_bucket)")
+    commands.add_parser("doctor", help="show the bucket, instance and versions in use")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo(args.bucket)
+    if args.command == "build":
+        return build(args.book_id, args.bucket)
+    return doctor()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""What each object in a book folder is for, decided from its place in the folder.
+
+``drawings/…`` are the children's drawings, ``generated/…`` their variations, ``book.toml`` the
+book's settings and ``pairs.csv`` a reviewer's pairing overrides. Anything else is kept in the
+inventory with a plain reason, so nothing in the bucket is ever silently dropped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DRAWING = "drawing"
+GENERATED = "generated"
+CONFIG = "config"
+OVERRIDES = "overrides"
+OTHER = "other"
+
+IMAGE_ROLES = (DRAWING, GENERATED)
+CONFIG_FILES = {"book.toml": CONFIG, "pairs.csv": OVERRIDES}
+SYSTEM_FILE_NAMES = {".ds_store", "thumbs.db", "desktop.ini", ".localized", "icon\r"}
+
+
+@dataclass(frozen=True)
+class Placement:
+    role: str
+    reason: str = ""      # stable code for role OTHER
+    message: str = ""     # plain sentence for role OTHER
+
+
+def classify(relative_path: str) -> Placement:
+    """Role of an object from its path relative to ``books/<book_id>/``."""
+    name = relative_path.rsplit("/", 1)[-1]
+    if name.lower() in SYSTEM_FILE_NAMES or name.startswith("._"):
+        return Placement(OTHER, "system_file",
+                         f"'{name}' is a file your computer made automatically; it is not part of the book.")
+    if relative_path in CONFIG_FILES:
+        return Placement(CONFIG_FILES[relative_path])
+    top = relative_path.split("/", 1)[0]
+    if top == "drawings" and "/" in relative_path:
+        return Placement(DRAWING)
+    if top == "generated" and "/" in relative_path:
+        return Placement(GENERATED)
+    return Placement(OTHER, "unexpected_location",
+                     f"'{relative_path}' is not inside drawings/ or generated/, so the book does not know "
+                     "whether it is a drawing or a variation. Move it into one of those folders.")

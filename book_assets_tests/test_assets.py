@@ -1,0 +1,190 @@
+"""The real Dagster machinery on a real local bucket: materialize, metadata, checks, publishing."""
+from __future__ import annotations
+
+import io
+import json
+import random
+import uuid
+
+import dagster as dg
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from book_assets.assets import image_pairs, raw_images, validated_images
+from book_assets.core.report import unaccounted
+from book_assets.samples import SAMPLE_BOOK_ID, SAMPLE_DRAWINGS, draw_subject, sample_truth
+
+from .conftest import build, check_results, materialization, upload
+
+pytestmark = pytest.mark.integration
+
+EXPECTED_REJECTIONS = {
+    "generated/upload_cut_short.jpg": "truncated",
+    "drawings/old_scan.gif": "unsupported_format",
+    "generated/empty.png": "empty_file",
+    "drawings/notes.png": "not_an_image",
+    "generated/thumb.png": "too_small",
+    ".DS_Store": "system_file",
+}
+
+
+@pytest.fixture(scope="module")
+def sample_build(tmp_path_factory, sample_files):
+    """The sample book built once for this module: (bucket, result, listed keys)."""
+    from book_assets.resources import LocalBucket
+
+    bucket = LocalBucket(root=str(tmp_path_factory.mktemp("sample") / "bucket"))
+    keys = upload(bucket, SAMPLE_BOOK_ID, sample_files)
+    with dg.instance_for_test() as instance:
+        result = build(bucket, instance, SAMPLE_BOOK_ID)
+        yield bucket, result, keys
+
+
+def test_sample_book_is_published_as_a_printable_pdf(sample_build):
+    bucket, result, _ = sample_build
+    assert result.success
+    assert result.output_for_node("book")["published"] is True
+    with bucket.local_path(f"published/{SAMPLE_BOOK_ID}/book.pdf") as pdf_path:
+        reader = PdfReader(str(pdf_path))
+        layout = result.output_for_node("page_layouts").layout
+        assert len(reader.pages) == len(layout.pages)
+        assert len(reader.pages) % 2 == 0
+        # 8.5 x 8.5 in trim + 0.125 in bleed on the outside edge and top and bottom
+        for page in reader.pages:
+            assert (round(float(page.mediabox.width), 2), round(float(page.mediabox.height), 2)) == (621.0, 630.0)
+            assert round(float(page.trimbox.width), 2) == 612.0
+        text = "".join(page.extract_text() for page in reader.pages)
+        assert "Max and Friends" in text and "purple monster" in text   # title and book.toml text
+    # one spread per drawing: a drawing page faced by its variations
+    kinds = [p.kind for p in layout.pages]
+    assert kinds.count("drawing") == len(SAMPLE_DRAWINGS)
+    assert kinds[0] == "title"
+
+
+def test_every_asset_reports_metrics(sample_build, sample_files):
+    _, result, keys = sample_build
+    raw = materialization(result, "raw_images").metadata
+    assert raw["objects"].value == len(keys) == len(sample_files)
+    assert raw["drawing_count"].value == len(SAMPLE_DRAWINGS) + 2         # + old_scan.gif, notes.png
+    validated = materialization(result, "validated_images").metadata
+    assert validated["rejected"].value == len(EXPECTED_REJECTIONS)
+    assert validated["valid_drawings"].value == len(SAMPLE_DRAWINGS)
+    assert validated["valid_generated"].value == sum(d.variations for d in SAMPLE_DRAWINGS)
+    assert validated["decode_ms_total"].value > 0
+    pairs = materialization(result, "image_pairs").metadata
+    assert pairs["pairs"].value == sum(d.variations for d in SAMPLE_DRAWINGS)
+    layouts = materialization(result, "page_layouts").metadata
+    assert layouts["spreads"].value == len(SAMPLE_DRAWINGS)
+    assert layouts["mean_harmony"].value > layouts["mean_random_harmony"].value
+    assert layouts["min_ppi"].value >= 300
+    book = materialization(result, "book").metadata
+    assert book["published"].value is True
+    assert book["pdf_bytes"].value > 100_000
+    assert "data:image/png;base64," in book["preview"].value
+
+
+def test_checks_pass_on_the_sample_book(sample_build):
+    _, result, _ = sample_build
+    checks = check_results(result)
+    assert set(checks) == {
+        "every_object_listed", "every_upload_judged", "rejection_rate", "every_variation_placed_or_flagged",
+        "pairs_need_review", "every_drawing_has_variations", "text_fits", "images_at_300_ppi",
+        "images_at_200_ppi", "pdf_preflight", "everything_accounted_for",
+    }
+    for name in ("every_object_listed", "every_upload_judged", "every_variation_placed_or_flagged",
+                 "text_fits", "images_at_200_ppi", "pdf_preflight", "everything_accounted_for"):
+        assert checks[name].passed, name
+        assert "value" in checks[name].metadata and "threshold" in checks[name].metadata
+
+
+def test_report_accounts_for_every_object(sample_build):
+    bucket, _, keys = sample_build
+    report = json.loads(bucket.read_bytes(f"published/{SAMPLE_BOOK_ID}/report.json"))
+    assert report["book_id"] == SAMPLE_BOOK_ID
+    assert unaccounted(report, keys) == []
+    rejected = {r["key"].split("/", 2)[2]: r for r in report["rejected"]}
+    assert {k: r["reason"] for k, r in rejected.items()} == EXPECTED_REJECTIONS
+    assert all(len(r["message"]) > 20 for r in rejected.values())
+    placed = [k for page in report["pages"] for k in page["images"]]
+    generated_ok = [p["generated"] for p in report["pairs"]]
+    assert set(generated_ok) <= set(placed)
+    assert len(report["pairs"]) == sum(d.variations for d in SAMPLE_DRAWINGS)
+    assert report["config_files"] == [f"books/{SAMPLE_BOOK_ID}/book.toml"]
+    # pairing of the sample book is right: each variation sits with the drawing it was made from
+    truth = {f"books/{SAMPLE_BOOK_ID}/{g}": f"books/{SAMPLE_BOOK_ID}/{d}" for g, d in sample_truth().items()}
+    wrong = [p for p in report["pairs"] if truth[p["generated"]] != p["drawing"]]
+    assert wrong == []
+
+
+def test_second_build_reuses_the_cache(sample_build, instance):
+    bucket, _, _ = sample_build
+    again = build(bucket, instance, SAMPLE_BOOK_ID, assets=[raw_images, validated_images])
+    metadata = materialization(again, "validated_images").metadata
+    images = metadata["valid"].value + metadata["rejected"].value - 1     # .DS_Store is never decoded
+    assert metadata["cache_hits"].value == images
+    assert metadata["decoded"].value == 0
+
+
+def test_scrambled_names_still_pair_by_looks(sample_files, bucket, instance):
+    """Rename every file randomly and strip provenance: pairing must still put each variation right."""
+    rng = random.Random(7)
+    renamed: dict[str, str] = {}
+    scrambled: dict[str, bytes] = {}
+    truth = sample_truth()
+    for relative in sorted({*truth, *truth.values()}):
+        image = Image.open(io.BytesIO(sample_files[relative]))
+        plain = io.BytesIO()
+        image.convert("RGB").save(plain, "PNG", compress_level=1)        # no text chunks survive
+        renamed[relative] = f"{relative.split('/')[0]}/{uuid.UUID(int=rng.getrandbits(128)).hex[:10]}.png"
+        scrambled[renamed[relative]] = plain.getvalue()
+    upload(bucket, "scrambled", scrambled)
+    result = build(bucket, instance, "scrambled", assets=[raw_images, validated_images, image_pairs])
+    pairs = {r.generated: r.drawing for r in result.output_for_node("image_pairs").table.itertuples()}
+    assert len(pairs) == len(truth)
+    wrong = [g for g, d in truth.items()
+             if pairs[f"books/scrambled/{renamed[g]}"] != f"books/scrambled/{renamed[d]}"]
+    assert wrong == [], f"{len(wrong)} of {len(truth)} variations on the wrong page: {wrong}"
+
+
+def test_drawing_without_variations_warns_but_builds(small_book_files, bucket, instance):
+    files = dict(small_book_files)
+    lonely = io.BytesIO()
+    draw_subject("flower", 1800, seed=3).save(lonely, "JPEG", quality=85)
+    files["drawings/lonely_flower.jpg"] = lonely.getvalue()
+    upload(bucket, "b-lonely", files)
+    result = build(bucket, instance, "b-lonely")
+    assert result.success
+    warning = check_results(result)["every_drawing_has_variations"]
+    assert not warning.passed
+    assert warning.severity == dg.AssetCheckSeverity.WARN
+    assert "lonely_flower.jpg" in warning.metadata["drawings_without_variations"].value
+    assert result.output_for_node("book")["published"] is True
+    layout = result.output_for_node("page_layouts").layout
+    lonely_pages = [p for p in layout.pages if p.drawing_key and p.drawing_key.endswith("lonely_flower.jpg")]
+    assert len(lonely_pages) == 2 and all(p.kind != "variations" for p in lonely_pages)
+
+
+def test_low_resolution_drawing_blocks_the_book(small_book_files, bucket, instance):
+    """An image under 200 PPI at its printed size fails the blocking check: no book is built."""
+    files = dict(small_book_files)
+    small = io.BytesIO()
+    draw_subject("cat", 300, seed=1).save(small, "JPEG", quality=90)     # 300 px across ~5 in = ~60 PPI
+    files["drawings/tiny_cat.jpg"] = small.getvalue()
+    upload(bucket, "b-lowres", files)
+    result = build(bucket, instance, "b-lowres", raise_on_error=False)
+    gate = check_results(result)["images_at_200_ppi"]
+    assert not gate.passed
+    assert "tiny_cat.jpg" in gate.metadata["below_threshold"].value
+    assert not result.asset_materializations_for_node("book")
+    assert not bucket.exists("published/b-lowres/book.pdf")
+
+
+def test_invalid_book_id_fails_clearly_without_retries(bucket, instance):
+    instance.add_dynamic_partitions("books", ["Bad Name"])
+    result = build(bucket, instance, "Bad Name", assets=[raw_images], raise_on_error=False)
+    assert not result.success
+    failure = result.failure_data_for_node("raw_images")
+    assert "not allowed" in failure.error.message or "not allowed" in str(failure.user_failure_data.description)
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retries == []

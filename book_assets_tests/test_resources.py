@@ -1,0 +1,59 @@
+"""The local bucket: safe keys, atomic writes, listing with content hashes."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from book_assets.partitions import book_id_problem
+from book_assets.resources import LocalBucket, UnsafeKeyError, bucket_from_setting, check_key
+
+
+@pytest.mark.parametrize("key", [
+    "../escape.png", "books/../../etc/passwd", "/etc/passwd", "books\\x.png", "books/a\x00.png",
+    "books/a\nb.png", "books//a.png", "books/./a.png", "", "C:/windows.png",
+])
+def test_unsafe_keys_are_refused(bucket, key):
+    with pytest.raises(UnsafeKeyError):
+        check_key(key)
+    with pytest.raises(UnsafeKeyError):
+        bucket.write_bytes(key, b"x")
+
+
+def test_symlink_escape_is_refused(tmp_path):
+    root = tmp_path / "bucket"
+    (root / "books").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("secret")
+    (root / "books" / "link").symlink_to(tmp_path)
+    bucket = LocalBucket(root=str(root))
+    with pytest.raises(UnsafeKeyError):
+        bucket.read_bytes("books/link/secret.txt")
+    assert [o.key for o in bucket.list_objects("books/")] == []   # links are not listed either
+
+
+def test_write_is_atomic_and_listing_hashes_content(bucket):
+    bucket.write_bytes("books/b1/drawings/a.png", b"first")
+    bucket.write_bytes("books/b1/drawings/a.png", b"second")
+    bucket.write_bytes("books/b10/x.png", b"other book")
+    listed = bucket.list_objects("books/b1/")
+    assert [o.key for o in listed] == ["books/b1/drawings/a.png"]      # b10 is not part of b1
+    assert listed[0].size == 6
+    assert listed[0].content_hash == "sha256:" + hashlib.sha256(b"second").hexdigest()
+    assert bucket.read_bytes("books/b1/drawings/a.png") == b"second"
+    leftovers = [p for p in Path(bucket.root).rglob("*") if "tmp" in p.name]
+    assert leftovers == []
+
+
+def test_bucket_setting_picks_the_implementation(tmp_path):
+    assert isinstance(bucket_from_setting(str(tmp_path)), LocalBucket)
+    with pytest.raises(ValueError, match="gs://"):
+        bucket_from_setting("s3://nope")
+
+
+@pytest.mark.parametrize("book_id,ok", [
+    ("max-and-friends", True), ("b_1", True), ("a" * 63, True), ("a" * 64, False), ("Max", False),
+    ("", False), ("../x", False), ("has space", False), ("émile", False),
+])
+def test_book_id_rule(book_id, ok):
+    assert (book_id_problem(book_id) is None) is ok
