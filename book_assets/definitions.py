@@ -8,7 +8,6 @@ from __future__ import annotations
 import dagster as dg
 
 from .assets import BOOK_ASSETS
-from .partitions import books_partitions
 from .resources import bucket_from_setting
 
 MAX_RUNTIME_SECONDS = 3600   # run monitoring cancels a book run that takes longer than this
@@ -16,7 +15,6 @@ MAX_RUNTIME_SECONDS = 3600   # run monitoring cancels a book run that takes long
 build_book_job = dg.define_asset_job(
     "build_book",
     selection=dg.AssetSelection.assets(*BOOK_ASSETS),
-    partitions_def=books_partitions,
     tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS)},
     description="Build and publish one book: inventory, validation, pairing, layout, PDF.",
 )

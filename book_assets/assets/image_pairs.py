@@ -40,7 +40,7 @@ def _candidates(rows: pd.DataFrame) -> list[Candidate]:
 @dg.asset(**BOOK_ASSET_ARGS, kinds={"python", "scipy"}, check_specs=checks.IMAGE_PAIRS_CHECKS)
 def image_pairs(
     context: dg.AssetExecutionContext, bucket: Bucket, raw_images: pd.DataFrame, validated_images: pd.DataFrame
-) -> dg.MaterializeResult:
+):
     """Pair every accepted variation with one drawing: overrides, provenance, file names, then looks."""
     book_id = book_id_of(context)
     ok = validated_images[validated_images["status"] == "ok"].merge(

@@ -69,7 +69,7 @@ def page_layouts(
     raw_images: pd.DataFrame,
     validated_images: pd.DataFrame,
     image_pairs: ImagePairs,
-) -> dg.MaterializeResult:
+):
     """Title page, one spread per drawing (drawing + story | colour-arranged variations), end page."""
     book_id = book_id_of(context)
     prefix = book_prefix(book_id)

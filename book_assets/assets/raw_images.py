@@ -13,7 +13,7 @@ RAW_COLUMNS = ["key", "relative_path", "role", "reason", "message", "size", "upd
 
 
 @dg.asset(**BOOK_ASSET_ARGS, kinds={"python"}, check_specs=checks.RAW_IMAGES_CHECKS)
-def raw_images(context: dg.AssetExecutionContext, bucket: Bucket) -> dg.MaterializeResult:
+def raw_images(context: dg.AssetExecutionContext, bucket: Bucket):
     """Every object under ``books/<book_id>/`` with its role: drawing, generated, config, overrides, other."""
     book_id = book_id_of(context)
     prefix = book_prefix(book_id)

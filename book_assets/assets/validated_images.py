@@ -90,7 +90,7 @@ def _not_an_upload(raw: dict) -> dict:
 @dg.asset(**BOOK_ASSET_ARGS, kinds={"python", "pillow"}, check_specs=checks.VALIDATED_IMAGES_CHECKS)
 def validated_images(
     context: dg.AssetExecutionContext, config: ValidationConfig, bucket: Bucket, raw_images: pd.DataFrame
-) -> dg.MaterializeResult:
+):
     """One row per upload: ok (format, oriented size, features, print copy) or rejected (reason, message)."""
     book_id_of(context)
     limits = ImageLimits()

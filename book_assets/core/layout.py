@@ -5,7 +5,13 @@ rendered*, i.e. including bleed. The trim box sits ``bleed`` in from the outside
 """
 from __future__ import annotations
 
+import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+
+from book_assets.core.arrange import arrange_by_colour, grid_for, split_for_pages
+from book_assets.core.fonts import BOLD, ITALIC, REGULAR, text_width
 
 POINTS_PER_INCH = 72.0
 
@@ -105,12 +111,15 @@ class PlacedText:
     align: str = "center"             # "left" | "center"
     role: str = "story"               # "title" | "author" | "story" | "caption" | "folio" | ...
     shrunk_from: float | None = None  # the preferred size, when the text had to shrink to fit
+    truncated: bool = False           # last resort: the text did not fit even at the minimum size
+                                      # and was cut (ends with an ellipsis); check_layout reports it
 
 
 @dataclass
 class Page:
     number: int                       # 1-based; odd = recto (right-hand page)
-    kind: str                         # "title" | "dedication" | "drawing" | "variations" | "variations-continued" | "end" | "blank"
+    kind: str                         # "title" | "dedication" | "drawing" | "variations" | "variations-continued"
+                                      # | "story" (faces a drawing that has no variations) | "end" | "blank"
     images: list[PlacedImage] = field(default_factory=list)
     texts: list[PlacedText] = field(default_factory=list)
     drawing_key: str | None = None    # the drawing this page belongs to, if any
@@ -118,6 +127,7 @@ class Page:
     harmony: float | None = None      # colour harmony of the grid's arrangement (higher is better)
     random_harmony: float | None = None   # same score for a random arrangement, for comparison
     background: str = "#ffffff"       # page colour (hex)
+    cells: list[str | None] | None = None  # variations grid: row-major cell -> variation key (None = empty)
 
 
 @dataclass
@@ -129,3 +139,513 @@ class BookLayout:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# Layout rules. Sizes are points; shares are of the safe box height.
+
+STORY_PT = 22.0                # preferred story text size on a drawing page
+STORY_LARGE_PT = 28.0          # story text on a "story" page (a drawing without variations)
+TITLE_PT, TITLE_MIN_PT = 40.0, 20.0
+HEADING_PT, HEADING_MIN_PT = 26.0, 16.0   # drawing title above the drawing / on a story page
+AUTHOR_PT = 20.0
+END_PT = 48.0
+BODY_LEADING = 1.3
+HEADING_LEADING = 1.2
+GAP_PT = 12.0                  # space between a picture and its text
+GUTTER_PT = 0.15 * POINTS_PER_INCH
+DRAWING_SHARE = 0.70           # the drawing (and its caption) take the upper 70 % of the safe box
+MIN_DRAWING_SHARE = 0.30       # long text may shrink the drawing frame down to this, no further
+MIN_SHARP_CELL_SHARE = 0.6     # grid cells shrink for sharpness down to this share of their room
+SIZE_STEP_PT = 0.5             # granularity of the font-size search
+ELLIPSIS = "\u2026"
+_EPS = 1e-6
+
+Box = tuple[float, float, float, float]   # (x0, y0, x1, y1)
+
+
+# --------------------------------------------------------------------------------------------
+# Text fitting
+
+def _break_word(word: str, width: float, font_name: str, size: float) -> list[str] | None:
+    """Split a word that is wider than the line into the longest pieces that fit."""
+    pieces, current = [], ""
+    for char in word:
+        if text_width(current + char, font_name, size) <= width + _EPS:
+            current += char
+        elif not current:
+            return None          # a single character is wider than the box
+        else:
+            pieces.append(current)
+            current = char
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def wrap_text(text: str, width: float, font_name: str, size: float) -> list[str] | None:
+    """Greedy word wrap; paragraphs (newlines) are kept, blank lines collapse to one.
+
+    A word is broken across lines only when it is wider than the whole line on its own.
+    Returns None when not even one character fits the width.
+    """
+    lines: list[str] = []
+    for paragraph in text.strip().split("\n"):
+        words = paragraph.split()
+        if not words:
+            if lines and lines[-1] != "":
+                lines.append("")
+            continue
+        current = ""
+        for word in words:
+            candidate = f"{current} {word}" if current else word
+            if text_width(candidate, font_name, size) <= width + _EPS:
+                current = candidate
+                continue
+            if current:
+                lines.append(current)
+            if text_width(word, font_name, size) <= width + _EPS:
+                current = word
+                continue
+            pieces = _break_word(word, width, font_name, size)
+            if pieces is None:
+                return None
+            lines.extend(pieces[:-1])
+            current = pieces[-1]
+        lines.append(current)
+    return lines
+
+
+def _candidate_sizes(preferred_size: float, min_size: float) -> list[float]:
+    """Sizes to try, largest first: preferred, then down in half points, ending at min_size."""
+    sizes = [preferred_size]
+    size = math.floor(preferred_size / SIZE_STEP_PT) * SIZE_STEP_PT
+    while size > min_size + _EPS:
+        if size < preferred_size - _EPS:
+            sizes.append(size)
+        size -= SIZE_STEP_PT
+    if sizes[-1] > min_size + _EPS:
+        sizes.append(min_size)
+    return sizes
+
+
+def fit_text(text: str, width: float, height: float, *, font_name: str, preferred_size: float,
+             min_size: float, leading_ratio: float = 1.3) -> tuple[list[str], float] | None:
+    """Wrap ``text`` at the largest size in [min_size, preferred_size] whose lines fit the box.
+
+    Lines take ``size * leading_ratio`` each. Sizes are searched in half points (plus both
+    ends); larger sizes never need fewer lines, so a binary search finds the largest fit.
+    Empty text fits trivially at the preferred size. None when it does not fit at min_size.
+    """
+    if min_size <= 0 or preferred_size < min_size:
+        raise ValueError(f"need 0 < min_size <= preferred_size, got {min_size}, {preferred_size}")
+    if not text.strip():
+        return [], preferred_size
+
+    def lines_at(size: float) -> list[str] | None:
+        lines = wrap_text(text, width, font_name, size)
+        if lines is None or len(lines) * size * leading_ratio > height + _EPS:
+            return None
+        return lines
+
+    sizes = _candidate_sizes(preferred_size, min_size)
+    best = lines_at(sizes[0])
+    if best is not None:
+        return best, sizes[0]
+    smallest = lines_at(sizes[-1])
+    if smallest is None:
+        return None
+    too_big, fits, fits_lines = 0, len(sizes) - 1, smallest   # indices into sizes (descending)
+    while fits - too_big > 1:
+        middle = (too_big + fits) // 2
+        lines = lines_at(sizes[middle])
+        if lines is None:
+            too_big = middle
+        else:
+            fits, fits_lines = middle, lines
+    return fits_lines, sizes[fits]
+
+
+def _cut_to_fit(text: str, width: float, height: float, font_name: str, size: float,
+                leading_ratio: float) -> list[str]:
+    """Last resort: the lines that fit at ``size``, the last one ending in an ellipsis."""
+    lines = wrap_text(text, width, font_name, size) or []
+    room = int((height + _EPS) // (size * leading_ratio))
+    if len(lines) <= room:
+        return lines
+    kept = lines[:room]
+    if kept:
+        last = kept[-1].rstrip()
+        while last and text_width(last + ELLIPSIS, font_name, size) > width + _EPS:
+            last = last[:-1].rstrip()
+        kept[-1] = last + ELLIPSIS
+    return kept
+
+
+@dataclass
+class _Block:
+    """Fitted text waiting to be positioned: its lines, size, and the box height it needs."""
+
+    lines: list[str]
+    font_name: str
+    size: float
+    leading: float
+    preferred: float
+    truncated: bool = False
+
+    @property
+    def height(self) -> float:
+        return len(self.lines) * self.leading
+
+    def place(self, x: float, y: float, width: float, role: str, align: str = "center") -> PlacedText:
+        shrunk = self.preferred if self.size < self.preferred - _EPS else None
+        return PlacedText(lines=self.lines, x=x, y=y, width=width, height=self.height,
+                          font_name=self.font_name, font_size=self.size, leading=self.leading,
+                          align=align, role=role, shrunk_from=shrunk, truncated=self.truncated)
+
+
+def _fit_block(text: str, width: float, height: float, font_name: str, preferred: float,
+               min_size: float, leading_ratio: float, *, cut: bool = False) -> _Block | None:
+    """fit_text as a block; with ``cut``, a text that never fits is cut at min_size instead."""
+    fitted = fit_text(text, width, height, font_name=font_name, preferred_size=preferred,
+                      min_size=min_size, leading_ratio=leading_ratio)
+    if fitted is not None:
+        lines, size = fitted
+        return _Block(lines, font_name, size, size * leading_ratio, preferred)
+    if not cut:
+        return None
+    lines = _cut_to_fit(text, width, height, font_name, min_size, leading_ratio)
+    return _Block(lines, font_name, min_size, min_size * leading_ratio, preferred, truncated=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry helpers
+
+def _contain(source: ImageSource, frame: Box) -> PlacedImage:
+    """The largest placement of ``source`` inside ``frame`` that keeps its aspect, centred."""
+    if source.width_px <= 0 or source.height_px <= 0:
+        raise ValueError(f"{source.key} has no pixels ({source.width_px}x{source.height_px})")
+    x0, y0, x1, y1 = frame
+    frame_w, frame_h = x1 - x0, y1 - y0
+    scale = min(frame_w / source.width_px, frame_h / source.height_px)
+    width, height = source.width_px * scale, source.height_px * scale
+    return PlacedImage(key=source.key, print_copy=source.print_copy,
+                       x=x0 + (frame_w - width) / 2, y=y0 + (frame_h - height) / 2,
+                       width=width, height=height,
+                       width_px=source.width_px, height_px=source.height_px)
+
+
+def _lab_to_hex(lab: Sequence[float]) -> str:
+    """CIE Lab (D65) to an sRGB hex colour, clipped into gamut."""
+    lightness, a, b = lab
+    fy = (lightness + 16.0) / 116.0
+    fx, fz = fy + a / 500.0, fy - b / 200.0
+
+    def inverse(t: float) -> float:
+        return t ** 3 if t ** 3 > 216 / 24389 else (116 * t - 16) / (24389 / 27)
+
+    x, y, z = 0.95047 * inverse(fx), inverse(fy), 1.08883 * inverse(fz)
+    linear = (3.2406 * x - 1.5372 * y - 0.4986 * z,
+              -0.9689 * x + 1.8758 * y + 0.0415 * z,
+              0.0557 * x - 0.2040 * y + 1.0570 * z)
+    channels = []
+    for value in linear:
+        value = min(max(value, 0.0), 1.0)
+        encoded = 12.92 * value if value <= 0.0031308 else 1.055 * value ** (1 / 2.4) - 0.055
+        channels.append(round(min(max(encoded, 0.0), 1.0) * 255))
+    return "#{:02x}{:02x}{:02x}".format(*channels)
+
+
+def soft_background(mean_lab: Sequence[float]) -> str:
+    """A pale tint in the drawing's hue: very light, low chroma, so text and pictures stay clear."""
+    _, a, b = mean_lab
+    chroma = math.hypot(a, b)
+    if chroma < 1e-9:
+        return _lab_to_hex((97.0, 0.0, 0.0))
+    tint = min(chroma, 6.0) / chroma
+    return _lab_to_hex((97.0, a * tint, b * tint))
+
+
+def _width(box: Box) -> float:
+    return box[2] - box[0]
+
+
+def _height(box: Box) -> float:
+    return box[3] - box[1]
+
+
+# --------------------------------------------------------------------------------------------
+# Pages
+
+class _PageMaker:
+    """Builds pages in order, numbering them and placing text and pictures in their safe boxes."""
+
+    def __init__(self, profile: PrintProfile):
+        self.profile = profile
+        self.pages: list[Page] = []
+
+    @property
+    def next_number(self) -> int:
+        return len(self.pages) + 1
+
+    def new(self, kind: str, *, drawing_key: str | None = None, background: str = "#ffffff") -> tuple[Page, Box]:
+        page = Page(number=self.next_number, kind=kind, drawing_key=drawing_key, background=background)
+        self.pages.append(page)
+        return page, self.profile.safe_box(page.number)
+
+    def blank(self, background: str = "#ffffff") -> Page:
+        return self.new("blank", background=background)[0]
+
+    # -- front and back matter ----------------------------------------------------------
+    def title_page(self, content: BookContent) -> None:
+        page, safe = self.new("title")
+        x0, y0, x1, y1 = safe
+        width, height = _width(safe), _height(safe)
+        minimum = self.profile.min_text_pt
+        cover = content.spreads[0].drawing if content.spreads else None
+        title_room = height * (0.28 if cover else 0.60)
+        title = _fit_block(content.title, width, title_room, BOLD, TITLE_PT, max(TITLE_MIN_PT, minimum),
+                           HEADING_LEADING, cut=True)
+        author = _fit_block(content.author, width, height * 0.12, REGULAR, AUTHOR_PT, minimum,
+                            BODY_LEADING, cut=True)
+        if cover is None:
+            if title.lines:
+                page.texts.append(title.place(x0, y0 + height * 0.60 - title.height / 2, width, "title"))
+            if author.lines:
+                page.texts.append(author.place(x0, y0 + height * 0.15 - author.height / 2, width, "author"))
+            return
+        if title.lines:
+            page.texts.append(title.place(x0, y1 - title_room / 2 - title.height / 2, width, "title"))
+        if author.lines:
+            page.texts.append(author.place(x0, y0 + height * 0.06 - author.height / 2, width, "author"))
+        frame_top = y1 - title_room - GAP_PT
+        frame_bottom = y0 + height * 0.12 + GAP_PT
+        inset = width * 0.15
+        page.images.append(_contain(cover, (x0 + inset, frame_bottom, x1 - inset, frame_top)))
+
+    def dedication_page(self, dedication: str) -> None:
+        page, safe = self.new("dedication")
+        text = dedication.strip() or "This book belongs to\n\n______________________"
+        block = _fit_block(text, _width(safe), _height(safe), ITALIC, STORY_PT, self.profile.min_text_pt,
+                           BODY_LEADING, cut=True)
+        if block.lines:
+            middle = (safe[1] + safe[3]) / 2
+            page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), "dedication"))
+
+    def end_page(self) -> None:
+        page, safe = self.new("end")
+        block = _fit_block("The End", _width(safe), _height(safe), BOLD, END_PT, self.profile.min_text_pt,
+                           HEADING_LEADING, cut=True)
+        middle = (safe[1] + safe[3]) / 2
+        page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), "end"))
+
+    # -- one spread ------------------------------------------------------------------------
+    def spread(self, spread: SpreadContent) -> None:
+        """Drawing page (even), its facing page, continuations, and a blank to stay even."""
+        background = soft_background(spread.drawing.mean_lab)
+        key = spread.drawing.key
+        if spread.variations:
+            self.drawing_page(spread, background)
+            for chunk_number, chunk in enumerate(_chunks(spread.variations)):
+                kind = "variations" if chunk_number == 0 else "variations-continued"
+                self.variations_page(chunk, kind, key, background)
+        else:
+            page, safe = self.new("drawing", drawing_key=key, background=background)
+            page.images.append(_contain(spread.drawing, safe))
+            self.story_page(spread, background)
+        if self.next_number % 2 == 1:
+            self.blank(background)
+
+    def drawing_page(self, spread: SpreadContent, background: str) -> None:
+        page, safe = self.new("drawing", drawing_key=spread.drawing.key, background=background)
+        x0, y0, x1, y1 = safe
+        width, height = _width(safe), _height(safe)
+        minimum = self.profile.min_text_pt
+        top = y1
+        if spread.title.strip():
+            caption = _fit_block(spread.title, width, height * 0.14, BOLD, HEADING_PT,
+                                 max(HEADING_MIN_PT, minimum), HEADING_LEADING, cut=True)
+            page.texts.append(caption.place(x0, y1 - caption.height, width, "caption"))
+            top = y1 - caption.height - GAP_PT
+        if not spread.text.strip():
+            page.images.append(_contain(spread.drawing, (x0, y0, x1, top)))
+            return
+        # Text box below the upper 70 %; if the text does not fit at 14 pt, it takes height from
+        # the drawing's frame (never below MIN_DRAWING_SHARE) rather than being clipped.
+        frame_floor = height * MIN_DRAWING_SHARE
+        text_room = height * (1 - DRAWING_SHARE) - GAP_PT
+        max_text_room = max(top - y0 - GAP_PT - frame_floor, text_room)
+        block = _fit_block(spread.text, width, text_room, REGULAR, STORY_PT, minimum, BODY_LEADING)
+        if block is None:
+            # Take from the frame exactly the height the text needs at the minimum size.
+            lines_at_minimum = wrap_text(spread.text, width, REGULAR, minimum) or []
+            text_room = min(len(lines_at_minimum) * minimum * BODY_LEADING, max_text_room)
+            block = _fit_block(spread.text, width, text_room, REGULAR, STORY_PT, minimum, BODY_LEADING,
+                               cut=True)
+        frame = (x0, y0 + text_room + GAP_PT, x1, top)
+        page.images.append(_contain(spread.drawing, frame))
+        page.texts.append(block.place(x0, y0 + text_room / 2 - block.height / 2, width, "story"))
+
+    def story_page(self, spread: SpreadContent, background: str) -> None:
+        """The facing page of a drawing without variations: its title and text, large."""
+        page, safe = self.new("story", drawing_key=spread.drawing.key, background=background)
+        x0, y0, _, y1 = safe
+        width, height = _width(safe), _height(safe)
+        minimum = self.profile.min_text_pt
+        blocks: list[tuple[_Block, str]] = []
+        room = height
+        if spread.title.strip():
+            heading = _fit_block(spread.title, width, height * 0.3, BOLD, TITLE_PT * 0.9,
+                                 max(HEADING_MIN_PT, minimum), HEADING_LEADING, cut=True)
+            blocks.append((heading, "caption"))
+            room -= heading.height + 2 * GAP_PT
+        if spread.text.strip():
+            story = _fit_block(spread.text, width, room, REGULAR, STORY_LARGE_PT, minimum, BODY_LEADING,
+                               cut=True)
+            blocks.append((story, "story"))
+        total = sum(block.height for block, _ in blocks) + 2 * GAP_PT * (len(blocks) - 1)
+        top = (y0 + y1) / 2 + total / 2
+        for block, role in blocks:
+            page.texts.append(block.place(x0, top - block.height, width, role))
+            top -= block.height + 2 * GAP_PT
+
+    def variations_page(self, chunk: list[ImageSource], kind: str, drawing_key: str, background: str) -> None:
+        page, safe = self.new(kind, drawing_key=drawing_key, background=background)
+        columns, rows = grid_for(len(chunk))
+        arrangement = arrange_by_colour([source.mean_lab for source in chunk], columns, rows)
+        # Cells share the typical aspect of the images, so gutters stay even and tight.
+        aspect = statistics.median(source.width_px / max(source.height_px, 1) for source in chunk)
+        max_cell_w = (_width(safe) - (columns - 1) * GUTTER_PT) / columns
+        max_cell_h = (_height(safe) - (rows - 1) * GUTTER_PT) / rows
+        cell_w = min(max_cell_w, max_cell_h * aspect)
+        # Do not blow typical images up past the target resolution: four 1024-px variations in a
+        # 2x2 grid would print at ~270 PPI; a slightly smaller cell keeps them at 300. Bounded, so
+        # one low-resolution set cannot shrink the grid to stamps (its PPI check warns instead).
+        sharp_w = statistics.median(source.width_px for source in chunk) / self.profile.min_ppi * POINTS_PER_INCH
+        sharp_h = statistics.median(source.height_px for source in chunk) / self.profile.min_ppi * POINTS_PER_INCH
+        sharp_cell_w = math.floor(min(sharp_w, sharp_h * aspect) * 1000) / 1000   # never 299.99 PPI
+        cell_w = max(min(cell_w, sharp_cell_w), MIN_SHARP_CELL_SHARE * cell_w)
+        cell_h = cell_w / aspect
+        block_w = columns * cell_w + (columns - 1) * GUTTER_PT
+        block_h = rows * cell_h + (rows - 1) * GUTTER_PT
+        left = safe[0] + (_width(safe) - block_w) / 2
+        top = safe[3] - (_height(safe) - block_h) / 2
+        for cell, tile in enumerate(arrangement.cells):
+            if tile is None:
+                continue
+            column, row = cell % columns, cell // columns
+            x = left + column * (cell_w + GUTTER_PT)
+            y = top - (row + 1) * cell_h - row * GUTTER_PT
+            page.images.append(_contain(chunk[tile], (x, y, x + cell_w, y + cell_h)))
+        page.grid = (columns, rows)
+        page.harmony = arrangement.harmony
+        page.random_harmony = arrangement.random_harmony
+        page.cells = [None if tile is None else chunk[tile].key for tile in arrangement.cells]
+
+
+def _chunks(variations: list[ImageSource]) -> list[list[ImageSource]]:
+    chunks, start = [], 0
+    for size in split_for_pages(len(variations)):
+        chunks.append(variations[start:start + size])
+        start += size
+    return chunks
+
+
+def layout_book(content: BookContent, profile: PrintProfile = PrintProfile()) -> BookLayout:
+    """Lay out the whole book: title, dedication, one spread per drawing, "The End".
+
+    Every drawing page is a verso (even number) facing its variations; a blank page is added
+    only where a spread would otherwise end on a verso, and the book ends on an even count.
+    """
+    maker = _PageMaker(profile)
+    maker.title_page(content)
+    maker.dedication_page(content.dedication)
+    if content.spreads:
+        maker.blank()                        # page 3, so the first drawing opens a spread on page 4
+    for spread in content.spreads:
+        maker.spread(spread)
+    if maker.next_number % 2 == 1:
+        maker.blank()                        # "The End" sits on the last (even) page
+    maker.end_page()
+    return BookLayout(profile=profile, title=content.title, author=content.author, pages=maker.pages)
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+
+def _inside(inner: Box, outer: Box) -> bool:
+    return (inner[0] >= outer[0] - _EPS and inner[1] >= outer[1] - _EPS
+            and inner[2] <= outer[2] + _EPS and inner[3] <= outer[3] + _EPS)
+
+
+def _overlap_area(a: Box, b: Box) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _image_box(image: PlacedImage) -> Box:
+    return (image.x, image.y, image.x + image.width, image.y + image.height)
+
+
+def _text_box(text: PlacedText) -> Box:
+    return (text.x, text.y, text.x + text.width, text.y + text.height)
+
+
+def check_layout(layout: BookLayout) -> list[str]:
+    """Every geometry or reading problem of a laid-out book, one plain sentence each ([] = good)."""
+    profile = layout.profile
+    page_box = (0.0, 0.0, profile.page_width_pt, profile.page_height_pt)
+    problems: list[str] = []
+    if len(layout.pages) % 2:
+        problems.append(f"The book has {len(layout.pages)} pages; a printed book needs an even count.")
+    previous_kind = None
+    for index, page in enumerate(layout.pages, start=1):
+        where = f"Page {page.number}"
+        if page.number != index:
+            problems.append(f"{where} is in position {index}; pages must be numbered 1, 2, 3 … in order.")
+        if page.kind == "drawing" and page.number % 2:
+            problems.append(f"{where} opens a drawing's spread on a right-hand page; it should be on the left.")
+        if page.kind == "blank" and previous_kind == "blank":
+            problems.append(f"{where} is the second blank page in a row.")
+        if page.kind in ("variations", "variations-continued") and not page.images:
+            problems.append(f"{where} is a variations page without any pictures.")
+        if page.kind == "story" and not any(text.lines for text in page.texts):
+            problems.append(f"{where} faces a drawing that has no variations, but has no words on it.")
+        previous_kind = page.kind
+        safe = profile.safe_box(page.number)
+        for image in page.images:
+            box = _image_box(image)
+            if image.width <= 0 or image.height <= 0:
+                problems.append(f"{where}: picture {image.key} has no size.")
+            elif not _inside(box, page_box):
+                problems.append(f"{where}: picture {image.key} reaches outside the page.")
+        for first in range(len(page.images)):
+            for second in range(first + 1, len(page.images)):
+                a, b = page.images[first], page.images[second]
+                if _overlap_area(_image_box(a), _image_box(b)) > _EPS:
+                    problems.append(f"{where}: pictures {a.key} and {b.key} overlap.")
+        for text in page.texts:
+            label = f"{where}: the {text.role} text"
+            box = _text_box(text)
+            if not _inside(box, page_box):
+                problems.append(f"{label} reaches outside the page.")
+            elif not _inside(box, safe):
+                problems.append(f"{label} is outside the safe area and may be trimmed off.")
+            if text.font_size < profile.min_text_pt - _EPS:
+                problems.append(f"{label} is set at {text.font_size:g} pt, below the readable "
+                                f"minimum of {profile.min_text_pt:g} pt.")
+            if text.truncated:
+                problems.append(f"{label} was too long for the page and has been cut short.")
+            if len(text.lines) * text.leading > text.height + _EPS:
+                problems.append(f"{label} has more lines than its box can hold.")
+            widest = max((text_width(line, text.font_name, text.font_size) for line in text.lines), default=0.0)
+            if widest > text.width + _EPS:
+                problems.append(f"{label} has a line wider than its box.")
+            for image in page.images:
+                if _overlap_area(box, _image_box(image)) > _EPS:
+                    problems.append(f"{label} overlaps picture {image.key}.")
+        for first in range(len(page.texts)):
+            for second in range(first + 1, len(page.texts)):
+                a, b = page.texts[first], page.texts[second]
+                if _overlap_area(_text_box(a), _text_box(b)) > _EPS:
+                    problems.append(f"{where}: the {a.role} and {b.role} texts overlap.")
+    return problems

@@ -1,0 +1,34 @@
+"""Helpers the integration tests share: upload a book, build it, read its events."""
+from __future__ import annotations
+
+import dagster as dg
+
+from book_assets.assets import BOOK_ASSETS
+from book_assets.partitions import books_partitions
+
+
+def upload(bucket, book_id: str, files: dict[str, bytes]) -> list[str]:
+    keys = []
+    for relative, data in sorted(files.items()):
+        key = f"books/{book_id}/{relative}"
+        bucket.write_bytes(key, data)
+        keys.append(key)
+    return keys
+
+
+def build(bucket, instance, book_id: str, assets=None, **kwargs) -> dg.ExecuteInProcessResult:
+    """Materialize the book's assets for one partition, as the UI or the CLI would."""
+    if not instance.has_dynamic_partition(books_partitions.name, book_id):
+        instance.add_dynamic_partitions(books_partitions.name, [book_id])
+    return dg.materialize(assets or BOOK_ASSETS, instance=instance, partition_key=book_id,
+                          resources={"bucket": bucket}, **kwargs)
+
+
+def materialization(result: dg.ExecuteInProcessResult, asset: str):
+    events = result.asset_materializations_for_node(asset)
+    assert events, f"{asset} was not materialized"
+    return events[-1]
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}

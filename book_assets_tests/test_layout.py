@@ -1,0 +1,321 @@
+"""Page layout: page sequence, geometry inside page and safe boxes, text fitting, and checks."""
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+from PIL import Image, ImageCms
+
+from book_assets.core.arrange import grid_for
+from book_assets.core.fonts import BOLD, REGULAR, text_width
+from book_assets.core.layout import (
+    POINTS_PER_INCH,
+    BookContent,
+    BookLayout,
+    ImageSource,
+    Page,
+    PlacedImage,
+    PlacedText,
+    PrintProfile,
+    SpreadContent,
+    check_layout,
+    fit_text,
+    layout_book,
+    soft_background,
+)
+
+PROFILE = PrintProfile()
+SHORT_STORY = "Max is a friendly monster. He eats blue pancakes and sings to the moon."
+VARIATION_COUNTS = [0, 3, 4, 5, 9, 12, 16, 17, 40]
+_SRGB_TO_LAB = ImageCms.buildTransformFromOpenProfiles(
+    ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+
+
+def mean_lab_of(png: bytes) -> tuple[float, float, float]:
+    """Mean Lab of a real image, the way the imaging stage hands it to the layout."""
+    image = Image.open(io.BytesIO(png)).convert("RGB").resize((1, 1), Image.Resampling.BOX)
+    lightness, a, b = ImageCms.applyTransform(image, _SRGB_TO_LAB).getpixel((0, 0))
+    return lightness * 100 / 255, float(a - 128), float(b - 128)
+
+
+def png_bytes(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+_LAB_CACHE: dict[tuple[int, int, int], tuple[float, float, float]] = {}
+
+
+def source(key: str, width: int, height: int, colour: tuple[int, int, int]) -> ImageSource:
+    """An ImageSource whose colour is measured from a small real PNG of that colour."""
+    if colour not in _LAB_CACHE:
+        _LAB_CACHE[colour] = mean_lab_of(png_bytes((8, 8), colour))
+    return ImageSource(key=f"books/demo/{key}.png", print_copy=f"cache/{key}.jpg",
+                       width_px=width, height_px=height, mean_lab=_LAB_CACHE[colour])
+
+
+def make_book(drawings: int, variations: int, text: str = SHORT_STORY, *, dedication: str = "For Grandma",
+              title: str = "Monster") -> BookContent:
+    spreads = []
+    for d in range(drawings):
+        drawing = source(f"drawings/d{d}", 2400, 1800, ((40 * d) % 255, 120, 200))
+        variants = [source(f"generated/d{d}-v{v}", 1024, 1024 if v % 3 else 1280,
+                           ((v * 37) % 256, (v * 91) % 256, (v * 53 + d * 20) % 256))
+                    for v in range(variations)]
+        spreads.append(SpreadContent(drawing=drawing, text=text, variations=variants,
+                                     title=f"{title} number {d + 1}"))
+    return BookContent(title="The Monsters of Room 4", author="Mia, age 6", dedication=dedication,
+                       spreads=spreads)
+
+
+def inside(box, outer, tolerance: float = 1e-6) -> bool:
+    return (box[0] >= outer[0] - tolerance and box[1] >= outer[1] - tolerance
+            and box[2] <= outer[2] + tolerance and box[3] <= outer[3] + tolerance)
+
+
+def expected_page_count(drawings: int, variations: int) -> int:
+    if drawings == 0:
+        return 4                                   # title, dedication, blank, end
+    facing_pages = max(1, math.ceil(variations / 16))
+    per_spread = 1 + facing_pages + (1 if facing_pages % 2 == 0 else 0)
+    return 3 + drawings * per_spread + 1           # title, dedication, blank p3 ... end
+
+
+def assert_geometry(layout: BookLayout) -> None:
+    page_box = (0.0, 0.0, layout.profile.page_width_pt, layout.profile.page_height_pt)
+    for page in layout.pages:
+        safe = layout.profile.safe_box(page.number)
+        for image in page.images:
+            box = (image.x, image.y, image.x + image.width, image.y + image.height)
+            assert inside(box, page_box), (page.number, image.key)
+            assert inside(box, safe), (page.number, image.key)        # this layout keeps all in safe
+            assert image.width / image.height == pytest.approx(image.width_px / image.height_px)
+        for text in page.texts:
+            box = (text.x, text.y, text.x + text.width, text.y + text.height)
+            assert inside(box, safe), (page.number, text.role)
+            assert text.font_size >= layout.profile.min_text_pt
+            for line in text.lines:
+                assert text_width(line, text.font_name, text.font_size) <= text.width + 1e-6
+            assert len(text.lines) * text.leading <= text.height + 1e-6
+
+
+@pytest.mark.parametrize("drawings, variations",
+                         [(0, 0)] + [(d, v) for d in (1, 3) for v in VARIATION_COUNTS])
+def test_page_sequence_and_geometry(drawings, variations):
+    content = make_book(drawings, variations)
+    layout = layout_book(content, PROFILE)
+    pages = layout.pages
+    kinds = [page.kind for page in pages]
+
+    assert [page.number for page in pages] == list(range(1, len(pages) + 1))
+    assert len(pages) == expected_page_count(drawings, variations)
+    assert len(pages) % 2 == 0
+    assert kinds[:2] == ["title", "dedication"]
+    assert kinds[-1] == "end"
+    assert all(not (a == b == "blank") for a, b in zip(kinds, kinds[1:])), kinds
+    assert kinds.count("drawing") == drawings
+
+    drawing_pages = [page for page in pages if page.kind == "drawing"]
+    for spread, drawing_page in zip(content.spreads, drawing_pages):
+        assert drawing_page.number % 2 == 0
+        assert drawing_page.drawing_key == spread.drawing.key
+        assert [image.key for image in drawing_page.images] == [spread.drawing.key]
+        following = pages[drawing_page.number:]               # pages after the drawing page
+        if not spread.variations:
+            story = following[0]
+            assert story.kind == "story" and not story.images
+            assert " ".join(" ".join(t.lines) for t in story.texts if t.role == "story").split() \
+                == spread.text.split()
+            continue
+        grid_pages = [following[0]]
+        for page in following[1:]:
+            if page.kind != "variations-continued":
+                break
+            grid_pages.append(page)
+        assert grid_pages[0].kind == "variations"
+        assert len(grid_pages) == math.ceil(len(spread.variations) / 16)
+        placed = [image.key for page in grid_pages for image in page.images]
+        assert sorted(placed) == sorted(v.key for v in spread.variations)   # each exactly once
+        for page in grid_pages:
+            assert 1 <= len(page.images) <= 16
+            assert page.grid == grid_for(len(page.images))
+            assert page.cells is not None and len(page.cells) == page.grid[0] * page.grid[1]
+            assert [key for key in page.cells if key is not None] == [image.key for image in page.images]
+            assert page.harmony is not None and page.random_harmony is not None
+            assert page.drawing_key == spread.drawing.key
+    assert not [page for page in pages if page.kind == "variations" and not page.images]
+
+    assert check_layout(layout) == []
+    assert_geometry(layout)
+
+
+def test_title_and_dedication_pages():
+    layout = layout_book(make_book(2, 4, dedication=""))
+    title_page, dedication_page = layout.pages[0], layout.pages[1]
+    roles = {text.role: text for text in title_page.texts}
+    assert roles["title"].lines == ["The Monsters of Room 4"] and roles["title"].font_name == BOLD
+    assert roles["author"].lines == ["Mia, age 6"]
+    assert [image.key for image in title_page.images] == ["books/demo/drawings/d0.png"]
+    assert "This book belongs to" in dedication_page.texts[0].lines
+    layout_with = layout_book(make_book(0, 0, dedication="For Grandma, who reads to us"))
+    assert layout_with.pages[1].texts[0].lines == ["For Grandma, who reads to us"]
+    assert layout_with.pages[0].images == []
+
+
+def test_layout_is_deterministic_and_ppi_is_the_effective_resolution():
+    first = layout_book(make_book(2, 17)).to_dict()
+    assert layout_book(make_book(2, 17)).to_dict() == first
+    layout = layout_book(make_book(1, 4))
+    drawing = layout.pages[3].images[0]
+    assert drawing.ppi == pytest.approx(drawing.width_px / (drawing.width / POINTS_PER_INCH))
+    assert drawing.ppi >= 200
+
+
+def test_spread_pages_share_a_soft_background():
+    layout = layout_book(make_book(1, 20))
+    spread_pages = [page for page in layout.pages[3:] if page.kind != "end"]
+    assert len({page.background for page in spread_pages}) == 1
+    colour = spread_pages[0].background
+    assert colour != "#ffffff"
+    assert all(int(colour[i:i + 2], 16) >= 0xe0 for i in (1, 3, 5))   # pale enough for black text
+    assert soft_background((50.0, 0.0, 0.0)) == soft_background((20.0, 0.0, 0.0))
+
+
+def test_fit_text_wraps_within_width_and_picks_largest_size():
+    text = "Once upon a time a small purple dragon found a very shiny pebble by the river. " * 4
+    lines, size = fit_text(text, 300, 250, font_name=REGULAR, preferred_size=22, min_size=14)
+    assert 14 <= size < 22
+    assert all(text_width(line, REGULAR, size) <= 300 + 1e-6 for line in lines)
+    assert len(lines) * size * 1.3 <= 250 + 1e-6
+    assert " ".join(lines).split() == text.split()                   # nothing lost, words intact
+    # The next half point up would not fit.
+    assert fit_text(text, 300, 250, font_name=REGULAR, preferred_size=22, min_size=size + 0.5) is None
+    assert fit_text("Hello", 300, 100, font_name=REGULAR, preferred_size=22, min_size=14) == (["Hello"], 22)
+    assert fit_text(text * 10, 300, 100, font_name=REGULAR, preferred_size=22, min_size=14) is None
+    assert fit_text("", 300, 100, font_name=REGULAR, preferred_size=22, min_size=14) == ([], 22)
+
+
+def test_fit_text_breaks_a_word_only_when_it_cannot_fit():
+    long_word = "Supercalifragilisticexpialidocious" * 2
+    lines, size = fit_text(f"a {long_word} b", 120, 400, font_name=REGULAR, preferred_size=14, min_size=14)
+    assert len(lines) > 3
+    assert "".join(lines).replace(" ", "") == f"a{long_word}b"
+    assert all(text_width(line, REGULAR, size) <= 120 + 1e-6 for line in lines)
+    lines, _ = fit_text("tiny words only here", 120, 400, font_name=REGULAR, preferred_size=14, min_size=14)
+    assert all(word in {"tiny", "words", "only", "here"} for line in lines for word in line.split())
+    paragraphs, _ = fit_text("One.\n\n\nTwo.", 300, 400, font_name=REGULAR, preferred_size=14, min_size=14)
+    assert paragraphs == ["One.", "", "Two."]
+    with pytest.raises(ValueError):
+        fit_text("x", 100, 100, font_name=REGULAR, preferred_size=10, min_size=14)
+
+
+def _drawing_page(text: str) -> Page:
+    return layout_book(make_book(1, 4, text)).pages[3]
+
+
+def test_long_text_shrinks_but_never_below_minimum_then_takes_frame_height():
+    short = _drawing_page(SHORT_STORY)
+    medium = _drawing_page("The little monster walked all the way to the market to buy apples. " * 5)
+    long = _drawing_page("The little monster walked all the way to the market to buy apples. " * 12)
+
+    def story(page: Page) -> PlacedText:
+        return next(text for text in page.texts if text.role == "story")
+
+    assert story(short).font_size == 22 and story(short).shrunk_from is None
+    assert 14 <= story(medium).font_size < 22 and story(medium).shrunk_from == 22
+    assert story(long).font_size == 14 and story(long).shrunk_from == 22
+    assert not story(long).truncated
+    assert " ".join(story(long).lines).split() == ("The little monster walked all the way to the market "
+                                                   "to buy apples. " * 12).split()
+    # Short and medium keep the full frame; the long text took height from the drawing instead.
+    assert short.images[0].height == pytest.approx(medium.images[0].height)
+    assert long.images[0].height < short.images[0].height - 20
+    assert long.images[0].y >= story(long).y + story(long).height
+    long_book = layout_book(make_book(1, 4, "The little monster walked to the market. " * 20))
+    assert check_layout(long_book) == []
+    assert_geometry(long_book)
+
+
+def test_text_beyond_any_frame_is_cut_and_reported():
+    page = _drawing_page("word " * 2000)
+    story = next(text for text in page.texts if text.role == "story")
+    assert story.truncated and story.lines[-1].endswith("\u2026")
+    assert story.font_size == 14
+    assert page.images[0].height >= 0.3 * 558 - 1e-6                  # the drawing keeps its floor
+    layout = layout_book(make_book(1, 4, "word " * 2000))
+    assert any("cut short" in problem for problem in check_layout(layout))
+
+
+def test_check_layout_reports_each_problem_in_words():
+    safe = PROFILE.safe_box(2)
+
+    def image(key: str, x: float, y: float, size: float = 100) -> PlacedImage:
+        return PlacedImage(key=key, print_copy=key, x=x, y=y, width=size, height=size,
+                           width_px=1000, height_px=1000)
+
+    bad = Page(number=2, kind="drawing", images=[
+        image("off-page", PROFILE.page_width_pt - 50, 100),
+        image("a", 200, 200), image("b", 250, 250),
+    ], texts=[
+        PlacedText(lines=["tiny"], x=safe[0], y=safe[1], width=200, height=30, font_name=REGULAR,
+                   font_size=10, leading=13),
+        PlacedText(lines=["in the margin"], x=safe[0] - 20, y=safe[1] + 40, width=200, height=30,
+                   font_name=REGULAR, font_size=16, leading=20),
+    ])
+    problems = check_layout(BookLayout(PROFILE, "t", "a", [Page(number=1, kind="title"), bad,
+                                                           Page(number=3, kind="variations")]))
+    text = "\n".join(problems)
+    assert "off-page reaches outside the page" in text
+    assert "pictures a and b overlap" in text
+    assert "below the readable minimum of 14 pt" in text
+    assert "outside the safe area" in text
+    assert "variations page without any pictures" in text
+    assert "3 pages" in text
+    assert all(problem.endswith(".") for problem in problems)
+
+
+def test_report_lists_text_wider_than_its_box_and_blank_runs():
+    wide = PlacedText(lines=["a line far too wide for a tiny box"], x=100, y=100, width=40, height=30,
+                      font_name=REGULAR, font_size=16, leading=20)
+    pages = [Page(number=1, kind="title"), Page(number=2, kind="blank"), Page(number=3, kind="blank"),
+             Page(number=4, kind="end", texts=[wide])]
+    problems = check_layout(BookLayout(PROFILE, "t", "a", pages))
+    assert any("second blank page in a row" in problem for problem in problems)
+    assert any("wider than its box" in problem for problem in problems)
+
+
+def test_grid_cells_stop_growing_at_the_target_resolution():
+    square = [source(f"generated/sq{v}", 1024, 1024, (200, 40 * v, 90)) for v in range(4)]
+    content = BookContent("T", "A", "", [SpreadContent(source("drawings/sq", 3000, 3000, (9, 9, 9)),
+                                                       "Hi.", square)])
+    grid_page = layout_book(content).pages[4]
+    assert grid_page.grid == (2, 2)
+    assert min(image.ppi for image in grid_page.images) >= PROFILE.min_ppi
+    # Still a generous picture: each tile over 3.3 in wide.
+    assert all(image.width / POINTS_PER_INCH > 3.3 for image in grid_page.images)
+    # Low-resolution tiles are not shrunk to stamps: the cell keeps at least 60 % of its room.
+    tiny = [source(f"generated/tiny{v}", 200, 200, (20, 40 * v, 90)) for v in range(4)]
+    content.spreads[0].variations = tiny
+    tiny_page = layout_book(content).pages[4]
+    assert all(image.width > 0.6 * (558 - 10.8) / 2 - 1e-6 for image in tiny_page.images)
+
+
+def test_overlong_front_matter_and_captions_stay_in_their_boxes():
+    content = make_book(2, 5, text="Story " * 300, dedication="For everyone " * 200,
+                        title="A very long and winding title about dragons " * 4)
+    content.title = "A very long and winding title about dragons " * 8
+    content.author = "Mia and Max and Lou " * 10
+    layout = layout_book(content)
+    assert_geometry(layout)
+    problems = check_layout(layout)
+    assert problems and all("cut short" in problem for problem in problems)
+    assert {problem.split(":")[0] for problem in problems} == {"Page 1", "Page 2", "Page 4", "Page 6"}
+
+
+def test_wordless_story_page_is_reported():
+    drawing = source("drawings/quiet", 1200, 1200, (90, 90, 200))
+    layout = layout_book(BookContent("Quiet", "Lou", "", [SpreadContent(drawing, "", [], "")]))
+    assert [page.kind for page in layout.pages] == ["title", "dedication", "blank", "drawing", "story", "end"]
+    assert check_layout(layout) == ["Page 5 faces a drawing that has no variations, but has no words on it."]

@@ -1,0 +1,467 @@
+"""Pairing: every variation lands on the drawing it came from, or is flagged saying why."""
+from __future__ import annotations
+
+import random
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageOps
+
+from book_assets.core.imaging import ImageFeatures
+from book_assets.core.pairing import (
+    Candidate,
+    PairingResult,
+    name_tokens,
+    pair_images,
+    parse_overrides,
+)
+
+PREFIX = "books/b1/"
+SIZE = 128
+PAPERS = [(250, 246, 232), (244, 240, 225), (252, 250, 244), (240, 236, 220), (248, 242, 236)]
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures: small synthetic "children's drawings" and their variations
+# --------------------------------------------------------------------------------------------
+
+
+def _draw(index: int) -> Image.Image:
+    """Five visually distinct drawings: crayon shapes and lines on paper-coloured backgrounds."""
+    img = Image.new("RGB", (SIZE, SIZE), PAPERS[index % len(PAPERS)])
+    pen = ImageDraw.Draw(img)
+    if index == 0:    # a sun in the top-left corner with rays
+        pen.ellipse([8, 8, 58, 58], fill=(245, 200, 30))
+        for end in [(90, 20), (80, 70), (30, 95)]:
+            pen.line([(33, 33), end], fill=(230, 120, 20), width=5)
+    elif index == 1:  # a house on the right
+        pen.rectangle([64, 60, 120, 120], fill=(200, 40, 40))
+        pen.polygon([(58, 62), (92, 20), (126, 62)], fill=(90, 60, 40))
+        pen.rectangle([84, 90, 100, 120], fill=(40, 40, 40))
+    elif index == 2:  # a tree: trunk bottom-left, round green crown
+        pen.rectangle([20, 70, 36, 124], fill=(100, 65, 35))
+        pen.ellipse([0, 10, 70, 80], fill=(50, 160, 60))
+    elif index == 3:  # a blue fish with wavy lines below
+        pen.ellipse([30, 30, 100, 70], fill=(40, 100, 220))
+        pen.polygon([(100, 50), (124, 30), (124, 70)], fill=(40, 100, 220))
+        for y in (90, 105, 118):
+            pen.line([(0, y), (40, y - 8), (80, y), (127, y - 8)], fill=(40, 180, 200), width=4)
+    else:             # a purple cat face, bottom-right, with whiskers
+        pen.ellipse([50, 50, 124, 124], fill=(130, 60, 180))
+        pen.polygon([(55, 65), (62, 35), (80, 55)], fill=(130, 60, 180))
+        pen.polygon([(95, 55), (112, 35), (120, 65)], fill=(130, 60, 180))
+        for dy in (-6, 0, 6):
+            pen.line([(20, 88 + dy), (70, 88)], fill=(20, 20, 20), width=2)
+    return img
+
+
+def _recolour(img: Image.Image, hue_shift: int = 90) -> Image.Image:
+    hsv = np.asarray(img.convert("HSV")).copy()
+    hsv[..., 0] = (hsv[..., 0].astype(int) + hue_shift) % 256
+    return Image.fromarray(hsv, "HSV").convert("RGB")
+
+
+def _noisy(img: Image.Image, seed: int, amount: float = 12.0) -> Image.Image:
+    pixels = np.asarray(img).astype(np.float64)
+    pixels += np.random.default_rng(seed).normal(0.0, amount, pixels.shape)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def _static(seed: int) -> Image.Image:
+    """An image unlike any drawing, so only names or provenance can place it."""
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
+
+
+def _histogram(img: Image.Image, bins: int = 4) -> list[float]:
+    quantised = np.asarray(img.convert("RGB")) // (256 // bins)
+    index = (quantised[..., 0] * bins + quantised[..., 1]) * bins + quantised[..., 2]
+    counts = np.bincount(index.ravel(), minlength=bins**3).astype(np.float64)
+    return (counts / counts.sum()).tolist()
+
+
+def features_of(img: Image.Image, provenance: str = "") -> ImageFeatures:
+    grey = img.convert("L")
+    return ImageFeatures(
+        format="PNG",
+        width=img.width,
+        height=img.height,
+        source_mode="RGB",
+        phash=str(imagehash.phash(grey)),
+        phash_mirror=str(imagehash.phash(ImageOps.mirror(grey))),
+        dhash=str(imagehash.dhash(grey)),
+        colour_hist=_histogram(img),
+        dominant_colours=[],
+        mean_lab=(0.0, 0.0, 0.0),
+        provenance=provenance,
+    )
+
+
+def _random_name(rng: random.Random) -> str:
+    return f"{rng.getrandbits(48):012x}"
+
+
+@pytest.fixture(scope="module")
+def drawings_images() -> list[Image.Image]:
+    return [_draw(i) for i in range(5)]
+
+
+def _drawing_candidates(images: list[Image.Image], names: list[str]) -> list[Candidate]:
+    return [Candidate(f"{PREFIX}drawings/{name}", features_of(img)) for name, img in zip(names, images)]
+
+
+def _by_generated(result: PairingResult) -> dict[str, str | None]:
+    return {pair.generated: pair.drawing for pair in result.pairs}
+
+
+# --------------------------------------------------------------------------------------------
+# Overrides
+# --------------------------------------------------------------------------------------------
+
+
+def test_override_beats_provenance_name_and_looks(drawings_images):
+    drawings = _drawing_candidates(drawings_images[:2], ["max.png", "luna.png"])
+    # Everything about this variation says max.png: its provenance, its name and its looks.
+    variation = Candidate(
+        f"{PREFIX}generated/max_01.png", features_of(_noisy(drawings_images[0], 1), "init image: max.png")
+    )
+    plain = pair_images(drawings, [variation]).pairs[0]
+    assert plain.drawing == f"{PREFIX}drawings/max.png"
+
+    overridden = pair_images(drawings, [variation], {variation.key: f"{PREFIX}drawings/luna.png"}).pairs[0]
+    assert overridden.drawing == f"{PREFIX}drawings/luna.png"
+    assert overridden.confidence == 1.0
+    assert overridden.signals == ["override"]
+    assert not overridden.needs_review
+
+
+def test_override_to_a_key_that_is_not_a_drawing_is_ignored_and_flagged(drawings_images):
+    drawings = _drawing_candidates(drawings_images[:2], ["max.png", "luna.png"])
+    variation = Candidate(f"{PREFIX}generated/max_01.png", features_of(drawings_images[0]))
+    pair = pair_images(drawings, [variation], {variation.key: f"{PREFIX}drawings/gone.png"}).pairs[0]
+    assert pair.drawing == f"{PREFIX}drawings/max.png"
+    assert pair.needs_review
+    assert "gone.png" in pair.reason
+
+
+def test_parse_overrides_accepts_full_keys_relative_paths_and_unique_names():
+    keys = [
+        f"{PREFIX}drawings/max.png",
+        f"{PREFIX}drawings/luna.png",
+        f"{PREFIX}generated/max_01.png",
+        f"{PREFIX}generated/a/x.png",
+        f"{PREFIX}generated/b/x.png",
+        "books/other/drawings/max.png",
+        "books/other/drawings/rex.png",
+    ]
+    text = (
+        "generated,drawing\n"
+        f"{PREFIX}generated/max_01.png,luna.png\n"
+        "generated/a/x.png, drawings/max.png\n"
+        "b/x.png,Luna.PNG\n"
+        "max_01.png,books/other/drawings/rex.png\n"   # another book's drawing is not a choice
+    )
+    overrides, problems = parse_overrides(text, "books/b1", keys)
+    assert len(problems) == 1 and "line 5" in problems[0] and "rex.png" in problems[0]
+    assert overrides == {
+        f"{PREFIX}generated/max_01.png": f"{PREFIX}drawings/luna.png",
+        f"{PREFIX}generated/a/x.png": f"{PREFIX}drawings/max.png",
+        f"{PREFIX}generated/b/x.png": f"{PREFIX}drawings/luna.png",
+    }
+
+
+def test_parse_overrides_reports_unknown_ambiguous_and_duplicate_rows():
+    keys = [f"{PREFIX}drawings/max.png", f"{PREFIX}generated/a/x.png", f"{PREFIX}generated/b/x.png",
+            f"{PREFIX}generated/max_01.png"]
+    text = (
+        "generated,drawing\n"
+        "max_01.png,maxx.png\n"      # unknown drawing
+        "x.png,max.png\n"            # ambiguous: a/x.png or b/x.png
+        "max_01.png,max.png\n"
+        "max_01.png,max.png\n"       # exact repeat
+        "max_01.png,\n"              # missing drawing
+        "max.png,max_01.png\n"       # columns swapped
+    )
+    overrides, problems = parse_overrides(text, PREFIX, keys)
+    assert overrides == {f"{PREFIX}generated/max_01.png": f"{PREFIX}drawings/max.png"}
+    assert len(problems) == 5
+    assert "line 2" in problems[0] and "maxx.png" in problems[0]
+    assert "line 3" in problems[1] and "more than one" in problems[1]
+    assert "line 5" in problems[2] and "repeats line 4" in problems[2]
+    assert "line 6" in problems[3]
+    assert "line 7" in problems[4] and "first column" in problems[4]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["generatd,drwing\nmax_01.png,max.png\n", "\x00\x01 not a csv \"\n", "just one column\n"],
+)
+def test_parse_overrides_reports_bad_header_instead_of_raising(text):
+    keys = [f"{PREFIX}drawings/max.png", f"{PREFIX}generated/max_01.png"]
+    overrides, problems = parse_overrides(text, PREFIX, keys)
+    assert overrides == {}
+    assert len(problems) == 1 and "header" in problems[0]
+
+
+def test_parse_overrides_reads_a_headerless_file_but_says_so():
+    keys = [f"{PREFIX}drawings/max.png", f"{PREFIX}generated/max_01.png"]
+    overrides, problems = parse_overrides("max_01.png,max.png\n", PREFIX, keys)
+    assert overrides == {f"{PREFIX}generated/max_01.png": f"{PREFIX}drawings/max.png"}
+    assert len(problems) == 1 and "no header" in problems[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Automatic signals
+# --------------------------------------------------------------------------------------------
+
+
+def test_provenance_pairs_right_even_with_random_names(drawings_images):
+    rng = random.Random(7)
+    names = [f"{_random_name(rng)}.png" for _ in range(5)]
+    drawings = _drawing_candidates(drawings_images, names)
+    generated, truth = [], {}
+    for index, name in enumerate(names):
+        stem = name.rsplit(".", 1)[0]
+        mentions = [f"Steps: 30, Seed: 12345, init image: {name}", f'{{"source": "uploads/{stem}"}}']
+        for variant, text in enumerate(mentions):
+            key = f"{PREFIX}generated/{_random_name(rng)}.png"
+            # Looks like nothing in the book: only the provenance text can place it.
+            generated.append(Candidate(key, features_of(_static(10 * index + variant), text)))
+            truth[key] = f"{PREFIX}drawings/{name}"
+    result = pair_images(drawings, generated)
+    assert _by_generated(result) == truth
+    assert all(pair.signals[0] == "provenance" for pair in result.pairs)
+    assert not result.needs_review
+
+
+def test_provenance_ignores_a_stem_inside_a_longer_word(drawings_images):
+    drawings = _drawing_candidates(drawings_images[:2], ["max.png", "luna.png"])
+    # "max_steps" and "maximal" do not mention max.png; the looks decide.
+    for text in ("max_steps: 40, cfg: 7", "prompt: maximal colour, max-width 512"):
+        variation = Candidate(f"{PREFIX}generated/out.png", features_of(_noisy(drawings_images[1], 3), text))
+        pair = pair_images(drawings, [variation]).pairs[0]
+        assert pair.drawing == f"{PREFIX}drawings/luna.png"
+        assert "provenance" not in pair.signals
+
+
+def test_provenance_naming_the_file_beats_a_bare_stem(drawings_images):
+    drawings = _drawing_candidates(drawings_images[:2], ["max.png", "luna.png"])
+    text = "prompt: luna the cat as a dragon; init image: max.png"
+    variation = Candidate(f"{PREFIX}generated/out.png", features_of(_static(4), text))
+    assert pair_images(drawings, [variation]).pairs[0].drawing == f"{PREFIX}drawings/max.png"
+
+
+def test_filename_tokens_pair_right(drawings_images):
+    names = ["max.png", "luna.png", "dragon_red.png", "dragonBlue.png", "IMG_0042.jpg"]
+    drawings = _drawing_candidates(drawings_images, names)
+    expected = {
+        "max_03.png": "max.png",
+        "max-variation-2.jpg": "max.png",
+        "Max (2).png": "max.png",
+        "luna_v2_final.png": "luna.png",
+        "ai-gen-luna-7.webp": "luna.png",
+        "dragon_red_copy.png": "dragon_red.png",
+        "dragon-blue-var1.png": "dragonBlue.png",
+        "IMG_0042_variation_3.png": "IMG_0042.jpg",
+    }
+    generated = [
+        Candidate(f"{PREFIX}generated/{name}", features_of(_static(seed)))
+        for seed, name in enumerate(expected)
+    ]
+    result = pair_images(drawings, generated)
+    assert {k.rsplit("/", 1)[1]: v.rsplit("/", 1)[1] for k, v in _by_generated(result).items()} == expected
+    assert all("filename" in pair.signals for pair in result.pairs)
+
+
+def test_shared_stem_beats_shared_words():
+    drawings = [Candidate(f"{PREFIX}drawings/{n}", features_of(_draw(0))) for n in ("max.png", "max2.png")]
+    expected = {"Max (2).png": "max.png", "max2_1.png": "max2.png", "max2-variation-3.png": "max2.png"}
+    generated = [Candidate(f"{PREFIX}generated/{n}", features_of(_static(i))) for i, n in enumerate(expected)]
+    result = pair_images(drawings, generated)
+    assert {k.rsplit("/", 1)[1]: v.rsplit("/", 1)[1] for k, v in _by_generated(result).items()} == expected
+
+
+def test_name_tokens_split_camel_case_and_drop_generic_words_numbers_and_uuids():
+    assert name_tokens("books/b1/generated/MaxTheDog-variation-03.png") == ["max", "dog"]
+    assert name_tokens("books/b1/generated/luna/3f2a9c1e-4b5d-4c3a-9e2f-0123456789ab.png") == ["luna"]
+    assert name_tokens("books/b1/generated/IMG_1234 copy final.jpg") == []
+    assert name_tokens("books/b1/drawings/page3.png", keep_numbers=True) == ["page", "3"]
+
+
+def test_mirrored_and_recoloured_variations_land_on_the_right_drawing(drawings_images):
+    rng = random.Random(11)
+    names = [f"{_random_name(rng)}.png" for _ in range(5)]
+    drawings = _drawing_candidates(drawings_images, names)
+    generated, truth = [], {}
+    for index, img in enumerate(drawings_images):
+        for variant in (ImageOps.mirror(img), _recolour(img), _recolour(ImageOps.mirror(img), 160)):
+            key = f"{PREFIX}generated/{_random_name(rng)}.png"
+            generated.append(Candidate(key, features_of(_noisy(variant, len(generated)))))
+            truth[key] = f"{PREFIX}drawings/{names[index]}"
+    result = pair_images(drawings, generated)
+    assert _by_generated(result) == truth
+    assert all(pair.signals == ["visual"] for pair in result.pairs)
+    assert min(pair.confidence for pair in result.pairs) > 0.6
+
+
+def test_variation_equally_close_to_two_drawings_is_flagged_with_runner_up(drawings_images):
+    # The same drawing uploaded twice under two names: its variation cannot be told apart.
+    drawings = _drawing_candidates(
+        [drawings_images[0], drawings_images[0], drawings_images[3]], ["a1.png", "a2.png", "fish.png"]
+    )
+    variation = Candidate(f"{PREFIX}generated/x.png", features_of(_noisy(drawings_images[0], 5)))
+    pair = pair_images(drawings, [variation]).pairs[0]
+    assert pair.drawing in {f"{PREFIX}drawings/a1.png", f"{PREFIX}drawings/a2.png"}
+    assert {pair.drawing, pair.runner_up} == {f"{PREFIX}drawings/a1.png", f"{PREFIX}drawings/a2.png"}
+    assert pair.needs_review and pair.confidence < 0.6
+    assert abs(pair.margin) < 1e-9
+    assert "almost equally" in pair.reason
+
+
+def test_variation_like_no_drawing_is_flagged_as_such(drawings_images):
+    drawings = _drawing_candidates(drawings_images[:3], ["a.png", "b.png", "c.png"])
+    stray = Candidate(f"{PREFIX}generated/x.png", features_of(_static(1)))
+    genuine = Candidate(f"{PREFIX}generated/y.png", features_of(_recolour(drawings_images[1])))
+    stray_pair, genuine_pair = pair_images(drawings, [stray, genuine]).pairs
+    assert stray_pair.confidence < genuine_pair.confidence
+    strict = pair_images(drawings, [stray], review_below=0.9).pairs[0]
+    assert strict.needs_review and "none of the drawings" in strict.reason
+
+
+def test_name_contradicted_by_looks_is_flagged(drawings_images):
+    drawings = _drawing_candidates(drawings_images[:2], ["max.png", "luna.png"])
+    variation = Candidate(f"{PREFIX}generated/max_01.png", features_of(drawings_images[1]))
+    pair = pair_images(drawings, [variation]).pairs[0]
+    assert pair.drawing == f"{PREFIX}drawings/max.png"  # the name is the stronger signal ...
+    assert pair.needs_review                            # ... but a person should look
+    assert "luna.png" in pair.reason
+
+
+def test_upload_time_breaks_a_visual_tie(drawings_images):
+    a1 = Candidate(f"{PREFIX}drawings/a1.png", features_of(drawings_images[0]), uploaded=1_000.0)
+    a2 = Candidate(f"{PREFIX}drawings/a2.png", features_of(drawings_images[0]), uploaded=90_000.0)
+    variation = Candidate(f"{PREFIX}generated/x.png", features_of(drawings_images[0]), uploaded=90_300.0)
+    pair = pair_images([a1, a2], [variation]).pairs[0]
+    assert pair.drawing == a2.key
+    assert "upload-time" in pair.signals
+    assert pair.needs_review  # a tie-breaker, not evidence: the coin-flip is still shown to a person
+
+
+def test_upload_time_does_not_outvote_looks(drawings_images):
+    sun = Candidate(f"{PREFIX}drawings/sun.png", features_of(drawings_images[0]), uploaded=1_000.0)
+    fish = Candidate(f"{PREFIX}drawings/fish.png", features_of(drawings_images[3]), uploaded=90_000.0)
+    variation = Candidate(f"{PREFIX}generated/x.png", features_of(_recolour(drawings_images[0])), uploaded=90_100.0)
+    pair = pair_images([sun, fish], [variation]).pairs[0]
+    assert pair.drawing == sun.key
+    assert "upload-time" not in pair.signals
+
+
+# --------------------------------------------------------------------------------------------
+# Assignment, ordering, determinism, degenerate books
+# --------------------------------------------------------------------------------------------
+
+
+def _crowded_book(drawings_images, count: int) -> tuple[list[Candidate], list[Candidate]]:
+    """``count`` variations that all look like the first of two drawings."""
+    drawings = _drawing_candidates(drawings_images[:2], ["sun.png", "house.png"])
+    generated = [
+        Candidate(f"{PREFIX}generated/{i:02d}.png", features_of(_noisy(drawings_images[0], 100 + i, 6 + 4 * i)))
+        for i in range(count)
+    ]
+    return drawings, generated
+
+
+def test_global_assignment_respects_capacity(drawings_images):
+    drawings, generated = _crowded_book(drawings_images, 4)
+    result = pair_images(drawings, generated, capacity=2)
+    counts = {d.key: len(result.variations_of(d.key)) for d in drawings}
+    assert counts == {drawings[0].key: 2, drawings[1].key: 2}
+    moved = [p for p in result.pairs if p.drawing == drawings[1].key]
+    assert all(p.needs_review and p.margin < 0 and "sun.png" in p.reason for p in moved)
+    # The two least-noisy copies stay with the drawing they look like.
+    assert set(result.variations_of(drawings[0].key)) == {generated[0].key, generated[1].key}
+
+
+def test_variations_beyond_total_capacity_are_unpaired_with_a_reason(drawings_images):
+    drawings, generated = _crowded_book(drawings_images, 3)
+    result = pair_images(drawings, generated, capacity=1)
+    assert len(result.unpaired) == 1
+    leftover = next(p for p in result.pairs if p.drawing is None)
+    assert leftover.needs_review and "left out" in leftover.reason
+
+
+def test_default_capacity_lets_one_drawing_keep_many_variations(drawings_images):
+    drawings, generated = _crowded_book(drawings_images, 20)
+    result = pair_images(drawings, generated)
+    assert len(result.variations_of(drawings[0].key)) == 20
+
+
+def test_overrides_count_against_capacity(drawings_images):
+    drawings, generated = _crowded_book(drawings_images, 3)
+    overrides = {generated[2].key: drawings[0].key}
+    result = pair_images(drawings, generated, overrides, capacity=2)
+    assert _by_generated(result)[generated[2].key] == drawings[0].key
+    assert len(result.variations_of(drawings[0].key)) == 2
+
+
+def test_variations_ordered_by_number_then_similarity(drawings_images):
+    drawings = _drawing_candidates(drawings_images[:2], ["page3.png", "cat.png"])
+    numbered = ["page3_10.png", "page3_2.png", "page3 (1).png"]
+    generated = [Candidate(f"{PREFIX}generated/{n}", features_of(_noisy(drawings_images[0], i)))
+                 for i, n in enumerate(numbered)]
+    # Unnumbered variations of cat.png: the less altered one comes first.
+    generated += [
+        Candidate(f"{PREFIX}generated/cat_a.png", features_of(_recolour(_noisy(drawings_images[1], 8, 30)))),
+        Candidate(f"{PREFIX}generated/cat_b.png", features_of(_noisy(drawings_images[1], 9, 4))),
+    ]
+    result = pair_images(drawings, generated)
+    assert [k.rsplit("/", 1)[1] for k in result.variations_of(f"{PREFIX}drawings/page3.png")] == [
+        "page3 (1).png", "page3_2.png", "page3_10.png"
+    ]
+    assert [k.rsplit("/", 1)[1] for k in result.variations_of(f"{PREFIX}drawings/cat.png")] == [
+        "cat_b.png", "cat_a.png"
+    ]
+
+
+def test_results_are_deterministic_and_independent_of_input_order(drawings_images):
+    rng = random.Random(3)
+    names = [f"{_random_name(rng)}.png" for _ in range(5)]
+    drawings = _drawing_candidates(drawings_images, names)
+    generated = [
+        Candidate(f"{PREFIX}generated/{_random_name(rng)}.png", features_of(_noisy(_recolour(img, 40 * k), k)))
+        for k in range(3) for img in drawings_images
+    ]
+    # Identical copies crowd the first drawing past its capacity: who moves must not depend on order.
+    twin = features_of(_noisy(_recolour(drawings_images[0], 60), 50, 30))
+    generated += [Candidate(f"{PREFIX}generated/twin_{i}.png", twin) for i in range(3)]
+    first = pair_images(drawings, generated, capacity=4)
+    again = pair_images(drawings, generated, capacity=4)
+    assert first.pairs == again.pairs
+
+    for seed in range(3):
+        shuffled_drawings, shuffled_generated = list(drawings), list(generated)
+        random.Random(seed).shuffle(shuffled_drawings)
+        random.Random(seed + 10).shuffle(shuffled_generated)
+        shuffled = pair_images(shuffled_drawings, shuffled_generated, capacity=4)
+        assert [p.generated for p in shuffled.pairs] == [c.key for c in shuffled_generated]  # input order
+        assert {p.generated: p for p in shuffled.pairs} == {p.generated: p for p in first.pairs}
+        assert all(shuffled.variations_of(d.key) == first.variations_of(d.key) for d in drawings)
+
+
+def test_no_drawings_leaves_every_variation_unpaired_with_a_reason(drawings_images):
+    generated = [Candidate(f"{PREFIX}generated/{i}.png", features_of(drawings_images[i])) for i in range(3)]
+    result = pair_images([], generated)
+    assert result.unpaired == [c.key for c in generated]
+    assert all(p.needs_review and p.confidence == 0.0 and "no drawings" in p.reason for p in result.pairs)
+
+
+def test_single_drawing_book_takes_its_variations(drawings_images):
+    drawings = _drawing_candidates(drawings_images[:1], ["only.png"])
+    generated = [
+        Candidate(f"{PREFIX}generated/v{i}.png", features_of(_noisy(ImageOps.mirror(drawings_images[0]), i)))
+        for i in range(3)
+    ]
+    result = pair_images(drawings, generated)
+    assert all(p.drawing == drawings[0].key and p.runner_up is None for p in result.pairs)
+    assert not result.needs_review

@@ -1,0 +1,198 @@
+"""The PDF as a printer sees it (opened with pypdf), and the Pillow page thumbnails."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+from reportlab.pdfbase import pdfmetrics
+
+from book_assets.core import fonts
+from book_assets.core.layout import BookLayout, Page, PlacedImage, PlacedText, PrintProfile
+from book_assets.core.render import RenderStats, render_page_png, render_pdf, text_colour_on
+
+BASE_14 = {"Courier", "Courier-Bold", "Courier-BoldOblique", "Courier-Oblique", "Helvetica", "Helvetica-Bold",
+           "Helvetica-BoldOblique", "Helvetica-Oblique", "Symbol", "Times-Bold", "Times-BoldItalic",
+           "Times-Italic", "Times-Roman", "ZapfDingbats"}
+PROFILE = PrintProfile()
+
+
+@pytest.fixture
+def jpegs(tmp_path: Path) -> dict[str, Path]:
+    """Three small real JPEG print copies, keyed by their (pretend) bucket keys."""
+    paths = {}
+    for index, (colour, size) in enumerate([("crimson", (240, 180)), ("royalblue", (180, 240)), ("gold", (200, 200))]):
+        path = tmp_path / "cache" / f"copy{index}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        image = Image.new("RGB", size, colour)
+        image.paste(Image.new("RGB", (size[0] // 2, size[1] // 3), "white"), (10, 10))
+        image.save(path, format="JPEG", quality=85)
+        paths[f"cache/print/copy{index}.jpg"] = path
+    return paths
+
+
+def sample_layout() -> BookLayout:
+    keys = [f"cache/print/copy{index}.jpg" for index in range(3)]
+    page_w, page_h = PROFILE.page_width_pt, PROFILE.page_height_pt
+    title = PlacedText(["Max and Friends"], 60, 380, 500, 60, fonts.BOLD, 36, 42, role="title")
+    author = PlacedText(["by Ms. Rivera's Class"], 60, 320, 500, 30, fonts.ITALIC, 18, 22, role="author")
+    story = PlacedText(["Max lives under the stairs", "and loves purple socks."], 60, 100, 500, 60,
+                       fonts.REGULAR, 20, 26, align="left")
+    caption = PlacedText(["Nine ways to be Max,", "and one more"], 60, 30, 500, 34, fonts.REGULAR, 14, 17,
+                         role="caption")
+    return BookLayout(profile=PROFILE, title="Max and Friends", author="Ms. Rivera's Class", pages=[
+        Page(1, "title", texts=[title, author], background="#1d2b53"),
+        Page(2, "drawing", images=[PlacedImage("books/b/drawings/max.png", keys[0], 0, 180, page_w, page_h - 180,
+                                               240, 180)], texts=[story], drawing_key="books/b/drawings/max.png"),
+        Page(3, "variations", images=[PlacedImage(f"books/b/generated/max-{index}.png", key, 60 + 170 * index,
+                                                  200, 150, 150, 200, 200) for index, key in enumerate(keys)]
+             + [PlacedImage("books/b/generated/max-3.png", keys[0], 60, 380, 150, 112, 240, 180)],
+             texts=[caption], grid=(3, 2)),
+        Page(4, "end", texts=[PlacedText(["The End"], 60, 300, 500, 50, fonts.BOLD, 32, 38, role="title")],
+             background="#fff1e8"),
+    ])
+
+
+@pytest.fixture
+def rendered(tmp_path: Path, jpegs) -> tuple[Path, RenderStats]:
+    out = tmp_path / "book.pdf"
+    stats = render_pdf(sample_layout(), lambda key: str(jpegs[key]), out)
+    return out, stats
+
+
+def test_page_count_and_stats(rendered):
+    out, stats = rendered
+    assert len(PdfReader(out).pages) == 4
+    assert (stats.pages, stats.images, stats.unique_images, stats.reencoded_images) == (4, 5, 3, 0)
+    assert stats.bytes == out.stat().st_size > 0
+    assert not list(out.parent.glob(".*partial"))
+
+
+def test_page_boxes(rendered):
+    out, _ = rendered
+    full = [0, 0, PROFILE.page_width_pt, PROFILE.page_height_pt]
+    for number, page in enumerate(PdfReader(out).pages, start=1):
+        assert [float(v) for v in page.mediabox] == pytest.approx(full)
+        assert [float(v) for v in page.bleedbox] == pytest.approx(full)
+        assert [float(v) for v in page.trimbox] == pytest.approx(list(PROFILE.trim_box(number)))
+    # the bleed sits on the outside edge: right of rectos, left of versos
+    reader = PdfReader(out)
+    assert float(reader.pages[0].trimbox[0]) == 0 and float(reader.pages[1].trimbox[0]) > 0
+
+
+def test_every_font_is_embedded_and_none_is_base_14(rendered):
+    out, _ = rendered
+    seen = set()
+    for page in PdfReader(out).pages:
+        page_fonts = page["/Resources"].get_object().get("/Font", {})
+        assert page_fonts, "text pages need font resources"
+        for font_ref in page_fonts.values():
+            font = font_ref.get_object()
+            base_name = str(font["/BaseFont"]).lstrip("/")
+            assert base_name.split("+")[-1] not in BASE_14
+            descriptor = font["/FontDescriptor"].get_object()
+            assert "/FontFile2" in descriptor, base_name
+            seen.add(base_name.split("+")[-1])
+    assert {"BitstreamVeraSans-Roman", "BitstreamVeraSans-Bold"} <= seen
+    assert b"Helvetica" not in out.read_bytes()
+
+
+def test_extracted_text_equals_placed_lines(rendered):
+    out, _ = rendered
+    for page, placed in zip(PdfReader(out).pages, sample_layout().pages):
+        expected = [line for text in placed.texts for line in text.lines]
+        # pypdf puts a space before a centred line that starts left of the line above: strip it
+        assert [line.strip() for line in page.extract_text().splitlines()] == expected
+
+
+def test_lines_sit_at_their_baselines_and_centres(rendered):
+    out, _ = rendered
+    drawn = []
+    def visit(text, _cm, tm, _font, _size):
+        if text.strip():
+            drawn.append((text.strip(), tm[4], tm[5]))
+    PdfReader(out).pages[2].extract_text(visitor_text=visit)
+    caption = sample_layout().pages[2].texts[0]
+    ascent = pdfmetrics.getAscent(fonts.REGULAR, caption.font_size)
+    for index, line in enumerate(caption.lines):
+        width = pdfmetrics.stringWidth(line, fonts.REGULAR, caption.font_size)
+        x, baseline = next((x, y) for text, x, y in drawn if text == line)
+        assert x == pytest.approx(caption.x + (caption.width - width) / 2, abs=0.01)
+        assert baseline == pytest.approx(caption.y + caption.height - ascent - index * caption.leading, abs=0.01)
+
+
+def test_jpeg_bytes_pass_through_untouched(rendered, jpegs):
+    out, _ = rendered
+    file_bytes = {path.read_bytes() for path in jpegs.values()}
+    streams = []
+    for page in PdfReader(out).pages:
+        for xobject in page["/Resources"].get_object().get("/XObject", {}).values():
+            image = xobject.get_object()
+            assert list(image["/Filter"]) == ["/DCTDecode"]
+            streams.append(image._data)
+    assert set(streams) == file_bytes
+
+
+def test_no_annotations_and_metadata(rendered):
+    out, _ = rendered
+    reader = PdfReader(out)
+    assert all("/Annots" not in page for page in reader.pages)
+    assert b"/Link" not in out.read_bytes() and b"/URI" not in out.read_bytes()
+    assert reader.metadata.title == "Max and Friends"
+    assert reader.metadata.author == "Ms. Rivera's Class"
+
+
+def test_deterministic_bytes_even_from_another_folder(tmp_path, jpegs):
+    first = tmp_path / "first.pdf"
+    render_pdf(sample_layout(), lambda key: str(jpegs[key]), first)
+    moved = {}
+    for key, path in jpegs.items():   # same bytes, different local path and no .jpg suffix
+        moved[key] = tmp_path / "elsewhere" / path.stem
+        moved[key].parent.mkdir(exist_ok=True)
+        moved[key].write_bytes(path.read_bytes())
+    second = tmp_path / "second.pdf"
+    stats = render_pdf(sample_layout(), lambda key: str(moved[key]), second)
+    assert first.read_bytes() == second.read_bytes()
+    assert stats.reencoded_images == 0
+
+
+def test_background_fills_the_bleed_and_text_contrasts(jpegs):
+    layout = sample_layout()
+    png = render_page_png(layout.pages[0], PROFILE, lambda key: str(jpegs[key]), width_px=200)
+    thumb = Image.open(io.BytesIO(png)).convert("RGB")
+    assert thumb.getpixel((0, 0)) == thumb.getpixel((199, thumb.height - 1)) == (0x1d, 0x2b, 0x53)
+    assert text_colour_on((0x1d, 0x2b, 0x53)) == "#ffffff"
+    assert text_colour_on((255, 241, 232)) != "#ffffff"
+
+
+def test_render_page_png_has_the_page_geometry(jpegs):
+    layout = sample_layout()
+    png = render_page_png(layout.pages[1], PROFILE, lambda key: str(jpegs[key]))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    thumb = Image.open(io.BytesIO(png)).convert("RGB")
+    assert thumb.width == 360
+    assert thumb.height == round(PROFILE.page_height_pt * 360 / PROFILE.page_width_pt)
+    red, green, blue = thumb.getpixel((thumb.width - 5, 5))      # the full-bleed crimson drawing
+    assert red > 180 and green < 60 and blue < 90
+    assert min(thumb.crop((0, thumb.height - 20, 360, thumb.height)).get_flattened_data()) == (255, 255, 255)  # white page below
+    story_band = thumb.crop((30, thumb.height - 90, 300, thumb.height - 55))
+    assert min(sum(pixel) for pixel in story_band.get_flattened_data()) < 200   # the story text is drawn there
+
+
+def test_non_jpeg_print_copy_still_renders_and_is_counted(tmp_path, jpegs):
+    png_copy = tmp_path / "copy.png"
+    Image.new("RGB", (64, 48), "seagreen").save(png_copy)
+    layout = sample_layout()
+    layout.pages[1].images[0].print_copy = "cache/print/odd.png"
+    paths = {**{key: str(path) for key, path in jpegs.items()}, "cache/print/odd.png": str(png_copy)}
+    stats = render_pdf(layout, paths.__getitem__, tmp_path / "book.pdf")
+    assert stats.reencoded_images == 1 and stats.unique_images == 4
+    assert len(PdfReader(tmp_path / "book.pdf").pages) == 4
+
+
+def test_empty_layout_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no pages"):
+        render_pdf(BookLayout(PROFILE, "t", "a", []), str, tmp_path / "book.pdf")
+    assert not (tmp_path / "book.pdf").exists()
