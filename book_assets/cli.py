@@ -33,7 +33,7 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdout) -> int:
+def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdout, log_level: str = "WARNING") -> int:
     """Register the book's partition and materialize the five assets; 0 when the book was published."""
     from .partitions import book_id_problem
 
@@ -59,6 +59,7 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
         result = dg.materialize(
             BOOK_ASSETS, instance=instance, partition_key=book_id, resources={"bucket": bucket},
             raise_on_error=False, tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS), "book": book_id},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
         step_stats = {s.step_key: s for s in instance.get_run_step_stats(result.run_id)}
     elapsed = time.perf_counter() - started

@@ -125,6 +125,7 @@ class LocalBucket(Bucket):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".book_assets-tmp-")
         try:
+            os.fchmod(fd, 0o644)   # published files are for people to open, not private temp files
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()

@@ -193,3 +193,15 @@ def test_invalid_book_id_fails_clearly_without_retries(bucket, instance):
     assert "not allowed" in failure.error.message or "not allowed" in str(failure.user_failure_data.description)
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert retries == []
+
+
+def test_reviewer_override_in_pairs_csv_wins(small_book_files, bucket, instance):
+    files = dict(small_book_files)
+    files["pairs.csv"] = b"generated,drawing\ngenerated/max_01.png,drawings/zoom.jpg\n"
+    upload(bucket, "b-override", files)
+    result = build(bucket, instance, "b-override", assets=[raw_images, validated_images, image_pairs])
+    table = result.output_for_node("image_pairs").table.set_index("generated")
+    row = table.loc["books/b-override/generated/max_01.png"]
+    assert row["drawing"] == "books/b-override/drawings/zoom.jpg"      # looks say max; the reviewer says zoom
+    assert "override" in row["signals"] and row["confidence"] == 1.0
+    assert table.loc["books/b-override/generated/max_02.png", "drawing"] == "books/b-override/drawings/max.jpg"

@@ -77,10 +77,10 @@ def inside(box, outer, tolerance: float = 1e-6) -> bool:
 
 def expected_page_count(drawings: int, variations: int) -> int:
     if drawings == 0:
-        return 4                                   # title, dedication, blank, end
+        return 4                                   # title, credits, dedication, end
     facing_pages = max(1, math.ceil(variations / 16))
     per_spread = 1 + facing_pages + (1 if facing_pages % 2 == 0 else 0)
-    return 3 + drawings * per_spread + 1           # title, dedication, blank p3 ... end
+    return 3 + drawings * per_spread + 1           # title, credits, dedication ... end
 
 
 def assert_geometry(layout: BookLayout) -> None:
@@ -112,7 +112,7 @@ def test_page_sequence_and_geometry(drawings, variations):
     assert [page.number for page in pages] == list(range(1, len(pages) + 1))
     assert len(pages) == expected_page_count(drawings, variations)
     assert len(pages) % 2 == 0
-    assert kinds[:2] == ["title", "dedication"]
+    assert kinds[:3] == ["title", "credits", "dedication"]
     assert kinds[-1] == "end"
     assert all(not (a == b == "blank") for a, b in zip(kinds, kinds[1:])), kinds
     assert kinds.count("drawing") == drawings
@@ -153,14 +153,15 @@ def test_page_sequence_and_geometry(drawings, variations):
 
 def test_title_and_dedication_pages():
     layout = layout_book(make_book(2, 4, dedication=""))
-    title_page, dedication_page = layout.pages[0], layout.pages[1]
+    title_page, dedication_page = layout.pages[0], layout.pages[2]
     roles = {text.role: text for text in title_page.texts}
     assert roles["title"].lines == ["The Monsters of Room 4"] and roles["title"].font_name == BOLD
     assert roles["author"].lines == ["Mia, age 6"]
     assert [image.key for image in title_page.images] == ["books/demo/drawings/d0.png"]
     assert "This book belongs to" in dedication_page.texts[0].lines
     layout_with = layout_book(make_book(0, 0, dedication="For Grandma, who reads to us"))
-    assert layout_with.pages[1].texts[0].lines == ["For Grandma, who reads to us"]
+    assert layout_with.pages[2].texts[0].lines == ["For Grandma, who reads to us"]
+    assert "Mia, age 6" in " ".join(layout_with.pages[1].texts[0].lines)      # credits name the author
     assert layout_with.pages[0].images == []
 
 
@@ -311,11 +312,11 @@ def test_overlong_front_matter_and_captions_stay_in_their_boxes():
     assert_geometry(layout)
     problems = check_layout(layout)
     assert problems and all("cut short" in problem for problem in problems)
-    assert {problem.split(":")[0] for problem in problems} == {"Page 1", "Page 2", "Page 4", "Page 6"}
+    assert {problem.split(":")[0] for problem in problems} == {"Page 1", "Page 3", "Page 4", "Page 6"}
 
 
 def test_wordless_story_page_is_reported():
     drawing = source("drawings/quiet", 1200, 1200, (90, 90, 200))
     layout = layout_book(BookContent("Quiet", "Lou", "", [SpreadContent(drawing, "", [], "")]))
-    assert [page.kind for page in layout.pages] == ["title", "dedication", "blank", "drawing", "story", "end"]
+    assert [page.kind for page in layout.pages] == ["title", "credits", "dedication", "drawing", "story", "end"]
     assert check_layout(layout) == ["Page 5 faces a drawing that has no variations, but has no words on it."]

@@ -9,8 +9,10 @@ import pandas as pd
 from .. import checks
 from ..core import inventory
 from ..core.layout import BookContent, BookLayout, ImageSource, PrintProfile, SpreadContent, check_layout, layout_book
-from ..core.story import BookConfig, DrawingFacts, default_title, name_from_filename, parse_book_config, reading_level, write_story
-from ..partitions import book_prefix
+from ..core.story import (
+    BookConfig, DrawingFacts, default_title, drawing_key_to_path, name_from_filename, parse_book_config,
+    reading_level, story_texts,
+)
 from ..resources import Bucket
 from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch
 from .image_pairs import ImagePairs
@@ -49,9 +51,9 @@ def read_book_config(bucket: Bucket, raw_images: pd.DataFrame) -> tuple[BookConf
     return parse_book_config(text)
 
 
-def order_drawings(drawings: list[str], config: BookConfig, prefix: str) -> tuple[list[str], list[str]]:
+def order_drawings(drawings: list[str], config: BookConfig) -> tuple[list[str], list[str]]:
     """Drawings in ``page_order`` first (as listed), then the rest by name; plus problems with the order."""
-    by_relative = {key[len(prefix) + len("drawings/"):]: key for key in drawings}
+    by_relative = {drawing_key_to_path(key): key for key in drawings}
     ordered, problems = [], []
     for relative in config.page_order:
         key = by_relative.get(relative)
@@ -72,14 +74,13 @@ def page_layouts(
 ):
     """Title page, one spread per drawing (drawing + story | colour-arranged variations), end page."""
     book_id = book_id_of(context)
-    prefix = book_prefix(book_id)
     config, problems = read_book_config(bucket, raw_images)
     profile = PROFILES.get(config.profile)
     if profile is None:
         problems.append(f"book.toml asks for print profile '{config.profile}', which is unknown; "
                         f"using {PrintProfile().name}. Known profiles: {', '.join(PROFILES)}.")
         profile = PrintProfile()
-    drawings, order_problems = order_drawings(image_pairs.drawings, config, prefix)
+    drawings, order_problems = order_drawings(image_pairs.drawings, config)
     problems += order_problems
     for problem in problems:
         context.log.warning(problem)
@@ -97,14 +98,14 @@ def page_layouts(
                      variation_count=len(image_pairs.variations.get(k, [])))
         for k in drawings
     ]
-    written = write_story(facts, age_range=config.age_range, seed=book_id)
+    texts = story_texts(config, facts, seed=book_id)
     spreads, text_sources = [], {}
-    for fact, text in zip(facts, written):
-        chosen = config.drawings.get(fact.key[len(prefix) + len("drawings/"):])
+    for fact, text in zip(facts, texts):
+        chosen = config.drawings.get(drawing_key_to_path(fact.key))
         text_sources[fact.key] = "book.toml" if chosen and chosen.text else "writer"
         spreads.append(SpreadContent(
             drawing=source(fact.key),
-            text=chosen.text if chosen and chosen.text else text,
+            text=text,
             variations=[source(v) for v in image_pairs.variations.get(fact.key, [])],
             title=chosen.title if chosen and chosen.title else fact.name,
         ))
@@ -117,7 +118,7 @@ def page_layouts(
     layout_problems = check_layout(layout)
 
     grids = [p for p in layout.pages if p.harmony is not None]
-    story_texts = [t for p in layout.pages for t in p.texts if t.role == "story"]
+    story_boxes = [t for p in layout.pages for t in p.texts if t.role == "story"]
     kinds = pd.Series([p.kind for p in layout.pages]).value_counts().to_dict()
     metadata = {
         "pages": len(layout.pages),
@@ -127,8 +128,8 @@ def page_layouts(
         "mean_random_harmony": round(statistics.fmean(p.random_harmony for p in grids), 4) if grids else 0.0,
         "min_ppi": round(float(placed["ppi"].min()), 1) if len(placed) else 0.0,
         "images_placed": len(placed),
-        "text_shrunk": sum(1 for t in story_texts if t.shrunk_from),
-        "min_story_pt": round(min((t.font_size for t in story_texts), default=0.0), 1),
+        "text_shrunk": sum(1 for t in story_boxes if t.shrunk_from),
+        "min_story_pt": round(min((t.font_size for t in story_boxes), default=0.0), 1),
         "reading_level_mean": round(statistics.fmean(reading_level(s.text) for s in spreads), 2) if spreads else 0.0,
         "texts_from_book_toml": sum(1 for s in text_sources.values() if s == "book.toml"),
         "texts_written": sum(1 for s in text_sources.values() if s == "writer"),

@@ -432,6 +432,18 @@ class _PageMaker:
             middle = (safe[1] + safe[3]) / 2
             page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), "dedication"))
 
+    def credits_page(self, content: BookContent) -> None:
+        """The verso of the title page, where picture books say who made them."""
+        page, safe = self.new("credits")
+        lines = [content.title.strip()]
+        if content.author.strip():
+            lines.append(f"Pictures and words by {content.author.strip()}")
+        lines.append("Every drawing in this book faces the new versions an image model made of it.")
+        block = _fit_block("\n".join(line for line in lines if line), _width(safe), _height(safe) * 0.4,
+                           REGULAR, self.profile.min_text_pt, self.profile.min_text_pt, BODY_LEADING, cut=True)
+        if block.lines:
+            page.texts.append(block.place(safe[0], safe[1], _width(safe), "credits"))
+
     def end_page(self) -> None:
         page, safe = self.new("end")
         block = _fit_block("The End", _width(safe), _height(safe), BOLD, END_PT, self.profile.min_text_pt,
@@ -527,7 +539,8 @@ class _PageMaker:
         cell_w = max(min(cell_w, sharp_cell_w), MIN_SHARP_CELL_SHARE * cell_w)
         cell_h = cell_w / aspect
         block_w = columns * cell_w + (columns - 1) * GUTTER_PT
-        block_h = rows * cell_h + (rows - 1) * GUTTER_PT
+        used_rows = math.ceil(len(chunk) / columns)     # a partial grid is centred on the rows it fills
+        block_h = used_rows * cell_h + (used_rows - 1) * GUTTER_PT
         left = safe[0] + (_width(safe) - block_w) / 2
         top = safe[3] - (_height(safe) - block_h) / 2
         for cell, tile in enumerate(arrangement.cells):
@@ -552,16 +565,15 @@ def _chunks(variations: list[ImageSource]) -> list[list[ImageSource]]:
 
 
 def layout_book(content: BookContent, profile: PrintProfile = PrintProfile()) -> BookLayout:
-    """Lay out the whole book: title, dedication, one spread per drawing, "The End".
+    """Lay out the whole book: title, credits, dedication, one spread per drawing, "The End".
 
     Every drawing page is a verso (even number) facing its variations; a blank page is added
     only where a spread would otherwise end on a verso, and the book ends on an even count.
     """
     maker = _PageMaker(profile)
     maker.title_page(content)
-    maker.dedication_page(content.dedication)
-    if content.spreads:
-        maker.blank()                        # page 3, so the first drawing opens a spread on page 4
+    maker.credits_page(content)              # page 2, the title page's verso
+    maker.dedication_page(content.dedication)   # page 3, so the first drawing opens a spread on page 4
     for spread in content.spreads:
         maker.spread(spread)
     if maker.next_number % 2 == 1:

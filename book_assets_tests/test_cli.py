@@ -1,0 +1,55 @@
+"""`book-assets build` against a persistent instance: exit codes a script can rely on."""
+from __future__ import annotations
+
+import io
+
+import dagster as dg
+import pytest
+
+from book_assets import cli
+
+from .support import upload
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def dagster_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+def test_build_publishes_and_records_history(dagster_home, bucket, small_book_files):
+    upload(bucket, "cli-book", small_book_files)
+    out = io.StringIO()
+    assert cli.build("cli-book", bucket.root, out=out) == 0
+    printed = out.getvalue()
+    assert f"Book: {bucket.root}/published/cli-book/book.pdf" in printed
+    assert "check ok   book.pdf_preflight" in printed
+    assert (dagster_home / "dagster.yaml").exists()
+    with dg.DagsterInstance.get() as instance:      # the run is in the persistent instance (the UI's)
+        assert instance.get_dynamic_partitions("books") == ["cli-book"]
+        records = instance.fetch_materializations(dg.AssetKey("book"), limit=5).records
+        assert [r.partition_key for r in records] == ["cli-book"]
+
+
+@pytest.mark.parametrize("book_id,expected", [("No Such Book!", "not allowed"), ("missing-book", "no book folder")])
+def test_build_refuses_bad_or_missing_books(dagster_home, bucket, book_id, expected):
+    out = io.StringIO()
+    assert cli.build(book_id, bucket.root, out=out) == 2
+    assert expected in out.getvalue().lower()
+
+
+def test_build_exits_nonzero_when_the_book_is_blocked(dagster_home, bucket, small_book_files):
+    from PIL import Image
+
+    files = dict(small_book_files)
+    tiny = io.BytesIO()
+    Image.new("RGB", (200, 200), (200, 80, 80)).save(tiny, "JPEG")
+    files["drawings/postage_stamp.jpg"] = tiny.getvalue()
+    upload(bucket, "blocked-book", files)
+    out = io.StringIO()
+    assert cli.build("blocked-book", bucket.root, out=out) == 1
+    assert "FAIL page_layouts.images_at_200_ppi" in out.getvalue()
+    assert "not published" in out.getvalue()
