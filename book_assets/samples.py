@@ -297,12 +297,16 @@ def sample_book_files(
     return files
 
 
-def write_sample_book(bucket, book_id: str = SAMPLE_BOOK_ID, files: dict[str, bytes] | None = None) -> list[str]:
-    """Upload the sample book into ``bucket`` (any Bucket); return the keys written."""
-    files = sample_book_files() if files is None else files
+def upload_book(bucket, book_id: str, files: dict[str, bytes]) -> list[str]:
+    """Upload ``files`` (paths relative to the book folder) as ``books/<book_id>/…``; return the keys."""
     keys = []
-    for rel, data in sorted(files.items()):
-        key = f"books/{book_id}/{rel}"
+    for relative, data in sorted(files.items()):
+        key = f"books/{book_id}/{relative}"
         bucket.write_bytes(key, data)
         keys.append(key)
     return keys
+
+
+def write_sample_book(bucket, book_id: str = SAMPLE_BOOK_ID) -> list[str]:
+    """Upload the sample book into ``bucket`` (any Bucket); return the keys written."""
+    return upload_book(bucket, book_id, sample_book_files())

@@ -5,15 +5,7 @@ import dagster as dg
 
 from book_assets.assets import BOOK_ASSETS
 from book_assets.partitions import books_partitions
-
-
-def upload(bucket, book_id: str, files: dict[str, bytes]) -> list[str]:
-    keys = []
-    for relative, data in sorted(files.items()):
-        key = f"books/{book_id}/{relative}"
-        bucket.write_bytes(key, data)
-        keys.append(key)
-    return keys
+from book_assets.samples import upload_book as upload  # noqa: F401 - shared by the tests
 
 
 def build(bucket, instance, book_id: str, assets=None, **kwargs) -> dg.ExecuteInProcessResult:

@@ -23,6 +23,8 @@ import imagehash
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageOps
 
+from .colour import hex_colour, mean_lab, srgb_to_lab  # noqa: F401 - re-exported: part of this module's API
+
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 
 
@@ -432,61 +434,8 @@ def _downscaled(im: Image.Image, long_side: int, resample: Image.Resampling) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# Colour maths
+# Colour features
 # --------------------------------------------------------------------------------------------
-
-_RGB_TO_XYZ = np.array(
-    [
-        [0.4124564, 0.3575761, 0.1804375],
-        [0.2126729, 0.7151522, 0.0721750],
-        [0.0193339, 0.1191920, 0.9503041],
-    ]
-)
-_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
-
-
-def _srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
-    rgb = np.asarray(rgb)
-    if rgb.dtype == np.uint8:  # exact, and ~10x cheaper than the power law per pixel
-        return _LINEAR_LUT[rgb]
-    c = rgb.astype(np.float64) / 255.0
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
-_LINEAR_LUT = _srgb_to_linear(np.arange(256, dtype=np.float64))
-
-
-def _linear_to_lab(linear: np.ndarray) -> np.ndarray:
-    # Spelled out per channel: a (n, 3) @ (3, 3) matmul is surprisingly slow in BLAS.
-    red, green, blue = linear[..., 0], linear[..., 1], linear[..., 2]
-    x, y, z = (
-        (m[0] * red + m[1] * green + m[2] * blue) / white for m, white in zip(_RGB_TO_XYZ, _D65_WHITE)
-    )
-    delta = 6.0 / 29.0
-
-    def f(t: np.ndarray) -> np.ndarray:
-        return np.where(t > delta**3, np.cbrt(t), t / (3 * delta**2) + 4.0 / 29.0)
-
-    fx, fy, fz = f(x), f(y), f(z)
-    return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
-
-
-def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB values 0-255 of shape (..., 3) -> CIE L*a*b* (D65, 2°) as float64 of the same shape.
-
-    Lab is where colour distances match what people see, so arranging and pairing use it.
-    """
-    rgb = np.asarray(rgb)
-    if rgb.shape[-1] != 3:
-        raise ValueError(f"expected (..., 3) RGB values, got shape {rgb.shape}")
-    return _linear_to_lab(_srgb_to_linear(rgb))
-
-
-def hex_colour(rgb) -> str:
-    """(r, g, b) in 0-255 (ints or floats, clamped and rounded) -> '#rrggbb'."""
-    r, g, b = (min(255, max(0, int(round(float(v))))) for v in tuple(rgb)[:3])
-    return f"#{r:02x}{g:02x}{b:02x}"
-
 
 # Histogram bins in Lab: L in 4 equal bands over 0-100; a* and b* in 5 bands whose middle band is
 # near-neutral (|x| < 10), then muted (10-35) and vivid (> 35) on each side: 4 x 5 x 5 = 100 bins.
@@ -524,15 +473,14 @@ def _features_of(small: Image.Image) -> dict:
     grey = small.convert("L")
     pixels = np.asarray(small, dtype=np.uint8).reshape(-1, 3)
     lab = srgb_to_lab(pixels)
-    # The mean is taken in linear light: the colour the picture blends to when seen from afar.
-    mean_lab = _linear_to_lab(_srgb_to_linear(pixels).mean(axis=0))
+    average = mean_lab(pixels)
     return {
         "phash": str(imagehash.phash(grey)),
         "phash_mirror": str(imagehash.phash(grey.transpose(Image.Transpose.FLIP_LEFT_RIGHT))),
         "dhash": str(imagehash.dhash(grey)),
         "colour_hist": _colour_hist(lab),
         "dominant_colours": _dominant_colours(small),
-        "mean_lab": tuple(round(float(v), 3) for v in mean_lab),
+        "mean_lab": tuple(round(v, 3) for v in average),
     }
 
 

@@ -10,8 +10,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from book_assets.core.arrange import arrange_by_colour, grid_for, split_for_pages
-from book_assets.core.fonts import BOLD, ITALIC, REGULAR, text_width
+from .arrange import arrange_by_colour, grid_for, split_for_pages
+from .colour import lab_to_hex
+from .fonts import BOLD, ITALIC, REGULAR, text_width
 
 POINTS_PER_INCH = 72.0
 
@@ -335,35 +336,14 @@ def _contain(source: ImageSource, frame: Box) -> PlacedImage:
                        width_px=source.width_px, height_px=source.height_px)
 
 
-def _lab_to_hex(lab: Sequence[float]) -> str:
-    """CIE Lab (D65) to an sRGB hex colour, clipped into gamut."""
-    lightness, a, b = lab
-    fy = (lightness + 16.0) / 116.0
-    fx, fz = fy + a / 500.0, fy - b / 200.0
-
-    def inverse(t: float) -> float:
-        return t ** 3 if t ** 3 > 216 / 24389 else (116 * t - 16) / (24389 / 27)
-
-    x, y, z = 0.95047 * inverse(fx), inverse(fy), 1.08883 * inverse(fz)
-    linear = (3.2406 * x - 1.5372 * y - 0.4986 * z,
-              -0.9689 * x + 1.8758 * y + 0.0415 * z,
-              0.0557 * x - 0.2040 * y + 1.0570 * z)
-    channels = []
-    for value in linear:
-        value = min(max(value, 0.0), 1.0)
-        encoded = 12.92 * value if value <= 0.0031308 else 1.055 * value ** (1 / 2.4) - 0.055
-        channels.append(round(min(max(encoded, 0.0), 1.0) * 255))
-    return "#{:02x}{:02x}{:02x}".format(*channels)
-
-
 def soft_background(mean_lab: Sequence[float]) -> str:
     """A pale tint in the drawing's hue: very light, low chroma, so text and pictures stay clear."""
     _, a, b = mean_lab
     chroma = math.hypot(a, b)
     if chroma < 1e-9:
-        return _lab_to_hex((97.0, 0.0, 0.0))
+        return lab_to_hex((97.0, 0.0, 0.0))
     tint = min(chroma, 6.0) / chroma
-    return _lab_to_hex((97.0, a * tint, b * tint))
+    return lab_to_hex((97.0, a * tint, b * tint))
 
 
 def _width(box: Box) -> float:
@@ -602,6 +582,12 @@ def _text_box(text: PlacedText) -> Box:
     return (text.x, text.y, text.x + text.width, text.y + text.height)
 
 
+def _overlapping(items: Sequence, box_of) -> list[tuple]:
+    """Every pair of ``items`` whose boxes overlap by more than a rounding error."""
+    return [(a, b) for i, a in enumerate(items) for b in items[i + 1:]
+            if _overlap_area(box_of(a), box_of(b)) > _EPS]
+
+
 def check_layout(layout: BookLayout) -> list[str]:
     """Every geometry or reading problem of a laid-out book, one plain sentence each ([] = good)."""
     profile = layout.profile
@@ -630,11 +616,8 @@ def check_layout(layout: BookLayout) -> list[str]:
                 problems.append(f"{where}: picture {image.key} has no size.")
             elif not _inside(box, page_box):
                 problems.append(f"{where}: picture {image.key} reaches outside the page.")
-        for first in range(len(page.images)):
-            for second in range(first + 1, len(page.images)):
-                a, b = page.images[first], page.images[second]
-                if _overlap_area(_image_box(a), _image_box(b)) > _EPS:
-                    problems.append(f"{where}: pictures {a.key} and {b.key} overlap.")
+        for a, b in _overlapping(page.images, _image_box):
+            problems.append(f"{where}: pictures {a.key} and {b.key} overlap.")
         for text in page.texts:
             label = f"{where}: the {text.role} text"
             box = _text_box(text)
@@ -655,9 +638,6 @@ def check_layout(layout: BookLayout) -> list[str]:
             for image in page.images:
                 if _overlap_area(box, _image_box(image)) > _EPS:
                     problems.append(f"{label} overlaps picture {image.key}.")
-        for first in range(len(page.texts)):
-            for second in range(first + 1, len(page.texts)):
-                a, b = page.texts[first], page.texts[second]
-                if _overlap_area(_text_box(a), _text_box(b)) > _EPS:
-                    problems.append(f"{where}: the {a.role} and {b.role} texts overlap.")
+        for a, b in _overlapping(page.texts, _text_box):
+            problems.append(f"{where}: the {a.role} and {b.role} texts overlap.")
     return problems

@@ -30,7 +30,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from book_assets.core.imaging import ImageFeatures
+from .imaging import ImageFeatures
 
 SIGNAL_OVERRIDE = "override"
 SIGNAL_PROVENANCE = "provenance"

@@ -33,8 +33,8 @@ from reportlab import rl_config
 from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from book_assets.core import fonts
-from book_assets.core.layout import BookLayout, Page, PlacedImage, PlacedText, PrintProfile
+from . import fonts
+from .layout import BookLayout, Page, PlacedImage, PlacedText, PrintProfile
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 EMBEDDED_FONTS = (fonts.REGULAR, fonts.BOLD, fonts.ITALIC)

@@ -31,6 +31,8 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
+from .colour import delta_e_2000, parse_hex_colour, srgb_to_lab  # noqa: F401 - colour helpers used here
+
 # ---------------------------------------------------------------------------------------------
 # book.toml
 # ---------------------------------------------------------------------------------------------
@@ -246,78 +248,7 @@ _COLOUR_NAMES: dict[str, tuple[int, int, int]] = {
 _PAPER_COLOURS = {"snowy white"}   # the paper a drawing is on, not the drawing's colour
 
 
-def parse_hex_colour(hex_colour: str) -> tuple[int, int, int]:
-    """``'#rrggbb'``, ``'rrggbb'`` or ``'#rgb'`` -> (r, g, b). Raises ValueError on anything else."""
-    digits = hex_colour.strip().lstrip("#")
-    if len(digits) == 3:
-        digits = "".join(ch * 2 for ch in digits)
-    if len(digits) != 6 or not re.fullmatch(r"[0-9A-Fa-f]{6}", digits):
-        raise ValueError(f"not a hex colour: {hex_colour!r}")
-    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
-
-
-def srgb_to_lab(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
-    """CIE L*a*b* (D65) of an 8-bit sRGB colour."""
-    def linear(channel: int) -> float:
-        c = channel / 255.0
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (linear(c) for c in rgb)
-    x = (0.4124564 * r + 0.3575761 * g + 0.1804375 * b) / 0.95047
-    y = 0.2126729 * r + 0.7151522 * g + 0.0721750 * b
-    z = (0.0193339 * r + 0.1191920 * g + 0.9503041 * b) / 1.08883
-
-    def f(t: float) -> float:
-        return t ** (1 / 3) if t > (6 / 29) ** 3 else t / (3 * (6 / 29) ** 2) + 4 / 29
-
-    fx, fy, fz = f(x), f(y), f(z)
-    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
-
-
-def delta_e_2000(lab1: Sequence[float], lab2: Sequence[float]) -> float:
-    """CIEDE2000 colour difference: perceptual, unlike plain Lab distance in saturated blues."""
-    l1, a1, b1 = lab1
-    l2, a2, b2 = lab2
-    c_mean = (math.hypot(a1, b1) + math.hypot(a2, b2)) / 2
-    g = 0.5 * (1 - math.sqrt(c_mean ** 7 / (c_mean ** 7 + 25 ** 7)))
-    a1p, a2p = a1 * (1 + g), a2 * (1 + g)
-    c1p, c2p = math.hypot(a1p, b1), math.hypot(a2p, b2)
-    h1p = math.degrees(math.atan2(b1, a1p)) % 360 if c1p else 0.0
-    h2p = math.degrees(math.atan2(b2, a2p)) % 360 if c2p else 0.0
-
-    dl = l2 - l1
-    dc = c2p - c1p
-    if c1p * c2p == 0:
-        dh_angle = 0.0
-    elif abs(h2p - h1p) <= 180:
-        dh_angle = h2p - h1p
-    elif h2p - h1p > 180:
-        dh_angle = h2p - h1p - 360
-    else:
-        dh_angle = h2p - h1p + 360
-    dh = 2 * math.sqrt(c1p * c2p) * math.sin(math.radians(dh_angle / 2))
-
-    l_mean = (l1 + l2) / 2
-    cp_mean = (c1p + c2p) / 2
-    if c1p * c2p == 0:
-        hp_mean = h1p + h2p
-    elif abs(h1p - h2p) <= 180:
-        hp_mean = (h1p + h2p) / 2
-    elif h1p + h2p < 360:
-        hp_mean = (h1p + h2p + 360) / 2
-    else:
-        hp_mean = (h1p + h2p - 360) / 2
-    t = (1 - 0.17 * math.cos(math.radians(hp_mean - 30)) + 0.24 * math.cos(math.radians(2 * hp_mean))
-         + 0.32 * math.cos(math.radians(3 * hp_mean + 6)) - 0.20 * math.cos(math.radians(4 * hp_mean - 63)))
-    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / math.sqrt(20 + (l_mean - 50) ** 2)
-    s_c = 1 + 0.045 * cp_mean
-    s_h = 1 + 0.015 * cp_mean * t
-    r_c = 2 * math.sqrt(cp_mean ** 7 / (cp_mean ** 7 + 25 ** 7))
-    r_t = -math.sin(math.radians(60 * math.exp(-(((hp_mean - 275) / 25) ** 2)))) * r_c
-    return math.sqrt((dl / s_l) ** 2 + (dc / s_c) ** 2 + (dh / s_h) ** 2 + r_t * (dc / s_c) * (dh / s_h))
-
-
-_COLOUR_LABS = {name: srgb_to_lab(rgb) for name, rgb in _COLOUR_NAMES.items()}
+_COLOUR_LABS = {name: tuple(srgb_to_lab(rgb)) for name, rgb in _COLOUR_NAMES.items()}
 
 
 def colour_name(hex_colour: str) -> str:
