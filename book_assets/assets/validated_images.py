@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import checks
 from ..core import inventory
-from ..core.imaging import REJECTION_REASONS, ImageLimits, ImageRejected, analyse_image
+from ..core.imaging import FEATURES_VERSION, REJECTION_REASONS, ImageLimits, ImageRejected, analyse_image
 from ..resources import Bucket
 from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch, table_metadata
 
@@ -32,8 +32,8 @@ class ValidationConfig(dg.Config):
 
 
 def cache_stem(bucket: Bucket, content_hash: str, limits: ImageLimits) -> str:
-    """Work-area key stem for one content hash under the current limits and cache format."""
-    salt = hashlib.sha256(json.dumps([CACHE_FORMAT, asdict(limits)]).encode()).hexdigest()[:8]
+    """Work-area key stem for one content hash under the current limits, features and cache format."""
+    salt = hashlib.sha256(json.dumps([CACHE_FORMAT, FEATURES_VERSION, asdict(limits)]).encode()).hexdigest()[:8]
     return bucket.work_key("cache", f"v{CACHE_FORMAT}-{salt}", content_hash.replace(":", "-"))
 
 
