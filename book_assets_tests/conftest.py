@@ -1,11 +1,24 @@
 """Shared fixtures: a real local bucket, a real (temporary) Dagster instance, the sample book."""
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import dagster as dg
 import pytest
+import requests
 
 from book_assets.resources import LocalBucket
 from book_assets.samples import SampleDrawing, sample_book_files
+
+from .support import DAGSTER_DEV_BOOK_ID, gql, upload
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +47,76 @@ def instance():
         yield test_instance
 
 
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def webserver(tmp_path_factory, small_book_files):
+    """`dagster dev` (webserver + daemon, as `make dev` runs it) on a free loopback port."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+    bucket = LocalBucket(root=str(home / "bucket"))
+    upload(bucket, DAGSTER_DEV_BOOK_ID, small_book_files)
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "BOOK_BUCKET": bucket.root}
+    log = (home / "webserver.log").open("w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(PROJECT / "workspace.yaml"),
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/graphql"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, (home / "webserver.log").read_text()
+            try:
+                state = gql(url, "{ workspaceOrError { ... on Workspace { locationEntries { name "
+                                  "loadStatus locationOrLoadError { __typename } } } } }")
+                entries = state["workspaceOrError"]["locationEntries"]
+                if entries and entries[0]["loadStatus"] == "LOADED":
+                    assert entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation", entries
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "webserver did not load the code location in 120 s"
+            time.sleep(0.5)
+        yield url, bucket, home
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def materialized_book(webserver):
+    """Add the book's partition and launch `build_book` for it through the GraphQL API; wait for the end."""
+    url, _, _ = webserver
+    selector = {"repositoryLocationName": "book_assets", "repositoryName": "__repository__"}
+    added = gql(url, """mutation($sel: RepositorySelector!, $key: String!) {
+        addDynamicPartition(repositorySelector: $sel, partitionsDefName: "books", partitionKey: $key) {
+          __typename ... on PythonError { message } } }""", {"sel": selector, "key": DAGSTER_DEV_BOOK_ID})
+    assert added["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess", added
+    launched = gql(url, """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+        __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+        ... on RunConfigValidationInvalid { errors { message } } } }""",
+        {"params": {"selector": {**selector, "jobName": "build_book"},
+                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": DAGSTER_DEV_BOOK_ID}]}}})
+    assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["launchRun"]["run"]["runId"]
+    deadline = time.monotonic() + 180
+    while True:
+        status = gql(url, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
+                      {"id": run_id})["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            return run_id, status
+        assert time.monotonic() < deadline, f"run still {status} after 180 s"
+        time.sleep(1)

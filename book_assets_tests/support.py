@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import dagster as dg
+import requests
 
 from book_assets.assets import BOOK_ASSETS
 from book_assets.partitions import books_partitions
 from book_assets.samples import upload_book as upload  # noqa: F401 - shared by the tests
+
+DAGSTER_DEV_BOOK_ID = "webserver-book"   # the book `dagster dev` builds in the UI tests
 
 
 def build(bucket, instance, book_id: str, assets=None, **kwargs) -> dg.ExecuteInProcessResult:
@@ -24,3 +27,11 @@ def materialization(result: dg.ExecuteInProcessResult, asset: str):
 
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def gql(url: str, query: str, variables: dict | None = None) -> dict:
+    response = requests.post(url, json={"query": query, "variables": variables or {}}, timeout=30)
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]

@@ -1,0 +1,72 @@
+"""The Dagster UI in a real browser (Debian's Chromium driven by Playwright): the operator sees the
+five assets and their checks, and after a build the check results and the metadata plots.
+
+Screenshots are kept in ``test-artifacts/ui/`` (git-ignored) for a person to look at.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from .support import DAGSTER_DEV_BOOK_ID as BOOK_ID
+
+pytestmark = pytest.mark.integration
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "ui"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ASSETS = ("raw_images", "validated_images", "image_pairs", "page_layouts", "book")
+
+
+@pytest.fixture(scope="module")
+def browser_page(webserver):
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install chromium (make browser)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    url = webserver[0].removesuffix("/graphql")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, base_url=url)
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_asset_graph_shows_the_five_assets(browser_page):
+    page = browser_page
+    page.goto("/asset-groups/picture_book")
+    for asset in ASSETS:
+        expect(page.get_by_text(asset, exact=True).first).to_be_visible()
+    _shot(page, "asset-graph")
+
+
+def test_checks_are_listed_on_the_asset_page(browser_page):
+    page = browser_page
+    page.goto("/assets/page_layouts?view=checks")
+    for check in ("text_fits", "images_at_300_ppi", "images_at_200_ppi"):
+        expect(page.get_by_text(check, exact=True).first).to_be_visible()
+    expect(page.get_by_text("This is a blocking asset check.").first).to_be_visible()
+    _shot(page, "page-layouts-checks")
+
+
+def test_after_a_build_check_results_and_plots_are_shown(browser_page, materialized_book):
+    _, status = materialized_book
+    assert status == "SUCCESS"
+    page = browser_page
+    page.goto("/assets/book?view=checks")
+    expect(page.get_by_text("pdf_preflight", exact=True).first).to_be_visible()
+    expect(page.get_by_text("Passed").first).to_be_visible()
+    _shot(page, "book-checks")
+    page.goto("/assets/book")
+    expect(page.get_by_text(BOOK_ID).first).to_be_visible()
+    page.get_by_text("Plots", exact=True).first.click()
+    for label in ("pages", "pdf_bytes", "render_ms"):
+        expect(page.get_by_text(label, exact=True).first).to_be_visible()
+    expect(page.locator("canvas").first).to_be_visible()          # the plotted metadata
+    _shot(page, "book-plots")
