@@ -1,6 +1,7 @@
 """The real Dagster machinery on a real local bucket: materialize, metadata, checks, publishing."""
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import random
@@ -205,3 +206,22 @@ def test_reviewer_override_in_pairs_csv_wins(small_book_files, bucket, instance)
     assert row["drawing"] == "books/b-override/drawings/zoom.jpg"      # looks say max; the reviewer says zoom
     assert "override" in row["signals"] and row["confidence"] == 1.0
     assert table.loc["books/b-override/generated/max_02.png", "drawing"] == "books/b-override/drawings/max.jpg"
+
+
+def test_a_decoder_fault_on_one_file_rejects_that_file_only(small_book_files, bucket, instance, monkeypatch):
+    """An unexpected exception inside image analysis becomes a rejection of that one file."""
+    stage = importlib.import_module("book_assets.assets.validated_images")   # the module, not the asset
+
+    real = stage.analyse_image
+
+    def flaky(data, *args, **kwargs):
+        if data == small_book_files["generated/max_02.png"]:
+            raise RuntimeError("decoder blew up")
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "analyse_image", flaky)
+    upload(bucket, "b-fault", small_book_files)
+    result = build(bucket, instance, "b-fault", assets=[raw_images, validated_images])
+    table = result.output_for_node("validated_images").set_index("key")
+    assert table.loc["books/b-fault/generated/max_02.png", "reason"] == "unreadable"
+    assert (table["status"] == "ok").sum() == len(small_book_files) - 1

@@ -6,6 +6,7 @@ passed on holds features and the key of each normalized print copy.
 """
 
 import hashlib
+import logging
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,8 @@ from ..resources import Bucket
 from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch, table_metadata
 
 CACHE_FORMAT = 1
+UNREADABLE = "unreadable"      # the decoder itself failed unexpectedly (reported, never cached)
+log = logging.getLogger(__name__)
 VALIDATED_COLUMNS = [
     "key", "role", "status", "reason", "message", "format", "width", "height", "size",
     "print_copy", "print_width", "print_height", "features", "notes", "cache_hit", "decode_ms",
@@ -54,6 +57,14 @@ def judge_upload(bucket: Bucket, row: dict, limits: ImageLimits) -> dict:
     except ImageRejected as rejected:
         analysed = None
         outcome = {"status": "rejected", "reason": rejected.code, "message": rejected.message}
+    except Exception as error:  # noqa: BLE001 - a decoder fault on one file must not sink the whole book
+        log.warning(f"Could not analyse {row['key']}: {error!r}", exc_info=True)
+        decode_ms = round((time.perf_counter() - started) * 1000.0, 1)
+        outcome = {"status": "rejected", "reason": UNREADABLE,
+                   "message": "This picture could not be read, although it looks like an image. "
+                              "Try saving it again as PNG or JPEG and uploading it once more."}
+        # not cached: a later version of the software may read it
+        return {**_row(row, outcome, stem or ""), "cache_hit": False, "decode_ms": decode_ms}
     decode_ms = round((time.perf_counter() - started) * 1000.0, 1)
     if stem is None:  # no content hash from the listing: hash the bytes we just read
         stem = cache_stem(bucket, "sha256:" + hashlib.sha256(data).hexdigest(), limits)
