@@ -53,3 +53,16 @@ def test_build_exits_nonzero_when_the_book_is_blocked(dagster_home, bucket, smal
     assert cli.build("blocked-book", bucket.root, out=out) == 1
     assert "FAIL page_layouts.images_at_200_ppi" in out.getvalue()
     assert "not published" in out.getvalue()
+
+
+def test_bench_prints_the_figures_of_both_builds(tmp_path):
+    from book_assets.benchmark import STAGES, bench
+
+    out = io.StringIO()
+    assert bench(drawings=2, variations=4, out=out) == 0
+    printed = out.getvalue()
+    assert "first build (cold cache)" in printed and "second build (warm cache)" in printed
+    assert printed.count("peak RSS") == 2
+    for stage in STAGES:
+        assert printed.count(f"  {stage} ") == 2
+    assert "decoded=10, cache_hits=0" in printed and "decoded=0, cache_hits=10" in printed
