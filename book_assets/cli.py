@@ -3,6 +3,7 @@
     book-assets demo [--bucket PATH]            write the sample book into the bucket and build it
     book-assets build BOOK_ID [--bucket PATH]   build one book folder (exit 0 only when published)
     book-assets doctor                          show what the tool will use (bucket, instance, versions)
+    book-assets bench [--drawings N --variations M --workers W]   timings and memory of a generated book
 
 Builds run in this process against the persistent Dagster instance in ``$DAGSTER_HOME`` (default
 ``.dagster_home/`` in the project), so every build shows up in the Dagster UI (``make dev``).
@@ -121,11 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("book_id")
     p_build.add_argument("--bucket", help=f"bucket folder (default: ${BUCKET_ENV_VAR} or ./local_bucket)")
     commands.add_parser("doctor", help="show the bucket, instance and versions in use")
+    p_bench = commands.add_parser("bench", help="build a generated book of a chosen size and print timings and memory")
+    p_bench.add_argument("--drawings", type=int, default=12)
+    p_bench.add_argument("--variations", type=int, default=10)
+    p_bench.add_argument("--workers", type=int, default=2, help="validation threads")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.bucket)
     if args.command == "build":
         return build(args.book_id, args.bucket)
+    if args.command == "bench":
+        from .benchmark import bench
+
+        return bench(args.drawings, args.variations, args.workers)
     return doctor()
 
 
