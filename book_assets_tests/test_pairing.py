@@ -1,14 +1,15 @@
 """Pairing: every variation lands on the drawing it came from, or is flagged saying why."""
 from __future__ import annotations
 
+import io
 import random
+from dataclasses import replace
 
-import imagehash
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
-from book_assets.core.imaging import ImageFeatures
+from book_assets.core.imaging import ImageFeatures, analyse_image
 from book_assets.core.pairing import (
     Candidate,
     PairingResult,
@@ -74,28 +75,16 @@ def _static(seed: int) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
 
 
-def _histogram(img: Image.Image, bins: int = 4) -> list[float]:
-    quantised = np.asarray(img.convert("RGB")) // (256 // bins)
-    index = (quantised[..., 0] * bins + quantised[..., 1]) * bins + quantised[..., 2]
-    counts = np.bincount(index.ravel(), minlength=bins**3).astype(np.float64)
-    return (counts / counts.sum()).tolist()
-
-
 def features_of(img: Image.Image, provenance: str = "") -> ImageFeatures:
-    grey = img.convert("L")
-    return ImageFeatures(
-        format="PNG",
-        width=img.width,
-        height=img.height,
-        source_mode="RGB",
-        phash=str(imagehash.phash(grey)),
-        phash_mirror=str(imagehash.phash(ImageOps.mirror(grey))),
-        dhash=str(imagehash.dhash(grey)),
-        colour_hist=_histogram(img),
-        dominant_colours=[],
-        mean_lab=(0.0, 0.0, 0.0),
-        provenance=provenance,
-    )
+    """Features by the real path (``imaging.analyse_image`` on PNG bytes), provenance set by hand."""
+    buffer = io.BytesIO()
+    img.convert("RGB").save(buffer, "PNG")
+    return replace(analyse_image(buffer.getvalue(), want_print_copy=False).features, provenance=provenance)
+
+
+def without_shapes(features: ImageFeatures) -> ImageFeatures:
+    """Features as an older cache held them: no shape descriptors."""
+    return replace(features, structure="")
 
 
 def _random_name(rng: random.Random) -> str:
@@ -465,3 +454,166 @@ def test_single_drawing_book_takes_its_variations(drawings_images):
     result = pair_images(drawings, generated)
     assert all(p.drawing == drawings[0].key and p.runner_up is None for p in result.pairs)
     assert not result.needs_review
+
+
+# --------------------------------------------------------------------------------------------
+# Looks that survive hard transformations; the second pass; features from older caches
+# --------------------------------------------------------------------------------------------
+
+
+def _analysed(img: Image.Image) -> ImageFeatures:
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG", compress_level=1)
+    return analyse_image(buffer.getvalue(), want_print_copy=False).features
+
+
+def test_recoloured_and_reframed_dragon_goes_to_the_dragon():
+    """The sample book's old failure: a recoloured, reframed dragon went to the monster, unflagged."""
+    from book_assets.samples import SUBJECTS, _recolour as recolour, _reframe as reframe, draw_subject
+
+    subjects = sorted(SUBJECTS)
+    drawings = [Candidate(f"{PREFIX}drawings/{_random_name(random.Random(s))}.jpg",
+                          _analysed(draw_subject(s, 512, seed=i))) for i, s in enumerate(subjects)]
+    dragon = draw_subject("dragon", 512, seed=subjects.index("dragon"))
+    generated = []
+    for seed in range(4):
+        rng = random.Random(seed)
+        generated.append(Candidate(f"{PREFIX}generated/{_random_name(rng)}.png",
+                                   _analysed(reframe(recolour(dragon, rng), rng))))
+    result = pair_images(drawings, generated)
+    dragon_key = drawings[subjects.index("dragon")].key
+    assert [p.drawing for p in result.pairs] == [dragon_key] * 4
+    assert all(p.confidence >= 0.9 and not p.needs_review for p in result.pairs)
+
+
+def test_zoomed_out_and_mirrored_variation_lands_right(drawings_images):
+    """The drawing shown smaller, mirrored, on a wider page: a crop of the variation matches it."""
+    names = [f"{_random_name(random.Random(i))}.png" for i in range(5)]
+    drawings = _drawing_candidates(drawings_images, names)
+    generated, truth = [], {}
+    for index, img in enumerate(drawings_images):
+        page = Image.new("RGB", (SIZE, SIZE), PAPERS[(index + 2) % len(PAPERS)])
+        page.paste(ImageOps.mirror(img).resize((96, 96)), (8 + 4 * index, 20))
+        key = f"{PREFIX}generated/{_random_name(random.Random(100 + index))}.png"
+        generated.append(Candidate(key, features_of(page)))
+        truth[key] = drawings[index].key
+    assert _by_generated(pair_images(drawings, generated)) == truth
+
+
+def test_features_without_shape_descriptors_still_pair_by_hash_and_colour(drawings_images):
+    names = [f"{_random_name(random.Random(i))}.png" for i in range(5)]
+    drawings = [Candidate(c.key, without_shapes(c.features)) for c in _drawing_candidates(drawings_images, names)]
+    generated, truth = [], {}
+    for index, img in enumerate(drawings_images):
+        for variant in (ImageOps.mirror(img), _recolour(img)):
+            key = f"{PREFIX}generated/{_random_name(random.Random(len(generated) + 50))}.png"
+            generated.append(Candidate(key, without_shapes(features_of(_noisy(variant, len(generated))))))
+            truth[key] = drawings[index].key
+    assert _by_generated(pair_images(drawings, generated)) == truth
+
+
+def test_second_pass_places_a_variation_by_its_reviewed_siblings(drawings_images):
+    """A variation like no drawing but nearly identical to one a reviewer placed goes with it."""
+    drawings = _drawing_candidates(drawings_images[:3], ["a.png", "b.png", "c.png"])
+    reviewed_b = Candidate(f"{PREFIX}generated/r1.png", features_of(_static(1)))
+    reviewed_a = Candidate(f"{PREFIX}generated/r2.png", features_of(_static(2)))
+    copy_of_b = Candidate(f"{PREFIX}generated/x.png", features_of(_noisy(_static(1), 7, 6.0)))
+    overrides = {reviewed_b.key: drawings[1].key, reviewed_a.key: drawings[0].key}
+    alone = pair_images(drawings, [copy_of_b]).pairs[0]
+    together = _by_generated(pair_images(drawings, [reviewed_b, reviewed_a, copy_of_b], overrides))
+    assert together[copy_of_b.key] == drawings[1].key
+    assert alone.confidence < 0.5      # on its own nothing placed it
+
+
+def test_provenance_from_real_png_chunks_and_exif_pairs_right(drawings_images):
+    drawings = _drawing_candidates(drawings_images[:3], ["max.png", "luna.png", "pip.png"])
+    png_info = PngImagePlugin.PngInfo()
+    png_info.add_text("parameters", "a storybook cat\nSteps: 30, Seed: 7, Init image: luna.png")
+    png = io.BytesIO()
+    _static(3).save(png, "PNG", pnginfo=png_info)
+    exif = Image.Exif()
+    exif[0x010E] = "Variation of pip.png"
+    jpeg = io.BytesIO()
+    _static(4).save(jpeg, "JPEG", exif=exif)
+    generated = [Candidate(f"{PREFIX}generated/{name}", analyse_image(data.getvalue(), want_print_copy=False).features)
+                 for name, data in (("user_a-cat_1.png", png), ("IMG_2231.jpg", jpeg))]
+    pairs = pair_images(drawings, generated).pairs
+    assert [p.drawing for p in pairs] == [f"{PREFIX}drawings/luna.png", f"{PREFIX}drawings/pip.png"]
+    assert all(p.signals[0] == "provenance" and not p.needs_review for p in pairs)
+
+
+def test_review_table_lists_both_candidates_and_a_ready_pairs_csv(drawings_images):
+    import pandas as pd
+
+    from book_assets.assets.image_pairs import review_csv, review_rows
+    from book_assets.checks import check_pairs_need_review
+
+    drawings = _drawing_candidates([drawings_images[0], drawings_images[0]], ["a1.png", "a2.png"])
+    variation = Candidate(f"{PREFIX}generated/x.png", features_of(_noisy(drawings_images[0], 5)))
+    pair = pair_images(drawings, [variation]).pairs[0]
+    table = pd.DataFrame([{"generated": pair.generated, "drawing": pair.drawing, "confidence": pair.confidence,
+                           "needs_review": pair.needs_review, "signals": ",".join(pair.signals),
+                           "runner_up": pair.runner_up, "margin": pair.margin, "reason": pair.reason,
+                           "runner_up_probability": pair.score - pair.margin}])
+    rows = review_rows(table[table["needs_review"]], PREFIX)
+    assert rows.iloc[0]["generated"] == "generated/x.png"
+    assert {rows.iloc[0]["drawing"], rows.iloc[0]["runner_up"]} == {"drawings/a1.png", "drawings/a2.png"}
+    assert rows.iloc[0]["pairs_csv_line"] == f"generated/x.png,{rows.iloc[0]['drawing']}"
+    assert "generated,drawing\ngenerated/x.png," in review_csv(table, PREFIX)
+    check = check_pairs_need_review(table)
+    assert not check.passed and check.metadata["value"].value == 1
+    assert "a1.png" in check.metadata["flagged"].value and "pairs.csv" in check.metadata["flagged"].value
+
+
+@pytest.mark.integration
+def test_review_loop_flag_then_pairs_csv_then_rebuild(small_book_files, bucket, instance):
+    """Flagged pairs show in the image_pairs metadata and the WARN check; the lines offered there,
+    put in pairs.csv, are obeyed by the next build and nothing is flagged any more."""
+    from book_assets.assets import image_pairs, raw_images, validated_images
+    from book_assets_tests.support import build, check_results, materialization, upload
+
+    files = dict(small_book_files)
+    files["drawings/zoom_again.jpg"] = files["drawings/zoom.jpg"]   # the same drawing uploaded twice
+    upload(bucket, "b-review", files)
+    stages = [raw_images, validated_images, image_pairs]
+    first = build(bucket, instance, "b-review", assets=stages)
+    table = first.output_for_node("image_pairs").table
+    flagged = table[table["needs_review"]]
+    assert len(flagged) == 5                       # zoom's five variations cannot choose between the twins
+    metadata = materialization(first, "image_pairs").metadata
+    review = metadata["review_table"].value
+    assert len(review.records) == 5
+    assert {review.records[0].data["drawing"], review.records[0].data["runner_up"]} == {
+        "drawings/zoom.jpg", "drawings/zoom_again.jpg"}
+    warning = check_results(first)["pairs_need_review"]
+    assert not warning.passed and warning.severity.value == "WARN"
+    snippet = metadata["review_pairs_csv"].value
+    csv_text = snippet.split("```csv\n", 1)[1].split("```", 1)[0].replace(",drawings/zoom_again.jpg", ",drawings/zoom.jpg")
+
+    bucket.write_bytes("books/b-review/pairs.csv", csv_text.encode())
+    second = build(bucket, instance, "b-review", assets=stages)
+    table = second.output_for_node("image_pairs").table.set_index("generated")
+    for key in flagged["generated"]:
+        assert table.loc[key, "drawing"] == "books/b-review/drawings/zoom.jpg"
+        assert table.loc[key, "signals"] == "override" and not table.loc[key, "needs_review"]
+    assert check_results(second)["pairs_need_review"].passed
+
+
+def test_shape_descriptors_are_mirror_exact_colour_blind_and_survive_the_cache(drawings_images):
+    from book_assets.core.imaging import (
+        decode_structure,
+        encode_structure,
+        mirrored_structure,
+        structure_descriptors,
+    )
+
+    img = drawings_images[4]
+    plain = structure_descriptors(img)
+    np.testing.assert_allclose(mirrored_structure(plain)[0], structure_descriptors(ImageOps.mirror(img))[0],
+                               atol=1e-9)
+    back = decode_structure(encode_structure(plain))
+    assert back.shape == plain.shape and float((back * plain).sum(axis=1).min()) > 0.999
+    assert decode_structure("not base64!") is None and decode_structure("") is None
+    recoloured = structure_descriptors(_recolour(img, 120))[0] @ plain[0]
+    unrelated = max(structure_descriptors(other)[0] @ plain[0] for other in drawings_images[:4])
+    assert recoloured > 0.95 > unrelated + 0.2

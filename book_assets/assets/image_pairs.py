@@ -13,7 +13,10 @@ from ..partitions import book_prefix
 from ..resources import Bucket
 from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch, table_metadata
 
-PAIR_COLUMNS = ["generated", "drawing", "confidence", "needs_review", "signals", "runner_up", "margin", "reason"]
+PAIR_COLUMNS = ["generated", "drawing", "confidence", "needs_review", "signals", "runner_up", "margin", "reason",
+                "runner_up_probability"]
+REVIEW_COLUMNS = ["generated", "drawing", "confidence", "runner_up", "runner_up_probability", "reason",
+                  "pairs_csv_line"]
 
 
 @dataclass
@@ -35,6 +38,30 @@ def _candidates(rows: pd.DataFrame) -> list[Candidate]:
         Candidate(key=r["key"], features=ImageFeatures.from_dict(r["features"]), uploaded=float(r.get("updated", 0.0)))
         for r in rows.to_dict("records")
     ]
+
+
+def review_rows(review: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """Flagged pairs as a reviewer reads them: paths inside the book, the two best drawings with their
+    probabilities, why it was flagged, and the pairs.csv line that confirms the suggested drawing."""
+    def inside(key):
+        return key[len(prefix):] if isinstance(key, str) and key.startswith(prefix) else key
+
+    rows = review.copy()
+    for column in ("generated", "drawing", "runner_up"):
+        rows[column] = rows[column].map(inside)
+    rows["pairs_csv_line"] = [f"{g},{d}" if isinstance(d, str) else f"{g},<drawing>"
+                              for g, d in zip(rows["generated"], rows["drawing"])]
+    return rows
+
+
+def review_csv(review: pd.DataFrame, prefix: str) -> str:
+    """A pairs.csv to start from: one line per flagged pair, the suggested drawing filled in."""
+    if review.empty:
+        return "Nothing to review."
+    rows = review_rows(review, prefix)
+    lines = ["generated,drawing", *rows["pairs_csv_line"]]
+    return ("Copy into books/<book>/pairs.csv, change the drawing where the suggestion is wrong, "
+            "and build again:\n\n```csv\n" + "\n".join(lines) + "\n```")
 
 
 @dg.asset(**BOOK_ASSET_ARGS, kinds={"python", "scipy"}, check_specs=checks.IMAGE_PAIRS_CHECKS)
@@ -62,7 +89,9 @@ def image_pairs(
     table = pd.DataFrame(
         [{"generated": p.generated, "drawing": p.drawing, "confidence": float(p.confidence),
           "needs_review": bool(p.needs_review), "signals": ",".join(p.signals), "runner_up": p.runner_up,
-          "margin": float(p.margin), "reason": p.reason} for p in result.pairs],
+          "margin": float(p.margin), "reason": p.reason,
+          "runner_up_probability": max(0.0, float(p.score) - float(p.margin)) if p.runner_up else 0.0}
+         for p in result.pairs],
         columns=PAIR_COLUMNS,
     )
     drawing_keys = list(drawings["key"])
@@ -86,7 +115,8 @@ def image_pairs(
              for lo in range(10)}),
         "deciding_signals": dg.MetadataValue.json({k: int(v) for k, v in signal_counts.items()}),
         "pairing_ms": timing["ms"],
-        "review_table": table_metadata(review, ["generated", "drawing", "runner_up", "confidence", "reason"]),
+        "review_table": table_metadata(review_rows(review, book_prefix(book_id)), REVIEW_COLUMNS),
+        "review_pairs_csv": dg.MetadataValue.md(review_csv(review, book_prefix(book_id))),
         "variations_per_drawing": dg.MetadataValue.json({d: len(v) for d, v in variations.items()}),
     }
     return dg.MaterializeResult(

@@ -7,6 +7,7 @@ Every rejection carries a stable reason code and a sentence a parent understands
 """
 from __future__ import annotations
 
+import base64
 import html
 import math
 import re
@@ -62,6 +63,7 @@ class ImageFeatures:
     dominant_colours: list[str]      # up to 5 '#rrggbb', most common first
     mean_lab: tuple[float, float, float]  # CIE L*a*b* of the mean colour
     provenance: str = ""             # text found in PNG chunks / EXIF / XMP (e.g. names the source drawing)
+    structure: str = ""              # base64 uint8 shape descriptors: whole frame, then crops (see STRUCTURE_WINDOWS)
     notes: list[str] = field(default_factory=list)  # e.g. "animated: first of 12 frames used"
 
     def to_dict(self) -> dict:
@@ -100,7 +102,7 @@ REJECTION_REASONS: dict[str, str] = {
 """Stable reason code -> a general sentence for a parent (the raised message adds the figures)."""
 
 FEATURE_SIDE = 256  # long side of the small image that features are computed from
-FEATURES_VERSION = 1  # bump when any feature's definition changes: part of the feature cache key
+FEATURES_VERSION = 2  # bump when any feature's definition changes: part of the feature cache key
 
 
 def _reject(code: str, message: str) -> ImageRejected:
@@ -468,6 +470,101 @@ def _dominant_colours(small: Image.Image, count: int = 5) -> list[str]:
     return colours
 
 
+# --------------------------------------------------------------------------------------------
+# Shape features: what survives recolouring, restyling, new backgrounds, mirroring and reframing
+# --------------------------------------------------------------------------------------------
+
+# Each descriptor is a grid of gradient-orientation histograms on a window of the image, built from
+# the colour structure tensor: edges count whatever their colours (a recoloured or restyled copy keeps
+# them) and orientation is unsigned (an edge may flip from dark-on-light to light-on-dark). Left-right
+# mirroring only permutes cells and bins, so pairing gets the mirrored descriptor for free. Windows:
+# the whole frame, then crops at two scales in a 3 x 3 grid of positions, so a reframed variation
+# (zoomed in, or a drawing shown smaller inside a wider variation) still finds its match.
+STRUCTURE_GRID = 6                 # cells per side
+STRUCTURE_BINS = 8                 # orientation bins over 180 degrees
+STRUCTURE_SIDE = 48                # pixels per side a window is resampled to
+STRUCTURE_CROP_SCALES = (0.84, 0.7)
+STRUCTURE_CROP_STEPS = 3
+STRUCTURE_LENGTH = STRUCTURE_GRID * STRUCTURE_GRID * STRUCTURE_BINS
+
+
+def structure_windows() -> list[tuple[float, float, float]]:
+    """(scale, x offset, y offset) of every descriptor window, offsets as fractions of the image."""
+    windows = [(1.0, 0.0, 0.0)]
+    for scale in STRUCTURE_CROP_SCALES:
+        steps = [(1.0 - scale) * i / (STRUCTURE_CROP_STEPS - 1) for i in range(STRUCTURE_CROP_STEPS)]
+        windows.extend((scale, x, y) for y in steps for x in steps)
+    return windows
+
+
+STRUCTURE_WINDOWS = structure_windows()
+
+
+def _orientation_grid(window: np.ndarray) -> np.ndarray:
+    """One window (H x W x 3 floats) -> L2-normalised grid of unsigned orientation histograms."""
+    gy, gx = np.gradient(window, axis=(0, 1))
+    jxx = (gx * gx).sum(axis=2)
+    jyy = (gy * gy).sum(axis=2)
+    jxy = (gx * gy).sum(axis=2)
+    half_diff = 0.5 * (jxx - jyy)
+    strength = np.sqrt(np.sqrt(0.5 * (jxx + jyy) + np.sqrt(half_diff * half_diff + jxy * jxy)))
+    doubled_angle = np.arctan2(2.0 * jxy, jxx - jyy)                  # -pi..pi, i.e. 0..180 degrees
+    position = (doubled_angle + np.pi) / (2.0 * np.pi) * STRUCTURE_BINS
+    lower = np.floor(position).astype(np.int64) % STRUCTURE_BINS
+    upper_share = position - np.floor(position)
+    side = window.shape[0]
+    cell = side // STRUCTURE_GRID
+    rows = np.minimum(np.arange(side) // cell, STRUCTURE_GRID - 1)
+    cell_index = (rows[:, None] * STRUCTURE_GRID + rows[None, :]).ravel()
+    flat_strength = strength.ravel()
+    slots = np.concatenate([cell_index * STRUCTURE_BINS + lower.ravel(),
+                            cell_index * STRUCTURE_BINS + (lower.ravel() + 1) % STRUCTURE_BINS])
+    shares = np.concatenate([flat_strength * (1.0 - upper_share.ravel()), flat_strength * upper_share.ravel()])
+    hist = np.bincount(slots, weights=shares, minlength=STRUCTURE_LENGTH)
+    norm = np.linalg.norm(hist)
+    return hist / norm if norm > 0 else hist
+
+
+def structure_descriptors(small: Image.Image) -> np.ndarray:
+    """len(STRUCTURE_WINDOWS) x STRUCTURE_LENGTH descriptors of a small sRGB image (rows L2-normalised)."""
+    width, height = small.size
+    rows = []
+    for scale, x_offset, y_offset in STRUCTURE_WINDOWS:
+        box = (x_offset * width, y_offset * height, (x_offset + scale) * width, (y_offset + scale) * height)
+        window = small.resize((STRUCTURE_SIDE, STRUCTURE_SIDE), Image.Resampling.BOX, box=box)
+        rows.append(_orientation_grid(np.asarray(window, dtype=np.float64) / 255.0))
+    return np.array(rows)
+
+
+def encode_structure(descriptors: np.ndarray) -> str:
+    """Descriptors as base64 of uint8 (each row scaled by its largest entry): ~7 KB of JSON per image."""
+    peak = descriptors.max(axis=1, keepdims=True)
+    scaled = np.divide(descriptors, peak, out=np.zeros_like(descriptors), where=peak > 0)
+    return base64.b64encode(np.round(scaled * 255.0).astype(np.uint8).tobytes()).decode("ascii")
+
+
+def decode_structure(text: str) -> np.ndarray | None:
+    """The rows written by ``encode_structure``, L2-normalised again; None when absent or malformed."""
+    if not text:
+        return None
+    try:
+        raw = np.frombuffer(base64.b64decode(text, validate=True), dtype=np.uint8)
+    except (ValueError, TypeError):
+        return None
+    if raw.size == 0 or raw.size % STRUCTURE_LENGTH:
+        return None
+    rows = raw.reshape(-1, STRUCTURE_LENGTH).astype(np.float64)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+
+
+def mirrored_structure(descriptors: np.ndarray) -> np.ndarray:
+    """Descriptors of the left-right mirrored image: cells swap columns, orientation bins reflect."""
+    grid = descriptors.reshape(-1, STRUCTURE_GRID, STRUCTURE_GRID, STRUCTURE_BINS)
+    reflected_bins = (STRUCTURE_BINS - np.arange(STRUCTURE_BINS)) % STRUCTURE_BINS
+    return grid[:, :, ::-1, :][..., reflected_bins].reshape(descriptors.shape)
+
+
 def _features_of(small: Image.Image) -> dict:
     """Hashes and colour statistics of the small sRGB image (features that don't need full size)."""
     grey = small.convert("L")
@@ -481,6 +578,7 @@ def _features_of(small: Image.Image) -> dict:
         "colour_hist": _colour_hist(lab),
         "dominant_colours": _dominant_colours(small),
         "mean_lab": tuple(round(v, 3) for v in average),
+        "structure": encode_structure(structure_descriptors(small)),
     }
 
 
