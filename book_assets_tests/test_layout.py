@@ -22,6 +22,7 @@ from book_assets.core.layout import (
     check_layout,
     fit_text,
     layout_book,
+    min_text_size,
     soft_background,
 )
 
@@ -75,12 +76,20 @@ def inside(box, outer, tolerance: float = 1e-6) -> bool:
             and box[2] <= outer[2] + tolerance and box[3] <= outer[3] + tolerance)
 
 
-def expected_page_count(drawings: int, variations: int) -> int:
-    if drawings == 0:
-        return 4                                   # title, credits, dedication, end
+def content_page_count(drawings: int, variations: int) -> int:
+    """Pages before padding: title, copyright, dedication, the spreads, the end and the closing page."""
     facing_pages = max(1, math.ceil(variations / 16))
     per_spread = 1 + facing_pages + (1 if facing_pages % 2 == 0 else 0)
-    return 3 + drawings * per_spread + 1           # title, credits, dedication ... end
+    return 3 + drawings * per_spread + 2
+
+
+def expected_page_count(drawings: int, variations: int, profile: PrintProfile = PROFILE) -> int:
+    pages = content_page_count(drawings, variations)
+    return max(24, math.ceil(pages / 8) * 8) if profile.is_print else pages + pages % 2
+
+
+def text_of(page: Page, role: str) -> PlacedText:
+    return next(text for text in page.texts if text.role == role)
 
 
 def assert_geometry(layout: BookLayout) -> None:
@@ -95,7 +104,9 @@ def assert_geometry(layout: BookLayout) -> None:
         for text in page.texts:
             box = (text.x, text.y, text.x + text.width, text.y + text.height)
             assert inside(box, safe), (page.number, text.role)
-            assert text.font_size >= layout.profile.min_text_pt
+            assert text.font_size >= min_text_size(text.role, layout.profile)
+            if text.role in ("story", "caption", "title", "dedication", "end", "prompt", "closing"):
+                assert text.font_size >= 14
             for line in text.lines:
                 assert text_width(line, text.font_name, text.font_size) <= text.width + 1e-6
             assert len(text.lines) * text.leading <= text.height + 1e-6
@@ -112,8 +123,13 @@ def test_page_sequence_and_geometry(drawings, variations):
     assert [page.number for page in pages] == list(range(1, len(pages) + 1))
     assert len(pages) == expected_page_count(drawings, variations)
     assert len(pages) % 2 == 0
-    assert kinds[:3] == ["title", "credits", "dedication"]
-    assert kinds[-1] == "end"
+    assert kinds[:3] == ["title", "copyright", "dedication"]
+    assert kinds[-1] == "closing" and kinds.count("end") == 1
+    end = kinds.index("end")
+    assert set(kinds[end + 1:-1]) <= {"activity", "blank"}        # padding only after "The End"
+    folios = {page.number: text_of(page, "folio") for page in pages if page.kind not in ("title", "blank")}
+    assert all(text.lines == [str(number)] for number, text in folios.items())
+    assert not [page for page in pages if page.kind in ("title", "blank") and page.folio]
     assert all(not (a == b == "blank") for a, b in zip(kinds, kinds[1:])), kinds
     assert kinds.count("drawing") == drawings
 
@@ -158,10 +174,14 @@ def test_title_and_dedication_pages():
     assert roles["title"].lines == ["The Monsters of Room 4"] and roles["title"].font_name == BOLD
     assert roles["author"].lines == ["Mia, age 6"]
     assert [image.key for image in title_page.images] == ["books/demo/drawings/d0.png"]
-    assert "This book belongs to" in dedication_page.texts[0].lines
+    assert "This book belongs to" in text_of(dedication_page, "dedication").lines
     layout_with = layout_book(make_book(0, 0, dedication="For Grandma, who reads to us"))
-    assert layout_with.pages[2].texts[0].lines == ["For Grandma, who reads to us"]
-    assert "Mia, age 6" in " ".join(layout_with.pages[1].texts[0].lines)      # credits name the author
+    assert text_of(layout_with.pages[2], "dedication").lines == ["For Grandma, who reads to us"]
+    small_print = " ".join(text_of(layout_with.pages[1], "copyright").lines)
+    assert "Mia, age 6" in small_print and "\u00a9 Mia, age 6" in small_print
+    content = make_book(0, 0)
+    content.copyright = "\u00a9 2026 Room 4. Printed with love."
+    assert "\u00a9 2026 Room 4." in " ".join(text_of(layout_book(content).pages[1], "copyright").lines)
     assert layout_with.pages[0].images == []
 
 
@@ -176,7 +196,7 @@ def test_layout_is_deterministic_and_ppi_is_the_effective_resolution():
 
 def test_spread_pages_share_a_soft_background():
     layout = layout_book(make_book(1, 20))
-    spread_pages = [page for page in layout.pages[3:] if page.kind != "end"]
+    spread_pages = [page for page in layout.pages[3:] if page.drawing_key]
     assert len({page.background for page in spread_pages}) == 1
     colour = spread_pages[0].background
     assert colour != "#ffffff"
@@ -244,7 +264,8 @@ def test_text_beyond_any_frame_is_cut_and_reported():
     story = next(text for text in page.texts if text.role == "story")
     assert story.truncated and story.lines[-1].endswith("\u2026")
     assert story.font_size == 14
-    assert page.images[0].height >= 0.3 * 558 - 1e-6                  # the drawing keeps its floor
+    content_height = 558 - (12 * 1.3 + 6)                              # safe box less the folio band
+    assert page.images[0].height >= 0.3 * content_height - 1e-6        # the drawing keeps its floor
     layout = layout_book(make_book(1, 4, "word " * 2000))
     assert any("cut short" in problem for problem in check_layout(layout))
 
@@ -296,11 +317,12 @@ def test_grid_cells_stop_growing_at_the_target_resolution():
     assert min(image.ppi for image in grid_page.images) >= PROFILE.min_ppi
     # Still a generous picture: each tile over 3.3 in wide.
     assert all(image.width / POINTS_PER_INCH > 3.3 for image in grid_page.images)
-    # Low-resolution tiles are not shrunk to stamps: the cell keeps at least 60 % of its room.
+    # Low-resolution tiles are not shrunk to stamps: each keeps at least half of its room.
     tiny = [source(f"generated/tiny{v}", 200, 200, (20, 40 * v, 90)) for v in range(4)]
     content.spreads[0].variations = tiny
     tiny_page = layout_book(content).pages[4]
-    assert all(image.width > 0.6 * (558 - 10.8) / 2 - 1e-6 for image in tiny_page.images)
+    room = (558 - (12 * 1.3 + 6) - 10.8) / 2
+    assert all(image.width > 0.5 * room - 1e-6 for image in tiny_page.images)
 
 
 def test_overlong_front_matter_and_captions_stay_in_their_boxes():
@@ -318,5 +340,39 @@ def test_overlong_front_matter_and_captions_stay_in_their_boxes():
 def test_wordless_story_page_is_reported():
     drawing = source("drawings/quiet", 1200, 1200, (90, 90, 200))
     layout = layout_book(BookContent("Quiet", "Lou", "", [SpreadContent(drawing, "", [], "")]))
-    assert [page.kind for page in layout.pages] == ["title", "credits", "dedication", "drawing", "story", "end"]
+    assert [page.kind for page in layout.pages][:7] == ["title", "copyright", "dedication", "drawing", "story",
+                                                        "end", "activity"]
     assert check_layout(layout) == ["Page 5 faces a drawing that has no variations, but has no words on it."]
+
+
+def _drawing_at(width_px: int) -> PlacedImage:
+    drawing = source("drawings/lowres", width_px, width_px, (200, 90, 90))
+    content = BookContent("T", "A", "", [SpreadContent(drawing, "", [], "")])
+    return next(page for page in layout_book(content).pages if page.kind == "drawing").images[0]
+
+
+def test_too_few_pixels_shrink_the_frame_to_keep_300_ppi_centred():
+    full = _drawing_at(4000)                       # plenty of pixels: fills its frame
+    soft = _drawing_at(1500)                       # 1500 px would print at ~200 PPI in the full frame
+    assert full.ppi > 300
+    assert soft.ppi == pytest.approx(300, abs=0.01) and soft.width < full.width
+    assert soft.width == pytest.approx(1500 / 300 * POINTS_PER_INCH, abs=0.01)
+    for axis, size in (("x", "width"), ("y", "height")):        # centred where the full frame was
+        assert getattr(soft, axis) + getattr(soft, size) / 2 == pytest.approx(
+            getattr(full, axis) + getattr(full, size) / 2)
+    # Too small even at the smallest frame (half the width): kept at that size, and below 200 PPI.
+    tiny = _drawing_at(500)
+    assert tiny.width == pytest.approx(full.width * 0.5)
+    assert tiny.ppi < 200
+
+
+def test_every_profile_lays_out_inside_its_own_boxes():
+    from book_assets.core.profiles import PROFILES
+
+    for profile in PROFILES.values():
+        layout = layout_book(make_book(3, 9), profile)
+        assert check_layout(layout) == [], profile.name
+        assert_geometry(layout)
+        assert len(layout.pages) == expected_page_count(3, 9, profile), profile.name
+        if not profile.is_print:
+            assert profile.trim_box(2) == (0.0, 0.0, profile.page_width_pt, profile.page_height_pt)

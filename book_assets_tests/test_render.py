@@ -95,7 +95,7 @@ def test_every_font_is_embedded_and_none_is_base_14(rendered):
             descriptor = font["/FontDescriptor"].get_object()
             assert "/FontFile2" in descriptor, base_name
             seen.add(base_name.split("+")[-1])
-    assert {"BitstreamVeraSans-Roman", "BitstreamVeraSans-Bold"} <= seen
+    assert {"Andika", "Andika-Bold"} <= seen
     assert b"Helvetica" not in out.read_bytes()
 
 

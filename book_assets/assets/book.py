@@ -1,21 +1,28 @@
-"""``book``: render the PDF, re-open it as a printer would, and publish it with its report.
+"""``book``: render the PDF and its cover, re-open both as a printer would, and publish them
+with a preview and the report.
 
-The PDF and page thumbnails are written to a temporary folder first; only a book that passes
-preflight and accounts for every uploaded object is published to ``published/<book_id>/``.
+Everything is written to a temporary folder first; only a book whose interior and cover pass
+preflight and that accounts for every uploaded object is published to ``published/<book_id>/``
+(book.pdf, cover.pdf, preview.html, pages/page-NNN.png, report.json).
 """
 
 import base64
 import contextlib
+import io
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from PIL import Image
 
 from .. import checks
 from ..core import inventory
-from ..core.preflight import preflight_pdf
+from ..core.cover import layout_cover, render_cover
+from ..core.layout import check_layout
+from ..core.preflight import preflight_cover, preflight_pdf
+from ..core.preview import PreviewPage, render_preview
 from ..core.render import render_page_png, render_pdf
 from ..core.report import BookReport, page_entries, unaccounted
 from ..partitions import published_prefix
@@ -24,8 +31,9 @@ from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch
 from .image_pairs import ImagePairs
 from .page_layouts import PageLayouts
 
-THUMBNAIL_PX = 300
-PREVIEW_PAGES = 4     # thumbnails shown in the materialization metadata (title page and first spread)
+THUMBNAIL_PX = 300    # pages/page-NNN.png and the pictures in preview.html
+PREVIEW_PAGES = 4     # thumbnails shown large in the materialization metadata (title page and first spread)
+STRIP_PX = 96         # every page, small, in the materialization metadata
 
 # A book should be rebuilt within a day of a change; one a week stale is an operator's problem.
 BOOK_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=7), warn_window=timedelta(days=1))
@@ -53,6 +61,51 @@ def _thumbnail_markdown(pngs: list[bytes]) -> str:
                     for i, png in enumerate(pngs, start=1))
 
 
+def _page_strip_markdown(pngs: list[bytes]) -> str:
+    """Every page as a small JPEG, eight to a row, so the UI shows the whole book at a glance."""
+    cells = []
+    for number, png in enumerate(pngs, start=1):
+        with Image.open(io.BytesIO(png)) as page:
+            small = page.convert("RGB")
+            small.thumbnail((STRIP_PX, STRIP_PX * 2))
+            buffer = io.BytesIO()
+            small.save(buffer, format="JPEG", quality=70)
+        cells.append(f"![{number}](data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()})")
+    return "\n".join(" ".join(cells[i:i + 8]) + "  " for i in range(0, len(cells), 8))
+
+
+def page_warnings(page_layouts: PageLayouts, image_pairs: ImagePairs, preflight_warnings: list[str]) -> dict[int, list[str]]:
+    """Review warnings keyed by the page they concern, for the preview."""
+    layout = page_layouts.layout
+    notes: dict[int, list[str]] = {}
+    for row in page_layouts.placed_images().itertuples():
+        if row.ppi < checks.PPI_WARN:
+            notes.setdefault(row.page, []).append(f"{row.key.rsplit('/', 1)[-1]} prints at {row.ppi:.0f} PPI; "
+                                                  f"a larger upload would print sharper.")
+    pages_of = {}
+    for page in layout.pages:
+        if page.drawing_key:
+            pages_of.setdefault(page.drawing_key, []).append(page)
+    table = image_pairs.table
+    for row in table[table["needs_review"] & table["drawing"].notna()].itertuples() if len(table) else ():
+        for page in pages_of.get(row.drawing, []):
+            if any(image.key == row.generated for image in page.images):
+                notes.setdefault(page.number, []).append(
+                    f"{row.generated.rsplit('/', 1)[-1]} may not belong to this drawing "
+                    f"(confidence {row.confidence:.2f}); fix it in pairs.csv if it is wrong.")
+    for problem in check_layout(layout) + preflight_warnings:
+        head = problem.split(":", 1)[0]
+        if head.startswith("Page ") and head[5:].isdigit():
+            notes.setdefault(int(head[5:]), []).append(problem.split(":", 1)[1].strip())
+    for page in layout.pages:
+        for text in page.texts:
+            if text.shrunk_from and text.role == "story":
+                notes.setdefault(page.number, []).append(
+                    f"The story text was set at {text.font_size:g} pt instead of {text.shrunk_from:g} pt to fit; "
+                    f"a shorter text reads larger.")
+    return notes
+
+
 @dg.asset(**BOOK_ASSET_ARGS, kinds={"pdf", "reportlab"}, check_specs=checks.BOOK_CHECKS,
           freshness_policy=BOOK_FRESHNESS)
 def book(
@@ -77,9 +130,22 @@ def book(
 
         pdf_path = Path(tmp) / "book.pdf"
         stats = render_pdf(layout, image_path, pdf_path)
-        preflight = preflight_pdf(pdf_path, layout.profile, expected_pages=len(layout.pages))
+        with stopwatch() as preflight_timing:
+            preflight = preflight_pdf(pdf_path, layout.profile, expected_pages=len(layout.pages))
+        cover_path = Path(tmp) / "cover.pdf"
+        cover = layout_cover(page_layouts.content, layout.profile, len(layout.pages), page_layouts.paper)
+        cover_stats = render_cover(cover, image_path, cover_path, title=layout.title, author=layout.author)
+        cover_check = preflight_cover(cover_path, layout.profile, cover.sheet, cover.trim_box, cover.safe_boxes())
         with stopwatch() as thumbs_timing:
             thumbnails = [render_page_png(p, layout.profile, image_path, width_px=THUMBNAIL_PX) for p in layout.pages]
+        preview_html = render_preview(
+            layout.title, [PreviewPage(p.number, p.kind, png) for p, png in zip(layout.pages, thumbnails)],
+            page_warnings(page_layouts, image_pairs, preflight.warnings),
+            general=[*page_layouts.config_problems,
+                     *(f"{key.rsplit('/', 1)[-1]} was not placed: no drawing matched it." for key in image_pairs.unpaired)],
+            facts={"profile": layout.profile.name, "pages": stats.pages, "PDF": f"{stats.bytes / 1e6:.1f} MB",
+                   "cover spine": f"{cover.spine_in:.3f} in ({page_layouts.paper} paper)"},
+        )
 
         placed = page_layouts.placed_images()
         metrics = {
@@ -92,22 +158,33 @@ def book(
         }
         report = build_report(book_id, raw_images, validated_images, image_pairs, page_layouts, metrics)
         missing = unaccounted(report, list(raw_images["key"]))
-        publish = preflight.passed and not missing
+        publish = preflight.passed and cover_check.passed and not missing
         pdf_key = out_prefix + "book.pdf"
         if publish:
             with stopwatch() as upload_timing:
                 for number, png in enumerate(thumbnails, start=1):
                     bucket.write_bytes(f"{out_prefix}pages/page-{number:03d}.png", png, content_type="image/png")
                 bucket.write_bytes(out_prefix + "report.json", report.to_json().encode(), content_type="application/json")
+                bucket.write_bytes(out_prefix + "preview.html", preview_html.encode(), content_type="text/html")
+                bucket.write_bytes(out_prefix + "cover.pdf", cover_path.read_bytes(), content_type="application/pdf")
                 bucket.write_bytes(pdf_key, pdf_path.read_bytes(), content_type="application/pdf")
             context.log.info(f"Published {bucket.url(pdf_key)} ({stats.pages} pages, {stats.bytes / 1e6:.1f} MB)")
         else:
-            context.log.error(f"Not published: preflight problems {preflight.problems}, unaccounted objects {missing}")
+            context.log.error(f"Not published: preflight problems {preflight.problems}, cover problems "
+                              f"{cover_check.problems}, unaccounted objects {missing}")
 
     metadata = {
         "published": publish,
         "pdf": dg.MetadataValue.path(bucket.url(pdf_key)) if publish else "not published",
         "report": dg.MetadataValue.path(bucket.url(out_prefix + "report.json")) if publish else "not published",
+        "cover": dg.MetadataValue.path(bucket.url(out_prefix + "cover.pdf")) if publish else "not published",
+        "preview_html": dg.MetadataValue.path(bucket.url(out_prefix + "preview.html")) if publish else "not published",
+        "profile": layout.profile.name,
+        "spine_in": round(cover.spine_in, 4),
+        "cover_bytes": cover_stats.bytes,
+        "min_pdf_ppi": preflight.min_ppi,
+        "images_resampled": stats.resampled_images,
+        "preflight_ms": preflight_timing["ms"],
         "pages": stats.pages,
         "pdf_bytes": stats.bytes,
         "pdf_mb": round(stats.bytes / 1e6, 2),
@@ -116,12 +193,18 @@ def book(
         "thumbnails_ms": thumbs_timing["ms"],
         "upload_ms": upload_timing["ms"] if publish else 0.0,
         "preview": dg.MetadataValue.md(_thumbnail_markdown(thumbnails[:PREVIEW_PAGES])),
+        "all_pages": dg.MetadataValue.md(_page_strip_markdown(thumbnails)),
     }
     return dg.MaterializeResult(
-        value={"published": publish, "pdf": pdf_key, "report": out_prefix + "report.json", "pages": stats.pages},
+        value={"published": publish, "pdf": pdf_key, "report": out_prefix + "report.json", "pages": stats.pages,
+               "cover": out_prefix + "cover.pdf", "preview": out_prefix + "preview.html", "profile": layout.profile.name},
         metadata=metadata,
         check_results=[
-            checks.check_pdf_preflight(preflight.problems, preflight.pages, preflight.fonts),
+            checks.check_pdf_preflight(preflight.problems, preflight.pages, preflight.fonts, min_ppi=preflight.min_ppi,
+                                       pdf_bytes=preflight.bytes, warnings=preflight.warnings),
+            checks.check_pdf_preflight(cover_check.problems, cover_check.pages, cover_check.fonts,
+                                       check_name="cover_preflight", min_ppi=cover_check.min_ppi,
+                                       pdf_bytes=cover_check.bytes, warnings=cover_check.warnings),
             checks.check_everything_accounted_for(missing, len(raw_images)),
         ],
     )

@@ -8,7 +8,8 @@ import pandas as pd
 
 from .. import checks
 from ..core import inventory
-from ..core.layout import BookContent, BookLayout, ImageSource, PrintProfile, SpreadContent, check_layout, layout_book
+from ..core.layout import BookContent, BookLayout, ImageSource, SpreadContent, check_layout, layout_book
+from ..core.profiles import DEFAULT_PROFILE, PROFILES, normalize_paper
 from ..core.story import (
     BookConfig, DrawingFacts, default_title, drawing_key_to_path, name_from_filename, parse_book_config,
     reading_level, story_texts,
@@ -17,7 +18,10 @@ from ..resources import Bucket
 from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch
 from .image_pairs import ImagePairs
 
-PROFILES = {"kdp-8.5x8.5": PrintProfile()}
+class PageLayoutsConfig(dg.Config):
+    """Run config: an operator may build a book in another print profile than its book.toml asks for."""
+
+    profile: str = ""      # empty: the profile in book.toml (default kdp-8.5x8.5)
 
 
 @dataclass
@@ -27,6 +31,8 @@ class PageLayouts:
     layout: BookLayout
     config_problems: list[str] = field(default_factory=list)
     text_sources: dict[str, str] = field(default_factory=dict)   # drawing key -> "book.toml" | "writer"
+    content: BookContent | None = None     # what was laid out (the cover is made from it too)
+    paper: str = "white"                   # cover paper: sets the spine width
 
     def placed_images(self) -> pd.DataFrame:
         """One row per placed image with its effective PPI (for the resolution checks)."""
@@ -51,6 +57,22 @@ def read_book_config(bucket: Bucket, raw_images: pd.DataFrame) -> tuple[BookConf
     return parse_book_config(text)
 
 
+def choose_profile(name: str, paper: str, problems: list[str]):
+    """The print profile and paper asked for, or the defaults with a sentence in ``problems``."""
+    profile = PROFILES.get(name.strip().lower())
+    if profile is None:
+        problems.append(f"book.toml asks for print profile '{name}', which is unknown; using {DEFAULT_PROFILE}. "
+                        f"Known profiles: {', '.join(PROFILES)}.")
+        profile = PROFILES[DEFAULT_PROFILE]
+    try:
+        paper = normalize_paper(paper)
+    except KeyError:
+        problems.append(f"book.toml asks for paper '{paper}', which is unknown; using white. "
+                        f"Known papers: white, cream, premium-colour.")
+        paper = "white"
+    return profile, paper
+
+
 def order_drawings(drawings: list[str], config: BookConfig) -> tuple[list[str], list[str]]:
     """Drawings in ``page_order`` first (as listed), then the rest by name; plus problems with the order."""
     by_relative = {drawing_key_to_path(key): key for key in drawings}
@@ -67,6 +89,7 @@ def order_drawings(drawings: list[str], config: BookConfig) -> tuple[list[str], 
 @dg.asset(**BOOK_ASSET_ARGS, kinds={"python"}, check_specs=checks.PAGE_LAYOUTS_CHECKS)
 def page_layouts(
     context: dg.AssetExecutionContext,
+    config: PageLayoutsConfig,
     bucket: Bucket,
     raw_images: pd.DataFrame,
     validated_images: pd.DataFrame,
@@ -74,12 +97,9 @@ def page_layouts(
 ):
     """Title page, one spread per drawing (drawing + story | colour-arranged variations), end page."""
     book_id = book_id_of(context)
+    run_profile = config.profile
     config, problems = read_book_config(bucket, raw_images)
-    profile = PROFILES.get(config.profile)
-    if profile is None:
-        problems.append(f"book.toml asks for print profile '{config.profile}', which is unknown; "
-                        f"using {PrintProfile().name}. Known profiles: {', '.join(PROFILES)}.")
-        profile = PrintProfile()
+    profile, paper = choose_profile(run_profile or config.profile, config.paper, problems)
     drawings, order_problems = order_drawings(image_pairs.drawings, config)
     problems += order_problems
     for problem in problems:
@@ -110,10 +130,10 @@ def page_layouts(
             title=chosen.title if chosen and chosen.title else fact.name,
         ))
     content = BookContent(title=config.title or default_title(facts), author=config.author,
-                          dedication=config.dedication, spreads=spreads)
+                          dedication=config.dedication, spreads=spreads, copyright=config.copyright)
     with stopwatch() as timing:
         layout = layout_book(content, profile)
-    manifest = PageLayouts(layout, problems, text_sources)
+    manifest = PageLayouts(layout, problems, text_sources, content, paper)
     placed = manifest.placed_images()
     layout_problems = check_layout(layout)
 
@@ -121,6 +141,8 @@ def page_layouts(
     story_boxes = [t for p in layout.pages for t in p.texts if t.role == "story"]
     kinds = pd.Series([p.kind for p in layout.pages]).value_counts().to_dict()
     metadata = {
+        "profile": profile.name,
+        "paper": paper,
         "pages": len(layout.pages),
         "spreads": len(spreads),
         "page_kinds": dg.MetadataValue.json({k: int(v) for k, v in kinds.items()}),

@@ -12,44 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 from .arrange import arrange_by_colour, grid_for, split_for_pages
 from .colour import lab_to_hex
-from .fonts import BOLD, ITALIC, REGULAR, text_width
-
-POINTS_PER_INCH = 72.0
-
-
-@dataclass(frozen=True)
-class PrintProfile:
-    """Physical page description. Bleed is added on the outside edges only (not the spine side)."""
-
-    name: str = "kdp-8.5x8.5"
-    trim_width_in: float = 8.5
-    trim_height_in: float = 8.5
-    bleed_in: float = 0.125
-    safe_margin_in: float = 0.375
-    min_ppi: float = 300.0           # target effective resolution of placed images
-    min_text_pt: float = 14.0        # smallest story text size that still reads well
-
-    @property
-    def page_width_pt(self) -> float:
-        return (self.trim_width_in + self.bleed_in) * POINTS_PER_INCH
-
-    @property
-    def page_height_pt(self) -> float:
-        return (self.trim_height_in + 2 * self.bleed_in) * POINTS_PER_INCH
-
-    def trim_box(self, page_number: int) -> tuple[float, float, float, float]:
-        """(x0, y0, x1, y1) of the trim box. Odd pages are rectos: bleed on the right; even: on the left."""
-        b = self.bleed_in * POINTS_PER_INCH
-        w = self.trim_width_in * POINTS_PER_INCH
-        h = self.trim_height_in * POINTS_PER_INCH
-        x0 = 0.0 if page_number % 2 == 1 else b
-        return (x0, b, x0 + w, b + h)
-
-    def safe_box(self, page_number: int) -> tuple[float, float, float, float]:
-        """Trim box inset by the safe margin: text and faces stay inside it."""
-        s = self.safe_margin_in * POINTS_PER_INCH
-        x0, y0, x1, y1 = self.trim_box(page_number)
-        return (x0 + s, y0 + s, x1 - s, y1 - s)
+from .fonts import BOLD, ITALIC, REGULAR, missing_glyphs, text_width
+from .profiles import POINTS_PER_INCH, PROFILES, PrintProfile, profile_named  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -79,6 +43,7 @@ class BookContent:
     author: str
     dedication: str
     spreads: list[SpreadContent]
+    copyright: str = ""               # the copyright line from book.toml; a sensible one when empty
 
 
 @dataclass
@@ -129,6 +94,8 @@ class Page:
     random_harmony: float | None = None   # same score for a random arrangement, for comparison
     background: str = "#ffffff"       # page colour (hex)
     cells: list[str | None] | None = None  # variations grid: row-major cell -> variation key (None = empty)
+    frames: list[tuple[float, float, float, float]] = field(default_factory=list)  # drawn outlines (activity pages)
+    folio: bool = False               # carries a printed page number
 
 
 @dataclass
@@ -151,6 +118,12 @@ TITLE_PT, TITLE_MIN_PT = 40.0, 20.0
 HEADING_PT, HEADING_MIN_PT = 26.0, 16.0   # drawing title above the drawing / on a story page
 AUTHOR_PT = 20.0
 END_PT = 48.0
+FOLIO_PT = 12.0                # page numbers: small, but not what a child reads
+FOLIO_MIN_PT = 9.0
+SMALL_PRINT_PT = 11.0          # copyright lines (the readable minimum applies to story text)
+PROMPT_PT = 22.0               # the line above an activity page's drawing frame
+MIN_FRAME_SHARE = 0.5          # a low-resolution picture may shrink to half its frame's width, no further
+NO_FOLIO_KINDS = ("title", "blank")
 BODY_LEADING = 1.3
 HEADING_LEADING = 1.2
 GAP_PT = 12.0                  # space between a picture and its text
@@ -322,13 +295,22 @@ def _fit_block(text: str, width: float, height: float, font_name: str, preferred
 # --------------------------------------------------------------------------------------------
 # Geometry helpers
 
-def _contain(source: ImageSource, frame: Box) -> PlacedImage:
-    """The largest placement of ``source`` inside ``frame`` that keeps its aspect, centred."""
+def _contain(source: ImageSource, frame: Box, min_ppi: float | None = None,
+             min_share: float = MIN_FRAME_SHARE) -> PlacedImage:
+    """The largest placement of ``source`` inside ``frame`` that keeps its aspect, centred.
+
+    With ``min_ppi``, a picture with too few pixels for the frame is placed smaller (still centred)
+    so it prints at ``min_ppi``, but never below MIN_FRAME_SHARE of the frame: below that it keeps
+    the minimum size and the PPI checks name it.
+    """
     if source.width_px <= 0 or source.height_px <= 0:
         raise ValueError(f"{source.key} has no pixels ({source.width_px}x{source.height_px})")
     x0, y0, x1, y1 = frame
     frame_w, frame_h = x1 - x0, y1 - y0
     scale = min(frame_w / source.width_px, frame_h / source.height_px)
+    if min_ppi:
+        sharp = POINTS_PER_INCH / min_ppi * (1 - 1e-9)    # points per pixel at exactly min_ppi
+        scale = min(scale, max(sharp, scale * min(1.0, min_share)))
     width, height = source.width_px * scale, source.height_px * scale
     return PlacedImage(key=source.key, print_copy=source.print_copy,
                        x=x0 + (frame_w - width) / 2, y=y0 + (frame_h - height) / 2,
@@ -369,9 +351,17 @@ class _PageMaker:
         return len(self.pages) + 1
 
     def new(self, kind: str, *, drawing_key: str | None = None, background: str = "#ffffff") -> tuple[Page, Box]:
-        page = Page(number=self.next_number, kind=kind, drawing_key=drawing_key, background=background)
+        """A new page and the box its content may use: the safe box, less a band for the page number."""
+        page = Page(number=self.next_number, kind=kind, drawing_key=drawing_key, background=background,
+                    folio=kind not in NO_FOLIO_KINDS)
         self.pages.append(page)
-        return page, self.profile.safe_box(page.number)
+        x0, y0, x1, y1 = self.profile.safe_box(page.number)
+        if page.folio:
+            leading = FOLIO_PT * BODY_LEADING
+            page.texts.append(PlacedText(lines=[str(page.number)], x=x0, y=y0, width=x1 - x0, height=leading,
+                                         font_name=REGULAR, font_size=FOLIO_PT, leading=leading, role="folio"))
+            y0 += leading + GAP_PT / 2
+        return page, (x0, y0, x1, y1)
 
     def blank(self, background: str = "#ffffff") -> Page:
         return self.new("blank", background=background)[0]
@@ -401,7 +391,7 @@ class _PageMaker:
         frame_top = y1 - title_room - GAP_PT
         frame_bottom = y0 + height * 0.12 + GAP_PT
         inset = width * 0.15
-        page.images.append(_contain(cover, (x0 + inset, frame_bottom, x1 - inset, frame_top)))
+        page.images.append(_contain(cover, (x0 + inset, frame_bottom, x1 - inset, frame_top), self.profile.min_ppi))
 
     def dedication_page(self, dedication: str) -> None:
         page, safe = self.new("dedication")
@@ -412,17 +402,20 @@ class _PageMaker:
             middle = (safe[1] + safe[3]) / 2
             page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), "dedication"))
 
-    def credits_page(self, content: BookContent) -> None:
-        """The verso of the title page, where picture books say who made them."""
-        page, safe = self.new("credits")
+    def copyright_page(self, content: BookContent) -> None:
+        """The verso of the title page, where picture books say who made them and who owns it."""
+        page, safe = self.new("copyright")
+        author = content.author.strip()
+        notice = content.copyright.strip() or (f"Text and pictures \u00a9 {author}. All rights reserved."
+                                                if author else "All rights reserved.")
         lines = [content.title.strip()]
-        if content.author.strip():
-            lines.append(f"Pictures and words by {content.author.strip()}")
-        lines.append("Every drawing in this book faces the new versions an image model made of it.")
+        if author:
+            lines.append(f"Pictures and words by {author}")
+        lines += [notice, "Every drawing in this book faces the new versions an image model made of it."]
         block = _fit_block("\n".join(line for line in lines if line), _width(safe), _height(safe) * 0.4,
-                           REGULAR, self.profile.min_text_pt, self.profile.min_text_pt, BODY_LEADING, cut=True)
+                           REGULAR, SMALL_PRINT_PT, SMALL_PRINT_PT, BODY_LEADING, cut=True)
         if block.lines:
-            page.texts.append(block.place(safe[0], safe[1], _width(safe), "credits"))
+            page.texts.append(block.place(safe[0], safe[1], _width(safe), "copyright"))
 
     def end_page(self) -> None:
         page, safe = self.new("end")
@@ -430,6 +423,31 @@ class _PageMaker:
                            HEADING_LEADING, cut=True)
         middle = (safe[1] + safe[3]) / 2
         page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), "end"))
+
+    def activity_page(self, prompt: str) -> None:
+        """An end page a child can use: a prompt and an empty frame to draw in."""
+        page, safe = self.new("activity")
+        x0, y0, x1, y1 = safe
+        block = (_fit_block(prompt, _width(safe), _height(safe) * 0.2, BOLD, PROMPT_PT, self.profile.min_text_pt,
+                            HEADING_LEADING)
+                 or _fit_block("Draw your own picture here!", _width(safe), _height(safe) * 0.2, BOLD, PROMPT_PT,
+                               self.profile.min_text_pt, HEADING_LEADING, cut=True))
+        page.texts.append(block.place(x0, y1 - block.height, _width(safe), "prompt"))
+        page.frames.append((x0, y0, x1, y1 - block.height - 2 * GAP_PT))
+
+    def closing_page(self, content: BookContent) -> None:
+        """The last page: what the book is made of, said warmly."""
+        page, safe = self.new("closing")
+        drawings = len(content.spreads)
+        variations = sum(len(spread.variations) for spread in content.spreads)
+        maker = content.author.strip() or "its young artists"
+        text = (f"{content.title.strip() or 'This book'} was drawn by {maker}: "
+                f"{drawings} drawing{'s' * (drawings != 1)} and {variations} new picture{'s' * (variations != 1)} "
+                f"made from them.\n\nThank you for reading!")
+        block = _fit_block(text, _width(safe), _height(safe) * 0.5, ITALIC, STORY_PT, self.profile.min_text_pt,
+                           BODY_LEADING, cut=True)
+        middle = (safe[1] + safe[3]) / 2
+        page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), "closing"))
 
     # -- one spread ------------------------------------------------------------------------
     def spread(self, spread: SpreadContent) -> None:
@@ -443,7 +461,7 @@ class _PageMaker:
                 self.variations_page(chunk, kind, key, background)
         else:
             page, safe = self.new("drawing", drawing_key=key, background=background)
-            page.images.append(_contain(spread.drawing, safe))
+            page.images.append(_contain(spread.drawing, safe, self.profile.min_ppi))
             self.story_page(spread, background)
         if self.next_number % 2 == 1:
             self.blank(background)
@@ -460,7 +478,7 @@ class _PageMaker:
             page.texts.append(caption.place(x0, y1 - caption.height, width, "caption"))
             top = y1 - caption.height - GAP_PT
         if not spread.text.strip():
-            page.images.append(_contain(spread.drawing, (x0, y0, x1, top)))
+            page.images.append(_contain(spread.drawing, (x0, y0, x1, top), self.profile.min_ppi))
             return
         # Text box below the upper 70 %; if the text does not fit at 14 pt, it takes height from
         # the drawing's frame (never below MIN_DRAWING_SHARE) rather than being clipped.
@@ -475,7 +493,7 @@ class _PageMaker:
             block = _fit_block(spread.text, width, text_room, REGULAR, STORY_PT, minimum, BODY_LEADING,
                                cut=True)
         frame = (x0, y0 + text_room + GAP_PT, x1, top)
-        page.images.append(_contain(spread.drawing, frame))
+        page.images.append(_contain(spread.drawing, frame, self.profile.min_ppi))
         page.texts.append(block.place(x0, y0 + text_room / 2 - block.height / 2, width, "story"))
 
     def story_page(self, spread: SpreadContent, background: str) -> None:
@@ -516,7 +534,9 @@ class _PageMaker:
         sharp_w = statistics.median(source.width_px for source in chunk) / self.profile.min_ppi * POINTS_PER_INCH
         sharp_h = statistics.median(source.height_px for source in chunk) / self.profile.min_ppi * POINTS_PER_INCH
         sharp_cell_w = math.floor(min(sharp_w, sharp_h * aspect) * 1000) / 1000   # never 299.99 PPI
+        room_w = cell_w
         cell_w = max(min(cell_w, sharp_cell_w), MIN_SHARP_CELL_SHARE * cell_w)
+        tile_share = MIN_FRAME_SHARE * room_w / cell_w    # a soft tile never drops below half its room
         cell_h = cell_w / aspect
         block_w = columns * cell_w + (columns - 1) * GUTTER_PT
         used_rows = math.ceil(len(chunk) / columns)     # a partial grid is centred on the rows it fills
@@ -529,7 +549,8 @@ class _PageMaker:
             column, row = cell % columns, cell // columns
             x = left + column * (cell_w + GUTTER_PT)
             y = top - (row + 1) * cell_h - row * GUTTER_PT
-            page.images.append(_contain(chunk[tile], (x, y, x + cell_w, y + cell_h)))
+            page.images.append(_contain(chunk[tile], (x, y, x + cell_w, y + cell_h), self.profile.min_ppi,
+                                        tile_share))
         page.grid = (columns, rows)
         page.harmony = arrangement.harmony
         page.random_harmony = arrangement.random_harmony
@@ -544,21 +565,38 @@ def _chunks(variations: list[ImageSource]) -> list[list[ImageSource]]:
     return chunks
 
 
-def layout_book(content: BookContent, profile: PrintProfile = PrintProfile()) -> BookLayout:
-    """Lay out the whole book: title, credits, dedication, one spread per drawing, "The End".
+def activity_prompts(content: BookContent) -> list[str]:
+    """Prompts for the end pages, naming the book's own characters (deterministic)."""
+    names = [spread.title.strip() for spread in content.spreads if spread.title.strip()]
+    prompts = [f"Draw {name} on a new adventure!" for name in names]
+    prompts += ["Draw a new friend for this book!", "What happens next? Draw it here!"]
+    return prompts
 
-    Every drawing page is a verso (even number) facing its variations; a blank page is added
-    only where a spread would otherwise end on a verso, and the book ends on an even count.
+
+def layout_book(content: BookContent, profile: PrintProfile = PrintProfile()) -> BookLayout:
+    """Lay out the whole book: title, copyright, dedication, one spread per drawing, "The End",
+    end pages up to the profile's page count, and a closing page.
+
+    Every drawing page is a verso (even number) facing its variations; a blank page is added only
+    where a spread would otherwise end on a verso. Padding alternates activity pages (a prompt and
+    a frame to draw in) with blank pages, so there are never two blank pages in a row.
     """
     maker = _PageMaker(profile)
     maker.title_page(content)
-    maker.credits_page(content)              # page 2, the title page's verso
+    maker.copyright_page(content)            # page 2, the title page's verso
     maker.dedication_page(content.dedication)   # page 3, so the first drawing opens a spread on page 4
     for spread in content.spreads:
         maker.spread(spread)
-    if maker.next_number % 2 == 1:
-        maker.blank()                        # "The End" sits on the last (even) page
     maker.end_page()
+    content_pages = len(maker.pages) + 1     # + the closing page
+    padding = profile.page_count(content_pages) - content_pages
+    prompts = activity_prompts(content)
+    for index in range(padding):
+        if index % 2 == 0 or index == padding - 1:
+            maker.activity_page(prompts[(index // 2) % len(prompts)])
+        else:
+            maker.blank()
+    maker.closing_page(content)
     return BookLayout(profile=profile, title=content.title, author=content.author, pages=maker.pages)
 
 
@@ -588,6 +626,15 @@ def _overlapping(items: Sequence, box_of) -> list[tuple]:
             if _overlap_area(box_of(a), box_of(b)) > _EPS]
 
 
+def min_text_size(role: str, profile: PrintProfile) -> float:
+    """Story and display text read at the profile's minimum; page numbers and small print smaller."""
+    if role == "folio":
+        return FOLIO_MIN_PT
+    if role == "copyright":
+        return SMALL_PRINT_PT
+    return profile.min_text_pt
+
+
 def check_layout(layout: BookLayout) -> list[str]:
     """Every geometry or reading problem of a laid-out book, one plain sentence each ([] = good)."""
     profile = layout.profile
@@ -595,6 +642,9 @@ def check_layout(layout: BookLayout) -> list[str]:
     problems: list[str] = []
     if len(layout.pages) % 2:
         problems.append(f"The book has {len(layout.pages)} pages; a printed book needs an even count.")
+    elif profile.page_count(len(layout.pages)) != len(layout.pages):
+        problems.append(f"The book has {len(layout.pages)} pages; the {profile.name} profile needs at least "
+                        f"{profile.min_pages} and a multiple of {profile.page_multiple}.")
     previous_kind = None
     for index, page in enumerate(layout.pages, start=1):
         where = f"Page {page.number}"
@@ -606,7 +656,7 @@ def check_layout(layout: BookLayout) -> list[str]:
             problems.append(f"{where} is the second blank page in a row.")
         if page.kind in ("variations", "variations-continued") and not page.images:
             problems.append(f"{where} is a variations page without any pictures.")
-        if page.kind == "story" and not any(text.lines for text in page.texts):
+        if page.kind == "story" and not any(text.lines for text in page.texts if text.role != "folio"):
             problems.append(f"{where} faces a drawing that has no variations, but has no words on it.")
         previous_kind = page.kind
         safe = profile.safe_box(page.number)
@@ -625,9 +675,13 @@ def check_layout(layout: BookLayout) -> list[str]:
                 problems.append(f"{label} reaches outside the page.")
             elif not _inside(box, safe):
                 problems.append(f"{label} is outside the safe area and may be trimmed off.")
-            if text.font_size < profile.min_text_pt - _EPS:
+            minimum = min_text_size(text.role, profile)
+            if text.font_size < minimum - _EPS:
                 problems.append(f"{label} is set at {text.font_size:g} pt, below the readable "
-                                f"minimum of {profile.min_text_pt:g} pt.")
+                                f"minimum of {minimum:g} pt.")
+            missing = missing_glyphs("".join(text.lines))
+            if missing:
+                problems.append(f"{label} has characters no font of the book can draw: {' '.join(missing)}.")
             if text.truncated:
                 problems.append(f"{label} was too long for the page and has been cut short.")
             if len(text.lines) * text.leading > text.height + _EPS:

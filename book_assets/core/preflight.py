@@ -1,38 +1,71 @@
-"""Re-open a written PDF and check what a print service checks, trusting nothing from the layout."""
+"""Re-open a written PDF and check what a print service checks, trusting nothing from the layout.
+
+Everything here is measured on the file: page and box sizes from the page dictionaries, fonts from
+the resources, text positions by running each content stream through pypdf's text extraction,
+image resolution from each image's pixel size and the transformation matrix it is drawn with.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pypdf import PdfReader
+from pypdf.generic import ContentStream
 
-from .layout import PrintProfile
+from .profiles import POINTS_PER_INCH, PrintProfile
 
 BASE14 = {
     "Courier", "Courier-Bold", "Courier-Oblique", "Courier-BoldOblique", "Helvetica", "Helvetica-Bold",
     "Helvetica-Oblique", "Helvetica-BoldOblique", "Times-Roman", "Times-Bold", "Times-Italic",
     "Times-BoldItalic", "Symbol", "ZapfDingbats",
 }
-TOLERANCE_PT = 0.01
+TOLERANCE_PT = 0.02
+RGB_SPACES = {"/DeviceRGB", "/ICCBased", "/DeviceGray"}
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class PlacedPicture:
+    page: int
+    name: str
+    width_px: int
+    height_px: int
+    width_in: float
+    height_in: float
+
+    @property
+    def ppi(self) -> float:
+        return min(self.width_px / self.width_in, self.height_px / self.height_in)
 
 
 @dataclass
 class PreflightReport:
     pages: int = 0
+    bytes: int = 0
     fonts: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    images: list[PlacedPicture] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)     # the print service would refuse the file
+    warnings: list[str] = field(default_factory=list)     # it prints, but a person should look
 
     @property
     def passed(self) -> bool:
         return not self.problems
 
+    @property
+    def min_ppi(self) -> float | None:
+        return round(min(image.ppi for image in self.images), 1) if self.images else None
 
-def _box(box) -> tuple[float, float, float, float]:
+
+def _box(box) -> Box:
     return tuple(round(float(v), 2) for v in (box.left, box.bottom, box.right, box.top))
 
 
 def _close(a, b) -> bool:
-    return all(abs(x - y) <= TOLERANCE_PT + 0.01 for x, y in zip(a, b))
+    return all(abs(x - y) <= TOLERANCE_PT for x, y in zip(a, b))
+
+
+def _rounded(box: Box) -> Box:
+    return tuple(round(v, 2) for v in box)
 
 
 def _fonts_of(resources, seen: set[int]) -> list[tuple[str, bool]]:
@@ -59,38 +92,150 @@ def _fonts_of(resources, seen: set[int]) -> list[tuple[str, bool]]:
     return found
 
 
-def preflight_pdf(path: str | Path, profile: PrintProfile, *, expected_pages: int | None = None) -> PreflightReport:
-    """Check page count, page and trim/bleed boxes, font embedding and annotations of a written PDF."""
-    report = PreflightReport()
-    try:
-        reader = PdfReader(str(path), strict=False)
-        pages = list(reader.pages)
-    except Exception as exc:  # noqa: BLE001 - any failure to re-open is the finding itself
-        report.problems.append(f"The PDF could not be re-opened: {exc}")
-        return report
-    report.pages = len(pages)
-    if expected_pages is not None and len(pages) != expected_pages:
-        report.problems.append(f"The PDF has {len(pages)} pages; the layout has {expected_pages}.")
-    if len(pages) % 2:
-        report.problems.append(f"The PDF has an odd number of pages ({len(pages)}); printed books need an even count.")
-    media = (0.0, 0.0, round(profile.page_width_pt, 2), round(profile.page_height_pt, 2))
-    fonts: dict[str, bool] = {}
-    seen: set[int] = set()
-    for number, page in enumerate(pages, start=1):
-        if not _close(_box(page.mediabox), media):
-            report.problems.append(f"Page {number}: page size {_box(page.mediabox)} should be {media}.")
-        trim = tuple(round(v, 2) for v in profile.trim_box(number))
-        if "/TrimBox" not in page or not _close(_box(page.trimbox), trim):
-            report.problems.append(f"Page {number}: trim box missing or not {trim}.")
-        if "/BleedBox" not in page or not _close(_box(page.bleedbox), media):
-            report.problems.append(f"Page {number}: bleed box missing or not the full page.")
-        if page.get("/Annots"):
-            report.problems.append(f"Page {number}: has annotations or links; printers reject them.")
-        for name, embedded in _fonts_of(page.get("/Resources"), seen):
-            fonts[name] = fonts.get(name, True) and embedded
+def _multiply(m: list[float], n: list[float]) -> list[float]:
+    """PDF matrix product m × n (each [a b c d e f])."""
+    a, b, c, d, e, f = m
+    a2, b2, c2, d2, e2, f2 = n
+    return [a * a2 + b * c2, a * b2 + b * d2, c * a2 + d * c2, c * b2 + d * d2,
+            e * a2 + f * c2 + e2, e * b2 + f * d2 + f2]
+
+
+def _pictures(page, number: int, reader: PdfReader) -> list[tuple[PlacedPicture, str]]:
+    """Every image drawn on ``page`` with its placed size (from the CTM) and its colour space."""
+    resources = page.get("/Resources")
+    xobjects = (resources.get_object().get("/XObject") or {}) if resources is not None else {}
+    contents = page.get_contents()
+    if contents is None:
+        return []
+    found = []
+    matrix, stack = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0], []
+    for operands, operator in ContentStream(contents, reader).operations:
+        if operator == b"q":
+            stack.append(matrix)
+        elif operator == b"Q" and stack:
+            matrix = stack.pop()
+        elif operator == b"cm":
+            matrix = _multiply([float(v) for v in operands], matrix)
+        elif operator == b"Do":
+            xobject = xobjects.get(operands[0])
+            xobject = xobject.get_object() if xobject is not None else None
+            if xobject is None or xobject.get("/Subtype") != "/Image":
+                continue
+            a, b, c, d = matrix[:4]
+            width_in = (a * a + b * b) ** 0.5 / POINTS_PER_INCH
+            height_in = (c * c + d * d) ** 0.5 / POINTS_PER_INCH
+            space = xobject.get("/ColorSpace")
+            space = space.get_object() if space is not None else ""
+            space = str(space[0] if isinstance(space, list) else space)
+            found.append((PlacedPicture(number, str(operands[0]).lstrip("/"), int(xobject["/Width"]),
+                                        int(xobject["/Height"]), width_in, height_in), space))
+    return found
+
+
+def _text_origins(page) -> list[tuple[str, float, float]]:
+    """(text, x, y) of every piece of text drawn on the page, in page points."""
+    origins = []
+
+    def visit(text, cm, tm, font_dict, font_size):
+        if text.strip():
+            x, y = _multiply(list(tm), list(cm))[4:]
+            origins.append((text.strip(), x, y))
+
+    page.extract_text(visitor_text=visit)
+    return origins
+
+
+def _check_page(report: PreflightReport, reader: PdfReader, page, where: str, number: int,
+                media: Box, trim: Box, safe_boxes: list[Box], profile: PrintProfile, fonts: dict[str, bool],
+                seen: set[int]) -> None:
+    if not _close(_box(page.mediabox), media):
+        report.problems.append(f"{where}: page size {_box(page.mediabox)} should be {media}.")
+    if "/TrimBox" not in page or not _close(_box(page.trimbox), trim):
+        report.problems.append(f"{where}: trim box missing or not {trim}.")
+    if "/BleedBox" not in page or not _close(_box(page.bleedbox), media):
+        report.problems.append(f"{where}: bleed box missing or not the full page.")
+    if page.get("/Annots"):
+        report.problems.append(f"{where}: has annotations or links; printers reject them.")
+    for name, embedded in _fonts_of(page.get("/Resources"), seen):
+        fonts[name] = fonts.get(name, True) and embedded
+    for text, x, y in _text_origins(page):
+        if not any(b[0] - TOLERANCE_PT <= x <= b[2] + TOLERANCE_PT and b[1] - TOLERANCE_PT <= y <= b[3] + TOLERANCE_PT
+                   for b in safe_boxes):
+            report.problems.append(f"{where}: the text \u201c{text[:40]}\u201d starts at ({x:.1f}, {y:.1f}) pt, "
+                                   f"outside the safe area; it may be trimmed off.")
+    for picture, space in _pictures(page, number, reader):
+        report.images.append(picture)
+        if space not in RGB_SPACES:
+            report.problems.append(f"{where}: image {picture.name} is in {space}; the book is sRGB throughout.")
+        if picture.ppi < profile.reject_ppi:
+            report.problems.append(f"{where}: image {picture.name} prints at {picture.ppi:.0f} PPI, below "
+                                   f"{profile.reject_ppi:.0f}.")
+        elif picture.ppi < profile.min_ppi and profile.is_print:
+            report.warnings.append(f"{where}: image {picture.name} prints at {picture.ppi:.0f} PPI, below "
+                                   f"{profile.min_ppi:.0f}.")
+
+
+def _finish(report: PreflightReport, path: Path, fonts: dict[str, bool], profile: PrintProfile) -> None:
     report.fonts = sorted(fonts)
     for name, embedded in sorted(fonts.items()):
         base = name.split("+", 1)[-1]
         if not embedded or base in BASE14:
             report.problems.append(f"Font {name} is not embedded; printers need every font embedded.")
+    report.bytes = path.stat().st_size
+    if report.bytes > profile.max_file_mb * 1e6:
+        report.problems.append(f"The file is {report.bytes / 1e6:.0f} MB; the limit is {profile.max_file_mb:.0f} MB.")
+
+
+def _open(path: Path, report: PreflightReport) -> tuple[PdfReader, list] | None:
+    try:
+        reader = PdfReader(str(path), strict=False)
+        return reader, list(reader.pages)
+    except Exception as exc:  # noqa: BLE001 - any failure to re-open is the finding itself
+        report.problems.append(f"The PDF could not be re-opened: {exc}")
+        return None
+
+
+def preflight_pdf(path: str | Path, profile: PrintProfile, *, expected_pages: int | None = None) -> PreflightReport:
+    """Check the written interior: page count rule, page/trim/bleed boxes, embedded fonts, text in the
+    safe area, image resolution and colour, annotations and file size."""
+    path, report = Path(path), PreflightReport()
+    opened = _open(path, report)
+    if opened is None:
+        return report
+    reader, pages = opened
+    report.pages = len(pages)
+    if expected_pages is not None and len(pages) != expected_pages:
+        report.problems.append(f"The PDF has {len(pages)} pages; the layout has {expected_pages}.")
+    if len(pages) % 2:
+        report.problems.append(f"The PDF has an odd number of pages ({len(pages)}); printed books need an even count.")
+    elif profile.page_count(len(pages)) != len(pages):
+        report.problems.append(f"The PDF has {len(pages)} pages; {profile.name} needs at least {profile.min_pages} "
+                               f"and a multiple of {profile.page_multiple}.")
+    media = (0.0, 0.0, round(profile.page_width_pt, 2), round(profile.page_height_pt, 2))
+    fonts: dict[str, bool] = {}
+    seen: set[int] = set()
+    for number, page in enumerate(pages, start=1):
+        _check_page(report, reader, page, f"Page {number}", number, media, _rounded(profile.trim_box(number)),
+                    [profile.safe_box(number)], profile, fonts, seen)
+    _finish(report, path, fonts, profile)
+    return report
+
+
+def preflight_cover(path: str | Path, profile: PrintProfile, sheet: Box, trim: Box, safe_boxes: list[Box]) -> PreflightReport:
+    """Check a written cover: one sheet of the expected size and boxes, fonts, text inside the
+    panels' safe areas, image resolution, no annotations, file size."""
+    path, report = Path(path), PreflightReport()
+    opened = _open(path, report)
+    if opened is None:
+        return report
+    reader, pages = opened
+    report.pages = len(pages)
+    if len(pages) != 1:
+        report.problems.append(f"The cover has {len(pages)} pages; print services want one sheet.")
+    fonts: dict[str, bool] = {}
+    seen: set[int] = set()
+    for page in pages[:1]:
+        _check_page(report, reader, page, "Cover", 1, _rounded(sheet), _rounded(trim), safe_boxes, profile,
+                    fonts, seen)
+    _finish(report, path, fonts, profile)
     return report

@@ -7,8 +7,10 @@ What a printer checks, and how this module meets it:
 * fonts: every glyph is set in the embedded TrueType family from :mod:`fonts`; the canvas's
   initial font is set to it too, otherwise reportlab writes a non-embedded Helvetica into every
   page's resources even when no Helvetica text is drawn;
-* images: print copies are JPEGs and go into the PDF byte-for-byte (DCTDecode), so nothing is
-  re-compressed and a 1000 px image costs its file size, not a decode + Flate re-encode;
+* images: print copies are sRGB JPEGs and go into the PDF byte-for-byte (DCTDecode), so nothing
+  is re-compressed and a 1000 px image costs its file size, not a decode + Flate re-encode; only a
+  copy with far more pixels than its largest placement needs (above the profile's
+  ``max_image_ppi``) is resampled to ``resample_ppi`` and re-encoded once, ICC profile kept;
 * no annotations, no links; deterministic bytes (``invariant=1``) so a re-run that changes
   nothing writes the same file.
 
@@ -20,10 +22,13 @@ JPEGs through when the path ends in ``.jpg``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
+import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -37,9 +42,12 @@ from . import fonts
 from .layout import BookLayout, Page, PlacedImage, PlacedText, PrintProfile
 
 JPEG_MAGIC = b"\xff\xd8\xff"
-EMBEDDED_FONTS = (fonts.REGULAR, fonts.BOLD, fonts.ITALIC)
+EMBEDDED_FONTS = fonts.EMBEDDED_FONTS
 DARK_TEXT = "#1e1e1e"
 LIGHT_TEXT = "#ffffff"
+FRAME_GREY = "#9a9a9a"
+RESAMPLED_JPEG_QUALITY = 90
+RESAMPLE_THREADS = 2
 
 
 @dataclass
@@ -50,6 +58,7 @@ class RenderStats:
     images: int                  # image placements drawn
     unique_images: int = 0       # image objects embedded (a print copy placed twice is stored once)
     reencoded_images: int = 0    # print copies that were not JPEG and had to be re-encoded (should be 0)
+    resampled_images: int = 0    # print copies with far more pixels than needed, resampled to resample_ppi
 
 
 @contextlib.contextmanager
@@ -90,7 +99,7 @@ def text_colour_on(background: tuple[int, int, int]) -> str:
 
 def _font_for(text: PlacedText) -> str:
     """Only the embedded family is ever drawn; an unknown font name falls back to the regular face."""
-    return text.font_name if text.font_name in EMBEDDED_FONTS else fonts.REGULAR
+    return text.font_name if text.font_name in fonts.FAMILY else fonts.REGULAR
 
 
 def _line_positions(text: PlacedText, font_name: str) -> list[tuple[str, float, float]]:
@@ -100,8 +109,9 @@ def _line_positions(text: PlacedText, font_name: str) -> list[tuple[str, float, 
     line at the same spot.
     """
     def measure(line: str) -> float:
-        return pdfmetrics.stringWidth(line, font_name, text.font_size)
+        return fonts.text_width(line, font_name, text.font_size)
 
+    fonts.register_fonts()
     ascent = pdfmetrics.getAscent(font_name, text.font_size)
     first_baseline = text.y + text.height - ascent
     placed = []
@@ -143,10 +153,62 @@ def _embed_jpeg(canvas: Canvas, name: str, path: str) -> bool:
     return True
 
 
-def _draw_image(canvas: Canvas, placed: PlacedImage, path: str, embedded: dict[str, bool]) -> None:
+def resample_targets(layout: BookLayout) -> dict[str, tuple[int, int]]:
+    """Print copies placed above the profile's ``max_image_ppi`` everywhere -> the pixel size that
+    prints their largest placement at ``resample_ppi``."""
+    profile = layout.profile
+    largest: dict[str, PlacedImage] = {}
+    for page in layout.pages:
+        for placed in page.images:
+            known = largest.get(placed.print_copy)
+            if known is None or placed.width * placed.height > known.width * known.height:
+                largest[placed.print_copy] = placed
+    targets = {}
+    for key, placed in largest.items():
+        if placed.ppi > profile.max_image_ppi:
+            factor = profile.resample_ppi / placed.ppi
+            targets[key] = (max(1, math.ceil(placed.width_px * factor)), max(1, math.ceil(placed.height_px * factor)))
+    return targets
+
+
+def _resampled_jpeg(path: str, size: tuple[int, int]) -> bytes:
+    """The print copy at ``size`` (bicubic: a downscale by under 3x needs no wider filter), as a JPEG
+    that keeps its ICC profile (sRGB)."""
+    with Image.open(path) as source:
+        icc = source.info.get("icc_profile")
+        source.draft("RGB", size)
+        decoded = source if source.mode == "RGB" else source.convert("RGB")
+        smaller = decoded.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    buffer = io.BytesIO()
+    smaller.save(buffer, format="JPEG", quality=RESAMPLED_JPEG_QUALITY, icc_profile=icc, optimize=False)
+    return buffer.getvalue()
+
+
+def _embed_jpeg_bytes(canvas: Canvas, name: str, data: bytes) -> bool:
+    image = pdfdoc.PDFImageXObject(name)
+    if not image.loadImageFromJPEG(io.BytesIO(data)):
+        return False
+    canvas._doc.addForm(name, image)
+    return True
+
+
+def resample_all(targets: dict[str, tuple[int, int]], image_path: Callable[[str], str]) -> dict[str, bytes]:
+    """Resampled JPEGs of every target, two at a time (Pillow releases the GIL while it works)."""
+    keys = [key for key in sorted(targets) if _is_jpeg(image_path(key))]
+    with ThreadPoolExecutor(max_workers=RESAMPLE_THREADS) as pool:
+        data = list(pool.map(lambda key: _resampled_jpeg(image_path(key), targets[key]), keys))
+    return dict(zip(keys, data))
+
+
+def _draw_image(canvas: Canvas, placed: PlacedImage, path: str, embedded: dict[str, bool],
+                resampled: dict[str, bytes] | None = None) -> None:
     name = _xobject_name(placed.print_copy)
     if name not in embedded:
-        embedded[name] = _is_jpeg(path) and _embed_jpeg(canvas, name, path)
+        smaller = (resampled or {}).get(placed.print_copy)
+        if smaller is not None:
+            embedded[name] = _embed_jpeg_bytes(canvas, name, smaller)
+        else:
+            embedded[name] = _is_jpeg(path) and _embed_jpeg(canvas, name, path)
     if embedded[name]:
         canvas.saveState()
         canvas.translate(placed.x, placed.y)
@@ -158,15 +220,30 @@ def _draw_image(canvas: Canvas, placed: PlacedImage, path: str, embedded: dict[s
 
 
 def _draw_text(canvas: Canvas, text: PlacedText, colour: str) -> None:
+    """Each line as runs: the family where it has the glyphs, the fallback font where it does not."""
     font_name = _font_for(text)
-    canvas.setFont(font_name, text.font_size, leading=text.leading)
     canvas.setFillColor(colour)
     for line, x, baseline in _line_positions(text, font_name):
-        canvas.drawString(x, baseline, line)
+        line_object = canvas.beginText(x, baseline)     # one text object per line, so it extracts as one
+        for piece, run_font in fonts.runs(line, font_name):
+            line_object.setFont(run_font, text.font_size, leading=text.leading)
+            line_object.textOut(piece)
+        canvas.drawText(line_object)
+
+
+def _draw_frame(canvas: Canvas, box: tuple[float, float, float, float]) -> None:
+    """A dashed rounded outline: the space an activity page leaves for a child's own drawing."""
+    x0, y0, x1, y1 = box
+    canvas.saveState()
+    canvas.setStrokeColor(FRAME_GREY)
+    canvas.setLineWidth(1.5)
+    canvas.setDash(6, 4)
+    canvas.roundRect(x0, y0, x1 - x0, y1 - y0, radius=14, stroke=1, fill=0)
+    canvas.restoreState()
 
 
 def _draw_page(canvas: Canvas, page: Page, profile: PrintProfile, image_path: Callable[[str], str],
-               embedded: dict[str, bool]) -> int:
+               embedded: dict[str, bool], resampled: dict[str, bytes] | None = None) -> int:
     width, height = profile.page_width_pt, profile.page_height_pt
     canvas.setPageSize((width, height))
     canvas.setTrimBox(profile.trim_box(page.number))
@@ -175,7 +252,9 @@ def _draw_page(canvas: Canvas, page: Page, profile: PrintProfile, image_path: Ca
     canvas.setFillColorRGB(*(channel / 255 for channel in background))
     canvas.rect(0, 0, width, height, stroke=0, fill=1)   # to the bleed edge: no white slivers after trimming
     for placed in page.images:
-        _draw_image(canvas, placed, image_path(placed.print_copy), embedded)
+        _draw_image(canvas, placed, image_path(placed.print_copy), embedded, resampled)
+    for frame in page.frames:
+        _draw_frame(canvas, frame)
     colour = text_colour_on(background)
     for text in page.texts:
         _draw_text(canvas, text, colour)
@@ -197,6 +276,8 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
     partial = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
     profile = layout.profile
     embedded: dict[str, bool] = {}
+    targets = resample_targets(layout)
+    resampled = resample_all(targets, image_path)
     placements = 0
     try:
         with _binary_streams():
@@ -208,7 +289,7 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
             canvas.setCreator("book_assets")
             canvas.setSubject(f"Picture book, {profile.name}")
             for page in layout.pages:
-                placements += _draw_page(canvas, page, profile, image_path, embedded)
+                placements += _draw_page(canvas, page, profile, image_path, embedded, resampled)
             canvas.save()
         os.replace(partial, out_path)
     finally:
@@ -216,12 +297,18 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
     return RenderStats(pages=len(layout.pages), bytes=out_path.stat().st_size,
                        seconds=time.perf_counter() - started, images=placements,
                        unique_images=len(embedded),
-                       reencoded_images=sum(1 for passed in embedded.values() if not passed))
+                       reencoded_images=sum(1 for passed in embedded.values() if not passed),
+                       resampled_images=len(resampled))
 
 
 # ---------------------------------------------------------------------------------------------
 # thumbnails
 # ---------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _pil_font(name: str, size_px: float) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(fonts.font_path(name)), size_px)
 
 
 def render_page_png(page: Page, profile: PrintProfile, image_path: Callable[[str], str], *,
@@ -243,13 +330,18 @@ def render_page_png(page: Page, profile: PrintProfile, image_path: Callable[[str
         canvas.paste(tile, (round(placed.x * scale), round((page_height - placed.y - placed.height) * scale)))
 
     draw = ImageDraw.Draw(canvas)
+    for x0, y0, x1, y1 in page.frames:
+        draw.rounded_rectangle((x0 * scale, (page_height - y1) * scale, x1 * scale, (page_height - y0) * scale),
+                               radius=max(1, round(14 * scale)), outline=FRAME_GREY, width=max(1, round(1.5 * scale)))
     colour = text_colour_on(background)
     for text in page.texts:
         font_name = _font_for(text)
         size_px = max(1.0, text.font_size * scale)
-        font = ImageFont.truetype(str(fonts.font_path(font_name)), size_px)
         for line, x, baseline in _line_positions(text, font_name):
-            draw.text((x * scale, (page_height - baseline) * scale), line, font=font, fill=colour, anchor="ls")
+            for piece, run_font in fonts.runs(line, font_name):
+                font = _pil_font(run_font, size_px)
+                draw.text((x * scale, (page_height - baseline) * scale), piece, font=font, fill=colour, anchor="ls")
+                x += pdfmetrics.stringWidth(piece, run_font, text.font_size)
 
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG", optimize=False)

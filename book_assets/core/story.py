@@ -51,11 +51,13 @@ class BookConfig:
     dedication: str = ""
     age_range: tuple[int, int] = (3, 7)
     profile: str = "kdp-8.5x8.5"
+    paper: str = "white"                  # white | cream | premium-colour: sets the cover's spine width
+    copyright: str = ""                   # the copyright line on page 2
     page_order: list[str] = field(default_factory=list)              # paths relative to drawings/
     drawings: dict[str, DrawingConfig] = field(default_factory=dict)  # keyed by path relative to drawings/
 
 
-_TEXT_SETTINGS = ("title", "author", "dedication", "profile")
+_TEXT_SETTINGS = ("title", "author", "dedication", "profile", "paper", "copyright")
 _KNOWN_SETTINGS = set(_TEXT_SETTINGS) | {"age_range", "page_order", "drawings"}
 _MAX_READER_AGE = 18
 

@@ -1,0 +1,90 @@
+"""preview.html: a self-contained page showing the book as spreads, opened in Debian's Chromium
+through Playwright: pages turn, nothing is fetched from a network, nothing logs an error."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from book_assets.core.preview import PreviewPage, render_preview, spreads
+
+from .support import build, upload
+
+pytestmark = pytest.mark.integration
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def test_spreads_open_like_a_book():
+    assert spreads(0) == []
+    assert spreads(4) == [(None, 1), (2, 3), (4, None)]
+    assert spreads(5) == [(None, 1), (2, 3), (4, 5)]
+
+
+def test_preview_escapes_text_and_places_warnings_beside_their_spread():
+    png = b"\x89PNG fake"
+    html = render_preview("<Max & Friends>", [PreviewPage(n, "drawing", png) for n in range(1, 5)],
+                          {3: ["max_01.png prints at 250 PPI"]}, general=["book.toml <oops>"])
+    assert "&lt;Max &amp; Friends&gt;" in html and "<Max &" not in html
+    assert "book.toml &lt;oops&gt;" in html
+    spread_with_page_3 = html[html.index('id="spread-1"'):html.index('id="spread-2"')]
+    assert "Page 3:</b> max_01.png prints at 250 PPI" in spread_with_page_3
+    assert "http://" not in html and "https://" not in html      # nothing to fetch
+
+
+@pytest.fixture(scope="module")
+def published_preview(tmp_path_factory, small_book_files) -> Path:
+    """The small sample book built for real; the path of its published preview.html."""
+    import dagster as dg
+
+    from book_assets.resources import LocalBucket
+
+    bucket = LocalBucket(root=str(tmp_path_factory.mktemp("preview") / "bucket"))
+    upload(bucket, "preview-book", small_book_files)
+    with dg.instance_for_test() as instance:
+        result = build(bucket, instance, "preview-book")
+    assert result.output_for_node("book")["published"] is True
+    return Path(bucket.root) / "published" / "preview-book" / "preview.html"
+
+
+def test_preview_turns_pages_in_chromium_without_requests_or_errors(published_preview):
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install chromium"
+    errors, failed, requests = [], [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(published_preview.as_uri())
+            total = page.locator(".spread").count()
+            assert total >= 12                                  # 24 pages: 1 + 11 spreads + the last page
+            expect(page.locator("#where")).to_have_text(f"1 / {total}")
+            expect(page.locator("#spread-0 img")).to_have_count(1)   # page 1 alone, on the right
+            expect(page.locator("#prev")).to_be_disabled()
+            page.click("#next")
+            expect(page.locator("#spread-1")).to_be_visible()
+            expect(page.locator("#spread-0")).to_be_hidden()
+            expect(page.locator("#spread-1 img")).to_have_count(2)
+            expect(page.locator("#spread-1 figure.left")).to_have_attribute("data-page", "2")
+            page.keyboard.press("ArrowRight")
+            expect(page.locator("#where")).to_have_text(f"3 / {total}")
+            page.keyboard.press("ArrowLeft")
+            expect(page.locator("#where")).to_have_text(f"2 / {total}")
+            for _ in range(total):
+                page.click("#next") if page.locator("#next").is_enabled() else None
+            expect(page.locator("#where")).to_have_text(f"{total} / {total}")
+            expect(page.locator("#next")).to_be_disabled()
+            # every picture decoded (natural width > 0): the data URIs are real PNGs
+            widths = page.eval_on_selector_all("img", "images => images.map(i => i.naturalWidth)")
+            assert widths and min(widths) > 0
+        finally:
+            browser.close()
+    assert errors == []
+    assert failed == []
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
