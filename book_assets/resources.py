@@ -1,23 +1,31 @@
 """Where books live: the ``Bucket`` resource and its local-folder implementation.
 
 The bucket setting is URL-ish (``BOOK_BUCKET``): a folder path selects ``LocalBucket`` (the
-embedded default, no account needed); ``gs://name[/prefix]`` selects Google Cloud Storage.
-Object keys are untrusted input: every key is checked before it touches the file system, so no
-name can escape the bucket root. Writes are atomic (write to a temporary file, then rename), so
-a retried or interrupted run never leaves half an output behind.
+embedded default, no account needed); ``gs://name[/prefix]`` selects ``GCSBucket`` (Google Cloud
+Storage through dagster-gcp's ``GCSResource``). Object keys are untrusted input: every key is
+checked before it touches the file system or the network, so no name can escape the bucket root.
+Writes are atomic: a temporary file and a rename locally, a single-object upload with a generation
+precondition on GCS, so a retried or interrupted run never leaves half an output behind.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import ipaddress
+import mimetypes
 import os
+import re
 import tempfile
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import pydantic
+from dagster_gcp import GCSResource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCAL_BUCKET = PROJECT_ROOT / "local_bucket"
@@ -49,9 +57,10 @@ class BucketObject:
 
     key: str
     size: int
-    updated: float          # seconds since the epoch (mtime locally, `updated` on GCS)
-    generation: str         # mtime_ns locally, object generation on GCS
-    content_hash: str       # "sha256:<hex>" locally, "md5:<hex>" on GCS; "" when not asked for
+    updated: float          # seconds since the epoch: when it was written into the bucket (GCS `updated`;
+                            # locally the later of mtime and ctime, so copies keeping old mtimes count)
+    generation: str         # that time in ns locally, the object generation on GCS
+    content_hash: str       # "sha256:<hex>" locally, "md5:<hex>" on GCS (free there, so always given); "" when not asked for
 
 
 class Bucket(dg.ConfigurableResource, ABC):
@@ -84,6 +93,13 @@ class Bucket(dg.ConfigurableResource, ABC):
     def work_key(self, *parts: str) -> str:
         return "/".join([self.work_prefix.strip("/"), *parts])
 
+    def folder_change_times(self, prefix: str) -> dict[str, float]:
+        """For each folder directly under ``prefix``: when an entry was last added, renamed or removed in it.
+
+        Only a real file system has folders with their own times; object stores return {}.
+        """
+        return {}
+
 
 class LocalBucket(Bucket):
     """A folder on disk acting as the bucket (the embedded default)."""
@@ -114,8 +130,27 @@ class LocalBucket(Bucket):
                     continue
                 stat = path.stat()
                 digest = "sha256:" + _sha256_file(path) if with_hash else ""
-                found.append(BucketObject(key, stat.st_size, stat.st_mtime, str(stat.st_mtime_ns), digest))
+                # When the file arrived here, like GCS's `updated`: a copy that keeps an old mtime
+                # (cp -p, rsync -t, most file managers) still gets a new ctime.
+                arrived_ns = max(stat.st_mtime_ns, stat.st_ctime_ns)
+                found.append(BucketObject(key, stat.st_size, arrived_ns / 1e9, str(arrived_ns), digest))
         return sorted(found, key=lambda o: o.key)
+
+    def folder_change_times(self, prefix: str) -> dict[str, float]:
+        """The newest ctime of any directory inside each folder: a folder moved in, or a file moved
+        in or deleted, changes it even when every file keeps its old times."""
+        base = Path(self.root).resolve() / prefix.rstrip("/")
+        if not base.is_dir():
+            return {}
+        times = {}
+        for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.is_symlink()):
+            newest = folder.stat().st_ctime_ns
+            for dirpath, dirnames, _ in os.walk(folder):
+                for name in dirnames:
+                    with contextlib.suppress(FileNotFoundError):
+                        newest = max(newest, os.stat(os.path.join(dirpath, name), follow_symlinks=False).st_ctime_ns)
+            times[folder.name] = newest / 1e9
+        return times
 
     def read_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -158,6 +193,225 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# --- Google Cloud Storage -------------------------------------------------------------------------
+
+class GCSNameError(ValueError):
+    """A bucket or object name that Google Cloud Storage would refuse."""
+
+
+class PreconditionConflict(RuntimeError):
+    """An upload lost a race: the object changed after we looked, so it was not overwritten."""
+
+
+_BUCKET_NAME_CHARS = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
+_GOOGLE_LOOKALIKE = re.compile(r"g[o0][o0]g[l1]e")
+
+
+def check_bucket_name(name: str) -> str:
+    """Return ``name`` if GCS accepts it as a bucket name; raise GCSNameError saying which rule fails."""
+    def refuse(rule: str) -> GCSNameError:
+        return GCSNameError(f"{name!r} is not a valid Cloud Storage bucket name: {rule}")
+
+    if not _BUCKET_NAME_CHARS.fullmatch(name):
+        raise refuse("use lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
+    limit = 222 if "." in name else 63
+    if not 3 <= len(name) <= limit:
+        raise refuse(f"it must be 3 to {limit} characters long")
+    if any(not 1 <= len(part) <= 63 for part in name.split(".")):
+        raise refuse("each dot-separated part must be 1 to 63 characters long")
+    if _is_ipv4(name):
+        raise refuse("it must not look like an IP address")
+    if name.startswith("goog") or _GOOGLE_LOOKALIKE.search(name):
+        raise refuse("it must not start with 'goog' or contain 'google' or a look-alike")
+    return name
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_object_name(name: str) -> str:
+    """Return ``name`` if GCS accepts it as an object name; raise GCSNameError otherwise."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise GCSNameError(f"object name {name!r} is not valid Unicode") from None
+    if not 1 <= size <= 1024:
+        raise GCSNameError(f"object name {name!r} must be 1 to 1024 bytes of UTF-8, not {size}")
+    if "\r" in name or "\n" in name:
+        raise GCSNameError(f"object name {name!r} contains a carriage return or line feed")
+    if name in (".", ".."):
+        raise GCSNameError("object names '.' and '..' are not allowed")
+    if name.startswith(".well-known/acme-challenge/"):
+        raise GCSNameError(f"object name {name!r} is reserved (.well-known/acme-challenge/)")
+    return name
+
+
+def _md5_hex(b64_digest: str | None) -> str:
+    return base64.b64decode(b64_digest).hex() if b64_digest else ""
+
+
+class GCSBucket(Bucket):
+    """A Google Cloud Storage bucket (optionally a prefix inside it), through dagster-gcp's ``GCSResource``.
+
+    Every request has a bounded (connect, read) timeout and the client's retry policy for transient
+    errors (429, 5xx, connection resets) with an overall deadline. Uploads carry a generation
+    precondition, which both makes them safe to retry and stops a slower run from overwriting an
+    object that changed after it looked. ``STORAGE_EMULATOR_HOST`` points the client at an emulator
+    (anonymous credentials) for local development and tests.
+    """
+
+    bucket: str
+    prefix: str = ""
+    project: str | None = None             # None: the client's default (GOOGLE_CLOUD_PROJECT / credentials)
+    timeout_seconds: float = 30.0          # per HTTP request: connect and read each
+    retry_deadline_seconds: float = 120.0  # all retries of one call together
+    page_size: int = 1000                  # objects per listing request (the GCS maximum)
+
+    _clients: threading.local = pydantic.PrivateAttr(default_factory=threading.local)
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _bucket(self):
+        """The client's bucket handle, one client per thread (the HTTP session is not shared across threads)."""
+        handle = getattr(self._clients, "bucket", None)
+        if handle is None:
+            check_bucket_name(self.bucket)
+            # dagster-gcp's GCSResource builds the client (credentials, project, STORAGE_EMULATOR_HOST).
+            # It is made here rather than nested as a field: Dagster's nested-resource setup calls a
+            # deprecated API in 1.13.
+            handle = self._clients.bucket = GCSResource(project=self.project).get_client().bucket(self.bucket)
+        return handle
+
+    @property
+    def _timeout(self) -> tuple[float, float]:
+        return (self.timeout_seconds, self.timeout_seconds)
+
+    @property
+    def _retry(self):
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return DEFAULT_RETRY.with_timeout(self.retry_deadline_seconds)
+
+    @property
+    def _root(self) -> str:
+        return self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""
+
+    def _name(self, key: str) -> str:
+        return check_object_name(self._root + key)
+
+    def _key(self, name: str) -> str:
+        return name[len(self._root):]
+
+    # -- the Bucket interface --------------------------------------------------------------------
+
+    def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]:
+        """Every object under ``prefix``, page by page; md5 comes with the listing, so it is always given."""
+        pages = self._bucket().client.list_blobs(
+            self._bucket(), prefix=self._root + prefix, page_size=self.page_size,
+            fields="items(name,size,updated,generation,md5Hash),nextPageToken",
+            timeout=self._timeout, retry=self._retry,
+        )
+        found = []
+        for blob in pages:
+            if blob.name.endswith("/") and not blob.size:
+                continue  # a "folder" placeholder made by the console, not a file
+            digest = _md5_hex(blob.md5_hash)
+            found.append(BucketObject(
+                key=self._key(blob.name), size=int(blob.size or 0),
+                updated=blob.updated.timestamp() if blob.updated else 0.0,
+                generation=str(blob.generation), content_hash=f"md5:{digest}" if digest else "",
+            ))
+        return sorted(found, key=lambda o: o.key)
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._bucket().blob(self._name(key)).download_as_bytes(timeout=self._timeout, retry=self._retry)
+
+    def generation(self, key: str) -> int:
+        """The live generation of ``key``, or 0 when there is no such object (what ``ifGenerationMatch`` expects)."""
+        blob = self._bucket().get_blob(self._name(key), timeout=self._timeout, retry=self._retry)
+        return int(blob.generation) if blob is not None else 0
+
+    def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        """Replace the object we saw just now; an object that changed meanwhile is never overwritten.
+
+        Unchanged bytes are not uploaded again. Otherwise the upload is conditional on the
+        generation read a moment ago (0: must not exist), see ``write_bytes_if_generation``.
+        """
+        name = self._name(check_key(key))
+        current = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+        if current is not None and current.md5_hash == _md5_b64(data) and current.size == len(data):
+            return
+        self.write_bytes_if_generation(key, data, int(current.generation) if current else 0, content_type=content_type)
+
+    def write_bytes_if_generation(self, key: str, data: bytes, generation: int, *,
+                                  content_type: str | None = None) -> None:
+        """Upload ``data`` only if the live generation of ``key`` is ``generation`` (0: the object must not exist).
+
+        The upload is verified against its md5 and GCS shows an object only once it is complete,
+        so readers see the old object or the whole new one. The precondition makes the client's
+        retries safe: if an earlier attempt did land, the object already holds our bytes and that
+        counts as done. Anything else that moved the generation raises PreconditionConflict.
+        """
+        from google.api_core.exceptions import PreconditionFailed
+
+        name = self._name(check_key(key))
+        blob = self._bucket().blob(name)
+        kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
+        try:
+            blob.upload_from_string(data, content_type=kind, if_generation_match=generation, checksum="md5",
+                                    timeout=self._timeout, retry=self._retry)
+        except PreconditionFailed:
+            now = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+            if now is not None and now.md5_hash == _md5_b64(data):
+                return
+            found = f"generation {now.generation}" if now is not None else "no object (deleted)"
+            raise PreconditionConflict(
+                f"{self.url(key)} changed while this run was writing it: expected generation {generation}, "
+                f"found {found}. It was not overwritten; build the book again to publish the newest version."
+            ) from None
+
+    def exists(self, key: str) -> bool:
+        return self._bucket().blob(self._name(key)).exists(timeout=self._timeout, retry=self._retry)
+
+    @contextlib.contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        from google.api_core.exceptions import NotFound
+
+        suffix = Path(key).suffix if len(Path(key).suffix) <= 10 else ""
+        with tempfile.TemporaryDirectory(prefix="book_assets-gcs-") as tmp:
+            path = Path(tmp) / f"object{suffix}"
+            try:
+                self._bucket().blob(self._name(key)).download_to_filename(
+                    str(path), timeout=self._timeout, retry=self._retry)
+            except NotFound:
+                raise FileNotFoundError(f"no object {self.url(key)}") from None
+            yield path
+
+    def url(self, key: str) -> str:
+        return f"gs://{self.bucket}/{self._root}{key}"
+
+
+def _md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+
+
+def parse_gcs_setting(setting: str) -> tuple[str, str]:
+    """``gs://name[/prefix]`` → (bucket name, prefix), both checked against GCS's naming rules."""
+    rest = setting[len("gs://"):]
+    name, _, prefix = rest.partition("/")
+    check_bucket_name(name)
+    prefix = prefix.strip("/")
+    if prefix:
+        check_object_name(prefix + "/")
+        check_key(prefix)
+    return name, prefix
+
+
 def bucket_setting() -> str:
     """The configured bucket: ``BOOK_BUCKET`` or the project's git-ignored ``local_bucket/`` folder."""
     return os.environ.get(BUCKET_ENV_VAR) or str(DEFAULT_LOCAL_BUCKET)
@@ -167,10 +421,11 @@ def bucket_from_setting(setting: str | None = None) -> Bucket:
     """Pick the implementation from the setting's form: ``gs://`` → GCS, anything else → a folder."""
     setting = setting or bucket_setting()
     if setting.startswith("gs://"):
-        raise ValueError(
-            f"{BUCKET_ENV_VAR}={setting!r}: Google Cloud Storage buckets are not supported yet; "
-            "use a local folder path for now."
-        )
+        try:
+            name, prefix = parse_gcs_setting(setting)
+        except (GCSNameError, UnsafeKeyError) as problem:
+            raise ValueError(f"{BUCKET_ENV_VAR}={setting!r}: {problem}") from None
+        return GCSBucket(bucket=name, prefix=prefix, project=os.environ.get("GOOGLE_CLOUD_PROJECT"))
     if "://" in setting:
         raise ValueError(f"{BUCKET_ENV_VAR}={setting!r}: use a folder path or gs://bucket[/prefix]")
     return LocalBucket(root=str(Path(setting).expanduser().resolve()))

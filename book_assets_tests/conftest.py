@@ -16,6 +16,7 @@ import requests
 from book_assets.resources import LocalBucket
 from book_assets.samples import SampleDrawing, sample_book_files
 
+from .gcs_emulator import gcs_bucket, gcs_emulator  # noqa: F401 - fixtures: Cloud Storage on 127.0.0.1
 from .support import DAGSTER_DEV_BOOK_ID, gql, upload
 
 PROJECT = Path(__file__).resolve().parent.parent
