@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install browser demo test dev clean
+.PHONY: install fonts browser demo test dev dev-gcs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,21 +14,55 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
-demo: install            ## build the sample book end to end on the local bucket; prints the PDF's path
+demo: install fonts      ## build the sample book end to end on the local bucket; prints the PDF's path
 	$(BIN)/book-assets demo
 
 test: install browser    ## run the whole test suite
 	$(BIN)/python -m pytest
 
-# The browser tests drive Debian's Chromium with Playwright (Playwright never downloads a browser here).
-browser:                 ## install Debian's chromium when it is missing (needs root, as in CI)
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+# Debian packages the book needs: the fonts (SIL Andika, DejaVu Sans as its fallback) for every
+# build, and Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+APT_FONTS := fonts-sil-andika fonts-dejavu-core
+define apt_ensure
+	@missing=""; for pkg in $(1); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "book_assets needs these Debian packages: sudo apt-get install$$missing" >&2; exit 1; fi; fi
+endef
 
-dev: install             ## open the Dagster UI (http://127.0.0.1:3000) on the same instance as `book-assets build`
+fonts:                   ## install the book's fonts when missing (needs root, as in CI)
+	$(call apt_ensure,$(APT_FONTS))
+
+browser:                 ## install Debian's chromium (and the fonts) when missing
+	$(call apt_ensure,$(APT_FONTS) chromium)
+
+dev: install fonts       ## open the Dagster UI (http://127.0.0.1:3000) on the same instance as `book-assets build`
 	mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-clean:                   ## remove the virtual environment, the local instance and the local bucket
-	rm -rf $(VENV) .dagster_home local_bucket .pytest_cache
+# `make dev-gcs`: the same UI on Google Cloud Storage emulated on 127.0.0.1 (no cloud account). The
+# emulator runs as a background job of this shell (`set -m`), so leaving `dagster dev` (Ctrl-C) stops it.
+GCS_PORT ?= 9023
+GCS_BUCKET ?= picture-books
+GCS_HOME ?= $(CURDIR)/.dagster_home_gcs
+DEV_PORT ?= 3000
+DEV_GCS_QUIET_SECONDS ?= 10
+
+dev-gcs: install fonts   ## the Dagster UI on an emulated GCS bucket with the sample book; books_sensor on
+	mkdir -p "$(GCS_HOME)" && cp dagster.yaml "$(GCS_HOME)/dagster.yaml"
+	@set -m 2>/dev/null; \
+	export DAGSTER_HOME="$(GCS_HOME)" STORAGE_EMULATOR_HOST="http://127.0.0.1:$(GCS_PORT)" \
+	  BOOK_BUCKET="gs://$(GCS_BUCKET)" BOOK_SENSOR_DEFAULT_STATUS=running \
+	  BOOK_SENSOR_QUIET_SECONDS="$(DEV_GCS_QUIET_SECONDS)"; \
+	$(BIN)/python -m book_assets_tests.gcs_emulator --port $(GCS_PORT) --bucket $(GCS_BUCKET) \
+	  --data-dir "$(GCS_HOME)/gcs-emulator" & emulator=$$!; \
+	trap 'kill -TERM $$emulator 2>/dev/null; wait $$emulator 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM; \
+	$(BIN)/python -c "from book_assets.resources import bucket_from_setting as b; from book_assets.samples import \
+	write_sample_book as w; print('Sample book uploaded:', len(w(b())), 'files in', b().url('books/'))" && \
+	echo "books_sensor is on: the book appears under published/ within a minute of the UI starting." && \
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DEV_PORT)
+
+clean:                   ## remove the virtual environment, the local instances and the local bucket
+	rm -rf $(VENV) .dagster_home .dagster_home_gcs local_bucket .pytest_cache

@@ -7,6 +7,7 @@ measured ``value`` and the ``threshold`` it was compared with.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import dagster as dg
@@ -50,7 +51,11 @@ PAGE_LAYOUTS_CHECKS = [
 ]
 BOOK_CHECKS = [
     _spec("pdf_preflight", "book",
-          "The written PDF re-opens; page count, page/trim/bleed boxes, embedded fonts, no annotations."),
+          "The written PDF, re-opened: page count rule, page/trim/bleed boxes per profile, every font embedded, "
+          "no text outside the safe area, image PPI and sRGB, no annotations, file size under the limit."),
+    _spec("cover_preflight", "book",
+          "The written cover.pdf, re-opened: one sheet sized from trim, spine (page count × paper) and bleed; "
+          "boxes, fonts, text inside the panels' safe areas, image PPI."),
     _spec("everything_accounted_for", "book",
           "Every object under books/<id>/ is on a page, unpaired, rejected with a reason, or a settings file."),
 ]
@@ -113,13 +118,21 @@ def check_every_variation_placed_or_flagged(pairs: pd.DataFrame, accepted_genera
 
 
 def check_pairs_need_review(pairs: pd.DataFrame) -> dg.AssetCheckResult:
-    """WARN listing pairs flagged for review (low confidence)."""
+    """WARN listing pairs flagged for review (low confidence), each with its two best drawings and
+    why; a reviewer settles them with rows in books/<id>/pairs.csv, which the next build obeys."""
     flagged = pairs[pairs["needs_review"] & pairs["drawing"].notna()] if len(pairs) else pairs
-    lines = [f"{r.generated} → {r.drawing} (confidence {r.confidence:.2f}; runner-up {r.runner_up})"
-             for r in flagged.itertuples()]
+    lines = []
+    for r in flagged.itertuples():
+        runner = getattr(r, "runner_up_probability", None)
+        second = (f"{r.runner_up} ({runner:.2f})" if r.runner_up and runner is not None
+                  else (r.runner_up or "none"))
+        lines.append(f"{r.generated} → {r.drawing} (confidence {r.confidence:.2f}; runner-up {second})"
+                     + (f": {r.reason}" if r.reason else ""))
+    fix = ("\n\nTo settle them, add rows `generated,drawing` to books/<id>/pairs.csv "
+           "(the image_pairs metadata `review_pairs_csv` has them ready) and build again.") if lines else ""
     return _result("pairs_need_review", len(flagged) == 0, len(flagged), 0, severity=dg.AssetCheckSeverity.WARN,
                    description=f"{len(flagged)} pairs need a reviewer's look" if len(flagged) else None,
-                   flagged=dg.MetadataValue.md(_listing(lines) or "none"))
+                   flagged=dg.MetadataValue.md((_listing(lines) + fix) if lines else "none"))
 
 
 def check_every_drawing_has_variations(drawings: Sequence[str], variations: dict[str, list[str]]) -> dg.AssetCheckResult:
@@ -139,8 +152,11 @@ def check_text_fits(problems: Sequence[str]) -> dg.AssetCheckResult:
 def check_images_ppi(check_name: str, placed: pd.DataFrame, threshold: float, severity) -> dg.AssetCheckResult:
     """Lowest effective PPI of any placed image against ``threshold``; lists the images below it."""
     low = placed[placed["ppi"] < threshold] if len(placed) else placed
-    lines = [f"page {r.page}: {r.key} at {r.ppi:.0f} PPI ({r.width_px}×{r.height_px} px in a "
-             f"{r.width_in:.2f}×{r.height_in:.2f} in frame; needs {r.needed_px} px on the long side)"
+    lines = [f"page {r.page}: {r.key} prints at {r.ppi:.0f} PPI: it is {r.width_px}×{r.height_px} px in a "
+             f"{r.width_in:.2f}×{r.height_in:.2f} in frame (already the smallest the layout allows). Upload it at "
+             f"{math.ceil(r.width_in * PPI_WARN)}×{math.ceil(r.height_in * PPI_WARN)} px or more for "
+             f"{PPI_WARN:.0f} PPI (at least {math.ceil(r.width_in * PPI_ERROR)}×{math.ceil(r.height_in * PPI_ERROR)} "
+             f"px for {PPI_ERROR:.0f} PPI)."
              for r in low.itertuples()]
     min_ppi = round(float(placed["ppi"].min()), 1) if len(placed) else None
     return _result(check_name, low.empty, min_ppi, threshold, severity=severity,
@@ -148,9 +164,13 @@ def check_images_ppi(check_name: str, placed: pd.DataFrame, threshold: float, se
                    below_threshold=dg.MetadataValue.md(_listing(lines) or "none"))
 
 
-def check_pdf_preflight(problems: Sequence[str], pages: int, fonts: Sequence[str]) -> dg.AssetCheckResult:
-    """Findings of re-opening the written PDF (core.preflight); must be none."""
-    return _result("pdf_preflight", not problems, len(problems), 0, pages=pages, fonts=", ".join(fonts),
+def check_pdf_preflight(problems: Sequence[str], pages: int, fonts: Sequence[str], *, check_name: str = "pdf_preflight",
+                        min_ppi: float | None = None, pdf_bytes: int | None = None,
+                        warnings: Sequence[str] = ()) -> dg.AssetCheckResult:
+    """Findings of re-opening the written PDF or cover (core.preflight); must be none."""
+    return _result(check_name, not problems, len(problems), 0, pages=pages, fonts=", ".join(fonts),
+                   min_image_ppi=min_ppi, pdf_bytes=pdf_bytes,
+                   warnings=dg.MetadataValue.md(_listing(list(warnings)) or "none"),
                    problems=dg.MetadataValue.md(_listing(list(problems)) or "none"))
 
 

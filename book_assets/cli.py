@@ -3,6 +3,7 @@
     book-assets demo [--bucket PATH]            write the sample book into the bucket and build it
     book-assets build BOOK_ID [--bucket PATH]   build one book folder (exit 0 only when published)
     book-assets doctor                          show what the tool will use (bucket, instance, versions)
+    book-assets eval-pairing [--quick]          score pairing on a generated labelled corpus
     book-assets bench [--drawings N --variations M --workers W]   timings and memory of a generated book
 
 Builds run in this process against the persistent Dagster instance in ``$DAGSTER_HOME`` (default
@@ -126,7 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--drawings", type=int, default=12)
     p_bench.add_argument("--variations", type=int, default=10)
     p_bench.add_argument("--workers", type=int, default=2, help="validation threads")
+    p_eval = commands.add_parser(
+        "eval-pairing", help="score pairing on a generated, labelled corpus (accuracy, calibration, timings)")
+    p_eval.add_argument("--quick", action="store_true", help="a small corpus (seconds, for smoke tests)")
+    p_eval.add_argument("--seed", type=int, default=1, help="corpus seed (default 1; the model was fitted on 2)")
+    p_eval.add_argument("--json", metavar="PATH", help="also write every outcome and figure as JSON")
     args = parser.parse_args(argv)
+    if args.command == "eval-pairing":
+        from .pairing_eval import run as run_pairing_eval
+
+        return run_pairing_eval(args)
     if args.command == "demo":
         return demo(args.bucket)
     if args.command == "build":

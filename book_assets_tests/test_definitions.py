@@ -15,7 +15,7 @@ def test_definitions_load_without_warnings():
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert keys == {"raw_images", "validated_images", "image_pairs", "page_layouts", "book"}
     check_keys = {k.name for k in repo.asset_graph.asset_check_keys}
-    assert len(check_keys) == 11
+    assert len(check_keys) == 12
     book = repo.asset_graph.get(dg.AssetKey("book"))
     assert book.freshness_policy is not None
     assert defs.resolve_job_def("build_book").tags["dagster/max_runtime"]
