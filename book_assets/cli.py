@@ -81,8 +81,10 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
         if published:
             report = json.loads(bucket.read_bytes(outcome["report"]))
             print(f"Book: {bucket.url(outcome['pdf'])}", file=out)
-            print(f"      {outcome['pages']} pages, {len(report['pairs'])} variations placed, "
+            print(f"      {outcome['pages']} pages ({outcome['profile']}), {len(report['pairs'])} variations placed, "
                   f"{len(report['rejected'])} files rejected (see report.json)", file=out)
+            print(f"Cover: {bucket.url(outcome['cover'])}", file=out)
+            print(f"Preview in a browser: {bucket.url(outcome['preview'])}", file=out)
     if not published:
         print("The book was not published; see the run's checks and logs in the Dagster UI (make dev).", file=out)
     return 0 if published else 1

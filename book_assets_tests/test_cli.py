@@ -26,6 +26,7 @@ def test_build_publishes_and_records_history(dagster_home, bucket, small_book_fi
     assert cli.build("cli-book", bucket.root, out=out) == 0
     printed = out.getvalue()
     assert f"Book: {bucket.root}/published/cli-book/book.pdf" in printed
+    assert f"Preview in a browser: {bucket.root}/published/cli-book/preview.html" in printed
     assert "check ok   book.pdf_preflight" in printed
     assert (dagster_home / "dagster.yaml").exists()
     with dg.DagsterInstance.get() as instance:      # the run is in the persistent instance (the UI's)
