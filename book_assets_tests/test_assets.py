@@ -172,21 +172,6 @@ def test_drawing_without_variations_warns_but_builds(small_book_files, bucket, i
     assert len(lonely_pages) == 2 and all(p.kind != "variations" for p in lonely_pages)
 
 
-def test_low_resolution_drawing_blocks_the_book(small_book_files, bucket, instance):
-    """An image under 200 PPI at its printed size fails the blocking check: no book is built."""
-    files = dict(small_book_files)
-    small = io.BytesIO()
-    draw_subject("cat", 300, seed=1).save(small, "JPEG", quality=90)     # 300 px across ~5 in = ~60 PPI
-    files["drawings/tiny_cat.jpg"] = small.getvalue()
-    upload(bucket, "b-lowres", files)
-    result = build(bucket, instance, "b-lowres", raise_on_error=False)
-    gate = check_results(result)["images_at_200_ppi"]
-    assert not gate.passed
-    assert "tiny_cat.jpg" in gate.metadata["below_threshold"].value
-    assert not result.asset_materializations_for_node("book")
-    assert not bucket.exists("published/b-lowres/book.pdf")
-
-
 def test_invalid_book_id_fails_clearly_without_retries(bucket, instance):
     instance.add_dynamic_partitions("books", ["Bad Name"])
     result = build(bucket, instance, "Bad Name", assets=[raw_images], raise_on_error=False)
