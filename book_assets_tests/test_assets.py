@@ -211,3 +211,22 @@ def test_a_decoder_fault_on_one_file_rejects_that_file_only(small_book_files, bu
     table = result.output_for_node("validated_images").set_index("key")
     assert table.loc["books/b-fault/generated/max_02.png", "reason"] == "unreadable"
     assert (table["status"] == "ok").sum() == len(small_book_files) - 1
+
+
+def test_an_oversized_upload_is_rejected_without_being_read(small_book_files, bucket, instance, monkeypatch):
+    from book_assets.core.imaging import ImageLimits
+
+    stage = importlib.import_module("book_assets.assets.validated_images")
+    monkeypatch.setattr(stage, "ImageLimits", lambda: ImageLimits(max_bytes=180_000))
+    upload(bucket, "b-big", small_book_files)
+    big = [k for k, v in small_book_files.items() if len(v) > 180_000]
+    assert big, "the fixture needs at least one file over the limit"
+    read = []
+    real_read = type(bucket).read_bytes
+    monkeypatch.setattr(type(bucket), "read_bytes", lambda self, key: read.append(key) or real_read(self, key))
+    result = build(bucket, instance, "b-big", assets=[raw_images, validated_images])
+    table = result.output_for_node("validated_images").set_index("key")
+    for relative in big:
+        key = f"books/b-big/{relative}"
+        assert table.loc[key, "reason"] == "file_too_large"
+        assert key not in read

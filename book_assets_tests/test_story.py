@@ -241,3 +241,11 @@ def test_reading_level_golden_values():
     hard = ("Notwithstanding considerable institutional opposition, the administration implemented "
             "comprehensive organisational restructuring.")
     assert reading_level(hard) > 12
+
+
+def test_drawing_paths_are_anchored_on_the_book_folder():
+    from book_assets.core.story import drawing_key_to_path
+
+    assert drawing_key_to_path("books/b1/drawings/a/max.png") == "a/max.png"
+    assert drawing_key_to_path("books/drawings/drawings/max.png") == "max.png"       # a book called "drawings"
+    assert drawing_key_to_path("books/b1/drawings/drawings/max.png") == "drawings/max.png"

@@ -17,7 +17,9 @@ import pandas as pd
 
 from .. import checks
 from ..core import inventory
-from ..core.imaging import FEATURES_VERSION, REJECTION_REASONS, ImageLimits, ImageRejected, analyse_image
+from ..core.imaging import (
+    FEATURES_VERSION, REJECTION_REASONS, ImageLimits, ImageRejected, analyse_image, check_file_size,
+)
 from ..resources import Bucket
 from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch, table_metadata
 
@@ -46,6 +48,11 @@ def judge_upload(bucket: Bucket, row: dict, limits: ImageLimits) -> dict:
     if stem and bucket.exists(stem + ".json"):
         cached = json.loads(bucket.read_bytes(stem + ".json"))
         return {**_row(row, cached, stem), "cache_hit": True, "decode_ms": 0.0}
+    try:
+        check_file_size(int(row["size"]), limits)          # before reading: never load a huge upload
+    except ImageRejected as rejected:
+        outcome = {"status": "rejected", "reason": rejected.code, "message": rejected.message}
+        return {**_row(row, outcome, ""), "cache_hit": False, "decode_ms": 0.0}
     started = time.perf_counter()
     data = bucket.read_bytes(row["key"])
     try:

@@ -714,8 +714,8 @@ def analyse_image(
         return _analyse(bytes(data), limits, want_print_copy)
 
 
-def _analyse(data: bytes, limits: ImageLimits, want_print_copy: bool) -> AnalysedImage:
-    size = len(data)
+def check_file_size(size: int, limits: ImageLimits = ImageLimits()) -> None:
+    """Reject by size alone — callers check the listed size before reading a huge upload into memory."""
     if size == 0:
         raise _reject("empty_file", "This file is empty (0 bytes) — it may not have finished uploading.")
     if size > limits.max_bytes:
@@ -724,6 +724,10 @@ def _analyse(data: bytes, limits: ImageLimits, want_print_copy: bool) -> Analyse
             f"This file is {_human_bytes(size)}, more than the {_human_bytes(limits.max_bytes)} we accept; "
             "please upload a smaller copy (a JPEG export usually is).",
         )
+
+
+def _analyse(data: bytes, limits: ImageLimits, want_print_copy: bool) -> AnalysedImage:
+    check_file_size(len(data), limits)
     sniffed = _sniff(data)
     if sniffed is None:
         looks = "it looks like a text document" if _looks_like_text(data) else "its contents are not a picture"

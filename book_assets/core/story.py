@@ -567,13 +567,16 @@ def default_title(facts: Sequence[DrawingFacts]) -> str:
     return f"{names[0]}, {names[1]} and Friends"
 
 
+_DRAWING_KEY = re.compile(r"^books/[^/]+/drawings/(.+)$")
+
+
 def drawing_key_to_path(key: str) -> str:
-    """Bucket key -> the path below ``drawings/`` that book.toml uses ("books/b/drawings/a/max.png" -> "a/max.png")."""
-    marker = "/drawings/"
-    position = key.find(marker)
-    if position >= 0:
-        return key[position + len(marker):]
-    return normalize_drawing_path(key)
+    """Bucket key -> the path below ``drawings/`` that book.toml uses ("books/b/drawings/a/max.png" -> "a/max.png").
+
+    Anchored on ``books/<id>/drawings/`` so a book or a subfolder that is itself called
+    "drawings" keeps its settings."""
+    match = _DRAWING_KEY.match(key)
+    return match.group(1) if match else normalize_drawing_path(key)
 
 
 def story_texts(config: BookConfig, facts: Sequence[DrawingFacts], *, seed: str = "") -> list[str]:
