@@ -83,6 +83,10 @@ class Bucket(dg.ConfigurableResource, ABC):
     def exists(self, key: str) -> bool: ...
 
     @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove an object; an object already gone is not an error."""
+
+    @abstractmethod
     def local_path(self, key: str) -> contextlib.AbstractContextManager[Path]:
         """A local file holding the object for the duration of the context (downloaded if remote)."""
 
@@ -173,6 +177,10 @@ class LocalBucket(Bucket):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
 
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
@@ -377,6 +385,12 @@ class GCSBucket(Bucket):
 
     def exists(self, key: str) -> bool:
         return self._bucket().blob(self._name(key)).exists(timeout=self._timeout, retry=self._retry)
+
+    def delete(self, key: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        with contextlib.suppress(NotFound):
+            self._bucket().blob(self._name(check_key(key))).delete(timeout=self._timeout, retry=self._retry)
 
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:

@@ -230,3 +230,28 @@ def test_an_oversized_upload_is_rejected_without_being_read(small_book_files, bu
         key = f"books/b-big/{relative}"
         assert table.loc[key, "reason"] == "file_too_large"
         assert key not in read
+
+
+def test_republishing_removes_stale_pages_and_a_lost_race_is_not_retried(small_book_files, bucket, instance,
+                                                                         monkeypatch):
+    from book_assets.resources import PreconditionConflict
+
+    upload(bucket, "b-again", small_book_files)
+    bucket.write_bytes("published/b-again/pages/page-099.png", b"from a longer, older edition")
+    first = build(bucket, instance, "b-again")
+    assert first.output_for_node("book")["published"] is True
+    assert not bucket.exists("published/b-again/pages/page-099.png")
+    assert bucket.exists("published/b-again/pages/page-001.png")
+
+    real_write = type(bucket).write_bytes
+
+    def racing_write(self, key, data, **kwargs):
+        if key.endswith("book.pdf"):
+            raise PreconditionConflict(f"{key} changed while this run was writing it")
+        return real_write(self, key, data, **kwargs)
+
+    monkeypatch.setattr(type(bucket), "write_bytes", racing_write)
+    second = build(bucket, instance, "b-again", raise_on_error=False)
+    assert not second.success
+    assert "changed while this run was writing it" in second.failure_data_for_node("book").user_failure_data.description
+    assert [e for e in second.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"] == []

@@ -226,3 +226,10 @@ def test_stock_emulator_ignores_generation_preconditions(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_delete_on_gcs(gcs_bucket):
+    gcs_bucket.write_bytes("published/b1/pages/page-009.png", b"old page")
+    gcs_bucket.delete("published/b1/pages/page-009.png")
+    assert not gcs_bucket.exists("published/b1/pages/page-009.png")
+    gcs_bucket.delete("published/b1/pages/page-009.png")      # already gone: fine

@@ -57,3 +57,12 @@ def test_bucket_setting_picks_the_implementation(tmp_path):
 ])
 def test_book_id_rule(book_id, ok):
     assert (book_id_problem(book_id) is None) is ok
+
+
+def test_delete_removes_and_tolerates_missing(bucket):
+    bucket.write_bytes("published/b1/pages/page-001.png", b"x")
+    bucket.delete("published/b1/pages/page-001.png")
+    assert not bucket.exists("published/b1/pages/page-001.png")
+    bucket.delete("published/b1/pages/page-001.png")          # already gone: fine
+    with pytest.raises(UnsafeKeyError):
+        bucket.delete("../outside.png")

@@ -26,7 +26,7 @@ from ..core.preview import PreviewPage, render_preview
 from ..core.render import render_page_png, render_pdf
 from ..core.report import BookReport, page_entries, unaccounted
 from ..partitions import published_prefix
-from ..resources import Bucket
+from ..resources import Bucket, PreconditionConflict
 from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch
 from .image_pairs import ImagePairs
 from .page_layouts import PageLayouts
@@ -54,6 +54,15 @@ def build_report(book_id: str, raw: pd.DataFrame, validated: pd.DataFrame, pairs
         problems=[*layouts.config_problems, *(f"pairs.csv: {p}" for p in pairs.override_problems)],
         metrics=metrics,
     )
+
+
+@contextlib.contextmanager
+def _conflicts_fail_without_retry():
+    """A lost upload race must not be retried: the retry would read the newer object and overwrite it."""
+    try:
+        yield
+    except PreconditionConflict as conflict:
+        raise dg.Failure(description=str(conflict), allow_retries=False) from conflict
 
 
 def _thumbnail_markdown(pngs: list[bytes]) -> str:
@@ -161,13 +170,18 @@ def book(
         publish = preflight.passed and cover_check.passed and not missing
         pdf_key = out_prefix + "book.pdf"
         if publish:
-            with stopwatch() as upload_timing:
-                for number, png in enumerate(thumbnails, start=1):
-                    bucket.write_bytes(f"{out_prefix}pages/page-{number:03d}.png", png, content_type="image/png")
+            with stopwatch() as upload_timing, _conflicts_fail_without_retry():
+                page_keys = [f"{out_prefix}pages/page-{number:03d}.png" for number in range(1, len(thumbnails) + 1)]
+                for key, png in zip(page_keys, thumbnails):
+                    bucket.write_bytes(key, png, content_type="image/png")
                 bucket.write_bytes(out_prefix + "report.json", report.to_json().encode(), content_type="application/json")
                 bucket.write_bytes(out_prefix + "preview.html", preview_html.encode(), content_type="text/html")
                 bucket.write_bytes(out_prefix + "cover.pdf", cover_path.read_bytes(), content_type="application/pdf")
                 bucket.write_bytes(pdf_key, pdf_path.read_bytes(), content_type="application/pdf")
+                stale = [o.key for o in bucket.list_objects(out_prefix + "pages/", with_hash=False)
+                         if o.key not in set(page_keys)]
+                for key in stale:        # thumbnails of pages an earlier, longer edition had
+                    bucket.delete(key)
             context.log.info(f"Published {bucket.url(pdf_key)} ({stats.pages} pages, {stats.bytes / 1e6:.1f} MB)")
         else:
             context.log.error(f"Not published: preflight problems {preflight.problems}, cover problems "
