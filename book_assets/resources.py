@@ -61,6 +61,7 @@ class BucketObject:
                             # locally the later of mtime and ctime, so copies keeping old mtimes count)
     generation: str         # that time in ns locally, the object generation on GCS
     content_hash: str       # "sha256:<hex>" locally, "md5:<hex>" on GCS (free there, so always given); "" when not asked for
+    symlink: bool = False   # a link in a local folder: listed (so it is reported), never followed or read
 
 
 class Bucket(dg.ConfigurableResource, ABC):
@@ -127,10 +128,17 @@ class LocalBucket(Bucket):
         found = []
         for dirpath, dirnames, filenames in os.walk(start):
             dirnames.sort()
-            for name in sorted(filenames):
+            linked = [name for name in dirnames if os.path.islink(os.path.join(dirpath, name))]
+            for name in linked:        # a linked folder is reported as one link, never walked into
+                dirnames.remove(name)
+            for name in sorted(filenames + linked):
                 path = Path(dirpath, name)
                 key = path.relative_to(root).as_posix()
-                if not key.startswith(prefix) or path.is_symlink() or name.startswith(".book_assets-tmp"):
+                if not key.startswith(prefix) or name.startswith(".book_assets-tmp"):
+                    continue
+                if path.is_symlink():
+                    link = path.lstat()
+                    found.append(BucketObject(key, 0, link.st_mtime, str(link.st_mtime_ns), "", symlink=True))
                     continue
                 stat = path.stat()
                 digest = "sha256:" + _sha256_file(path) if with_hash else ""

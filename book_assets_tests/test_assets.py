@@ -6,6 +6,7 @@ import io
 import json
 import random
 import uuid
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -255,3 +256,20 @@ def test_republishing_removes_stale_pages_and_a_lost_race_is_not_retried(small_b
     assert not second.success
     assert "changed while this run was writing it" in second.failure_data_for_node("book").user_failure_data.description
     assert [e for e in second.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"] == []
+
+
+def test_links_and_unsafe_names_are_reported_not_followed(small_book_files, bucket, instance, tmp_path):
+    """A symlinked picture and a file whose name cannot be used safely end up in the rejection table."""
+    upload(bucket, "b-links", small_book_files)
+    folder = Path(bucket.root) / "books" / "b-links"
+    outside = tmp_path / "private.jpg"
+    outside.write_bytes(small_book_files["drawings/max.jpg"])
+    (folder / "drawings" / "linked.jpg").symlink_to(outside)
+    (folder / "generated" / "odd\\name.png").write_bytes(small_book_files["generated/max_01.png"])
+    result = build(bucket, instance, "b-links")
+    assert result.output_for_node("book")["published"] is True
+    report = json.loads(bucket.read_bytes("published/b-links/report.json"))
+    reasons = {r["key"]: r["reason"] for r in report["rejected"]}
+    assert reasons["books/b-links/drawings/linked.jpg"] == "symlink"
+    assert reasons["books/b-links/generated/odd\\name.png"] == "unsafe_name"
+    assert unaccounted(report, [o.key for o in bucket.list_objects("books/b-links/")]) == []

@@ -6,10 +6,18 @@ import pandas as pd
 from .. import checks
 from ..core import inventory
 from ..partitions import book_prefix
-from ..resources import Bucket
+from ..resources import Bucket, UnsafeKeyError, check_key
 from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch, table_metadata
 
 RAW_COLUMNS = ["key", "relative_path", "role", "reason", "message", "size", "updated", "generation", "content_hash"]
+
+
+def _safe(key: str) -> bool:
+    try:
+        check_key(key)
+    except UnsafeKeyError:
+        return False
+    return True
 
 
 @dg.asset(**BOOK_ASSET_ARGS, kinds={"python"}, check_specs=checks.RAW_IMAGES_CHECKS)
@@ -22,7 +30,8 @@ def raw_images(context: dg.AssetExecutionContext, bucket: Bucket):
     rows = []
     for obj in objects:
         relative = obj.key[len(prefix):]
-        placement = inventory.classify(relative)
+        placement = (inventory.unreadable_object(relative, symlink=obj.symlink, unsafe_name=not _safe(obj.key))
+                     or inventory.classify(relative))
         rows.append({
             "key": obj.key, "relative_path": relative, "role": placement.role, "reason": placement.reason,
             "message": placement.message, "size": obj.size, "updated": obj.updated,

@@ -26,6 +26,19 @@ class Placement:
     message: str = ""     # plain sentence for role OTHER
 
 
+def unreadable_object(relative_path: str, *, symlink: bool = False, unsafe_name: bool = False) -> Placement | None:
+    """Objects the pipeline must not open, with the reason a person reads; None for ordinary files."""
+    if symlink:
+        return Placement(OTHER, "symlink",
+                         f"'{relative_path}' is a link to another file, not a file itself; links are never "
+                         "followed. Copy the picture itself into the folder.")
+    if unsafe_name:
+        return Placement(OTHER, "unsafe_name",
+                         f"The name {relative_path!r} has characters the book cannot use safely (a backslash, "
+                         "a control character, or a '.'/'..' part). Rename the file and upload it again.")
+    return None
+
+
 def classify(relative_path: str) -> Placement:
     """Role of an object from its path relative to ``books/<book_id>/``."""
     name = relative_path.rsplit("/", 1)[-1]
