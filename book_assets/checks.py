@@ -16,8 +16,8 @@ import pandas as pd
 from .core import inventory
 
 REJECTION_RATE_WARN = 0.20     # more than one upload in five rejected: someone should look
-PPI_WARN = 300.0               # print services ask for 300 PPI at printed size
-PPI_ERROR = 200.0              # below 200 PPI a picture prints visibly soft: refuse to build
+# Resolution thresholds come from the book's print profile (core/profiles.py): print profiles ask
+# for 300 PPI at printed size and refuse below 200; the screen profile for 150 and refuses below 100.
 
 
 def _spec(name: str, asset: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
@@ -45,9 +45,11 @@ IMAGE_PAIRS_CHECKS = [
 PAGE_LAYOUTS_CHECKS = [
     _spec("text_fits", "page_layouts",
           "Every element lies on its page, text inside the safe margin at a readable size.", blocking=True),
-    _spec("images_at_300_ppi", "page_layouts", f"WARN when a placed image is below {PPI_WARN:.0f} PPI."),
-    _spec("images_at_200_ppi", "page_layouts",
-          f"ERROR (blocking) when a placed image is below {PPI_ERROR:.0f} PPI: it would print soft.", blocking=True),
+    _spec("images_at_target_ppi", "page_layouts",
+          "WARN when a placed image is below the profile's target resolution (300 PPI in print)."),
+    _spec("images_at_minimum_ppi", "page_layouts",
+          "ERROR (blocking) when a placed image is below the profile's minimum (200 PPI in print): "
+          "it would print soft.", blocking=True),
 ]
 BOOK_CHECKS = [
     _spec("pdf_preflight", "book",
@@ -149,14 +151,16 @@ def check_text_fits(problems: Sequence[str]) -> dg.AssetCheckResult:
                    problems=dg.MetadataValue.md(_listing(list(problems)) or "none"))
 
 
-def check_images_ppi(check_name: str, placed: pd.DataFrame, threshold: float, severity) -> dg.AssetCheckResult:
-    """Lowest effective PPI of any placed image against ``threshold``; lists the images below it."""
+def check_images_ppi(check_name: str, placed: pd.DataFrame, threshold: float, severity, *,
+                     target_ppi: float, minimum_ppi: float) -> dg.AssetCheckResult:
+    """Lowest effective PPI of any placed image against ``threshold``; lists the images below it with
+    the pixel sizes that would reach the profile's target and minimum resolutions."""
     low = placed[placed["ppi"] < threshold] if len(placed) else placed
     lines = [f"page {r.page}: {r.key} prints at {r.ppi:.0f} PPI: it is {r.width_px}×{r.height_px} px in a "
              f"{r.width_in:.2f}×{r.height_in:.2f} in frame (already the smallest the layout allows). Upload it at "
-             f"{math.ceil(r.width_in * PPI_WARN)}×{math.ceil(r.height_in * PPI_WARN)} px or more for "
-             f"{PPI_WARN:.0f} PPI (at least {math.ceil(r.width_in * PPI_ERROR)}×{math.ceil(r.height_in * PPI_ERROR)} "
-             f"px for {PPI_ERROR:.0f} PPI)."
+             f"{math.ceil(r.width_in * target_ppi)}×{math.ceil(r.height_in * target_ppi)} px or more for "
+             f"{target_ppi:.0f} PPI (at least {math.ceil(r.width_in * minimum_ppi)}×"
+             f"{math.ceil(r.height_in * minimum_ppi)} px for {minimum_ppi:.0f} PPI)."
              for r in low.itertuples()]
     min_ppi = round(float(placed["ppi"].min()), 1) if len(placed) else None
     return _result(check_name, low.empty, min_ppi, threshold, severity=severity,

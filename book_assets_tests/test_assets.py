@@ -91,11 +91,11 @@ def test_checks_pass_on_the_sample_book(sample_build):
     checks = check_results(result)
     assert set(checks) == {
         "every_object_listed", "every_upload_judged", "rejection_rate", "every_variation_placed_or_flagged",
-        "pairs_need_review", "every_drawing_has_variations", "text_fits", "images_at_300_ppi",
-        "images_at_200_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for",
+        "pairs_need_review", "every_drawing_has_variations", "text_fits", "images_at_target_ppi",
+        "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for",
     }
     for name in ("every_object_listed", "every_upload_judged", "every_variation_placed_or_flagged",
-                 "text_fits", "images_at_200_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for"):
+                 "text_fits", "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for"):
         assert checks[name].passed, name
         assert "value" in checks[name].metadata and "threshold" in checks[name].metadata
 
@@ -123,7 +123,7 @@ def test_second_build_reuses_the_cache(sample_build, instance):
     bucket, _, _ = sample_build
     again = build(bucket, instance, SAMPLE_BOOK_ID, assets=[raw_images, validated_images])
     metadata = materialization(again, "validated_images").metadata
-    images = metadata["valid"].value + metadata["rejected"].value - 1     # .DS_Store is never decoded
+    images = metadata["valid"].value + metadata["rejected"].value - 2     # .DS_Store and empty.png are never read
     assert metadata["cache_hits"].value == images
     assert metadata["decoded"].value == 0
 

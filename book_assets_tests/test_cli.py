@@ -52,7 +52,7 @@ def test_build_exits_nonzero_when_the_book_is_blocked(dagster_home, bucket, smal
     upload(bucket, "blocked-book", files)
     out = io.StringIO()
     assert cli.build("blocked-book", bucket.root, out=out) == 1
-    assert "FAIL page_layouts.images_at_200_ppi" in out.getvalue()
+    assert "FAIL page_layouts.images_at_minimum_ppi" in out.getvalue()
     assert "not published" in out.getvalue()
 
 

@@ -25,7 +25,7 @@ def test_webserver_shows_the_book_graph(webserver):
     assert set(nodes) == {("raw_images",), ("validated_images",), ("image_pairs",), ("page_layouts",), ("book",)}
     assert all(n["isPartitioned"] and n["partitionDefinition"]["name"] == "books" for n in nodes.values())
     checks = {c["name"]: c["blocking"] for n in nodes.values() for c in n["assetChecksOrError"]["checks"]}
-    assert len(checks) == 12 and checks["images_at_200_ppi"] and not checks["images_at_300_ppi"]
+    assert len(checks) == 12 and checks["images_at_minimum_ppi"] and not checks["images_at_target_ppi"]
     freshness = nodes[("book",)]["internalFreshnessPolicy"]
     assert freshness["__typename"] == "TimeWindowFreshnessPolicy"
     assert freshness["failWindowSeconds"] == 7 * 24 * 3600

@@ -30,4 +30,4 @@ def test_blocking_checks_are_the_error_gates():
                                      checks.IMAGE_PAIRS_CHECKS, checks.PAGE_LAYOUTS_CHECKS) for s in group
                 if s.blocking}
     assert blocking == {"every_object_listed", "every_upload_judged", "every_variation_placed_or_flagged",
-                        "text_fits", "images_at_200_ppi"}
+                        "text_fits", "images_at_minimum_ppi"}

@@ -149,7 +149,7 @@ def test_too_small_image_blocks_the_book_and_says_what_it_needs(small_book_files
     files["drawings/tiny_cat.jpg"] = tiny.getvalue()
     upload(bucket, "b-tiny", files)
     result = build(bucket, instance, "b-tiny", raise_on_error=False)
-    gate = check_results(result)["images_at_200_ppi"]
+    gate = check_results(result)["images_at_minimum_ppi"]
     assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
     message = gate.metadata["below_threshold"].value
     assert "drawings/tiny_cat.jpg" in message and "400×400 px" in message
@@ -166,6 +166,9 @@ def test_profile_override_builds_the_screen_book(small_book_files, bucket, insta
     assert result.output_for_node("book")["profile"] == "screen"
     checks = check_results(result)
     assert checks["pdf_preflight"].passed and checks["cover_preflight"].passed
+    # a screen book is judged by screen thresholds, not by print ones
+    assert checks["images_at_target_ppi"].metadata["threshold"].value == 150
+    assert checks["images_at_minimum_ppi"].metadata["threshold"].value == 100
     metadata = materialization(result, "book").metadata
     assert metadata["profile"].value == "screen"
     assert "data:image/jpeg;base64," in metadata["all_pages"].value

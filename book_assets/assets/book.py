@@ -88,7 +88,7 @@ def page_warnings(page_layouts: PageLayouts, image_pairs: ImagePairs, preflight_
     layout = page_layouts.layout
     notes: dict[int, list[str]] = {}
     for row in page_layouts.placed_images().itertuples():
-        if row.ppi < checks.PPI_WARN:
+        if row.ppi < layout.profile.min_ppi:
             notes.setdefault(row.page, []).append(f"{row.key.rsplit('/', 1)[-1]} prints at {row.ppi:.0f} PPI; "
                                                   f"a larger upload would print sharper.")
     pages_of = {}

@@ -44,7 +44,7 @@ class PageLayouts:
                 rows.append({
                     "page": page.number, "key": img.key, "ppi": round(ppi, 1), "width_px": img.width_px,
                     "height_px": img.height_px, "width_in": img.width / 72.0, "height_in": img.height / 72.0,
-                    "needed_px": int(round(long_in * checks.PPI_WARN)),
+                    "needed_px": int(round(long_in * self.layout.profile.min_ppi)),
                 })
         return pd.DataFrame(rows, columns=["page", "key", "ppi", "width_px", "height_px", "width_in", "height_in", "needed_px"])
 
@@ -163,7 +163,9 @@ def page_layouts(
         metadata=metadata,
         check_results=[
             checks.check_text_fits(layout_problems),
-            checks.check_images_ppi("images_at_300_ppi", placed, checks.PPI_WARN, dg.AssetCheckSeverity.WARN),
-            checks.check_images_ppi("images_at_200_ppi", placed, checks.PPI_ERROR, dg.AssetCheckSeverity.ERROR),
+            checks.check_images_ppi("images_at_target_ppi", placed, profile.min_ppi, dg.AssetCheckSeverity.WARN,
+                                    target_ppi=profile.min_ppi, minimum_ppi=profile.reject_ppi),
+            checks.check_images_ppi("images_at_minimum_ppi", placed, profile.reject_ppi, dg.AssetCheckSeverity.ERROR,
+                                    target_ppi=profile.min_ppi, minimum_ppi=profile.reject_ppi),
         ],
     )

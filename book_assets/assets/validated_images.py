@@ -28,7 +28,7 @@ UNREADABLE = "unreadable"      # the decoder itself failed unexpectedly (reporte
 log = logging.getLogger(__name__)
 VALIDATED_COLUMNS = [
     "key", "role", "status", "reason", "message", "format", "width", "height", "size",
-    "print_copy", "print_width", "print_height", "features", "notes", "cache_hit", "decode_ms",
+    "print_copy", "print_width", "print_height", "features", "notes", "cache_hit", "decoded", "decode_ms",
 ]
 
 
@@ -47,12 +47,12 @@ def judge_upload(bucket: Bucket, row: dict, limits: ImageLimits) -> dict:
     stem = cache_stem(bucket, row["content_hash"], limits) if row["content_hash"] else None
     if stem and bucket.exists(stem + ".json"):
         cached = json.loads(bucket.read_bytes(stem + ".json"))
-        return {**_row(row, cached, stem), "cache_hit": True, "decode_ms": 0.0}
+        return {**_row(row, cached, stem), "cache_hit": True, "decoded": False, "decode_ms": 0.0}
     try:
         check_file_size(int(row["size"]), limits)          # before reading: never load a huge upload
     except ImageRejected as rejected:
         outcome = {"status": "rejected", "reason": rejected.code, "message": rejected.message}
-        return {**_row(row, outcome, ""), "cache_hit": False, "decode_ms": 0.0}
+        return {**_row(row, outcome, ""), "cache_hit": False, "decoded": False, "decode_ms": 0.0}
     started = time.perf_counter()
     data = bucket.read_bytes(row["key"])
     try:
@@ -71,14 +71,14 @@ def judge_upload(bucket: Bucket, row: dict, limits: ImageLimits) -> dict:
                    "message": "This picture could not be read, although it looks like an image. "
                               "Try saving it again as PNG or JPEG and uploading it once more."}
         # not cached: a later version of the software may read it
-        return {**_row(row, outcome, stem or ""), "cache_hit": False, "decode_ms": decode_ms}
+        return {**_row(row, outcome, stem or ""), "cache_hit": False, "decoded": True, "decode_ms": decode_ms}
     decode_ms = round((time.perf_counter() - started) * 1000.0, 1)
     if stem is None:  # no content hash from the listing: hash the bytes we just read
         stem = cache_stem(bucket, "sha256:" + hashlib.sha256(data).hexdigest(), limits)
     if analysed is not None:
         bucket.write_bytes(stem + ".jpg", analysed.print_jpeg, content_type="image/jpeg")
     bucket.write_bytes(stem + ".json", json.dumps(outcome).encode(), content_type="application/json")
-    return {**_row(row, outcome, stem), "cache_hit": False, "decode_ms": decode_ms}
+    return {**_row(row, outcome, stem), "cache_hit": False, "decoded": True, "decode_ms": decode_ms}
 
 
 def _row(raw: dict, outcome: dict, stem: str) -> dict:
@@ -101,7 +101,7 @@ def _not_an_upload(raw: dict) -> dict:
         "key": raw["key"], "role": raw["role"], "status": "rejected", "reason": raw["reason"],
         "message": raw["message"], "format": "", "width": 0, "height": 0, "size": raw["size"],
         "print_copy": "", "print_width": 0, "print_height": 0, "features": None, "notes": "",
-        "cache_hit": False, "decode_ms": 0.0,
+        "cache_hit": False, "decoded": False, "decode_ms": 0.0,
     }
 
 
@@ -121,7 +121,7 @@ def validated_images(
 
     ok = table[table["status"] == "ok"]
     rejected = table[table["status"] == "rejected"]
-    misses = table[(table["role"].isin(inventory.IMAGE_ROLES)) & ~table["cache_hit"]]
+    misses = table[table["decoded"]]          # read and analysed this run (not cached, not refused by size)
     for r in rejected.itertuples():
         context.log.info(f"Rejected {r.key}: {r.reason} — {r.message}")
     reasons = rejected["reason"].value_counts().to_dict()

@@ -104,7 +104,8 @@ PROFILES: dict[str, PrintProfile] = {
         _print("kdp-a4", *A4_IN, "kdp"),
         _print("ingram-8.5x8.5", 8.5, 8.5, "ingram"),
         _print("lulu-a4", *A4_IN, "lulu"),
-        PrintProfile(name="screen", bleed_in=0.0, min_pages=0, page_multiple=2, max_image_ppi=200.0,
+        # For sharing on screens: no bleed, 150 PPI is sharp, so frames need not shrink for 300.
+        PrintProfile(name="screen", bleed_in=0.0, min_pages=0, page_multiple=2, min_ppi=150.0, max_image_ppi=200.0,
                      resample_ppi=150.0, reject_ppi=100.0, service="screen"),
     )
 }
