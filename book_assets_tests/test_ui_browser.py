@@ -5,6 +5,7 @@ Screenshots are kept in ``test-artifacts/ui/`` (git-ignored) for a person to loo
 """
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -60,8 +61,10 @@ def test_after_a_build_check_results_and_plots_are_shown(browser_page, materiali
     assert status == "SUCCESS"
     page = browser_page
     page.goto("/assets/book?view=checks")
-    expect(page.get_by_text("pdf_preflight", exact=True).first).to_be_visible()
-    expect(page.get_by_text("Passed").first).to_be_visible()
+    page.get_by_text("pdf_preflight", exact=True).first.click()          # its detail panel
+    expect(page).to_have_url(re.compile("pdf_preflight"))
+    expect(page.get_by_text("Evaluation result").first).to_be_visible()
+    expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
     _shot(page, "book-checks")
     page.goto("/assets/book")
     expect(page.get_by_text(BOOK_ID).first).to_be_visible()
