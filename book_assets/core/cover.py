@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from . import fonts, render
@@ -131,10 +130,8 @@ def _spine(cover: CoverLayout, content: BookContent) -> None:
     text = " \u00b7 ".join(part for part in (content.title.strip(), content.author.strip()) if part)
     block = _fit_block(text, along, across * 0.8, BOLD, SPINE_PT, SPINE_MIN_PT, 1.0)
     if block is not None and len(block.lines) == 1:
-        # Centre the capitals on the spine's middle: baseline 0.35 em to the left of it (rotated).
-        ascent = pdfmetrics.getAscent(BOLD, block.size)
-        baseline = -0.35 * block.size
-        cover.spine_texts.append(block.place(0.0, baseline + ascent - block.height, along, "spine"))
+        # A box centred on the spine's middle line: the renderer centres the capitals in it.
+        cover.spine_texts.append(block.place(0.0, -block.height / 2, along, "spine"))
 
 
 def render_cover(cover: CoverLayout, image_path: Callable[[str], str], out_path: str | Path,

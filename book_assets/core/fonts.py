@@ -98,12 +98,23 @@ def runs(text: str, font_name: str) -> list[tuple[str, str]]:
     return pieces
 
 
+@functools.cache
+def _drawable() -> frozenset[int]:
+    return _coverage(REGULAR) | _coverage(fallback_of(REGULAR))
+
+
 def missing_glyphs(text: str) -> list[str]:
     """Characters of ``text`` that neither the family nor the fallback can draw (printable ones only)."""
-    covered = _coverage(REGULAR) | _coverage(fallback_of(REGULAR))
+    covered = _drawable()
     return sorted({ch for ch in text if ch.isprintable() and not ch.isspace() and ord(ch) not in covered})
 
 
 def text_width(text: str, font_name: str, size: float) -> float:
     """Width in points of ``text`` at ``size``, each run measured in the font that draws it."""
     return sum(pdfmetrics.stringWidth(piece, font, size) for piece, font in runs(text, font_name))
+
+
+def cap_height(font_name: str, size: float) -> float:
+    """Height of the capitals in points: what the eye centres a line of text on."""
+    register_fonts()
+    return pdfmetrics.getFont(font_name).face.capHeight / 1000.0 * size
