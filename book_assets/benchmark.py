@@ -31,7 +31,7 @@ def _peak_rss_mb() -> float:
 def bench(drawings: int = 12, variations: int = 10, workers: int = 2, *, out=sys.stdout) -> int:
     import dagster as dg
 
-    from .assets import BOOK_ASSETS
+    from .definitions import build_book_run
     from .resources import LocalBucket
 
     subjects = sorted(SUBJECTS)
@@ -47,12 +47,11 @@ def bench(drawings: int = 12, variations: int = 10, workers: int = 2, *, out=sys
         bucket = LocalBucket(root=str(Path(tmp) / "bucket"))
         upload_book(bucket, "bench", files)
         instance.add_dynamic_partitions("books", ["bench"])
-        run_config = {"ops": {"validated_images": {"config": {"workers": workers}}},
-                      "loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+        run_config = {"ops": {"validated_images": {"config": {"workers": workers}}}}
         for label in ("first build (cold cache)", "second build (warm cache)"):
             t0 = time.perf_counter()
-            result = dg.materialize(BOOK_ASSETS, instance=instance, partition_key="bench",
-                                    resources={"bucket": bucket}, run_config=run_config)
+            result = build_book_run(instance, "bench", bucket, log_level="ERROR", run_config=run_config)
+            assert result.success, f"the benchmark book failed to build ({label})"
             wall = time.perf_counter() - t0
             steps = {s.step_key: s for s in instance.get_run_step_stats(result.run_id)}
             print(f"\n{label}: {wall:.2f} s wall, peak RSS {_peak_rss_mb():.0f} MB", file=out)

@@ -47,7 +47,7 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
     import dagster as dg
 
     from .assets import BOOK_ASSETS
-    from .definitions import MAX_RUNTIME_SECONDS
+    from .definitions import build_book_run
     from .partitions import books_partitions
 
     bucket = bucket_from_setting(bucket_setting_value)
@@ -58,11 +58,7 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
     with dg.DagsterInstance.get() as instance:
         if not instance.has_dynamic_partition(books_partitions.name, book_id):
             instance.add_dynamic_partitions(books_partitions.name, [book_id])
-        result = dg.materialize(
-            BOOK_ASSETS, instance=instance, partition_key=book_id, resources={"bucket": bucket},
-            raise_on_error=False, tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS), "book": book_id},
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        )
+        result = build_book_run(instance, book_id, bucket, log_level=log_level)
         step_stats = {s.step_key: s for s in instance.get_run_step_stats(result.run_id)}
     elapsed = time.perf_counter() - started
     print(f"Run {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f} s", file=out)

@@ -30,3 +30,14 @@ defs = dg.Definitions(
     resources={"bucket": bucket_from_setting()},
     executor=dg.in_process_executor,
 )
+
+
+def build_book_run(instance: dg.DagsterInstance, book_id: str, bucket, *, log_level: str = "WARNING",
+                   run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Run the ``build_book`` job for one book in this process (the CLI and the benchmark), so the
+    run carries the job's name and tags in the UI exactly like one launched from there."""
+    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
+    return defs.resolve_job_def(build_book_job.name).execute_in_process(
+        instance=instance, partition_key=book_id, resources={"bucket": bucket}, raise_on_error=False,
+        tags={"book": book_id}, run_config=config,
+    )
