@@ -53,6 +53,10 @@ def test_spine_text_only_on_books_of_more_than_79_pages():
     spine_text = wide.spine_texts[0]
     across = wide.spine[2] - wide.spine[0] - 2 * SPINE_MARGIN_IN * 72
     assert spine_text.font_size <= across                      # fits between the folds
+    assert wide.notes == []
+    # 80 pages of white paper make a 0.18 in spine: too narrow to read, so plain — and said so
+    narrow = layout_cover(content(), KDP, 80)
+    assert narrow.spine_texts == [] and "too narrow" in narrow.notes[0]
 
 
 def test_front_has_title_author_and_a_sharp_picture_back_keeps_the_barcode_clear():

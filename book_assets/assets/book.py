@@ -218,7 +218,7 @@ def book(
                                        pdf_bytes=preflight.bytes, warnings=preflight.warnings),
             checks.check_pdf_preflight(cover_check.problems, cover_check.pages, cover_check.fonts,
                                        check_name="cover_preflight", min_ppi=cover_check.min_ppi,
-                                       pdf_bytes=cover_check.bytes, warnings=cover_check.warnings),
+                                       pdf_bytes=cover_check.bytes, warnings=[*cover_check.warnings, *cover.notes]),
             checks.check_everything_accounted_for(missing, len(raw_images)),
         ],
     )

@@ -48,6 +48,7 @@ class CoverLayout:
     texts: list[PlacedText] = field(default_factory=list)
     spine_texts: list[PlacedText] = field(default_factory=list)   # laid out along the spine (rotated -90°)
     barcode: Box | None = None
+    notes: list[str] = field(default_factory=list)   # what the maker should know (e.g. spine left blank)
 
     @property
     def trim_box(self) -> Box:
@@ -132,6 +133,9 @@ def _spine(cover: CoverLayout, content: BookContent) -> None:
     if block is not None and len(block.lines) == 1:
         # A box centred on the spine's middle line: the renderer centres the capitals in it.
         cover.spine_texts.append(block.place(0.0, -block.height / 2, along, "spine"))
+    else:
+        cover.notes.append(f"The spine ({cover.spine_in:.3f} in) is too narrow for its title at a readable size, "
+                           "so it is left plain; it gets its text once the book has more pages.")
 
 
 def render_cover(cover: CoverLayout, image_path: Callable[[str], str], out_path: str | Path,
