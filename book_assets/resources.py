@@ -58,7 +58,7 @@ class BucketObject:
     key: str
     size: int
     updated: float          # seconds since the epoch: when it was written into the bucket (GCS `updated`;
-                            # locally the later of mtime and ctime, so copies keeping old mtimes count)
+                            # locally the ctime, so copies keeping old mtimes count and future mtimes don't)
     generation: str         # that time in ns locally, the object generation on GCS
     content_hash: str       # "sha256:<hex>" locally, "md5:<hex>" on GCS (free there, so always given); "" when not asked for
     symlink: bool = False   # a link in a local folder: listed (so it is reported), never followed or read
@@ -142,9 +142,10 @@ class LocalBucket(Bucket):
                     continue
                 stat = path.stat()
                 digest = "sha256:" + _sha256_file(path) if with_hash else ""
-                # When the file arrived here, like GCS's `updated`: a copy that keeps an old mtime
-                # (cp -p, rsync -t, most file managers) still gets a new ctime.
-                arrived_ns = max(stat.st_mtime_ns, stat.st_ctime_ns)
+                # When the file arrived here, like GCS's `updated`: the ctime, which the kernel sets.
+                # A copy that keeps an old mtime (cp -p, rsync -t, file managers) still gets a new
+                # ctime, and an mtime from a device with a wrong clock (even in the future) is ignored.
+                arrived_ns = stat.st_ctime_ns
                 found.append(BucketObject(key, stat.st_size, arrived_ns / 1e9, str(arrived_ns), digest))
         return sorted(found, key=lambda o: o.key)
 

@@ -175,6 +175,23 @@ def test_a_local_copy_that_keeps_old_mtimes_is_still_new(bucket, instance, small
     assert requested(second) == ["copied"]
 
 
+def test_a_file_dated_in_the_future_does_not_hold_its_book_back(bucket, instance, small_book_files):
+    """A zip from a device with a wrong clock: its mtimes lie in 2100. The book is built after the
+    ordinary quiet period, and books changed later are not held behind it."""
+    upload(bucket, "future", small_book_files)
+    for path in Path(bucket.root, "books", "future").rglob("*"):
+        if path.is_file():
+            os.utime(path, (4102444800, 4102444800))            # 2100-01-01
+    time.sleep(0.05)
+    first = tick(settled_sensor(quiet_period_seconds=0.01), instance, bucket, None)
+    assert requested(first) == ["future"]
+    upload(bucket, "later", small_book_files)
+    time.sleep(0.05)
+    second = tick(settled_sensor(quiet_period_seconds=0.01), instance, bucket, first.cursor)
+    assert requested(second) == ["later"]
+    assert "future" not in Cursor.decode(second.cursor).requested
+
+
 def test_a_local_folder_moved_in_with_old_times_is_new(bucket, instance, small_book_files, tmp_path):
     """`mv` within one disk keeps every file's mtime and ctime; the moved folder's own ctime changes."""
     outside = LocalBucket(root=str(tmp_path / "elsewhere"))
