@@ -35,3 +35,14 @@ def gql(url: str, query: str, variables: dict | None = None) -> dict:
     body = response.json()
     assert "errors" not in body, body["errors"]
     return body["data"]
+
+
+def with_extra_drawing(files: dict[str, bytes], name: str, subject: str, size: int, *, seed: int = 1) -> dict[str, bytes]:
+    """``files`` plus one more drawing (a JPEG of ``size`` px) called ``drawings/<name>``."""
+    import io
+
+    from book_assets.samples import draw_subject
+
+    extra = io.BytesIO()
+    draw_subject(subject, size, seed=seed).save(extra, "JPEG", quality=90)
+    return {**files, f"drawings/{name}": extra.getvalue()}

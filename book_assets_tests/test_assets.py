@@ -15,9 +15,9 @@ from pypdf import PdfReader
 
 from book_assets.assets import image_pairs, raw_images, validated_images
 from book_assets.core.report import unaccounted
-from book_assets.samples import SAMPLE_BOOK_ID, SAMPLE_DRAWINGS, draw_subject, sample_truth
+from book_assets.samples import SAMPLE_BOOK_ID, SAMPLE_DRAWINGS, sample_truth
 
-from .support import build, check_results, materialization, upload
+from .support import build, check_results, materialization, upload, with_extra_drawing
 
 pytestmark = pytest.mark.integration
 
@@ -156,11 +156,7 @@ def test_scrambled_names_still_pair_by_looks(sample_files, bucket, instance):
 
 
 def test_drawing_without_variations_warns_but_builds(small_book_files, bucket, instance):
-    files = dict(small_book_files)
-    lonely = io.BytesIO()
-    draw_subject("flower", 1800, seed=3).save(lonely, "JPEG", quality=85)
-    files["drawings/lonely_flower.jpg"] = lonely.getvalue()
-    upload(bucket, "b-lonely", files)
+    upload(bucket, "b-lonely", with_extra_drawing(small_book_files, "lonely_flower.jpg", "flower", 1800, seed=3))
     result = build(bucket, instance, "b-lonely")
     assert result.success
     warning = check_results(result)["every_drawing_has_variations"]

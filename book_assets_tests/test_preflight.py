@@ -19,7 +19,7 @@ from book_assets.core.profiles import PROFILES, PrintProfile
 from book_assets.core.render import render_pdf
 from book_assets.samples import SAMPLE_BOOK_ID, draw_subject
 
-from .support import build, check_results, materialization, upload
+from .support import build, check_results, materialization, upload, with_extra_drawing
 
 pytestmark = pytest.mark.integration
 
@@ -143,11 +143,7 @@ def test_preflight_measures_image_resolution_in_the_file(tmp_path):
 
 
 def test_too_small_image_blocks_the_book_and_says_what_it_needs(small_book_files, bucket, instance):
-    files = dict(small_book_files)
-    tiny = io.BytesIO()
-    draw_subject("cat", 400, seed=1).save(tiny, "JPEG", quality=90)
-    files["drawings/tiny_cat.jpg"] = tiny.getvalue()
-    upload(bucket, "b-tiny", files)
+    upload(bucket, "b-tiny", with_extra_drawing(small_book_files, "tiny_cat.jpg", "cat", 400))
     result = build(bucket, instance, "b-tiny", raise_on_error=False)
     gate = check_results(result)["images_at_minimum_ppi"]
     assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR

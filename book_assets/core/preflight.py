@@ -187,23 +187,24 @@ def _finish(report: PreflightReport, path: Path, fonts: dict[str, bool], profile
 
 
 def _open(path: Path, report: PreflightReport) -> tuple[PdfReader, list] | None:
+    """Re-open the written file (a failure is the finding itself) and count its pages into ``report``."""
     try:
         reader = PdfReader(str(path), strict=False)
-        return reader, list(reader.pages)
+        pages = list(reader.pages)
     except Exception as exc:  # noqa: BLE001 - any failure to re-open is the finding itself
         report.problems.append(f"The PDF could not be re-opened: {exc}")
         return None
+    report.pages = len(pages)
+    return reader, pages
 
 
 def preflight_pdf(path: str | Path, profile: PrintProfile, *, expected_pages: int | None = None) -> PreflightReport:
     """Check the written interior: page count rule, page/trim/bleed boxes, embedded fonts, text in the
     safe area, image resolution and colour, annotations and file size."""
     path, report = Path(path), PreflightReport()
-    opened = _open(path, report)
-    if opened is None:
+    if (opened := _open(path, report)) is None:
         return report
     reader, pages = opened
-    report.pages = len(pages)
     if expected_pages is not None and len(pages) != expected_pages:
         report.problems.append(f"The PDF has {len(pages)} pages; the layout has {expected_pages}.")
     if len(pages) % 2:
@@ -225,11 +226,9 @@ def preflight_cover(path: str | Path, profile: PrintProfile, sheet: Box, trim: B
     """Check a written cover: one sheet of the expected size and boxes, fonts, text inside the
     panels' safe areas, image resolution, no annotations, file size."""
     path, report = Path(path), PreflightReport()
-    opened = _open(path, report)
-    if opened is None:
+    if (opened := _open(path, report)) is None:
         return report
     reader, pages = opened
-    report.pages = len(pages)
     if len(pages) != 1:
         report.problems.append(f"The cover has {len(pages)} pages; print services want one sheet.")
     fonts: dict[str, bool] = {}
