@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from .assets import BOOK_ASSETS
+from .assets.book import mark_book_not_current
 from .resources import bucket_from_setting
 from .sensors import build_books_sensor
 
@@ -18,6 +19,7 @@ build_book_job = dg.define_asset_job(
     "build_book",
     selection=dg.AssetSelection.assets(*BOOK_ASSETS),
     tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS)},
+    hooks={mark_book_not_current},
     description="Build and publish one book: inventory, validation, pairing, layout, PDF.",
 )
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import dagster as dg
 import pytest
@@ -29,6 +30,8 @@ def test_build_publishes_and_records_history(dagster_home, bucket, small_book_fi
     assert f"Preview in a browser: {bucket.root}/published/cli-book/preview.html" in printed
     assert "check ok   book.pdf_preflight" in printed
     assert (dagster_home / "dagster.yaml").exists()
+    status = json.loads(bucket.read_bytes("published/cli-book/status.json"))
+    assert status["published"] is True and status["problems"] == []
     with dg.DagsterInstance.get() as instance:      # the run is in the persistent instance (the UI's)
         assert instance.get_dynamic_partitions("books") == ["cli-book"]
         records = instance.fetch_materializations(dg.AssetKey("book"), limit=5).records
@@ -54,6 +57,9 @@ def test_build_exits_nonzero_when_the_book_is_blocked(dagster_home, bucket, smal
     assert cli.build("blocked-book", bucket.root, out=out) == 1
     assert "FAIL page_layouts.images_at_minimum_ppi" in out.getvalue()
     assert "not published" in out.getvalue()
+    status = json.loads(bucket.read_bytes("published/blocked-book/status.json"))   # written by the failure hook
+    assert status["published"] is False and "page_layouts" in status["problems"][0]
+    assert "earlier upload" in status["message"]
 
 
 def test_bench_prints_the_figures_of_both_builds(tmp_path):

@@ -7,10 +7,11 @@ preflight and that accounts for every uploaded object is published to ``publishe
 """
 
 import base64
+import json
 import contextlib
 import io
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +26,7 @@ from ..core.preflight import preflight_cover, preflight_pdf
 from ..core.preview import PreviewPage, render_preview
 from ..core.render import render_page_png, render_pdf
 from ..core.report import BookReport, page_entries, unaccounted
-from ..partitions import published_prefix
+from ..partitions import book_id_problem, published_prefix
 from ..resources import Bucket, PreconditionConflict
 from .common import BOOK_ASSET_ARGS, book_id_of, stopwatch
 from .image_pairs import ImagePairs
@@ -63,6 +64,38 @@ def _conflicts_fail_without_retry():
         yield
     except PreconditionConflict as conflict:
         raise dg.Failure(description=str(conflict), allow_retries=False) from conflict
+
+
+def write_status(bucket: Bucket, book_id: str, run_id: str, *, published: bool, problems: list[str]) -> None:
+    """``published/<id>/status.json``: whether the files beside it are the newest upload's book.
+
+    Written by every build of ``build_book`` — by this asset when it publishes or preflight refuses,
+    by ``mark_book_not_current`` when an earlier step stops the run — so a blocked upload never
+    leaves an older book.pdf looking current."""
+    status = {
+        "book_id": book_id,
+        "run_id": run_id,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "published": published,
+        "message": ("The book here was made from the newest upload." if published else
+                    "The newest upload could not be made into a book yet (see problems); any book.pdf "
+                    "here is from an earlier upload."),
+        "problems": problems,
+    }
+    bucket.write_bytes(published_prefix(book_id) + "status.json", json.dumps(status, indent=2).encode(),
+                       content_type="application/json")
+
+
+@dg.failure_hook(required_resource_keys={"bucket"})
+def mark_book_not_current(context: dg.HookContext) -> None:
+    """When any step of a book's run fails (a blocking check, a crash), say so next to the old book."""
+    run = context.instance.get_run_by_id(context.run_id)
+    book_id = run.tags.get("dagster/partition") if run else None
+    if not book_id or book_id_problem(book_id):
+        return
+    reason = str(context.op_exception) if context.op_exception else "a step failed"
+    write_status(context.resources.bucket, book_id, context.run_id, published=False,
+                 problems=[f"{context.step_key}: {reason}"])
 
 
 def _thumbnail_markdown(pngs: list[bytes]) -> str:
@@ -186,6 +219,9 @@ def book(
         else:
             context.log.error(f"Not published: preflight problems {preflight.problems}, cover problems "
                               f"{cover_check.problems}, unaccounted objects {missing}")
+        write_status(bucket, book_id, context.run.run_id, published=publish,
+                     problems=[*preflight.problems, *cover_check.problems,
+                               *(f"{key} is not accounted for in the report" for key in missing)])
 
     metadata = {
         "published": publish,
