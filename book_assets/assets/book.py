@@ -21,7 +21,6 @@ from PIL import Image
 from .. import checks
 from ..core import inventory
 from ..core.cover import layout_cover, render_cover
-from ..core.layout import check_layout
 from ..core.preflight import preflight_cover, preflight_pdf
 from ..core.preview import PreviewPage, render_preview
 from ..core.render import render_page_png, render_pdf
@@ -135,7 +134,7 @@ def page_warnings(page_layouts: PageLayouts, image_pairs: ImagePairs, preflight_
                 notes.setdefault(page.number, []).append(
                     f"{row.generated.rsplit('/', 1)[-1]} may not belong to this drawing "
                     f"(confidence {row.confidence:.2f}); fix it in pairs.csv if it is wrong.")
-    for problem in check_layout(layout) + preflight_warnings:
+    for problem in page_layouts.layout_problems + preflight_warnings:
         head = problem.split(":", 1)[0]
         if head.startswith("Page ") and head[5:].isdigit():
             notes.setdefault(int(head[5:]), []).append(problem.split(":", 1)[1].strip())
@@ -211,17 +210,19 @@ def book(
                 bucket.write_bytes(out_prefix + "preview.html", preview_html.encode(), content_type="text/html")
                 bucket.write_bytes(out_prefix + "cover.pdf", cover_path.read_bytes(), content_type="application/pdf")
                 bucket.write_bytes(pdf_key, pdf_path.read_bytes(), content_type="application/pdf")
+                current = set(page_keys)
                 stale = [o.key for o in bucket.list_objects(out_prefix + "pages/", with_hash=False)
-                         if o.key not in set(page_keys)]
+                         if o.key not in current]
                 for key in stale:        # thumbnails of pages an earlier, longer edition had
                     bucket.delete(key)
             context.log.info(f"Published {bucket.url(pdf_key)} ({stats.pages} pages, {stats.bytes / 1e6:.1f} MB)")
         else:
             context.log.error(f"Not published: preflight problems {preflight.problems}, cover problems "
                               f"{cover_check.problems}, unaccounted objects {missing}")
-        write_status(bucket, book_id, context.run.run_id, published=publish,
-                     problems=[*preflight.problems, *cover_check.problems,
-                               *(f"{key} is not accounted for in the report" for key in missing)])
+        with _conflicts_fail_without_retry():
+            write_status(bucket, book_id, context.run.run_id, published=publish,
+                         problems=[*preflight.problems, *cover_check.problems,
+                                   *(f"{key} is not accounted for in the report" for key in missing)])
 
     metadata = {
         "published": publish,

@@ -33,6 +33,7 @@ class PageLayouts:
     text_sources: dict[str, str] = field(default_factory=dict)   # drawing key -> "book.toml" | "writer"
     content: BookContent | None = None     # what was laid out (the cover is made from it too)
     paper: str = "white"                   # cover paper: sets the spine width
+    layout_problems: list[str] = field(default_factory=list)   # check_layout's findings, for the preview
 
     def placed_images(self) -> pd.DataFrame:
         """One row per placed image with its effective PPI (for the resolution checks)."""
@@ -133,9 +134,9 @@ def page_layouts(
                           dedication=config.dedication, spreads=spreads, copyright=config.copyright)
     with stopwatch() as timing:
         layout = layout_book(content, profile)
-    manifest = PageLayouts(layout, problems, text_sources, content, paper)
-    placed = manifest.placed_images()
     layout_problems = check_layout(layout)
+    manifest = PageLayouts(layout, problems, text_sources, content, paper, layout_problems)
+    placed = manifest.placed_images()
 
     grids = [p for p in layout.pages if p.harmony is not None]
     story_boxes = [t for p in layout.pages for t in p.texts if t.role == "story"]
