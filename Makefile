@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install fonts browser demo test dev dev-gcs clean
+.PHONY: install fonts browser demo test eval-pairing dev dev-gcs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ fonts:                   ## install the book's fonts when missing (needs root, a
 
 browser:                 ## install Debian's chromium (and the fonts) when missing
 	$(call apt_ensure,$(APT_FONTS) chromium)
+
+# The photo pairing corpus draws on the real photographs in opencv-doc's examples (and on those
+# that scikit-learn and matplotlib ship, installed with the test extra).
+eval-pairing: install    ## score pairing on the generated and the photo corpus (full size; minutes)
+	$(call apt_ensure,opencv-doc)
+	$(BIN)/book-assets eval-pairing --corpus both --split eval $(EVAL_ARGS)
 
 dev: install fonts       ## open the Dagster UI (http://127.0.0.1:3000) on the same instance as `book-assets build`
 	mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"

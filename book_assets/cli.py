@@ -3,7 +3,8 @@
     book-assets demo [--bucket PATH]            write the sample book into the bucket and build it
     book-assets build BOOK_ID [--bucket PATH]   build one book folder (exit 0 only when published)
     book-assets doctor                          show what the tool will use (bucket, instance, versions)
-    book-assets eval-pairing [--quick]          score pairing on a generated labelled corpus
+    book-assets eval-pairing [--quick] [--corpus generated|photos|both] [--split fit|eval]
+                                                score pairing on labelled corpora (generated, photos)
     book-assets bench [--drawings N --variations M --workers W]   timings and memory of a generated book
 
 Builds run in this process against the persistent Dagster instance in ``$DAGSTER_HOME`` (default
@@ -130,7 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--quick", action="store_true", help="a small corpus (seconds, for smoke tests)")
     p_eval.add_argument("--seed", type=int, default=1, help="corpus seed (default 1; the model was fitted on 2)")
     p_eval.add_argument("--json", metavar="PATH", help="also write every outcome and figure as JSON")
+    from .pairing_eval import add_corpus_arguments
+
+    add_corpus_arguments(p_eval)   # --corpus generated|photos|both, --split fit|eval
+    p_eval.add_argument("--fit", action="store_true",
+                        help="fit the look model on the fit corpora instead, compare it with the committed one "
+                             "(exit 1 when it differs) and, with --write, replace core/look_model.json")
+    p_eval.add_argument("--write", action="store_true", help="with --fit: write the fitted model")
     args = parser.parse_args(argv)
+    if args.command == "eval-pairing" and args.fit:
+        from .pairing_fit import run_fit
+
+        return run_fit(write=args.write, out=sys.stdout, say=lambda m: print(m, file=sys.stderr, flush=True))
     if args.command == "eval-pairing":
         from .pairing_eval import run as run_pairing_eval
 

@@ -56,6 +56,9 @@ VARIATION_KINDS: tuple[tuple[str, ...], ...] = (
     (VARIATION_OF_VARIATION,),
 )
 DRAWING_SIDE = 640
+# The drawing kind of an outcome whose truth is None (a variation of a drawing that is not in the
+# book): right when left unpaired, handled when unpaired or flagged; never in top-1 accuracy.
+DISTRACTOR = "distractor"
 VARIATION_SIDE = 512
 
 
@@ -333,11 +336,13 @@ STYLE_WORDS = ["storybook", "watercolor", "pixar-style", "crayon", "cartoon", "o
 @dataclass
 class CorpusVariation:
     index: int                 # within its book
-    drawing: int               # index of its drawing within the book
+    drawing: int | None        # index of its drawing within the book; None: a distractor (its drawing is not in the book)
     kinds: tuple[str, ...]
     strength: int
     image_format: str          # "PNG" | "JPEG" | "WEBP"
     image: Image.Image = field(repr=False)
+    # The encoded bytes without metadata, kept once made: the helpful and none regimes share them.
+    encoded: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -403,6 +408,13 @@ def _drawing_names(book: CorpusBook, regime: str, rng: random.Random) -> list[st
         else:
             names.append(f"{first}-{rng.randint(2, 9)}.png")
     return names
+
+
+def _absent_drawing_name(names: Sequence[str], rng: random.Random) -> str:
+    """A plausible drawing name that no drawing of the book has (what a distractor claims as its source)."""
+    taken = " ".join(names).lower()
+    unused = [first for first in FIRST_NAMES if first not in taken]
+    return f"{rng.choice(unused or FIRST_NAMES)}.{rng.choice(['jpg', 'png'])}"
 
 
 def _variation_name(regime: str, drawing_name: str, number: int, fmt: str, rng: random.Random) -> str:
@@ -475,7 +487,7 @@ class RegimeBook:
     book_id: str
     drawings: dict[str, bytes]          # key -> bytes
     generated: dict[str, bytes]
-    truth: dict[str, str]               # generated key -> drawing key
+    truth: dict[str, str | None]        # generated key -> drawing key (None: a distractor, no drawing of the book)
     labels: dict[str, CorpusVariation]  # generated key -> what was done to it
     drawing_kinds: dict[str, str]
 
@@ -488,10 +500,11 @@ def name_book(book: CorpusBook, regime: str, seed: int, drawing_bytes: Sequence[
     drawings = {f"{prefix}drawings/{n}": data for n, data in zip(names, drawing_bytes)}
     drawing_keys = list(drawings)
     generated, truth, labels = {}, {}, {}
-    counters: dict[int, int] = defaultdict(int)
+    counters: dict[int | None, int] = defaultdict(int)
     for variation in book.variations:
         counters[variation.drawing] += 1
-        source = names[variation.drawing]
+        # A distractor's names point at a drawing that is not in the book.
+        source = names[variation.drawing] if variation.drawing is not None else _absent_drawing_name(names, rng)
         name = _variation_name(regime, source, counters[variation.drawing], variation.image_format, rng)
         key = f"{prefix}generated/{name}"
         while key in generated:
@@ -499,8 +512,13 @@ def name_book(book: CorpusBook, regime: str, seed: int, drawing_bytes: Sequence[
             key = f"{prefix}generated/{name}"
         metadata = (_provenance_metadata(variation.image_format, source, counters[variation.drawing], rng)
                     if regime == "provenance" else None)
-        generated[key] = encode(variation.image, variation.image_format, metadata)
-        truth[key] = drawing_keys[variation.drawing]
+        if metadata is None:
+            if variation.encoded is None:
+                variation.encoded = encode(variation.image, variation.image_format)
+            generated[key] = variation.encoded
+        else:
+            generated[key] = encode(variation.image, variation.image_format, metadata)
+        truth[key] = drawing_keys[variation.drawing] if variation.drawing is not None else None
         labels[key] = variation
     kinds = {k: book.drawing_kinds[i] for i, k in enumerate(drawing_keys)}
     return RegimeBook(book_id, drawings, generated, truth, labels, kinds)
@@ -592,7 +610,8 @@ def evaluate(size: CorpusSize = FULL, seed: int = 1, *, progress: Callable[[str]
                 label = named.labels[pair.generated]
                 outcomes.append(Outcome(
                     regime, named.book_id, pair.generated, label.kind, label.strength,
-                    named.drawing_kinds[named.truth[pair.generated]], pair.drawing == named.truth[pair.generated],
+                    named.drawing_kinds.get(named.truth[pair.generated], DISTRACTOR),
+                    pair.drawing == named.truth[pair.generated],
                     float(pair.confidence), bool(pair.needs_review), ",".join(pair.signals)))
             if regime == "none":
                 big_drawings += drawings
@@ -676,8 +695,22 @@ def calibration(outcomes: Sequence[Outcome]) -> dict[str, float]:
     }
 
 
+def distractor_lines(distractors: Sequence[Outcome]) -> list[str]:
+    """Distractors (truth None) per regime: handled when left unpaired or flagged for review."""
+    lines = []
+    for regime in REGIMES:
+        members = [o for o in distractors if o.regime == regime]
+        if members:
+            handled = sum(o.correct or o.needs_review for o in members)
+            lines.append(f"distractors ({regime}): {len(members)}, left unpaired {sum(o.correct for o in members)}, "
+                         f"handled (unpaired or flagged) {_pct(handled, len(members)).strip()}, "
+                         f"paired and not flagged {len(members) - handled}")
+    return lines
+
+
 def format_report(report: EvalReport) -> str:
-    outcomes = report.outcomes
+    distractors = [o for o in report.outcomes if o.drawing_kind == DISTRACTOR]
+    outcomes = [o for o in report.outcomes if o.drawing_kind != DISTRACTOR]
     none = [o for o in outcomes if o.regime == "none"]
     size = report.size
     lines = [
@@ -714,6 +747,9 @@ def format_report(report: EvalReport) -> str:
             lines.append(f"{low:.2f}-{min(high, 1.0):.2f}     {len(members):>6}  {mean_conf:>9.3f}  "
                          f"{_pct(sum(o.correct for o in members), len(members))}")
     lines.append("")
+    if distractors:
+        lines += ["== Distractors (truth: none of the book's drawings; not in the accuracy above) ==",
+                  *distractor_lines(distractors), ""]
     lines.append("== Review flag ==")
     for label, members in (("regime none", none), ("all regimes", outcomes)):
         c = calibration(members)
@@ -768,21 +804,49 @@ def main(argv: list[str] | None = None, out=None) -> int:
     return run(parser.parse_args(argv), out)
 
 
+CORPORA = ("generated", "photos", "both")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a small corpus (seconds, for smoke tests)")
     parser.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
     parser.add_argument("--json", metavar="PATH", help="also write every outcome and figure as JSON")
+    add_corpus_arguments(parser)
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", choices=CORPORA, default="both",
+                        help="the generated corpus (drawn shapes and edits of them), the photo corpus (drawings "
+                             "of real photographs and renditions of the photographs; pairing_photos) or both "
+                             "(default)")
+    parser.add_argument("--split", choices=("fit", "eval"), default="eval",
+                        help="which half of the source photographs the photo corpus uses (default eval)")
 
 
 def run(args: argparse.Namespace, out=None) -> int:
     out = out or sys.stdout
-    size = QUICK if args.quick else FULL
-    report = evaluate(size, args.seed, progress=lambda message: print(message, file=sys.stderr, flush=True))
-    print(format_report(report), file=out)
+    corpus = getattr(args, "corpus", "generated") or "generated"
+    saved: dict = {}
+    if corpus in ("generated", "both"):
+        size = QUICK if args.quick else FULL
+        report = evaluate(size, args.seed, progress=lambda message: print(message, file=sys.stderr, flush=True))
+        print(format_report(report), file=out)
+        saved = report.to_dict()
+    status = 0
+    if corpus in ("photos", "both"):
+        from .pairing_photos import PhotoSourcesMissing, run_photos
+
+        if corpus == "both":
+            print("", file=out)
+        try:
+            saved["photos"] = run_photos(args, out).to_dict()
+        except PhotoSourcesMissing as problem:
+            print(f"The photo corpus was not evaluated: {problem}", file=out)
+            status = 2
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(report.to_dict(), handle, indent=1)
-    return 0
+            json.dump(saved, handle, indent=1)
+    return status
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ class ImageFeatures:
     mean_lab: tuple[float, float, float]  # CIE L*a*b* of the mean colour
     provenance: str = ""             # text found in PNG chunks / EXIF / XMP (e.g. names the source drawing)
     structure: str = ""              # base64 uint8 shape descriptors: whole frame, then crops (see STRUCTURE_WINDOWS)
+    layout: str = ""                 # "WxH:" + base64 uint8 L*a*b* thumbnail (see encode_layout)
     notes: list[str] = field(default_factory=list)  # e.g. "animated: first of 12 frames used"
 
     def to_dict(self) -> dict:
@@ -102,7 +103,7 @@ REJECTION_REASONS: dict[str, str] = {
 """Stable reason code -> a general sentence for a parent (the raised message adds the figures)."""
 
 FEATURE_SIDE = 256  # long side of the small image that features are computed from
-FEATURES_VERSION = 2  # bump when any feature's definition changes: part of the feature cache key
+FEATURES_VERSION = 3  # bump when any feature's definition changes: part of the feature cache key
 
 
 def _reject(code: str, message: str) -> ImageRejected:
@@ -478,62 +479,82 @@ def _dominant_colours(small: Image.Image, count: int = 5) -> list[str]:
 # the colour structure tensor: edges count whatever their colours (a recoloured or restyled copy keeps
 # them) and orientation is unsigned (an edge may flip from dark-on-light to light-on-dark). Left-right
 # mirroring only permutes cells and bins, so pairing gets the mirrored descriptor for free. Windows:
-# the whole frame, then crops at two scales in a 3 x 3 grid of positions, so a reframed variation
-# (zoomed in, or a drawing shown smaller inside a wider variation) still finds its match.
+# the whole frame, crops at three scales in a 3 x 3 grid of positions (a reframed variation, zoomed
+# in, or a drawing shown smaller inside a wider variation, still finds its match), and the whole
+# frame turned a little each way (image tools and phone photos tilt; the largest upright crop inside).
 STRUCTURE_GRID = 6                 # cells per side
 STRUCTURE_BINS = 8                 # orientation bins over 180 degrees
 STRUCTURE_SIDE = 48                # pixels per side a window is resampled to
-STRUCTURE_CROP_SCALES = (0.84, 0.7)
+STRUCTURE_CROP_SCALES = (0.84, 0.7, 0.6)
 STRUCTURE_CROP_STEPS = 3
+STRUCTURE_ROTATIONS = (-15.0, -8.0, 8.0, 15.0)   # degrees, counter-clockwise
 STRUCTURE_LENGTH = STRUCTURE_GRID * STRUCTURE_GRID * STRUCTURE_BINS
 
 
-def structure_windows() -> list[tuple[float, float, float]]:
-    """(scale, x offset, y offset) of every descriptor window, offsets as fractions of the image."""
-    windows = [(1.0, 0.0, 0.0)]
+def structure_windows() -> list[tuple[float, float, float, float]]:
+    """(scale, x offset, y offset, angle) of every descriptor window, offsets as fractions of the image."""
+    windows = [(1.0, 0.0, 0.0, 0.0)]
     for scale in STRUCTURE_CROP_SCALES:
         steps = [(1.0 - scale) * i / (STRUCTURE_CROP_STEPS - 1) for i in range(STRUCTURE_CROP_STEPS)]
-        windows.extend((scale, x, y) for y in steps for x in steps)
+        windows.extend((scale, x, y, 0.0) for y in steps for x in steps)
+    windows.extend((1.0, 0.0, 0.0, angle) for angle in STRUCTURE_ROTATIONS)
     return windows
 
 
 STRUCTURE_WINDOWS = structure_windows()
 
 
-def _orientation_grid(window: np.ndarray) -> np.ndarray:
-    """One window (H x W x 3 floats) -> L2-normalised grid of unsigned orientation histograms."""
-    gy, gx = np.gradient(window, axis=(0, 1))
-    jxx = (gx * gx).sum(axis=2)
-    jyy = (gy * gy).sum(axis=2)
-    jxy = (gx * gy).sum(axis=2)
+def inscribed_scale(width: float, height: float, degrees: float) -> float:
+    """Scale of the largest same-shaped upright rectangle inside a width x height image turned by ``degrees``."""
+    angle = math.radians(abs(degrees))
+    return 1.0 / (math.cos(angle) + math.sin(angle) * max(width / height, height / width))
+
+
+def _orientation_grids(windows: np.ndarray) -> np.ndarray:
+    """N windows (N x S x S x 3 floats) -> N L2-normalised grids of unsigned orientation histograms."""
+    gy, gx = np.gradient(windows, axis=(1, 2))
+    jxx = (gx * gx).sum(axis=3)
+    jyy = (gy * gy).sum(axis=3)
+    jxy = (gx * gy).sum(axis=3)
     half_diff = 0.5 * (jxx - jyy)
     strength = np.sqrt(np.sqrt(0.5 * (jxx + jyy) + np.sqrt(half_diff * half_diff + jxy * jxy)))
     doubled_angle = np.arctan2(2.0 * jxy, jxx - jyy)                  # -pi..pi, i.e. 0..180 degrees
     position = (doubled_angle + np.pi) / (2.0 * np.pi) * STRUCTURE_BINS
     lower = np.floor(position).astype(np.int64) % STRUCTURE_BINS
     upper_share = position - np.floor(position)
-    side = window.shape[0]
+    count, side = windows.shape[0], windows.shape[1]
     cell = side // STRUCTURE_GRID
     rows = np.minimum(np.arange(side) // cell, STRUCTURE_GRID - 1)
     cell_index = (rows[:, None] * STRUCTURE_GRID + rows[None, :]).ravel()
-    flat_strength = strength.ravel()
-    slots = np.concatenate([cell_index * STRUCTURE_BINS + lower.ravel(),
-                            cell_index * STRUCTURE_BINS + (lower.ravel() + 1) % STRUCTURE_BINS])
-    shares = np.concatenate([flat_strength * (1.0 - upper_share.ravel()), flat_strength * upper_share.ravel()])
-    hist = np.bincount(slots, weights=shares, minlength=STRUCTURE_LENGTH)
-    norm = np.linalg.norm(hist)
-    return hist / norm if norm > 0 else hist
+    base = (np.arange(count)[:, None] * STRUCTURE_LENGTH + cell_index[None, :] * STRUCTURE_BINS).ravel()
+    lower = lower.reshape(count, -1).ravel()
+    strength = strength.reshape(count, -1).ravel()
+    upper_share = upper_share.reshape(count, -1).ravel()
+    slots = np.concatenate([base + lower, base + (lower + 1) % STRUCTURE_BINS])
+    shares = np.concatenate([strength * (1.0 - upper_share), strength * upper_share])
+    hist = np.bincount(slots, weights=shares, minlength=count * STRUCTURE_LENGTH).reshape(count, STRUCTURE_LENGTH)
+    norms = np.linalg.norm(hist, axis=1, keepdims=True)
+    return np.divide(hist, norms, out=np.zeros_like(hist), where=norms > 0)
+
+
+ROTATION_SOURCE_SIDE = 2 * STRUCTURE_SIDE   # tilted windows are cut from a copy this small (cheap to turn)
 
 
 def structure_descriptors(small: Image.Image) -> np.ndarray:
     """len(STRUCTURE_WINDOWS) x STRUCTURE_LENGTH descriptors of a small sRGB image (rows L2-normalised)."""
     width, height = small.size
-    rows = []
-    for scale, x_offset, y_offset in STRUCTURE_WINDOWS:
-        box = (x_offset * width, y_offset * height, (x_offset + scale) * width, (y_offset + scale) * height)
-        window = small.resize((STRUCTURE_SIDE, STRUCTURE_SIDE), Image.Resampling.BOX, box=box)
-        rows.append(_orientation_grid(np.asarray(window, dtype=np.float64) / 255.0))
-    return np.array(rows)
+    turnable = _downscaled(small, ROTATION_SOURCE_SIDE, Image.Resampling.BOX)
+    windows = []
+    for scale, x_offset, y_offset, angle in STRUCTURE_WINDOWS:
+        source = small
+        if angle:
+            source = turnable.rotate(angle, resample=Image.Resampling.BILINEAR)
+            scale = inscribed_scale(width, height, angle)
+            x_offset = y_offset = (1.0 - scale) / 2.0
+        box = (x_offset * source.width, y_offset * source.height,
+               (x_offset + scale) * source.width, (y_offset + scale) * source.height)
+        windows.append(np.asarray(source.resize((STRUCTURE_SIDE, STRUCTURE_SIDE), Image.Resampling.BOX, box=box)))
+    return _orientation_grids(np.stack(windows).astype(np.float64) / 255.0)
 
 
 def encode_structure(descriptors: np.ndarray) -> str:
@@ -565,10 +586,50 @@ def mirrored_structure(descriptors: np.ndarray) -> np.ndarray:
     return grid[:, :, ::-1, :][..., reflected_bins].reshape(descriptors.shape)
 
 
+# Layout: where light and dark, and which colours, sit in the picture, as a small L*a*b* thumbnail.
+# A child's flat-colour drawing and a photo-like rendition of what it shows share little fine
+# structure but the same big shapes of light and colour; pairing samples it through windows
+# (reframes, tilts, mirrors), see ``pairing``.
+LAYOUT_SIDE = 48                   # long side of the thumbnail, pixels
+
+
+def layout_thumbnail(small: Image.Image) -> np.ndarray:
+    """H x W x 3 L*a*b* (float) thumbnail of a small sRGB image, long side LAYOUT_SIDE."""
+    thumb = _downscaled(small, LAYOUT_SIDE, Image.Resampling.BOX)
+    pixels = np.asarray(thumb, dtype=np.uint8)
+    return srgb_to_lab(pixels.reshape(-1, 3)).reshape(pixels.shape)
+
+
+def encode_layout(lab: np.ndarray) -> str:
+    """``"WxH:"`` + base64 of uint8 (L * 2.55, a + 128, b + 128)."""
+    height, width = lab.shape[:2]
+    scaled = np.clip(np.round(lab * (2.55, 1.0, 1.0) + (0.0, 128.0, 128.0)), 0, 255).astype(np.uint8)
+    return f"{width}x{height}:" + base64.b64encode(scaled.tobytes()).decode("ascii")
+
+
+def decode_layout(text: str) -> np.ndarray | None:
+    """The thumbnail written by ``encode_layout`` as float L*a*b*; None when absent or malformed."""
+    size, _, payload = (text or "").partition(":")
+    try:
+        width, height = (int(v) for v in size.split("x"))
+        raw = np.frombuffer(base64.b64decode(payload, validate=True), dtype=np.uint8)
+    except (ValueError, TypeError):
+        return None
+    if width <= 0 or height <= 0 or raw.size != width * height * 3:
+        return None
+    return raw.reshape(height, width, 3).astype(np.float64) / (2.55, 1.0, 1.0) - (0.0, 128.0, 128.0)
+
+
+COLOUR_MIN_SIDE = 48              # colour statistics are taken from at least this many pixels a side
+
+
 def _features_of(small: Image.Image) -> dict:
     """Hashes and colour statistics of the small sRGB image (features that don't need full size)."""
     grey = small.convert("L")
-    pixels = np.asarray(small, dtype=np.uint8).reshape(-1, 3)
+    # Colour statistics from a half-size copy: the same histogram to within a percent, a quarter of
+    # the Lab conversions.
+    halved = small.reduce(2) if min(small.size) >= 2 * COLOUR_MIN_SIDE else small
+    pixels = np.asarray(halved, dtype=np.uint8).reshape(-1, 3)
     lab = srgb_to_lab(pixels)
     average = mean_lab(pixels)
     return {
@@ -579,6 +640,7 @@ def _features_of(small: Image.Image) -> dict:
         "dominant_colours": _dominant_colours(small),
         "mean_lab": tuple(round(v, 3) for v in average),
         "structure": encode_structure(structure_descriptors(small)),
+        "layout": encode_layout(layout_thumbnail(small)),
     }
 
 

@@ -32,15 +32,9 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .imaging import (
-    STRUCTURE_BINS,
-    STRUCTURE_GRID,
-    STRUCTURE_LENGTH,
-    STRUCTURE_WINDOWS,
-    ImageFeatures,
-    decode_structure,
-    mirrored_structure,
-)
+from .imaging import ImageFeatures
+from .look_model import FITTED_MODEL, LookModel
+from .looks import PreparedLooks, fallback_channels, look_channels
 
 SIGNAL_OVERRIDE = "override"
 SIGNAL_PROVENANCE = "provenance"
@@ -54,20 +48,12 @@ SIGNAL_UPLOAD_TIME = "upload-time"
 PROVENANCE_LOGIT = 30.0
 FILENAME_LOGIT = 16.0
 LOOK_SPAN = 10.0
-# The look model: log-odds = sum of weight * similarity (each 0..1), against NULL_LOGIT for "made
-# from none of this book's drawings". Fitted by maximum likelihood (a conditional logit over each
-# book's drawings plus "none", 5 % of rows strays from another book) on the pairing_eval corpus
-# with seed 2; the evaluation's default corpus (seed 1) was never used for fitting.
-LOOK_WEIGHTS = {"shape": 20.5, "contain": 33.44, "hash": 13.2, "colour": 6.48}
-FALLBACK_LOOK_WEIGHTS = {"hash": 15.35, "colour": 13.48}   # images without shape descriptors
-NULL_LOGIT = 38.02
-FALLBACK_NULL_LOGIT = 2.62
+# The look model (weights per similarity channel, the "none of these" log-odds and the weight of the
+# sibling pass) is fitted by ``book-assets eval-pairing --fit`` and lives in look_model.json.
 LOOK_UNKNOWN_LOGIT = -50.0       # no usable look features at all
 # Second pass: compare uncertain variations with the drawing's confidently placed variations.
 SIBLING_ANCHOR_CONFIDENCE = 0.95
 SIBLING_RESCORE_BELOW = 0.95
-SIBLING_WEIGHT = 0.3             # per unit of (likeness to its best sibling - mean over drawings); the
-                                 # likelihood-best of 0, 0.1, 0.2, 0.3, 0.5 on the seed-2 corpus
 # Upload time only tips near-ties in the assignment (log-probability units), and is named as a
 # deciding signal only when the two best drawings were this close in probability.
 UPLOAD_TIME_TIE_WEIGHT = 0.05
@@ -80,7 +66,6 @@ REVIEW_BELOW = 0.95
 LOOK_CONFLICT_PROBABILITY = 0.9
 CONFLICT_CONFIDENCE_CAP = 0.5
 UPLOAD_TIME_SCALE_S = 3600.0
-HASH_UNRELATED_BITS = 24.0
 TOKEN_MATCH_CAP = 0.9            # best score from shared name words; a shared stem prefix scores 1.0
 PROVENANCE_STEM_SCORE = 0.8      # stem mentioned ("max"), weaker than the full name ("max.png")
 
@@ -452,142 +437,20 @@ def _provenance_scores(generated: Sequence[Candidate], drawing_keys: Sequence[st
     return scores
 
 
-def _hashes(values: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Hex hashes as uint64 plus a validity mask (bad or missing hashes are simply not used)."""
-    out, valid = [], []
-    for value in values:
-        try:
-            number = int(value, 16) if value and len(value) <= 16 else None
-        except (TypeError, ValueError):
-            number = None
-        out.append(number or 0)
-        valid.append(number is not None)
-    return np.array(out, dtype=np.uint64), np.array(valid, dtype=bool)
+def look_logits(probes: PreparedLooks, sources: PreparedLooks, model: LookModel = FITTED_MODEL, *,
+                sibling: bool = False) -> np.ndarray:
+    """P x S log-odds that each probe was made from each source, from its looks alone.
 
-
-def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(a[:, None] ^ b[None, :]).astype(np.float64)
-
-
-def _hash_similarity(distance: np.ndarray) -> np.ndarray:
-    """0 bits -> 1.0; from ~24 differing bits on (unrelated images differ in 20-34) -> 0."""
-    return np.clip(1.0 - distance / HASH_UNRELATED_BITS, 0.0, 1.0)
-
-
-def _hash_likeness(generated: Sequence[Candidate], sources: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray]:
-    """G x S perceptual-hash similarity in 0..1, the mirrored source included, and where it is known."""
-    g_ph, g_ok = _hashes(c.features.phash for c in generated)
-    s_ph, s_ok = _hashes(c.features.phash for c in sources)
-    s_phm, s_okm = _hashes(c.features.phash_mirror for c in sources)
-    g_dh, g_okd = _hashes(c.features.dhash for c in generated)
-    s_dh, s_okd = _hashes(c.features.dhash for c in sources)
-    direct_ph = _hamming(g_ph, s_ph)
-    mirrored_ph = np.where(s_okm[None, :], _hamming(g_ph, s_phm), direct_ph)
-    # dhash has no mirrored twin: it sharpens the direct comparison, the mirrored one uses phash only.
-    has_dhash = g_okd[:, None] & s_okd[None, :]
-    direct = np.where(has_dhash, 0.5 * (direct_ph + _hamming(g_dh, s_dh)), direct_ph)
-    return _hash_similarity(np.minimum(direct, mirrored_ph)), g_ok[:, None] & s_ok[None, :]
-
-
-def _colour_similarity(generated: Sequence[Candidate], drawings: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray]:
-    """1 - Hellinger distance between colour histograms (a matrix product of square roots)."""
-    lengths = Counter(len(c.features.colour_hist) for c in (*generated, *drawings) if c.features.colour_hist)
-    shape = (len(generated), len(drawings))
-    if not lengths:
-        return np.zeros(shape), np.zeros(shape, dtype=bool)
-    bins = lengths.most_common(1)[0][0]
-
-    def matrix(items: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.zeros((len(items), bins))
-        ok = np.zeros(len(items), dtype=bool)
-        for i, c in enumerate(items):
-            hist = np.asarray(c.features.colour_hist, dtype=np.float64)
-            total = hist.sum() if hist.shape == (bins,) else 0.0
-            if total > 0 and np.all(hist >= 0):
-                rows[i], ok[i] = np.sqrt(hist / total), True
-        return rows, ok
-
-    g_rows, g_ok = matrix(generated)
-    d_rows, d_ok = matrix(drawings)
-    bhattacharyya = np.clip(g_rows @ d_rows.T, 0.0, 1.0)
-    return 1.0 - np.sqrt(1.0 - bhattacharyya), g_ok[:, None] & d_ok[None, :]
-
-
-class _Shapes:
-    """Shape descriptors (``imaging.structure_descriptors``) of some images, prepared for matrix products.
-
-    ``unit`` rows are whole-descriptor unit vectors (for "same edges in the same places");
-    ``cells`` normalises every cell on its own (a variation's cell matches whatever its contrast);
-    ``weighted`` weights a source's cells by their share of its edges, so a drawing is judged on
-    where it has ink and a new or busy background elsewhere costs little.
+    A linear model over the similarity channels of ``looks``, fitted by maximum likelihood on the
+    labelled corpora (``book-assets eval-pairing --fit``); pairs where either image lacks the newer
+    features use the hash-and-colour fallback model.
     """
-
-    def __init__(self, candidates: Sequence[Candidate]):
-        windows = len(STRUCTURE_WINDOWS)
-        self.ok = np.zeros(len(candidates), dtype=bool)
-        self.unit = np.zeros((len(candidates), windows, STRUCTURE_LENGTH), dtype=np.float32)
-        for index, candidate in enumerate(candidates):
-            descriptors = decode_structure(getattr(candidate.features, "structure", ""))
-            if descriptors is not None and descriptors.shape[0] == windows:
-                self.unit[index], self.ok[index] = descriptors, True
-        cells = self.unit.reshape(len(candidates), windows, STRUCTURE_GRID * STRUCTURE_GRID, STRUCTURE_BINS)
-        norms = np.linalg.norm(cells, axis=3, keepdims=True)
-        per_cell = np.divide(cells, norms, out=np.zeros_like(cells), where=norms > 1e-6)
-        self.cells = per_cell.reshape(self.unit.shape)
-        self.weighted = (per_cell * norms * norms).reshape(self.unit.shape)
-
-    def subset(self, rows: np.ndarray) -> "_Shapes":
-        part = object.__new__(_Shapes)
-        part.ok, part.unit, part.cells, part.weighted = self.ok[rows], self.unit[rows], self.cells[rows], self.weighted[rows]
-        return part
-
-
-def _with_mirror(windows: np.ndarray) -> np.ndarray:
-    """N x W x L -> N x 2W x L: each window and its left-right mirror image."""
-    flat = windows.reshape(-1, STRUCTURE_LENGTH)
-    mirrored = mirrored_structure(flat).reshape(windows.shape).astype(np.float32)
-    return np.concatenate([windows, mirrored], axis=1)
-
-
-def _best_window_match(probe: np.ndarray, probe_windows: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """A x B: best dot product of the probe's whole frame with any target window (mirrors included),
-    or of any probe crop with the target's whole frame (the target shown smaller, i.e. zoomed out)."""
-    n_a, n_b = probe.shape[0], target.shape[0]
-    if n_a == 0 or n_b == 0:
-        return np.zeros((n_a, n_b))
-    both = _with_mirror(target)                                     # B x 2W x L
-    zoomed_in = (probe[:, 0, :] @ both.reshape(-1, STRUCTURE_LENGTH).T).reshape(n_a, n_b, -1).max(axis=2)
-    windows = len(STRUCTURE_WINDOWS)
-    target_frames = both[:, [0, windows], :].reshape(-1, STRUCTURE_LENGTH)   # B whole frames and mirrors
-    crops = probe_windows[:, 1:, :].reshape(-1, STRUCTURE_LENGTH)
-    zoomed_out = (crops @ target_frames.T).reshape(n_a, windows - 1, n_b, 2).max(axis=(1, 3))
-    return np.maximum(zoomed_in, zoomed_out).astype(np.float64)
-
-
-def _shape_likeness(probes: _Shapes, targets: _Shapes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(same-edges score, ink-containment score, known) for every probe x target, mirror and reframe proof."""
-    same = _best_window_match(probes.unit, probes.unit, targets.unit)
-    contained = _best_window_match(probes.cells, probes.cells, targets.weighted)
-    return same, contained, probes.ok[:, None] & targets.ok[None, :]
-
-
-def _look_logits(
-    generated: Sequence[Candidate], sources: Sequence[Candidate], g_shapes: _Shapes, s_shapes: _Shapes
-) -> np.ndarray:
-    """G x S log-odds that each variation was made from each source, from its looks alone.
-
-    A linear model over four similarities (shape, ink containment, perceptual hash, colour),
-    fitted by maximum likelihood on the generated corpus of ``book_assets.pairing_eval`` (a seed
-    the evaluation does not use); images without shape descriptors use a hash-and-colour model.
-    """
-    hash_sim, hash_ok = _hash_likeness(generated, sources)
-    colour_sim, colour_ok = _colour_similarity(generated, sources)
-    same, contained, shape_ok = _shape_likeness(g_shapes, s_shapes)
-    full = (LOOK_WEIGHTS["shape"] * same + LOOK_WEIGHTS["contain"] * contained
-            + LOOK_WEIGHTS["hash"] * hash_sim + LOOK_WEIGHTS["colour"] * colour_sim)
-    fallback = FALLBACK_LOOK_WEIGHTS["hash"] * hash_sim + FALLBACK_LOOK_WEIGHTS["colour"] * colour_sim
-    logits = np.where(shape_ok, full, fallback)
-    return np.where(shape_ok | hash_ok | colour_ok, logits, LOOK_UNKNOWN_LOGIT)
+    channels = look_channels(probes, sources, sibling=sibling)
+    full = channels @ model.weight_vector()
+    fallback = fallback_channels(channels) @ model.fallback_weight_vector()
+    logits = np.where(probes.full_ok[:, None] & sources.full_ok[None, :], full, fallback)
+    known = (probes.hash_ok | probes.colour_ok)[:, None] & (sources.hash_ok | sources.colour_ok)[None, :]
+    return np.where(known, logits, LOOK_UNKNOWN_LOGIT)
 
 
 def _upload_time_scores(generated: Sequence[Candidate], drawings: Sequence[Candidate]) -> np.ndarray:
@@ -642,12 +505,14 @@ def pair_images(
     *,
     review_below: float = REVIEW_BELOW,
     capacity: int | None = None,
+    model: LookModel = FITTED_MODEL,
 ) -> PairingResult:
     """Assign every generated image to one drawing; one ``Pair`` per input, in input order.
 
     Deterministic: inputs are sorted by key before scoring and solving, so shuffled input gives the
     same pairs. ``capacity`` caps variations per drawing (overrides count towards it); the default
     max(16, 2 * ceil(G / D)) lets real, uneven books fit while no drawing can absorb everything.
+    ``model`` is the fitted look model; the fitting command passes candidates of its own.
     """
     overrides = dict(overrides or {})
     unique_drawings: dict[str, Candidate] = {}
@@ -667,13 +532,14 @@ def pair_images(
     gen_sorted = [generated[i] for i in order]
     gen_keys = [c.key for c in gen_sorted]
 
-    g_shapes, d_shapes = _Shapes(gen_sorted), _Shapes(drawing_list)
+    g_looks = PreparedLooks([c.features for c in gen_sorted])
+    d_looks = PreparedLooks([c.features for c in drawing_list])
     evidence = _Evidence(
         provenance=_provenance_scores(gen_sorted, drawing_keys),
         filename=_filename_scores(gen_keys, drawing_keys),
-        looks=_look_logits(gen_sorted, drawing_list, g_shapes, d_shapes),
+        looks=look_logits(g_looks, d_looks, model),
         upload=_upload_time_scores(gen_sorted, drawing_list),
-        null_logit=np.where(g_shapes.ok, NULL_LOGIT, FALLBACK_NULL_LOGIT),
+        null_logit=np.where(g_looks.full_ok, model.null_logit, model.fallback_null_logit),
     )
 
     if capacity is None:
@@ -694,7 +560,7 @@ def pair_images(
     _solve(evidence, assigned, fixed, remaining)
     # Second pass: a drawing's variations resemble each other, so an uncertain variation is also
     # compared with the variations already placed with certainty (and those a reviewer placed).
-    if _add_sibling_evidence(evidence, gen_sorted, g_shapes, assigned, fixed):
+    if _add_sibling_evidence(evidence, g_looks, assigned, fixed, model):
         assigned[~fixed] = -1
         _solve(evidence, assigned, fixed, remaining)
     full = np.bincount(assigned[assigned >= 0], minlength=n_drw) >= capacity
@@ -719,13 +585,13 @@ def pair_images(
 
 
 def _add_sibling_evidence(
-    evidence: _Evidence, generated: Sequence[Candidate], shapes: _Shapes, assigned: np.ndarray, fixed: np.ndarray
+    evidence: _Evidence, looks: PreparedLooks, assigned: np.ndarray, fixed: np.ndarray, model: LookModel
 ) -> bool:
     """Second look for uncertain variations: how much more they resemble one drawing's confidently
     placed variations (and those a reviewer placed) than the other drawings' ones. Returns whether
     anything changed (then the caller solves again)."""
     n_gen, n_drw = evidence.looks.shape
-    if n_gen < 2 or n_drw < 2 or SIBLING_WEIGHT == 0:
+    if n_gen < 2 or n_drw < 2 or model.sibling_weight == 0:
         return False
     posterior = evidence.posterior()
     rows = np.arange(n_gen)
@@ -734,8 +600,7 @@ def _add_sibling_evidence(
     uncertain = np.flatnonzero(~fixed & (confidence < SIBLING_RESCORE_BELOW))
     if anchors.size == 0 or uncertain.size == 0:
         return False
-    sibling_logits = _look_logits([generated[i] for i in uncertain], [generated[i] for i in anchors],
-                                  shapes.subset(uncertain), shapes.subset(anchors))
+    sibling_logits = look_logits(looks.subset(uncertain), looks.subset(anchors), model, sibling=True)
     sibling_logits[uncertain[:, None] == anchors[None, :]] = -np.inf       # never its own sibling
     best = np.full((uncertain.size, n_drw), np.nan)
     for col in range(n_drw):
@@ -749,7 +614,7 @@ def _add_sibling_evidence(
         return False
     centre = np.nansum(best, axis=1) / np.maximum(counts, 1)
     lift = np.where(known & (counts >= 2)[:, None], best - centre[:, None], 0.0)
-    evidence.looks[uncertain] += SIBLING_WEIGHT * lift
+    evidence.looks[uncertain] += model.sibling_weight * lift
     return True
 
 

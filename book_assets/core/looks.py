@@ -1,0 +1,331 @@
+"""How alike two images look: the similarity channels that pairing weighs.
+
+Each channel compares P probe images (variations) with S sources (drawings, or variations already
+placed) and gives a P x S matrix in 0..1. No single channel survives everything an image model
+does to a drawing, so pairing combines them with weights fitted on labelled corpora
+(``look_model``):
+
+- ``shape``: same edges in the same places (colour-blind orientation histograms), best over
+  crops, tilts and the mirror image of either side;
+- ``contain``: the source's inked cells are present in the probe (a new or busy background costs
+  little); ``contained_in``: the probe's edges are present in the source (a subject cut out and
+  set on a plain background);
+- ``hash``: perceptual and difference hashes (recolouring, noise), mirror included;
+- ``colour``: colour histograms (Hellinger);
+- ``layout`` / ``layout_colour``: the big shapes of light and dark, and of colour, sampled from
+  the source through windows (reframes to 60 %, tilts to 15 degrees, mirror) and correlated with
+  the probe's whole frame. A flat-colour drawing and a photo-like rendition of what it shows share
+  little fine structure but the same big shapes.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy.ndimage import map_coordinates
+
+from .imaging import (
+    STRUCTURE_BINS,
+    STRUCTURE_GRID,
+    STRUCTURE_LENGTH,
+    STRUCTURE_WINDOWS,
+    ImageFeatures,
+    decode_layout,
+    decode_structure,
+    inscribed_scale,
+    mirrored_structure,
+)
+
+SIMILARITIES = ("shape", "contain", "contained_in", "hash", "colour", "layout", "layout_colour")
+# Each similarity also as a z-score across the row's sources: how much more alike this source is than
+# the book's other drawings. A busy drawing is a little like everything; a probe whose similarities
+# are all close makes a small lead count. Zero for rows with fewer than Z_MIN_SOURCES sources.
+LOOK_CHANNELS = SIMILARITIES + tuple(f"{name}_z" for name in SIMILARITIES)
+Z_MIN_SOURCES = 3
+FALLBACK_CHANNELS = ("hash", "colour")   # images described before shape and layout features existed
+
+HASH_UNRELATED_BITS = 24.0
+LAYOUT_GRID = 12                          # samples per side of a layout window
+# Layout windows on the source: (scale, positions per side) and the tilts tried at full and 0.85 scale.
+LAYOUT_SCALES = ((1.0, 1), (0.85, 3), (0.72, 4), (0.6, 5))
+LAYOUT_TILTS = (-14.0, -7.0, 7.0, 14.0)
+# Against another variation (the sibling pass) a few windows do: siblings are rarely reframed twice.
+SIBLING_LAYOUT_SCALES = ((1.0, 1), (0.85, 3))
+ASPECT_BUCKET = 0.05                      # probes whose log aspect ratios differ less share windows
+
+
+@dataclass(frozen=True)
+class Window:
+    """A region of a source image seen as a probe's whole frame: centre and size as fractions of the
+    source, a tilt in degrees, and whether it is mirrored."""
+
+    cx: float
+    cy: float
+    width: float
+    height: float
+    tilt: float = 0.0
+    mirrored: bool = False
+
+
+class PreparedLooks:
+    """The look features of some images decoded once into arrays, for matrix products."""
+
+    def __init__(self, features: Sequence[ImageFeatures]):
+        n = len(features)
+        windows = len(STRUCTURE_WINDOWS)
+        self.size = n
+        self.shape_ok = np.zeros(n, dtype=bool)
+        self.unit = np.zeros((n, windows, STRUCTURE_LENGTH), dtype=np.float32)
+        for index, feature in enumerate(features):
+            descriptors = decode_structure(feature.structure)
+            if descriptors is not None and descriptors.shape[0] == windows:
+                self.unit[index], self.shape_ok[index] = descriptors, True
+        cells = self.unit.reshape(n, windows, STRUCTURE_GRID * STRUCTURE_GRID, STRUCTURE_BINS)
+        norms = np.linalg.norm(cells, axis=3, keepdims=True)
+        per_cell = np.divide(cells, norms, out=np.zeros_like(cells), where=norms > 1e-6)
+        # ``cells``: every cell normalised on its own (a cell matches whatever its contrast);
+        # ``weighted``: cells weighted by their share of the image's edges (judged where the ink is).
+        self.cells = per_cell.reshape(self.unit.shape)
+        self.weighted = (per_cell * norms * norms).reshape(self.unit.shape)
+        self.phash, ph_ok = _hashes(f.phash for f in features)
+        self.phash_mirror, phm_ok = _hashes(f.phash_mirror for f in features)
+        self.dhash, self.dhash_ok = _hashes(f.dhash for f in features)
+        self.hash_ok, self.hash_mirror_ok = ph_ok, phm_ok
+        self.histograms, self.colour_ok = _histogram_rows(features)
+        self.layouts = [decode_layout(f.layout) for f in features]
+        self.layout_ok = np.array([t is not None for t in self.layouts], dtype=bool)
+        self.aspect = np.array([f.width / f.height if f.width > 0 and f.height > 0 else 1.0 for f in features])
+
+    @property
+    def full_ok(self) -> np.ndarray:
+        """Images with every feature the full look model needs."""
+        return self.shape_ok & self.layout_ok & self.hash_ok & self.colour_ok
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> "PreparedLooks":
+        rows = np.asarray(rows, dtype=np.int64)
+        part = object.__new__(PreparedLooks)
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray):
+                setattr(part, name, value[rows])
+        part.layouts = [self.layouts[i] for i in rows]
+        part.size = len(rows)
+        return part
+
+
+def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: bool = False) -> np.ndarray:
+    """P x S x len(LOOK_CHANNELS) similarities (0..1; 0 where a feature is missing)."""
+    same, contain, contained_in = _shape_likeness(probes, sources)
+    hash_sim = _hash_likeness(probes, sources)
+    colour = _colour_similarity(probes, sources)
+    layout, layout_colour = _layout_likeness(probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES,
+                                             () if sibling else LAYOUT_TILTS)
+    by_name = {"shape": same, "contain": contain, "contained_in": contained_in, "hash": hash_sim,
+               "colour": colour, "layout": layout, "layout_colour": layout_colour}
+    raw = np.stack([by_name[name] for name in SIMILARITIES], axis=2)
+    return np.concatenate([raw, _row_z_scores(raw)], axis=2)
+
+
+def _row_z_scores(raw: np.ndarray) -> np.ndarray:
+    """(x - row mean) / row standard deviation across sources, per channel; 0 for too few sources."""
+    if raw.shape[1] < Z_MIN_SOURCES:
+        return np.zeros_like(raw)
+    spread = raw.std(axis=1, keepdims=True)
+    centred = raw - raw.mean(axis=1, keepdims=True)
+    return np.divide(centred, spread, out=np.zeros_like(raw), where=spread > 1e-6)
+
+
+def fallback_channels(channels: np.ndarray) -> np.ndarray:
+    """The FALLBACK_CHANNELS columns of a ``look_channels`` result."""
+    return channels[:, :, [LOOK_CHANNELS.index(name) for name in FALLBACK_CHANNELS]]
+
+
+# --------------------------------------------------------------------------------------------
+# Shape
+# --------------------------------------------------------------------------------------------
+
+
+def _with_mirror(windows: np.ndarray) -> np.ndarray:
+    """N x W x L -> N x 2W x L: each window and its left-right mirror image."""
+    flat = windows.reshape(-1, STRUCTURE_LENGTH)
+    mirrored = mirrored_structure(flat).reshape(windows.shape).astype(np.float32)
+    return np.concatenate([windows, mirrored], axis=1)
+
+
+def _best_window_match(probe: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """A x B: best dot product of the probe's whole frame with any target window (mirrors included),
+    or of any probe window with the target's whole frame (the target shown smaller, i.e. zoomed out)."""
+    n_a, n_b = probe.shape[0], target.shape[0]
+    if n_a == 0 or n_b == 0:
+        return np.zeros((n_a, n_b))
+    both = _with_mirror(target)                                     # B x 2W x L
+    zoomed_in = (probe[:, 0, :] @ both.reshape(-1, STRUCTURE_LENGTH).T).reshape(n_a, n_b, -1).max(axis=2)
+    windows = len(STRUCTURE_WINDOWS)
+    target_frames = both[:, [0, windows], :].reshape(-1, STRUCTURE_LENGTH)   # B whole frames and mirrors
+    crops = probe[:, 1:, :].reshape(-1, STRUCTURE_LENGTH)
+    zoomed_out = (crops @ target_frames.T).reshape(n_a, windows - 1, n_b, 2).max(axis=(1, 3))
+    return np.maximum(zoomed_in, zoomed_out).astype(np.float64)
+
+
+def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Same edges; the source's ink in the probe; the probe's edges in the source (mirror and reframe proof)."""
+    known = probes.shape_ok[:, None] & sources.shape_ok[None, :]
+    same = _best_window_match(probes.unit, sources.unit)
+    contain = _best_window_match(probes.cells, sources.weighted)
+    contained_in = _best_window_match(probes.weighted, sources.cells)
+    return tuple(np.where(known, m, 0.0) for m in (same, contain, contained_in))
+
+
+# --------------------------------------------------------------------------------------------
+# Hashes and colour
+# --------------------------------------------------------------------------------------------
+
+
+def _hashes(values: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Hex hashes as uint64 plus a validity mask (bad or missing hashes are simply not used)."""
+    out, valid = [], []
+    for value in values:
+        try:
+            number = int(value, 16) if value and len(value) <= 16 else None
+        except (TypeError, ValueError):
+            number = None
+        out.append(number or 0)
+        valid.append(number is not None)
+    return np.array(out, dtype=np.uint64), np.array(valid, dtype=bool)
+
+
+def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(a[:, None] ^ b[None, :]).astype(np.float64)
+
+
+def _hash_likeness(probes: PreparedLooks, sources: PreparedLooks) -> np.ndarray:
+    """Perceptual-hash similarity, 0 bits -> 1.0, from ~24 differing bits on (unrelated: 20-34) -> 0."""
+    direct_ph = _hamming(probes.phash, sources.phash)
+    mirrored_ph = np.where(sources.hash_mirror_ok[None, :], _hamming(probes.phash, sources.phash_mirror), direct_ph)
+    # dhash has no mirrored twin: it sharpens the direct comparison, the mirrored one uses phash only.
+    has_dhash = probes.dhash_ok[:, None] & sources.dhash_ok[None, :]
+    direct = np.where(has_dhash, 0.5 * (direct_ph + _hamming(probes.dhash, sources.dhash)), direct_ph)
+    similarity = np.clip(1.0 - np.minimum(direct, mirrored_ph) / HASH_UNRELATED_BITS, 0.0, 1.0)
+    return np.where(probes.hash_ok[:, None] & sources.hash_ok[None, :], similarity, 0.0)
+
+
+def _histogram_rows(features: Sequence[ImageFeatures]) -> tuple[np.ndarray, np.ndarray]:
+    """Square roots of the normalised colour histograms (rows), and which are usable."""
+    lengths = Counter(len(f.colour_hist) for f in features if f.colour_hist)
+    bins = lengths.most_common(1)[0][0] if lengths else 1
+    rows = np.zeros((len(features), bins))
+    ok = np.zeros(len(features), dtype=bool)
+    for i, feature in enumerate(features):
+        hist = np.asarray(feature.colour_hist, dtype=np.float64)
+        total = hist.sum() if hist.shape == (bins,) else 0.0
+        if total > 0 and np.all(hist >= 0):
+            rows[i], ok[i] = np.sqrt(hist / total), True
+    return rows, ok
+
+
+def _colour_similarity(probes: PreparedLooks, sources: PreparedLooks) -> np.ndarray:
+    """1 - Hellinger distance between colour histograms (a matrix product of square roots)."""
+    if probes.histograms.shape[1] != sources.histograms.shape[1]:
+        return np.zeros((probes.size, sources.size))
+    bhattacharyya = np.clip(probes.histograms @ sources.histograms.T, 0.0, 1.0)
+    similarity = 1.0 - np.sqrt(1.0 - bhattacharyya)
+    return np.where(probes.colour_ok[:, None] & sources.colour_ok[None, :], similarity, 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Layout
+# --------------------------------------------------------------------------------------------
+
+
+def layout_windows(source_aspect: float, probe_aspect: float, scales=LAYOUT_SCALES, tilts=LAYOUT_TILTS) -> list[Window]:
+    """The source regions a probe of ``probe_aspect`` may show: the largest region of the probe's shape,
+    then smaller ones across the source, tilted ones at the two largest scales, each also mirrored."""
+    if probe_aspect > source_aspect:
+        width, height = 1.0, source_aspect / probe_aspect
+    else:
+        width, height = probe_aspect / source_aspect, 1.0
+    windows = []
+    for scale, steps in scales:
+        w, h = width * scale, height * scale
+        xs = [0.5] if steps == 1 else [w / 2 + (1 - w) * i / (steps - 1) for i in range(steps)]
+        ys = [0.5] if steps == 1 else [h / 2 + (1 - h) * i / (steps - 1) for i in range(steps)]
+        windows.extend(Window(x, y, w, h) for y in ys for x in xs)
+        if scale >= 0.85:
+            for tilt in tilts:
+                shrink = inscribed_scale(probe_aspect, 1.0, tilt)
+                windows.append(Window(0.5, 0.5, w * shrink, h * shrink, tilt))
+    return windows + [Window(w.cx, w.cy, w.width, w.height, w.tilt, True) for w in windows]
+
+
+def _window_coordinates(windows: Sequence[Window], source_aspect: float, rows: int, cols: int) -> np.ndarray:
+    """2 x (W * G * G) pixel coordinates (row, column) of every window's sample grid in a rows x cols thumbnail."""
+    u = (np.arange(LAYOUT_GRID) + 0.5) / LAYOUT_GRID - 0.5
+    grid_x, grid_y = np.meshgrid(u, u)
+    ys, xs = [], []
+    for window in windows:
+        x = (-grid_x if window.mirrored else grid_x) * window.width * source_aspect   # in units of source height
+        y = grid_y * window.height
+        # A probe turned counter-clockwise by ``tilt`` (as Pillow's rotate turns) shows a source region
+        # whose sample grid is turned clockwise in image coordinates (y grows downwards).
+        angle = math.radians(window.tilt)
+        x_turned = x * math.cos(angle) - y * math.sin(angle)
+        y_turned = x * math.sin(angle) + y * math.cos(angle)
+        xs.append((window.cx + x_turned / source_aspect) * cols - 0.5)
+        ys.append((window.cy + y_turned) * rows - 0.5)
+    return np.stack([np.concatenate(ys).ravel(), np.concatenate(xs).ravel()])
+
+
+def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """N x G x G x 3 samples -> (light, colour) rows, each zero-mean and unit-length (a correlation)."""
+    n = samples.shape[0]
+    light = samples[..., 0].reshape(n, -1)
+    colour = samples[..., 1:].reshape(n, -1, 2)
+    colour = (colour - colour.mean(axis=1, keepdims=True)).reshape(n, -1)
+    light = light - light.mean(axis=1, keepdims=True)
+
+    def unit(rows: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 1e-6).astype(np.float32)
+
+    return unit(light), unit(colour)
+
+
+def _sample(thumbnail: np.ndarray, windows: Sequence[Window], aspect: float) -> np.ndarray:
+    rows, cols = thumbnail.shape[:2]
+    coordinates = _window_coordinates(windows, aspect, rows, cols)
+    channels = [map_coordinates(thumbnail[..., c], coordinates, order=1, mode="nearest") for c in range(3)]
+    return np.stack(channels, axis=-1).reshape(len(windows), LAYOUT_GRID, LAYOUT_GRID, 3)
+
+
+def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilts) -> tuple[np.ndarray, np.ndarray]:
+    """Best correlation of each probe's whole frame with any window of each source: light, then colour."""
+    light = np.zeros((probes.size, sources.size))
+    colour = np.zeros((probes.size, sources.size))
+    probe_rows = np.flatnonzero(probes.layout_ok)
+    source_cols = np.flatnonzero(sources.layout_ok)
+    if probe_rows.size == 0 or source_cols.size == 0:
+        return light, colour
+    whole = [Window(0.5, 0.5, 1.0, 1.0)]
+    probe_samples = np.concatenate([_sample(probes.layouts[i], whole, probes.aspect[i]) for i in probe_rows])
+    probe_light, probe_colour = _layout_vectors(probe_samples)
+    buckets: dict[int, list[int]] = defaultdict(list)
+    for position, row in enumerate(probe_rows):
+        buckets[round(math.log(probes.aspect[row]) / ASPECT_BUCKET)].append(position)
+    for bucket, positions in buckets.items():
+        probe_aspect = math.exp(bucket * ASPECT_BUCKET)
+        window_count = 0
+        samples = []
+        for col in source_cols:
+            windows = layout_windows(sources.aspect[col], probe_aspect, scales, tilts)
+            window_count = len(windows)
+            samples.append(_sample(sources.layouts[col], windows, sources.aspect[col]))
+        source_light, source_colour = _layout_vectors(np.concatenate(samples))
+        rows = probe_rows[positions]
+        shape = (len(positions), source_cols.size, window_count)
+        best_light = (probe_light[positions] @ source_light.T).reshape(shape).max(axis=2)
+        best_colour = (probe_colour[positions] @ source_colour.T).reshape(shape).max(axis=2)
+        light[np.ix_(rows, source_cols)] = np.clip(best_light, 0.0, 1.0)
+        colour[np.ix_(rows, source_cols)] = np.clip(best_colour, 0.0, 1.0)
+    return light, colour

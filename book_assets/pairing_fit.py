@@ -1,0 +1,257 @@
+"""Fit the look model on labelled corpora: ``book-assets eval-pairing --fit``.
+
+The look model (``core/look_model.json``) weighs the similarity channels of ``core/looks``. Its
+numbers come from here, never from a hand: every variation of the fit corpora is a choice among its
+book's drawings plus "none of these" (strays from another book and distractor renditions are
+"none"), and the weights and the "none" log-odds maximise the likelihood of the true choices
+(a conditional logit, L-BFGS with an analytic gradient). The sibling pass weight is then the one,
+from a short grid, under which the whole pairing's confidences are most likely.
+
+Only fit seeds and the fit half of the photographs are used; ``eval-pairing`` reports on others.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy.optimize import minimize
+
+from .core.imaging import ImageFeatures, analyse_image
+from .core.look_model import LookModel
+from .core.looks import FALLBACK_CHANNELS, LOOK_CHANNELS, PreparedLooks, fallback_channels, look_channels
+from .core.pairing import Candidate, pair_images
+
+FIT_SEED = 2
+STRAY_SHARE = 0.05          # of each generated-corpus book's rows: a variation from another book, truth "none"
+L2_PENALTY = 1e-4           # keeps weights finite where channels are collinear; small beside the likelihood
+SIBLING_GRID = (0.0, 0.1, 0.2, 0.3, 0.5)
+
+
+@dataclass
+class LabelledBook:
+    """One book's images with the truth: ``truth[i]`` is the drawing index of variation i, or -1 for none."""
+
+    name: str
+    drawings: list[ImageFeatures]
+    variations: list[ImageFeatures]
+    truth: list[int]
+
+
+class FeatureCache:
+    """``analyse_image`` once per distinct file content."""
+
+    def __init__(self) -> None:
+        self.by_hash: dict[str, ImageFeatures] = {}
+        self.seconds = 0.0
+
+    def features(self, data: bytes) -> ImageFeatures:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in self.by_hash:
+            started = time.perf_counter()
+            self.by_hash[digest] = analyse_image(data, want_print_copy=False).features
+            self.seconds += time.perf_counter() - started
+        return self.by_hash[digest]
+
+
+def encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **({"quality": 88} if fmt != "PNG" else {"compress_level": 1}))
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# The conditional logit
+# --------------------------------------------------------------------------------------------
+
+
+def _design(book: LabelledBook, fallback: bool) -> tuple[np.ndarray, np.ndarray]:
+    """G x D x K channel similarities of a book, and the index of each true choice (D = none)."""
+    probes, sources = PreparedLooks(book.variations), PreparedLooks(book.drawings)
+    channels = look_channels(probes, sources)
+    if fallback:
+        channels = fallback_channels(channels)
+    truth = np.array([t if t >= 0 else len(book.drawings) for t in book.truth])
+    return channels, truth
+
+
+def fit_logit(designs: Sequence[tuple[np.ndarray, np.ndarray]], penalty: float = L2_PENALTY) -> tuple[np.ndarray, float, float]:
+    """Weights and "none" log-odds maximising the likelihood of the true choices; and the mean NLL per row."""
+    k = designs[0][0].shape[2]
+    rows = sum(len(truth) for _, truth in designs)
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        weights, null = theta[:k], theta[k]
+        nll, gradient = 0.0, np.zeros(k + 1)
+        for channels, truth in designs:
+            g, d = channels.shape[:2]
+            logits = np.concatenate([channels @ weights, np.full((g, 1), null)], axis=1)
+            logits -= logits.max(axis=1, keepdims=True)
+            probability = np.exp(logits)
+            probability /= probability.sum(axis=1, keepdims=True)
+            nll -= np.log(np.maximum(probability[np.arange(g), truth], 1e-300)).sum()
+            padded = np.concatenate([channels, np.zeros((g, 1, k))], axis=1)       # "none" has no channels
+            expected = (probability[..., None] * padded).sum(axis=1)
+            gradient[:k] -= (padded[np.arange(g), truth] - expected).sum(axis=0)
+            gradient[k] -= ((truth == d).astype(float) - probability[:, d]).sum()
+        penalty_term = penalty * float(weights @ weights)
+        gradient[:k] += 2.0 * penalty * weights * rows
+        return nll / rows + penalty_term, gradient / rows
+
+    result = minimize(objective, np.zeros(k + 1), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+    return result.x[:k], float(result.x[k]), float(result.fun)
+
+
+def anonymous_key(role: str, index: int) -> str:
+    """A key whose name says nothing (a hex blob), so only looks decide."""
+    return f"books/fit/{role}/{hashlib.sha256(f'{role}{index}'.encode()).hexdigest()[:12]}.png"
+
+
+def _pairing_nll(books: Sequence[LabelledBook], model: LookModel) -> float:
+    """Mean negative log-likelihood of the whole pairing's reported confidences (right: c, wrong: 1 - c)."""
+    total, rows = 0.0, 0
+    for book in books:
+        drawings = [Candidate(anonymous_key("drawings", i), f) for i, f in enumerate(book.drawings)]
+        variations = [Candidate(anonymous_key("generated", i), f) for i, f in enumerate(book.variations)]
+        result = pair_images(drawings, variations, model=model)
+        for pair, truth in zip(result.pairs, book.truth):
+            right = (pair.drawing is None and truth < 0) or (
+                truth >= 0 and pair.drawing == drawings[truth].key)
+            p = min(max(pair.confidence, 1e-4), 1 - 1e-4)
+            total -= math.log(p if right else 1 - p)
+            rows += 1
+    return total / max(rows, 1)
+
+
+def fit_model(books: Sequence[LabelledBook], fitted_on: dict, *, say: Callable[[str], None] = lambda m: None) -> LookModel:
+    started = time.perf_counter()
+    weights, null, nll = fit_logit([_design(b, fallback=False) for b in books])
+    say(f"look model: NLL {nll:.4f} per row over {sum(len(b.truth) for b in books)} rows")
+    fallback_weights, fallback_null, fallback_nll = fit_logit([_design(b, fallback=True) for b in books])
+    say(f"fallback model: NLL {fallback_nll:.4f}")
+    base = LookModel(dict(zip(LOOK_CHANNELS, weights.tolist())), null,
+                     dict(zip(FALLBACK_CHANNELS, fallback_weights.tolist())), fallback_null, 0.0)
+    scores = {}
+    for weight in SIBLING_GRID:
+        candidate = LookModel(base.weights, base.null_logit, base.fallback_weights, base.fallback_null_logit, weight)
+        scores[weight] = _pairing_nll(books, candidate)
+        say(f"sibling weight {weight}: pairing NLL {scores[weight]:.4f}")
+    sibling = min(SIBLING_GRID, key=lambda w: (round(scores[w], 6), w))
+    return LookModel(
+        base.weights, base.null_logit, base.fallback_weights, base.fallback_null_logit, sibling,
+        fitted_on={**fitted_on, "rows": sum(len(b.truth) for b in books), "books": len(books),
+                   "look_nll": round(nll, 4), "fallback_nll": round(fallback_nll, 4),
+                   "pairing_nll": round(scores[sibling], 4), "seconds": round(time.perf_counter() - started, 1)},
+    )
+
+
+def models_agree(a: LookModel, b: LookModel, *, relative: float, absolute: float) -> list[str]:
+    """Differences beyond ``absolute + relative * |value|`` between two models, as readable lines."""
+    problems = []
+    pairs = [(f"weights.{n}", a.weights.get(n, 0.0), b.weights.get(n, 0.0)) for n in LOOK_CHANNELS]
+    pairs += [(f"fallback_weights.{n}", a.fallback_weights.get(n, 0.0), b.fallback_weights.get(n, 0.0))
+              for n in FALLBACK_CHANNELS]
+    pairs += [("null_logit", a.null_logit, b.null_logit), ("fallback_null_logit", a.fallback_null_logit, b.fallback_null_logit),
+              ("sibling_weight", a.sibling_weight, b.sibling_weight)]
+    for name, x, y in pairs:
+        if abs(x - y) > absolute + relative * max(abs(x), abs(y)):
+            problems.append(f"{name}: {x:.4f} vs {y:.4f}")
+    return problems
+
+
+def strays(books: Sequence[LabelledBook], rng_seed: int) -> list[LabelledBook]:
+    """Each book plus STRAY_SHARE of its row count taken from the next book's variations, truth "none"."""
+    rng = np.random.default_rng(rng_seed)
+    out = []
+    for index, book in enumerate(books):
+        other = books[(index + 1) % len(books)]
+        if other is book or not other.variations:
+            out.append(book)
+            continue
+        count = max(1, round(STRAY_SHARE * len(book.variations)))
+        picked = rng.choice(len(other.variations), size=min(count, len(other.variations)), replace=False)
+        out.append(LabelledBook(book.name, book.drawings, book.variations + [other.variations[i] for i in picked],
+                                book.truth + [-1] * len(picked)))
+    return out
+
+
+def iter_rows(books: Iterable[LabelledBook]) -> int:
+    return sum(len(b.truth) for b in books)
+
+
+# --------------------------------------------------------------------------------------------
+# The fit corpora and the command
+# --------------------------------------------------------------------------------------------
+
+def _labelled(named, cache: FeatureCache) -> LabelledBook:
+    """A ``pairing_eval.RegimeBook`` as features and truth indices (-1 = none of these drawings)."""
+    drawing_keys = sorted(named.drawings)
+    index = {key: i for i, key in enumerate(drawing_keys)}
+    generated_keys = sorted(named.generated)
+    return LabelledBook(
+        named.book_id,
+        [cache.features(named.drawings[k]) for k in drawing_keys],
+        [cache.features(named.generated[k]) for k in generated_keys],
+        [index[named.truth[k]] if named.truth.get(k) is not None else -1 for k in generated_keys],
+    )
+
+
+def _sizes():
+    from .pairing_eval import CorpusSize
+
+    return (CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8),
+            CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8))
+
+
+def fit_books(say: Callable[[str], None] = lambda m: None) -> tuple[list[LabelledBook], dict]:
+    """The fit corpora: generated books (seed FIT_SEED) with strays, and photo books from the fit half
+    of the photographs (seed FIT_SEED) with their distractors; looks only (random names)."""
+    from . import pairing_eval as pe
+    from .pairing_photos import photo_books
+
+    generated_size, photo_size = _sizes()
+    cache = FeatureCache()
+    started = time.perf_counter()
+    generated = []
+    for book in pe.build_corpus(generated_size, FIT_SEED):
+        drawing_bytes = [pe.encode(d, "JPEG" if kind == "photographed paper" or i % 2 else "PNG")
+                         for i, (d, kind) in enumerate(zip(book.drawings, book.drawing_kinds))]
+        generated.append(_labelled(pe.name_book(book, "none", FIT_SEED, drawing_bytes), cache))
+    say(f"generated fit corpus: {len(generated)} books in {time.perf_counter() - started:.1f} s")
+    photos = [_labelled(named, cache) for named in photo_books(photo_size, FIT_SEED, "fit", "none")]
+    say(f"photo fit corpus: {len(photos)} books, {len(cache.by_hash)} images analysed, "
+        f"{time.perf_counter() - started:.1f} s in all")
+    fitted_on = {"seed": FIT_SEED, "generated": vars(generated_size), "photos": vars(photo_size),
+                 "photo_split": "fit", "naming": "none (looks only)", "stray_share": STRAY_SHARE}
+    return strays(generated, FIT_SEED) + photos, fitted_on
+
+
+def run_fit(*, write: bool, out, say: Callable[[str], None] = lambda m: None) -> int:
+    """Fit, print the model beside the committed one, and write it when asked. Exit 1 when they differ
+    and nothing was written (the committed model is stale)."""
+    from .core.look_model import FITTED_MODEL, MODEL_PATH
+
+    books, fitted_on = fit_books(say)
+    model = fit_model(books, fitted_on, say=say)
+    print(model.to_json(), file=out, end="")
+    differences = models_agree(model, FITTED_MODEL, relative=MODEL_RELATIVE_TOLERANCE, absolute=MODEL_ABSOLUTE_TOLERANCE)
+    if write:
+        MODEL_PATH.write_text(model.to_json(), encoding="utf-8")
+        print(f"written to {MODEL_PATH}", file=out)
+        return 0
+    if differences:
+        print("The committed look model differs from this fit:\n  " + "\n  ".join(differences), file=out)
+        return 1
+    print("The committed look model matches this fit.", file=out)
+    return 0
+
+
+# The committed model must match a refit within these: the fit is deterministic, but BLAS and
+# platform rounding may move the optimum's last digits.
+MODEL_RELATIVE_TOLERANCE = 0.02
+MODEL_ABSOLUTE_TOLERANCE = 0.05

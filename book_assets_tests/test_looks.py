@@ -1,0 +1,136 @@
+"""The look channels: windows find reframed, tilted and mirrored renditions; features round-trip."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+from book_assets.core.imaging import (
+    STRUCTURE_WINDOWS,
+    analyse_image,
+    decode_layout,
+    encode_layout,
+    inscribed_scale,
+    layout_thumbnail,
+    structure_descriptors,
+)
+from book_assets.core.looks import (
+    LOOK_CHANNELS,
+    SIMILARITIES,
+    PreparedLooks,
+    Window,
+    _layout_vectors,
+    _sample,
+    layout_windows,
+    look_channels,
+)
+
+
+def _scene(seed: int, size=(480, 360)) -> Image.Image:
+    """A photo-like picture: smooth colour fields, a few soft objects, texture; different per seed."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(40, 220, (6, 8, 3)).astype(np.uint8)
+    img = Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC)
+    pen = ImageDraw.Draw(img)
+    for _ in range(6):
+        x, y = rng.uniform(0, size[0]), rng.uniform(0, size[1])
+        r = rng.uniform(20, 90)
+        pen.ellipse([x - r, y - r * 0.7, x + r, y + r * 0.7], fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+    img = img.filter(ImageFilter.GaussianBlur(2))
+    pixels = np.asarray(img, dtype=np.float64) + rng.normal(0, 6, (size[1], size[0], 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def _features(img: Image.Image):
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    return analyse_image(buffer.getvalue(), want_print_copy=False).features
+
+
+def _tilted(img: Image.Image, degrees: float) -> Image.Image:
+    """Turned counter-clockwise and cropped to the largest upright rectangle inside, as tools do."""
+    width, height = img.size
+    turned = img.rotate(degrees, resample=Image.Resampling.BICUBIC)
+    k = inscribed_scale(width, height, degrees)
+    return turned.crop((width * (1 - k) / 2, height * (1 - k) / 2, width * (1 + k) / 2, height * (1 + k) / 2))
+
+
+def _best_layout_window(probe_img: Image.Image, source_img: Image.Image) -> tuple[Window, float]:
+    probe, source = PreparedLooks([_features(probe_img)]), PreparedLooks([_features(source_img)])
+    windows = layout_windows(source.aspect[0], probe.aspect[0])
+    light_probe, _ = _layout_vectors(_sample(probe.layouts[0], [Window(0.5, 0.5, 1.0, 1.0)], probe.aspect[0]))
+    light_source, _ = _layout_vectors(_sample(source.layouts[0], windows, source.aspect[0]))
+    scores = (light_probe @ light_source.T)[0]
+    return windows[int(np.argmax(scores))], float(scores.max())
+
+
+@pytest.mark.parametrize("degrees", [-12.0, 12.0])
+def test_a_tilted_rendition_matches_the_window_tilted_the_same_way(degrees):
+    source = _scene(1)
+    window, score = _best_layout_window(_tilted(source, degrees), source)
+    assert np.sign(window.tilt) == np.sign(degrees) and not window.mirrored
+    assert score > 0.9
+
+
+def test_a_mirrored_reframe_matches_a_small_mirrored_window():
+    source = _scene(2)
+    width, height = source.size
+    crop = source.crop((0.3 * width, 0.1 * height, 0.95 * width, 0.75 * height))   # 65 % of each side
+    window, score = _best_layout_window(ImageOps.mirror(crop), source)
+    assert window.mirrored and window.width < 1.0 and window.tilt == 0
+    assert score > 0.85
+
+
+def test_layout_and_shape_prefer_the_source_over_other_pictures():
+    sources = [_scene(seed) for seed in range(3, 8)]
+    width, height = sources[2].size
+    probes = [ImageOps.mirror(_tilted(sources[2], 8.0)),
+              sources[2].crop((0.2 * width, 0.2 * height, 0.9 * width, 0.9 * height)).resize((512, 512))]
+    channels = look_channels(PreparedLooks([_features(p) for p in probes]),
+                             PreparedLooks([_features(s) for s in sources]))
+    for name in ("layout", "shape", "layout_z", "shape_z"):
+        column = LOOK_CHANNELS.index(name)
+        assert list(channels[:, :, column].argmax(axis=1)) == [2, 2], name
+
+
+def test_z_scores_need_three_sources_and_subsets_agree():
+    images = [_scene(seed) for seed in range(10, 14)]
+    looks = PreparedLooks([_features(i) for i in images])
+    two = look_channels(looks.subset([0]), looks.subset([1, 2]))
+    z_columns = [LOOK_CHANNELS.index(f"{name}_z") for name in SIMILARITIES]
+    assert np.all(two[:, :, z_columns] == 0.0)
+    full = look_channels(looks, looks.subset([1, 2, 3]))
+    assert np.any(full[:, :, z_columns] != 0.0)
+    np.testing.assert_allclose(look_channels(looks.subset([0]), looks.subset([1, 2, 3])), full[:1], atol=1e-4)
+
+
+def test_a_tilted_picture_finds_the_tilted_structure_window():
+    source = _scene(20).resize((256, 192))
+    tilted_whole = structure_descriptors(_tilted(source, 15.0))[0]
+    descriptors = structure_descriptors(source)
+    tilts = [angle for *_, angle in STRUCTURE_WINDOWS]
+    scores = descriptors @ tilted_whole
+    assert tilts[int(np.argmax(scores))] == 15.0
+    assert scores[tilts.index(15.0)] > scores[0] + 0.05
+
+
+def test_layout_round_trip_and_malformed_values():
+    thumbnail = layout_thumbnail(_scene(30).resize((256, 192)))
+    assert max(thumbnail.shape[:2]) == 48
+    back = decode_layout(encode_layout(thumbnail))
+    assert back.shape == thumbnail.shape
+    assert np.abs(back - thumbnail).max() < 0.6
+    for bad in ("", "48x36:not base64!", "0x0:", "4x4:" + "AAAA"):
+        assert decode_layout(bad) is None
+
+
+def test_missing_features_give_zero_similarity_not_errors():
+    features = _features(_scene(40))
+    from dataclasses import replace
+
+    bare = replace(features, structure="", layout="", phash="", dhash="", phash_mirror="", colour_hist=[])
+    channels = look_channels(PreparedLooks([bare]), PreparedLooks([features, features, features]))
+    assert channels.shape == (1, 3, len(LOOK_CHANNELS))
+    assert np.all(channels == 0.0)

@@ -1,0 +1,162 @@
+"""The photo pairing corpus (``pairing_photos``): sources, drawings, renditions, distractors, the report.
+
+Only the photographs that scikit-learn and matplotlib ship are used here (test dependencies), so
+nothing needs opencv-doc.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from book_assets import cli
+from book_assets import pairing_eval as pe
+from book_assets import pairing_photos as pp
+
+PACKAGE_PHOTOS = ("china", "flower", "grace_hopper")
+
+
+@pytest.fixture(scope="module")
+def sources() -> list[pp.PhotoSource]:
+    found = [s for s in pp.photo_sources("all") if s.name in PACKAGE_PHOTOS]
+    assert sorted(s.name for s in found) == sorted(PACKAGE_PHOTOS), "scikit-learn and matplotlib are test dependencies"
+    return found
+
+
+SIZE = pe.CorpusSize(books=1, drawings_per_book=2, variations_per_drawing=3)
+
+
+@pytest.fixture(scope="module")
+def corpus(sources) -> list[pp.PhotoBook]:
+    return pp.build_photo_corpus(SIZE, seed=3, sources=sources)
+
+
+def _digests(book: pp.PhotoBook) -> list[str]:
+    return [hashlib.sha256(img.tobytes()).hexdigest() for img in book.drawings + [v.image for v in book.variations]]
+
+
+def test_corpus_is_deterministic(corpus, sources):
+    again = pp.build_photo_corpus(SIZE, seed=3, sources=sources)
+    assert _digests(again[0]) == _digests(corpus[0])
+    assert again[0].drawing_bytes() == corpus[0].drawing_bytes()
+    other = pp.build_photo_corpus(SIZE, seed=4, sources=sources)
+    assert _digests(other[0]) != _digests(corpus[0])
+
+
+def _layout(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """A 16 x 12 colour thumbnail, each channel's mean removed: where the colours are."""
+    small = np.asarray(img.convert("RGB").resize(size).resize((16, 12), Image.Resampling.BOX), dtype=np.float64)
+    return (small - small.reshape(-1, 3).mean(axis=0)).ravel()
+
+
+def test_drawings_differ_from_their_photos_but_keep_the_layout(sources):
+    photos = {s.name: pp.load_photo(s.path) for s in sources}
+    for source in sources:
+        photo = photos[source.name]
+        own, others = [], []
+        for style in pp.DRAWING_STYLES:
+            for attempt in range(2):
+                drawing = pp.child_drawing(source, random.Random(f"layout-{style}-{attempt}"), style=style)
+                assert abs(drawing.width / drawing.height - photo.width / photo.height) < 0.02
+                assert max(drawing.size) == pp.DRAWING_LONG_SIDE
+                # Not the photograph: flat crayon colours, outlines and paper, far from its pixels.
+                assert np.abs(np.asarray(drawing, dtype=np.float64)
+                              - np.asarray(photo.resize(drawing.size), dtype=np.float64)).mean() > 20
+                if style != "line art":   # (line art is mostly white paper: no colour layout to compare)
+                    layout = _layout(drawing, drawing.size)
+                    own.append(np.corrcoef(layout, _layout(photo, drawing.size))[0, 1])
+                    others += [np.corrcoef(layout, _layout(p, drawing.size))[0, 1]
+                               for name, p in photos.items() if name != source.name]
+        # The same picture, though: colours where the photograph has them.
+        assert np.mean(own) > 0.3 and np.mean(own) > np.mean(others) + 0.1, (source.name, own, others)
+
+
+def test_every_rendition_kind_base_and_edit_is_produced(sources):
+    kinds = pp.RENDITION_KINDS
+    assert {k[0] for k in kinds} == set(pp.BASES)
+    assert {(k[0],) for k in kinds if len(k) == 1} == {(b,) for b in pp.BASES}
+    for edit in pp.EDITS:
+        assert ("photo", edit) in kinds
+        assert any(edit in k[1:] and k[0] != "photo" for k in kinds), edit
+    assert sum(len(k) == 3 for k in kinds) >= 3
+    photo = pp.load_photo(sources[0].path).resize((160, 120))
+    for k in kinds:
+        image = pp.make_rendition(photo, k, 2, random.Random("k"))
+        assert image.mode == "RGB" and min(image.size) >= 500, k
+    size = pe.CorpusSize(books=1, drawings_per_book=1, variations_per_drawing=len(kinds))
+    book = pp.build_photo_book(0, size, 1, sources[:1])
+    assert {v.kinds for v in book.variations if v.drawing is not None} == set(kinds)
+
+
+def test_renditions_do_what_they_say(sources):
+    photo = pp.load_photo(sources[1].path)
+    rng = lambda: random.Random(7)  # noqa: E731 - the same draws for each call
+    plain = pp.make_rendition(photo, ("photo",), 1, rng())
+    mirrored = pp.make_rendition(photo, ("photo", "mirror"), 1, rng())
+    assert plain.size == mirrored.size
+    flipped = np.asarray(mirrored, dtype=np.float64)[:, ::-1]
+    assert np.abs(flipped - np.asarray(plain, dtype=np.float64)).mean() < 3
+    sepia = np.asarray(pp.make_rendition(photo, ("sepia",), 2, rng()), dtype=np.float64)
+    assert (sepia[..., 0] >= sepia[..., 2] - 2).mean() > 0.95          # warm brown everywhere
+    for strength in (1, 2, 3):
+        square = pp.make_rendition(photo, ("painted",), strength, random.Random(strength))
+        assert max(square.size) in (1024, *pp.OUTPUT_LONG_SIDES)
+
+
+def test_distractors_have_no_drawing_and_truth_none(sources):
+    size = pe.CorpusSize(books=1, drawings_per_book=2, variations_per_drawing=4)
+    book = pp.build_photo_corpus(size, seed=1, sources=sources)[0]
+    distractors = [v for v in book.variations if v.drawing is None]
+    assert distractors, "two of three photographs drawn: the third gives distractors"
+    assert {v.photo for v in distractors}.isdisjoint(book.photos)
+    assert len(set(book.photos)) == len(book.photos) == 2
+    for regime in pe.REGIMES:
+        named = pe.name_book(book, regime, 1, book.drawing_bytes())
+        nones = [k for k, t in named.truth.items() if t is None]
+        assert len(nones) == len(distractors)
+        assert all(t in named.drawings for t in named.truth.values() if t is not None)
+
+
+def test_photo_books_yields_named_books_with_truth(sources):
+    books = list(pp.photo_books(pe.CorpusSize(1, 2, 2), seed=2, regime="helpful", sources=sources))
+    assert len(books) == 1 and len(books[0].drawings) == 2
+    assert set(books[0].truth) == set(books[0].generated)
+
+
+def test_source_split_is_disjoint_and_stable():
+    table = pp._split_table()
+    fit = {n for n, half in table.items() if half == "fit"}
+    held = {n for n, half in table.items() if half == "eval"}
+    assert fit and held and fit.isdisjoint(held) and fit | held == set(table)
+    assert abs(len(fit) - len(held)) <= 1
+    found_fit = {s.name for s in pp.photo_sources("fit")}
+    found_eval = {s.name for s in pp.photo_sources("eval")}
+    assert found_fit.isdisjoint(found_eval)
+    assert found_fit | found_eval == {s.name for s in pp.photo_sources("all")}
+    assert found_fit <= fit and found_eval <= held
+    for name in PACKAGE_PHOTOS:   # each package photo is on one side, whatever else is installed
+        assert pp.split_of(name) in ("fit", "eval")
+
+
+def test_too_few_sources_is_a_clear_error():
+    with pytest.raises(pp.PhotoSourcesMissing, match="apt-get install -y opencv-doc"):
+        pp.photo_sources("all", minimum=10_000)
+
+
+def test_eval_pairing_quick_photos_prints_the_per_kind_table(capsys, tmp_path):
+    out = tmp_path / "photos.json"
+    assert cli.main(["eval-pairing", "--quick", "--corpus", "photos", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for heading in ("accuracy per kind", "accuracy per base", "accuracy per edit", "accuracy per strength",
+                    "accuracy per naming regime", "distractors", "review flag", "timings", "targets"):
+        assert f"== Photo corpus: {heading}" in printed
+    assert "Pairing evaluation:" not in printed        # the generated corpus was not asked for
+    assert "regime helpful 100.0 %" in printed
+    import json
+
+    saved = json.loads(out.read_text())["photos"]
+    assert saved["split"] == "eval" and saved["outcomes"]
+    assert {o["regime"] for o in saved["outcomes"]} == set(pe.REGIMES)
