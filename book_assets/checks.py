@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from .core import inventory
+from .core.pairing import PairStatus
 
 REJECTION_RATE_WARN = 0.20     # more than one upload in five rejected: someone should look
 # Resolution thresholds come from the book's print profile (core/profiles.py): print profiles ask
@@ -36,9 +37,11 @@ VALIDATED_IMAGES_CHECKS = [
 ]
 IMAGE_PAIRS_CHECKS = [
     _spec("every_variation_placed_or_flagged", "image_pairs",
-          "Every accepted variation is paired with a drawing or listed as unpaired with a reason.", blocking=True),
+          "Every accepted variation is placed with a drawing, or held out, excluded in pairs.csv or unpaired "
+          "with a reason.", blocking=True),
     _spec("pairs_need_review", "image_pairs",
-          "WARN listing variations whose drawing is uncertain; fix them with rows in pairs.csv."),
+          "WARN listing variations whose drawing is uncertain, and those held out of the book because they are "
+          "more likely wrong than right; fix them with rows in pairs.csv."),
     _spec("every_drawing_has_variations", "image_pairs",
           "WARN listing drawings that no variation was paired with."),
 ]
@@ -59,7 +62,8 @@ BOOK_CHECKS = [
           "The written cover.pdf, re-opened: one sheet sized from trim, spine (page count × paper) and bleed; "
           "boxes, fonts, text inside the panels' safe areas, image PPI."),
     _spec("everything_accounted_for", "book",
-          "Every object under books/<id>/ is on a page, unpaired, rejected with a reason, or a settings file."),
+          "Every object under books/<id>/ is on a page, held out for review, excluded in pairs.csv, unpaired, "
+          "rejected with a reason, or a settings file."),
 ]
 
 
@@ -109,31 +113,44 @@ def check_rejection_rate(validated: pd.DataFrame) -> dg.AssetCheckResult:
 
 
 def check_every_variation_placed_or_flagged(pairs: pd.DataFrame, accepted_generated: Sequence[str]) -> dg.AssetCheckResult:
-    """Every accepted variation has a pair row; unpaired rows carry a reason."""
+    """Every accepted variation has a pair row; a placed one has a drawing, and every one left out of
+    the grids (held, excluded by the reviewer, unpaired) carries a reason."""
     have = set(pairs["generated"]) if len(pairs) else set()
     missing = sorted(set(accepted_generated) - have)
-    unpaired = pairs[pairs["drawing"].isna()] if len(pairs) else pairs
-    unexplained = int((unpaired["reason"] == "").sum()) if len(unpaired) else 0
-    passed = not missing and unexplained == 0
+    counts = pairs["status"].value_counts() if len(pairs) else pd.Series(dtype=int)
+    left_out = pairs[pairs["status"] != PairStatus.PLACED] if len(pairs) else pairs
+    unexplained = int((left_out["reason"] == "").sum()) if len(left_out) else 0
+    placed_nowhere = int(((pairs["status"] == PairStatus.PLACED) & pairs["drawing"].isna()).sum()) if len(pairs) else 0
+    passed = not missing and unexplained == 0 and placed_nowhere == 0
     return _result("every_variation_placed_or_flagged", passed, len(have), len(accepted_generated),
-                   unpaired=len(unpaired), missing=dg.MetadataValue.md(_listing(missing) or "none"))
+                   **{status.value: int(counts.get(status.value, 0)) for status in PairStatus},
+                   unexplained=unexplained, placed_without_drawing=placed_nowhere,
+                   missing=dg.MetadataValue.md(_listing(missing) or "none"))
 
 
 def check_pairs_need_review(pairs: pd.DataFrame) -> dg.AssetCheckResult:
     """WARN listing pairs flagged for review (low confidence), each with its two best drawings and
-    why; a reviewer settles them with rows in books/<id>/pairs.csv, which the next build obeys."""
+    why, the ones held out of the book named as held; a reviewer settles them with rows in
+    books/<id>/pairs.csv, which the next build obeys."""
     flagged = pairs[pairs["needs_review"] & pairs["drawing"].notna()] if len(pairs) else pairs
+    held = int((flagged["status"] == PairStatus.HELD).sum()) if len(flagged) else 0
     lines = []
-    for r in flagged.itertuples():
+    held_first = (flagged.sort_values("status", key=lambda status: status != PairStatus.HELD, kind="stable")
+                  if len(flagged) else flagged)
+    for r in held_first.itertuples():
         runner = getattr(r, "runner_up_probability", None)
         second = (f"{r.runner_up} ({runner:.2f})" if r.runner_up and runner is not None
                   else (r.runner_up or "none"))
-        lines.append(f"{r.generated} → {r.drawing} (confidence {r.confidence:.2f}; runner-up {second})"
+        mark = "HELD, not printed: " if r.status == PairStatus.HELD else ""
+        lines.append(f"{mark}{r.generated} → {r.drawing} (confidence {r.confidence:.2f}; runner-up {second})"
                      + (f": {r.reason}" if r.reason else ""))
-    fix = ("\n\nTo settle them, add rows `generated,drawing` to books/<id>/pairs.csv "
-           "(the image_pairs metadata `review_pairs_csv` has them ready) and build again.") if lines else ""
+    fix = ("\n\nTo settle them, add rows `generated,drawing` to books/<id>/pairs.csv (`generated,-` when it is "
+           "from none of this book's drawings; the image_pairs metadata `review_pairs_csv` has them ready) "
+           "and build again.") if lines else ""
+    description = (f"{len(flagged)} pairs need a reviewer's look" + (f", {held} of them held out of the book"
+                                                                     if held else "")) if len(flagged) else None
     return _result("pairs_need_review", len(flagged) == 0, len(flagged), 0, severity=dg.AssetCheckSeverity.WARN,
-                   description=f"{len(flagged)} pairs need a reviewer's look" if len(flagged) else None,
+                   description=description, held=held,
                    flagged=dg.MetadataValue.md((_listing(lines) + fix) if lines else "none"))
 
 

@@ -78,8 +78,9 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
         if published:
             report = json.loads(bucket.read_bytes(outcome["report"]))
             print(f"Book: {bucket.url(outcome['pdf'])}", file=out)
+            held = f"{len(report['held'])} held out for review, " if report["held"] else ""
             print(f"      {outcome['pages']} pages ({outcome['profile']}), {len(report['pairs'])} variations placed, "
-                  f"{len(report['rejected'])} files rejected (see report.json)", file=out)
+                  f"{held}{len(report['rejected'])} files rejected (see report.json)", file=out)
             print(f"Cover: {bucket.url(outcome['cover'])}", file=out)
             print(f"Preview in a browser: {bucket.url(outcome['preview'])}", file=out)
     if not published:

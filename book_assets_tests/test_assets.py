@@ -269,3 +269,85 @@ def test_links_and_unsafe_names_are_reported_not_followed(small_book_files, buck
     assert reasons["books/b-links/drawings/linked.jpg"] == "symlink"
     assert reasons["books/b-links/generated/odd\\name.png"] == "unsafe_name"
     assert unaccounted(report, [o.key for o in bucket.list_objects("books/b-links/")]) == []
+
+
+def _pdf_images_per_page(pdf_path) -> list[int]:
+    """How many pictures each page of the written PDF draws (image XObjects in its resources)."""
+    reader = PdfReader(str(pdf_path))
+    counts = []
+    for page in reader.pages:
+        xobjects = page.get("/Resources", {}).get("/XObject", {})
+        counts.append(sum(1 for ref in xobjects.values() if ref.get_object().get("/Subtype") == "/Image"))
+    return counts
+
+
+def _assert_left_out_of_every_page(bucket, result, book_id: str, key: str) -> dict:
+    """``key`` is in no grid of the layout, on no page of report.json, and the PDF draws only what the
+    layout placed; returns the published report."""
+    layout = result.output_for_node("page_layouts").layout
+    assert all(key not in [img.key for img in page.images] for page in layout.pages)
+    assert all(key not in variations for variations in result.output_for_node("image_pairs").variations.values())
+    with bucket.local_path(f"published/{book_id}/book.pdf") as pdf_path:
+        assert _pdf_images_per_page(pdf_path) == [len(page.images) for page in layout.pages]
+    report = json.loads(bucket.read_bytes(f"published/{book_id}/report.json"))
+    assert all(key not in page["images"] for page in report["pages"])
+    assert key not in [p["generated"] for p in report["pairs"]]
+    assert unaccounted(report, [o.key for o in bucket.list_objects(f"books/{book_id}/")]) == []
+    return report
+
+
+def test_a_reviewers_none_row_leaves_a_variation_out_of_the_book(small_book_files, bucket, instance):
+    files = dict(small_book_files)
+    files["pairs.csv"] = b"generated,drawing\ngenerated/max_02.png,-\n"      # looks and name say max.jpg
+    upload(bucket, "b-none", files)
+    result = build(bucket, instance, "b-none")
+    assert result.success and result.output_for_node("book")["published"] is True
+    key = "books/b-none/generated/max_02.png"
+    row = result.output_for_node("image_pairs").table.set_index("generated").loc[key]
+    assert row["status"] == "reviewer_excluded" and row["drawing"] is None and not row["needs_review"]
+    report = _assert_left_out_of_every_page(bucket, result, "b-none", key)
+    assert report["excluded"] == [{"generated": key, "reason": "reviewer_excluded", "message": row["reason"]}]
+    assert report["metrics"]["reviewer_excluded"] == 1 and report["held"] == []
+    metadata = materialization(result, "image_pairs").metadata
+    assert metadata["reviewer_excluded"].value == 1 and metadata["pairs"].value == 7
+    # max.jpg keeps its two other variations
+    assert result.output_for_node("image_pairs").variations["books/b-none/drawings/max.jpg"] == [
+        "books/b-none/generated/max_01.png", "books/b-none/generated/max_03.png"]
+    assert check_results(result)["every_variation_placed_or_flagged"].passed
+
+
+def test_a_pair_more_likely_wrong_than_right_is_held_out_and_reported(small_book_files, bucket, instance):
+    """A blue page among the variations looks like no drawing of the book: it is held, not printed,
+    listed for review and in report.json, and the book still publishes (held is a WARN)."""
+    from book_assets.core.pairing import HOLD_BELOW
+
+    blue_page = io.BytesIO()
+    Image.new("RGB", (1200, 1200), (30, 60, 200)).save(blue_page, "PNG")
+    upload(bucket, "b-held", {**small_book_files, "generated/5d1e9b3a0c77.png": blue_page.getvalue()})
+    result = build(bucket, instance, "b-held")
+    assert result.success and result.output_for_node("book")["published"] is True
+    key = "books/b-held/generated/5d1e9b3a0c77.png"
+    row = result.output_for_node("image_pairs").table.set_index("generated").loc[key]
+    assert row["confidence"] < HOLD_BELOW, "the fixture is meant to look like no drawing of the book"
+    assert row["status"] == "held" and row["needs_review"]
+    assert {row["drawing"], row["runner_up"]} == {"books/b-held/drawings/max.jpg", "books/b-held/drawings/zoom.jpg"}
+    assert row["reason"].startswith("Held out of the book")
+
+    report = _assert_left_out_of_every_page(bucket, result, "b-held", key)
+    assert report["held"] == [{
+        "generated": key, "drawing": row["drawing"], "confidence": row["confidence"], "runner_up": row["runner_up"],
+        "runner_up_probability": round(row["runner_up_probability"], 4), "message": row["reason"]}]
+    assert report["metrics"]["held"] == 1 and report["metrics"]["pairs"] == 8 and report["excluded"] == []
+
+    metadata = materialization(result, "image_pairs").metadata
+    assert metadata["held"].value == 1
+    review = [r.data for r in metadata["review_table"].value.records]
+    assert [(r["generated"], r["status"]) for r in review] == [("generated/5d1e9b3a0c77.png", "held")]
+    assert review[0]["pairs_csv_line"] == f"generated/5d1e9b3a0c77.png,{row['drawing'].split('/', 2)[2]}"
+    checks = check_results(result)
+    warning = checks["pairs_need_review"]
+    assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
+    assert "HELD, not printed: " + key in warning.metadata["flagged"].value
+    assert checks["every_variation_placed_or_flagged"].passed and checks["everything_accounted_for"].passed
+    preview = bucket.read_bytes("published/b-held/preview.html").decode()
+    assert "5d1e9b3a0c77.png: Held out of the book" in preview

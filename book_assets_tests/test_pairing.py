@@ -11,8 +11,10 @@ from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
 from book_assets.core.imaging import ImageFeatures, analyse_image
 from book_assets.core.pairing import (
+    HOLD_BELOW,
     Candidate,
     PairingResult,
+    PairStatus,
     name_tokens,
     pair_images,
     parse_overrides,
@@ -169,7 +171,7 @@ def test_parse_overrides_reports_unknown_ambiguous_and_duplicate_rows():
         "x.png,max.png\n"            # ambiguous: a/x.png or b/x.png
         "max_01.png,max.png\n"
         "max_01.png,max.png\n"       # exact repeat
-        "max_01.png,\n"              # missing drawing
+        ",max.png\n"                 # missing generated image
         "max.png,max_01.png\n"       # columns swapped
     )
     overrides, problems = parse_overrides(text, PREFIX, keys)
@@ -178,7 +180,7 @@ def test_parse_overrides_reports_unknown_ambiguous_and_duplicate_rows():
     assert "line 2" in problems[0] and "maxx.png" in problems[0]
     assert "line 3" in problems[1] and "more than one" in problems[1]
     assert "line 5" in problems[2] and "repeats line 4" in problems[2]
-    assert "line 6" in problems[3]
+    assert "line 6" in problems[3] and "no generated image" in problems[3]
     assert "line 7" in problems[4] and "first column" in problems[4]
 
 
@@ -191,6 +193,96 @@ def test_parse_overrides_reports_bad_header_instead_of_raising(text):
     overrides, problems = parse_overrides(text, PREFIX, keys)
     assert overrides == {}
     assert len(problems) == 1 and "header" in problems[0]
+
+
+@pytest.mark.parametrize("cell", ["", "-", "none", " NONE ", "None"])
+def test_parse_overrides_reads_a_none_row_as_from_no_drawing(cell):
+    keys = [f"{PREFIX}drawings/max.png", f"{PREFIX}generated/max_01.png", f"{PREFIX}generated/max_02.png"]
+    text = f"generated,drawing\nmax_01.png,{cell}\ngenerated/max_02.png,max.png\n"
+    overrides, problems = parse_overrides(text, PREFIX, keys)
+    assert problems == []
+    assert overrides == {f"{PREFIX}generated/max_01.png": None,
+                         f"{PREFIX}generated/max_02.png": f"{PREFIX}drawings/max.png"}
+
+
+def test_parse_overrides_none_rows_still_need_a_generated_image_that_exists():
+    keys = [f"{PREFIX}drawings/max.png", f"{PREFIX}generated/max_01.png", f"{PREFIX}generated/max_02.png"]
+    text = (
+        "generated,drawing\n"
+        ",-\n"                      # no generated image: a problem, not an exclusion
+        "gone.png,-\n"              # unknown generated image
+        "max.png,none\n"            # a drawing in the generated column
+        "max_02.png\n"              # no drawing column at all: a slip, not a decision
+        "max_01.png,max.png\n"
+        "max_01.png,-\n"            # a later "none" overrides an earlier drawing, as any later line does
+    )
+    overrides, problems = parse_overrides(text, PREFIX, keys)
+    assert overrides == {f"{PREFIX}generated/max_01.png": None}
+    assert len(problems) == 5
+    assert "line 2" in problems[0] and "no generated image" in problems[0]
+    assert "line 3" in problems[1] and "gone.png" in problems[1]
+    assert "line 4" in problems[2] and "first column" in problems[2]
+    assert "line 5" in problems[3] and "no drawing column" in problems[3]
+    assert "line 7" in problems[4] and "later line wins" in problems[4]
+    headerless, problems = parse_overrides("max_01.png,-\n", PREFIX, keys)
+    assert headerless == {f"{PREFIX}generated/max_01.png": None} and "no header" in problems[0]
+
+
+def test_reviewer_none_excludes_a_variation_whatever_its_looks(drawings_images):
+    drawings = _drawing_candidates(drawings_images[:2], ["max.png", "luna.png"])
+    # max_01 looks exactly like max.png and is named after it; the reviewer says it is from neither.
+    excluded = Candidate(f"{PREFIX}generated/max_01.png", features_of(_noisy(drawings_images[0], 1)))
+    kept = Candidate(f"{PREFIX}generated/max_02.png", features_of(_noisy(drawings_images[0], 2)))
+    result = pair_images(drawings, [excluded, kept], {excluded.key: None}, capacity=1)
+    pair = result.pairs[0]
+    assert pair.status is PairStatus.REVIEWER_EXCLUDED and pair.status == "reviewer_excluded"
+    assert pair.drawing is None and pair.signals == ["override"] and not pair.needs_review
+    assert "pairs.csv" in pair.reason and "none of this book's drawings" in pair.reason
+    assert result.excluded == [pair] and result.unpaired == [] and result.held == []
+    # It takes no place: with room for one variation per drawing, max_02 still gets max.png.
+    assert result.pairs[1].drawing == drawings[0].key and result.pairs[1].placed
+    assert result.variations_of(drawings[0].key) == [kept.key]
+    assert all(excluded.key not in result.variations_of(d.key) for d in drawings)
+    # Without drawings at all, the reviewer's word still stands.
+    assert pair_images([], [excluded], {excluded.key: None}).pairs[0].status is PairStatus.REVIEWER_EXCLUDED
+
+
+def test_a_pair_more_likely_wrong_than_right_is_held_out_of_the_grids(drawings_images):
+    # The same drawing uploaded three times: its variation is right on any one of them a third of the time.
+    drawings = _drawing_candidates([drawings_images[0]] * 3 + [drawings_images[3]],
+                                   ["a1.png", "a2.png", "a3.png", "fish.png"])
+    triplet = Candidate(f"{PREFIX}generated/x.png", features_of(_noisy(drawings_images[0], 5)))
+    fish = Candidate(f"{PREFIX}generated/y.png", features_of(_noisy(drawings_images[3], 6)))
+    stray = Candidate(f"{PREFIX}generated/z.png", features_of(_static(1)))
+    result = pair_images(drawings, [triplet, fish, stray], review_below=0.2)
+    held, placed, lost = result.pairs
+    twins = {d.key for d in drawings[:3]}
+    assert held.confidence < HOLD_BELOW and held.status is PairStatus.HELD
+    assert held.needs_review                               # always, whatever review_below says
+    assert held.drawing in twins and held.runner_up in twins - {held.drawing}   # both candidates kept
+    assert held.reason.startswith("Held out of the book: it is more likely not from ")
+    assert _name_of(held.drawing) in held.reason and _name_of(held.runner_up) in held.reason
+    assert "(0.33)" in held.reason
+    assert lost.status is PairStatus.HELD and "none of the drawings" in lost.reason
+    assert placed.status is PairStatus.PLACED and not placed.needs_review
+    assert result.held == [held, lost]
+    assert result.variations_of(drawings[3].key) == [fish.key]
+    assert all(result.variations_of(d.key) == [] for d in drawings[:3])
+    assert {p.generated for p in result.needs_review} == {triplet.key, stray.key}
+
+
+def test_even_odds_are_not_held(drawings_images):
+    """Held means more likely wrong than right: a coin-flip between two copies is flagged, still printed."""
+    drawings = _drawing_candidates([drawings_images[0], drawings_images[0]], ["a1.png", "a2.png"])
+    variation = Candidate(f"{PREFIX}generated/x.png", features_of(_noisy(drawings_images[0], 5)))
+    result = pair_images(drawings, [variation])
+    pair = result.pairs[0]
+    assert pair.confidence == HOLD_BELOW and pair.needs_review and pair.status is PairStatus.PLACED
+    assert result.variations_of(pair.drawing) == [variation.key]
+
+
+def _name_of(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
 
 
 def test_parse_overrides_reads_a_headerless_file_but_says_so():
@@ -364,10 +456,12 @@ def _crowded_book(drawings_images, count: int) -> tuple[list[Candidate], list[Ca
 def test_global_assignment_respects_capacity(drawings_images):
     drawings, generated = _crowded_book(drawings_images, 4)
     result = pair_images(drawings, generated, capacity=2)
-    counts = {d.key: len(result.variations_of(d.key)) for d in drawings}
+    counts = {d.key: sum(p.drawing == d.key for p in result.pairs) for d in drawings}
     assert counts == {drawings[0].key: 2, drawings[1].key: 2}
     moved = [p for p in result.pairs if p.drawing == drawings[1].key]
     assert all(p.needs_review and p.margin < 0 and "sun.png" in p.reason for p in moved)
+    # Moved to a drawing they do not look like, they are more likely wrong than right: held, not printed.
+    assert all(p.status is PairStatus.HELD for p in moved) and result.variations_of(drawings[1].key) == []
     # The two least-noisy copies stay with the drawing they look like.
     assert set(result.variations_of(drawings[0].key)) == {generated[0].key, generated[1].key}
 
@@ -551,10 +645,7 @@ def test_review_table_lists_both_candidates_and_a_ready_pairs_csv(drawings_image
     drawings = _drawing_candidates([drawings_images[0], drawings_images[0]], ["a1.png", "a2.png"])
     variation = Candidate(f"{PREFIX}generated/x.png", features_of(_noisy(drawings_images[0], 5)))
     pair = pair_images(drawings, [variation]).pairs[0]
-    table = pd.DataFrame([{"generated": pair.generated, "drawing": pair.drawing, "confidence": pair.confidence,
-                           "needs_review": pair.needs_review, "signals": ",".join(pair.signals),
-                           "runner_up": pair.runner_up, "margin": pair.margin, "reason": pair.reason,
-                           "runner_up_probability": pair.score - pair.margin}])
+    table = _pairs_table([pair])
     rows = review_rows(table[table["needs_review"]], PREFIX)
     assert rows.iloc[0]["generated"] == "generated/x.png"
     assert {rows.iloc[0]["drawing"], rows.iloc[0]["runner_up"]} == {"drawings/a1.png", "drawings/a2.png"}
@@ -563,6 +654,51 @@ def test_review_table_lists_both_candidates_and_a_ready_pairs_csv(drawings_image
     check = check_pairs_need_review(table)
     assert not check.passed and check.metadata["value"].value == 1
     assert "a1.png" in check.metadata["flagged"].value and "pairs.csv" in check.metadata["flagged"].value
+    assert check.metadata["held"].value == 0 and "HELD" not in check.metadata["flagged"].value
+
+
+def _pairs_table(pairs):
+    """Pairs as the image_pairs table holds them."""
+    import pandas as pd
+
+    return pd.DataFrame([{"generated": p.generated, "status": p.status.value, "drawing": p.drawing,
+                          "confidence": p.confidence, "needs_review": p.needs_review, "signals": ",".join(p.signals),
+                          "runner_up": p.runner_up, "margin": p.margin, "reason": p.reason,
+                          "runner_up_probability": p.score - p.margin} for p in pairs])
+
+
+def test_held_pairs_are_named_as_held_with_a_ready_line_that_round_trips(drawings_images):
+    """Names with commas and quotes: the review table's line, pasted into pairs.csv, reads back as written."""
+    from book_assets.assets.image_pairs import review_csv, review_rows
+    from book_assets.checks import check_every_variation_placed_or_flagged, check_pairs_need_review
+
+    names = ['Max, the "monster".png', "max, again.png", 'max "3".png', "fish.png"]
+    drawings = _drawing_candidates([drawings_images[0]] * 3 + [drawings_images[3]], names)
+    generated = [Candidate(f'{PREFIX}generated/odd, "one".png', features_of(_noisy(drawings_images[0], 1))),
+                 Candidate(f"{PREFIX}generated/fish_1.png", features_of(_noisy(drawings_images[3], 2)))]
+    excluded = Candidate(f"{PREFIX}generated/stray.png", features_of(_static(2)))
+    result = pair_images(drawings, [*generated, excluded], {excluded.key: None})
+    held, placed, gone = result.pairs
+    assert (held.status, placed.status, gone.status) == (PairStatus.HELD, PairStatus.PLACED,
+                                                         PairStatus.REVIEWER_EXCLUDED)
+    table = _pairs_table(result.pairs)
+    rows = review_rows(table[table["needs_review"]], PREFIX)
+    assert list(rows["status"]) == ["held"]
+    line = rows.iloc[0]["pairs_csv_line"]
+    assert line.startswith('"generated/odd, ""one"".png","drawings/') and held.drawing in {d.key for d in drawings[:3]}
+    keys = [c.key for c in (*drawings, *generated)]
+    overrides, problems = parse_overrides(f"generated,drawing\n{line}\n", PREFIX, keys)
+    assert problems == [] and overrides == {held.generated: held.drawing}
+    assert "held variations (1) stay out of the book" in review_csv(table, PREFIX)
+    check = check_pairs_need_review(table)
+    assert check.metadata["held"].value == 1 and "held out of the book" in check.description
+    assert "HELD, not printed: " + held.generated in check.metadata["flagged"].value
+    assert check.metadata["flagged"].value.count("HELD") == 1
+    blocking = check_every_variation_placed_or_flagged(table, [c.key for c in (*generated, excluded)])
+    assert blocking.passed
+    assert (blocking.metadata["held"].value, blocking.metadata["reviewer_excluded"].value) == (1, 1)
+    table.loc[0, "reason"] = ""                   # a held pair without a reason would be unexplained
+    assert not check_every_variation_placed_or_flagged(table, [c.key for c in generated]).passed
 
 
 @pytest.mark.integration
@@ -617,3 +753,17 @@ def test_shape_descriptors_are_mirror_exact_colour_blind_and_survive_the_cache(d
     recoloured = structure_descriptors(_recolour(img, 120))[0] @ plain[0]
     unrelated = max(structure_descriptors(other)[0] @ plain[0] for other in drawings_images[:4])
     assert recoloured > 0.95 > unrelated + 0.2
+
+
+def test_an_image_pairs_manifest_stored_before_statuses_still_loads():
+    """A manifest pickled by an earlier version (no status column) reads as it was built: paired = printed."""
+    import pickle
+
+    import pandas as pd
+
+    from book_assets.assets.image_pairs import ImagePairs
+
+    old = pd.DataFrame({"generated": ["g/a.png", "g/b.png"], "drawing": ["d/x.png", None], "reason": ["", "none"]})
+    manifest = pickle.loads(pickle.dumps(ImagePairs(old, ["d/x.png"], {"d/x.png": ["g/a.png"]})))
+    assert list(manifest.table["status"]) == ["placed", "unpaired"]
+    assert manifest.unpaired == ["g/b.png"] and manifest.with_status(PairStatus.HELD).empty

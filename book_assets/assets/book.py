@@ -21,6 +21,7 @@ from PIL import Image
 from .. import checks
 from ..core import inventory
 from ..core.cover import layout_cover, render_cover
+from ..core.pairing import PairStatus
 from ..core.preflight import preflight_cover, preflight_pdf
 from ..core.preview import PreviewPage, render_preview
 from ..core.render import render_page_png, render_pdf
@@ -47,10 +48,15 @@ def build_report(book_id: str, raw: pd.DataFrame, validated: pd.DataFrame, pairs
         title=layouts.layout.title,
         pages=page_entries(layouts.layout.pages),
         pairs=[{"generated": r.generated, "drawing": r.drawing, "confidence": round(r.confidence, 4),
-                "needs_review": bool(r.needs_review)} for r in pairs.table.itertuples() if r.drawing is not None],
+                "needs_review": bool(r.needs_review)} for r in pairs.with_status(PairStatus.PLACED).itertuples()],
         unpaired=pairs.unpaired,
         rejected=[{"key": r.key, "reason": r.reason, "message": r.message} for r in rejected.itertuples()],
         config_files=sorted(raw.loc[raw["role"].isin([inventory.CONFIG, inventory.OVERRIDES]), "key"]),
+        held=[{"generated": r.generated, "drawing": r.drawing, "confidence": round(r.confidence, 4),
+               "runner_up": r.runner_up, "runner_up_probability": round(r.runner_up_probability, 4),
+               "message": r.reason} for r in pairs.with_status(PairStatus.HELD).itertuples()],
+        excluded=[{"generated": r.generated, "reason": r.status, "message": r.reason}
+                  for r in pairs.with_status(PairStatus.REVIEWER_EXCLUDED).itertuples()],
         problems=[*layouts.config_problems, *(f"pairs.csv: {p}" for p in pairs.override_problems)],
         metrics=metrics,
     )
@@ -183,7 +189,9 @@ def book(
             layout.title, [PreviewPage(p.number, p.kind, png) for p, png in zip(layout.pages, thumbnails)],
             page_warnings(page_layouts, image_pairs, preflight.warnings),
             general=[*page_layouts.config_problems,
-                     *(f"{key.rsplit('/', 1)[-1]} was not placed: no drawing matched it." for key in image_pairs.unpaired)],
+                     *(f"{key.rsplit('/', 1)[-1]} was not placed: no drawing matched it." for key in image_pairs.unpaired),
+                     *(f"{row.generated.rsplit('/', 1)[-1]}: {row.reason} Name its drawing (or -) in pairs.csv "
+                       f"and build again." for row in image_pairs.with_status(PairStatus.HELD).itertuples())],
             facts={"profile": layout.profile.name, "pages": stats.pages, "PDF": f"{stats.bytes / 1e6:.1f} MB",
                    "cover spine": f"{cover.spine_in:.3f} in ({page_layouts.paper} paper)"},
         )
@@ -193,7 +201,9 @@ def book(
             "pages": stats.pages, "pdf_bytes": stats.bytes, "render_ms": round(stats.seconds * 1000, 1),
             "images_placed": len(placed), "min_ppi": float(placed["ppi"].min()) if len(placed) else None,
             "objects": len(raw_images), "rejected": int((validated_images["status"] == "rejected").sum()),
-            "pairs": int(image_pairs.table["drawing"].notna().sum()),
+            "pairs": len(image_pairs.with_status(PairStatus.PLACED)),
+            "held": len(image_pairs.with_status(PairStatus.HELD)),
+            "reviewer_excluded": len(image_pairs.with_status(PairStatus.REVIEWER_EXCLUDED)),
             "pairs_needing_review": int(image_pairs.table["needs_review"].sum()),
             "unpaired": len(image_pairs.unpaired),
         }

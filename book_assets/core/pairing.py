@@ -18,6 +18,7 @@ choice, so each row's softmax is a probability: the confidence is the probabilit
 (fitted and checked on the generated corpus of ``book_assets.pairing_eval``), the margin is the
 lead over the runner-up. Assignment is global (``scipy.optimize.linear_sum_assignment`` on
 log-probabilities) with a per-drawing capacity, so no drawing silently absorbs everything.
+A pair more likely wrong than right is held out of the book for a reviewer (``PairStatus``).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -62,6 +64,10 @@ LOG_PROBABILITY_FLOOR = -60.0
 # Flag for review below this probability of being right; chosen on the seed-2 corpus, where it
 # flags every error while flagging about 4 % of pairs (0.8 or 0.9 let 6 % of the errors through).
 REVIEW_BELOW = 0.95
+# Hold a variation out of the book below this probability of being right (the rounded confidence
+# the tables show): a wrong page is the mistake a parent spots at once, so a pair more likely wrong
+# than right waits for a reviewer instead of being printed.
+HOLD_BELOW = 0.5
 # When names or provenance decide but the looks alone are at least this sure of another drawing.
 LOOK_CONFLICT_PROBABILITY = 0.9
 CONFLICT_CONFIDENCE_CAP = 0.5
@@ -94,12 +100,26 @@ class Candidate:
     uploaded: float = 0.0    # epoch seconds (weak signal); 0 = unknown
 
 
+# A pairs.csv drawing cell that says "from none of this book's drawings" (compared case-insensitively).
+NO_DRAWING_CELLS = frozenset({"", "-", "none"})
+
+
+class PairStatus(StrEnum):
+    """Whether a variation is printed, and if not, why; the value is the stable code in tables and reports."""
+
+    PLACED = "placed"                          # in its drawing's grid
+    HELD = "held"                              # more likely wrong than right: kept out until a reviewer decides
+    REVIEWER_EXCLUDED = "reviewer_excluded"    # pairs.csv says it comes from no drawing of this book
+    UNPAIRED = "unpaired"                      # no drawing could take it (none in the book, or every one full)
+
+
 @dataclass
 class Pair:
     """Where one variation goes, how sure we are, and why."""
 
     generated: str
-    drawing: str | None      # None only when it could not be paired at all (e.g. the book has no drawings)
+    drawing: str | None      # None when unpaired or excluded by a reviewer; for a HELD pair the best drawing
+                             # (shown to the reviewer, never printed)
     confidence: float        # 0..1, calibrated: "0.9" should be right ~9 times in 10
     needs_review: bool
     signals: list[str]       # which evidence decided, strongest first
@@ -108,6 +128,11 @@ class Pair:
                              # full, or upload time tipped a near-tie
     reason: str = ""         # plain sentence when unpaired or flagged
     score: float = 0.0       # combined evidence (0..1) for the chosen drawing, for review tables
+    status: PairStatus = PairStatus.PLACED   # only PLACED pairs are printed
+
+    @property
+    def placed(self) -> bool:
+        return self.status is PairStatus.PLACED
 
 
 @dataclass
@@ -120,15 +145,25 @@ class PairingResult:
     ordered_variations: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def variations_of(self, drawing_key: str) -> list[str]:
-        """Variations of one drawing: by the number in the file name, else most similar first, ties by key."""
+        """The variations printed with one drawing (held and excluded ones never are): by the number in
+        the file name, else most similar first, ties by key."""
+        placed = {p.generated for p in self.pairs if p.placed and p.drawing == drawing_key}
         if drawing_key in self.ordered_variations:
-            return list(self.ordered_variations[drawing_key])
-        members = [p.generated for p in self.pairs if p.drawing == drawing_key]
-        return sorted(members, key=lambda key: _order_key(key, drawing_key, 0.0))
+            return [key for key in self.ordered_variations[drawing_key] if key in placed]
+        return sorted(placed, key=lambda key: _order_key(key, drawing_key, 0.0))
 
     @property
     def unpaired(self) -> list[str]:
-        return [p.generated for p in self.pairs if p.drawing is None]
+        return [p.generated for p in self.pairs if p.status is PairStatus.UNPAIRED]
+
+    @property
+    def held(self) -> list[Pair]:
+        return [p for p in self.pairs if p.status is PairStatus.HELD]
+
+    @property
+    def excluded(self) -> list[Pair]:
+        """Variations a reviewer said belong to no drawing of this book."""
+        return [p for p in self.pairs if p.status is PairStatus.REVIEWER_EXCLUDED]
 
     @property
     def needs_review(self) -> list[Pair]:
@@ -140,16 +175,20 @@ class PairingResult:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_overrides(csv_text: str, book_prefix: str, known_keys: Iterable[str]) -> tuple[dict[str, str], list[str]]:
-    """Read a reviewer's ``pairs.csv`` into {generated_key: drawing_key}; never raises.
+def parse_overrides(
+    csv_text: str, book_prefix: str, known_keys: Iterable[str]
+) -> tuple[dict[str, str | None], list[str]]:
+    """Read a reviewer's ``pairs.csv`` into {generated_key: drawing_key or None}; never raises.
 
     Cells may hold full keys, paths relative to the book (``generated/x.png``) or bare file names
-    when unique. Every row that cannot be used is explained in a plain sentence instead; when a
-    generated image is listed twice with different drawings, the later line wins (and is reported).
+    when unique. A drawing cell that is empty, ``-`` or ``none`` maps the variation to None: it is
+    from no drawing of this book and ``pair_images`` leaves it out (``PairStatus.REVIEWER_EXCLUDED``).
+    Every row that cannot be used is explained in a plain sentence instead; when a generated image
+    is listed twice with different drawings, the later line wins (and is reported).
     """
     prefix = book_prefix if not book_prefix or book_prefix.endswith("/") else book_prefix + "/"
     index = _KeyIndex(prefix, known_keys)
-    overrides: dict[str, str] = {}
+    overrides: dict[str, str | None] = {}
     problems: list[str] = []
     source_line: dict[str, int] = {}
     try:
@@ -165,8 +204,8 @@ def parse_overrides(csv_text: str, book_prefix: str, known_keys: Iterable[str]) 
     if "generated" in columns and "drawing" in columns:
         gen_col, drw_col = columns.index("generated"), columns.index("drawing")
         data = numbered[1:]
-    elif len(header) >= 2 and all(
-        len(index.resolve(cell.strip(), role)) == 1 for cell, role in zip(header[:2], ("generated", "drawings"))
+    elif len(header) >= 2 and len(index.resolve(header[0].strip(), "generated")) == 1 and (
+        _means_no_drawing(header[1]) or len(index.resolve(header[1].strip(), "drawings")) == 1
     ):
         problems.append('pairs.csv has no header line "generated,drawing"; its first row was read as a pair.')
         gen_col, drw_col = 0, 1
@@ -179,12 +218,19 @@ def parse_overrides(csv_text: str, book_prefix: str, known_keys: Iterable[str]) 
         ]
 
     for line, row in data:
-        cells = [row[c].strip() if c < len(row) else "" for c in (gen_col, drw_col)]
-        if not all(cells):
-            problems.append(f"pairs.csv line {line}: needs both a generated image and a drawing; skipped.")
+        generated_cell = row[gen_col].strip() if gen_col < len(row) else ""
+        if not generated_cell:
+            problems.append(f"pairs.csv line {line}: names no generated image in the first column; skipped.")
             continue
+        if drw_col >= len(row):
+            problems.append(f"pairs.csv line {line}: has no drawing column; write a drawing, or - when "
+                            f"{generated_cell} is from none of this book's drawings. Skipped.")
+            continue
+        drawing_cell = row[drw_col].strip()
+        no_drawing = _means_no_drawing(drawing_cell)
+        wanted = [(generated_cell, "generated")] + ([] if no_drawing else [(drawing_cell, "drawings")])
         resolved: list[str] = []
-        for name, role in zip(cells, ("generated", "drawings")):
+        for name, role in wanted:
             matches = index.resolve(name, role)
             if len(matches) == 1:
                 resolved.append(matches[0])
@@ -196,16 +242,20 @@ def parse_overrides(csv_text: str, book_prefix: str, known_keys: Iterable[str]) 
                 )
             else:
                 problems.append(f'pairs.csv line {line}: there is no file "{name}" in this book; skipped.')
-        if len(resolved) != 2:
+        if len(resolved) != len(wanted):
             continue
-        generated_key, drawing_key = resolved
+        generated_key = resolved[0]
+        drawing_key = None if no_drawing else resolved[1]
         if generated_key == drawing_key:
             problems.append(f"pairs.csv line {line}: pairs a file with itself; skipped.")
             continue
-        if index.role_of(drawing_key) == "generated" or index.role_of(generated_key) == "drawings":
+        if index.role_of(generated_key) == "drawings" or (
+            drawing_key is not None and index.role_of(drawing_key) == "generated"
+        ):
+            second = index.display(drawing_key) if drawing_key is not None else "no drawing"
             problems.append(
                 f"pairs.csv line {line}: the first column must name a generated image and the second a "
-                f"drawing, but it pairs {index.display(generated_key)} with {index.display(drawing_key)}; skipped."
+                f"drawing, but it pairs {index.display(generated_key)} with {second}; skipped."
             )
             continue
         if generated_key in overrides:
@@ -220,6 +270,11 @@ def parse_overrides(csv_text: str, book_prefix: str, known_keys: Iterable[str]) 
         overrides[generated_key] = drawing_key
         source_line[generated_key] = line
     return overrides, problems
+
+
+def _means_no_drawing(cell: str) -> bool:
+    """Whether a pairs.csv drawing cell says "from none of this book's drawings"."""
+    return cell.strip().lower() in NO_DRAWING_CELLS
 
 
 class _KeyIndex:
@@ -501,7 +556,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def pair_images(
     drawings: Sequence[Candidate],
     generated: Sequence[Candidate],
-    overrides: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str | None] | None = None,
     *,
     review_below: float = REVIEW_BELOW,
     capacity: int | None = None,
@@ -512,9 +567,20 @@ def pair_images(
     Deterministic: inputs are sorted by key before scoring and solving, so shuffled input gives the
     same pairs. ``capacity`` caps variations per drawing (overrides count towards it); the default
     max(16, 2 * ceil(G / D)) lets real, uneven books fit while no drawing can absorb everything.
-    ``model`` is the fitted look model; the fitting command passes candidates of its own.
+    An override to None (``parse_overrides``' "none of these") excludes the variation; a pair more
+    likely wrong than right (confidence below ``HOLD_BELOW``) is held out of the book. ``model`` is
+    the fitted look model; the fitting command passes candidates of its own.
     """
     overrides = dict(overrides or {})
+    excluded = {key for key, target in overrides.items() if target is None}
+    if any(c.key in excluded for c in generated):
+        # Taken out before scoring: an excluded variation fills no drawing's place and is nobody's sibling.
+        kept = pair_images(drawings, [c for c in generated if c.key not in excluded],
+                           {k: v for k, v in overrides.items() if v is not None},
+                           review_below=review_below, capacity=capacity, model=model)
+        others = iter(kept.pairs)
+        return PairingResult([_excluded_pair(c.key) if c.key in excluded else next(others) for c in generated],
+                             kept.ordered_variations)
     unique_drawings: dict[str, Candidate] = {}
     for candidate in drawings:
         unique_drawings.setdefault(candidate.key, candidate)
@@ -525,7 +591,7 @@ def pair_images(
 
     if n_drw == 0:
         reason = "This book has no drawings to pair it with."
-        pairs = [Pair(c.key, None, 0.0, True, [], None, 0.0, reason) for c in generated]
+        pairs = [Pair(c.key, None, 0.0, True, [], None, 0.0, reason, status=PairStatus.UNPAIRED) for c in generated]
         return PairingResult(pairs)
 
     order = sorted(range(n_gen), key=lambda i: (generated[i].key, i))
@@ -664,7 +730,7 @@ def _explain(
             f"Every drawing already has its {capacity} variations, so it was left out; "
             f"it looks most like {_name(drawing_keys[best])}."
         )
-        return Pair(key, None, 0.0, True, [], drawing_keys[best], 0.0, reason)
+        return Pair(key, None, 0.0, True, [], drawing_keys[best], 0.0, reason, status=PairStatus.UNPAIRED)
 
     others = np.delete(np.arange(n_drw), col)
     runner = int(others[np.argmax(probabilities[others])]) if others.size else None
@@ -726,5 +792,27 @@ def _explain(
     confidence = round(min(max(confidence, 0.0), 0.999), 4)
     if not signals:
         signals = [SIGNAL_VISUAL]
-    return Pair(key, drawing_keys[col], confidence, confidence < review_below, signals, runner_key,
-                round(margin, 6), reason, round(score, 6))
+    held = confidence < HOLD_BELOW
+    if held:
+        reason = f"{_held_reason(drawing_keys[col], score, runner_key, runner_score)} {reason}".strip()
+    return Pair(key, drawing_keys[col], confidence, held or confidence < review_below, signals, runner_key,
+                round(margin, 6), reason, round(score, 6), PairStatus.HELD if held else PairStatus.PLACED)
+
+
+def _held_reason(drawing: str, probability: float, runner_up: str | None, runner_probability: float) -> str:
+    """Why a pair is held, naming the two closest drawings with their probabilities, most likely first."""
+    def odds(probability: float) -> str:
+        return f"{probability:.2f}" if probability >= 0.005 else "< 0.01"
+
+    head = f"Held out of the book: it is more likely not from {_name(drawing)} than from it;"
+    if runner_up is None:
+        return f"{head} the closest drawing is {_name(drawing)} ({odds(probability)})."
+    closest = sorted([(probability, drawing), (runner_probability, runner_up)], key=lambda c: -c[0])
+    return f"{head} the closest drawings are " + " and ".join(f"{_name(k)} ({odds(p)})" for p, k in closest) + "."
+
+
+def _excluded_pair(key: str) -> Pair:
+    """A variation a reviewer said comes from no drawing of this book: certain, left out, nothing to review."""
+    return Pair(key, None, 1.0, False, [SIGNAL_OVERRIDE], None, 0.0,
+                "pairs.csv says it is from none of this book's drawings, so it was left out.",
+                status=PairStatus.REVIEWER_EXCLUDED)

@@ -1,8 +1,9 @@
 """``report.json``: the machine-readable account of a book, and the "nothing lost" reconciliation.
 
-Every object under ``books/<id>/`` appears in the report somewhere: placed on a page, listed as
-unpaired, rejected with a reason, or named as a configuration file. ``unaccounted`` finds any
-object that is in none of those places, which must never happen.
+Every object under ``books/<id>/`` appears in the report somewhere: placed on a page, held out of
+the book for review, excluded by the reviewer (``pairs.csv``), listed as unpaired, rejected with a
+reason, or named as a configuration file. ``unaccounted`` finds any object that is in none of those
+places, which must never happen.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2    # 2: "pairs" lists printed pairs only; "held" and "excluded" list the variations left out
 
 
 @dataclass
@@ -19,10 +20,14 @@ class BookReport:
     book_id: str
     title: str
     pages: list[dict[str, Any]]               # {"number", "kind", "images": [bucket keys]}
-    pairs: list[dict[str, Any]]               # {"generated", "drawing", "confidence", "needs_review"}
+    pairs: list[dict[str, Any]]               # printed: {"generated", "drawing", "confidence", "needs_review"}
     unpaired: list[str]
     rejected: list[dict[str, str]]            # {"key", "reason", "message"}
     config_files: list[str]
+    # more likely wrong than right, not printed: {"generated", "drawing", "confidence", "runner_up",
+    # "runner_up_probability", "message"}
+    held: list[dict[str, Any]] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)   # {"generated", "reason", "message"}
     problems: list[str] = field(default_factory=list)   # plain sentences about settings and overrides
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -48,6 +53,7 @@ def accounted_keys(report: BookReport | Mapping[str, Any]) -> set[str]:
     for page in data["pages"]:
         keys.update(page["images"])
     keys.update(data["unpaired"])
+    keys.update(entry["generated"] for entry in (*data.get("held", ()), *data.get("excluded", ())))
     keys.update(r["key"] for r in data["rejected"])
     keys.update(data["config_files"])
     return keys
