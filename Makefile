@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install fonts browser demo test eval-pairing dev dev-gcs clean
+.PHONY: install fonts browser photos demo test eval-pairing dev dev-gcs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 demo: install fonts      ## build the sample book end to end on the local bucket; prints the PDF's path
 	$(BIN)/book-assets demo
 
-test: install browser    ## run the whole test suite
+test: install browser photos   ## run the whole test suite
 	$(BIN)/python -m pytest
 
 # Debian packages the book needs: the fonts (SIL Andika, DejaVu Sans as its fallback) for every
@@ -38,9 +38,11 @@ browser:                 ## install Debian's chromium (and the fonts) when missi
 	$(call apt_ensure,$(APT_FONTS) chromium)
 
 # The photo pairing corpus draws on the real photographs in opencv-doc's examples (and on those
-# that scikit-learn and matplotlib ship, installed with the test extra).
-eval-pairing: install    ## score pairing on the generated and the photo corpus (full size; minutes)
+# that scikit-learn and matplotlib ship, installed with the test extra); the look model's fit test needs them.
+photos:                  ## install the photographs of the pairing corpus (Debian opencv-doc) when missing
 	$(call apt_ensure,opencv-doc)
+
+eval-pairing: install photos   ## score pairing on the generated and the photo corpus (full size; minutes)
 	$(BIN)/book-assets eval-pairing --corpus both --split eval $(EVAL_ARGS)
 
 dev: install fonts       ## open the Dagster UI (http://127.0.0.1:3000) on the same instance as `book-assets build`

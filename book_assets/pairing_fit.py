@@ -16,7 +16,7 @@ import io
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -30,7 +30,9 @@ from .core.pairing import Candidate, pair_images
 FIT_SEED = 2
 STRAY_SHARE = 0.05          # of each generated-corpus book's rows: a variation from another book, truth "none"
 L2_PENALTY = 1e-4           # keeps weights finite where channels are collinear; small beside the likelihood
-SIBLING_GRID = (0.0, 0.1, 0.2, 0.3, 0.5)
+SIBLING_WEIGHTS = (0.0, 1.0, 2.0)
+SIBLING_SHARPNESS = (0.1, 0.3)
+CALIBRATIONS = (0.3, 0.5, 0.7, 1.0)
 
 
 @dataclass
@@ -137,16 +139,21 @@ def fit_model(books: Sequence[LabelledBook], fitted_on: dict, *, say: Callable[[
     base = LookModel(dict(zip(LOOK_CHANNELS, weights.tolist())), null,
                      dict(zip(FALLBACK_CHANNELS, fallback_weights.tolist())), fallback_null, 0.0)
     scores = {}
-    for weight in SIBLING_GRID:
-        candidate = LookModel(base.weights, base.null_logit, base.fallback_weights, base.fallback_null_logit, weight)
-        scores[weight] = _pairing_nll(books, candidate)
-        say(f"sibling weight {weight}: pairing NLL {scores[weight]:.4f}")
-    sibling = min(SIBLING_GRID, key=lambda w: (round(scores[w], 6), w))
-    return LookModel(
-        base.weights, base.null_logit, base.fallback_weights, base.fallback_null_logit, sibling,
+    for weight in SIBLING_WEIGHTS:
+        for sharpness in SIBLING_SHARPNESS if weight else SIBLING_SHARPNESS[:1]:
+            for calibration in CALIBRATIONS:
+                candidate = replace(base, sibling_weight=weight, sibling_sharpness=sharpness, calibration=calibration)
+                key = (weight, sharpness, calibration)
+                scores[key] = _pairing_nll(books, candidate)
+                say(f"siblings weight {weight}, sharpness {sharpness}, calibration {calibration}: "
+                    f"pairing NLL {scores[key]:.4f}")
+    weight, sharpness, calibration = min(scores, key=lambda key: (round(scores[key], 6), key))
+    return replace(
+        base, sibling_weight=weight, sibling_sharpness=sharpness, calibration=calibration,
         fitted_on={**fitted_on, "rows": sum(len(b.truth) for b in books), "books": len(books),
                    "look_nll": round(nll, 4), "fallback_nll": round(fallback_nll, 4),
-                   "pairing_nll": round(scores[sibling], 4), "seconds": round(time.perf_counter() - started, 1)},
+                   "pairing_nll": round(scores[weight, sharpness, calibration], 4),
+                   "seconds": round(time.perf_counter() - started, 1)},
     )
 
 
@@ -157,7 +164,9 @@ def models_agree(a: LookModel, b: LookModel, *, relative: float, absolute: float
     pairs += [(f"fallback_weights.{n}", a.fallback_weights.get(n, 0.0), b.fallback_weights.get(n, 0.0))
               for n in FALLBACK_CHANNELS]
     pairs += [("null_logit", a.null_logit, b.null_logit), ("fallback_null_logit", a.fallback_null_logit, b.fallback_null_logit),
-              ("sibling_weight", a.sibling_weight, b.sibling_weight)]
+              ("sibling_weight", a.sibling_weight, b.sibling_weight),
+              ("sibling_sharpness", a.sibling_sharpness, b.sibling_sharpness),
+              ("calibration", a.calibration, b.calibration)]
     for name, x, y in pairs:
         if abs(x - y) > absolute + relative * max(abs(x), abs(y)):
             problems.append(f"{name}: {x:.4f} vs {y:.4f}")
@@ -205,7 +214,7 @@ def _sizes():
     from .pairing_eval import CorpusSize
 
     return (CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8),
-            CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8))
+            CorpusSize(books=8, drawings_per_book=8, variations_per_drawing=8))
 
 
 def fit_books(say: Callable[[str], None] = lambda m: None) -> tuple[list[LabelledBook], dict]:

@@ -184,7 +184,11 @@ def load_photo(path: Path) -> Image.Image:
 DRAWING_LONG_SIDE = 640
 SEGMENT_LONG_SIDE = 224        # segmentation runs on a small copy; shapes are crude anyway
 LIGHTNESS_WEIGHT = np.array([0.6, 1.0, 1.0])
-DRAWING_STYLES = ("line art", "part coloured", "fully coloured")
+DRAWING_STYLES = ("line art", "part coloured", "fully coloured", "posterized")
+# How often each style comes up in a book, in this order (fully coloured and posterized drawings are
+# what a class hands in most; sparse line art of a cluttered scene is the rare, hard case).
+STYLE_CYCLE = ("fully coloured", "posterized", "part coloured", "fully coloured", "posterized", "line art",
+               "part coloured", "fully coloured", "posterized", "part coloured")
 CRAYON_PALETTE = np.array([
     (222, 38, 38), (245, 120, 30), (252, 208, 40), (250, 236, 90), (58, 165, 62), (140, 200, 60),
     (40, 110, 215), (95, 190, 235), (135, 75, 185), (240, 135, 185), (125, 80, 40), (190, 130, 80),
@@ -403,16 +407,19 @@ def child_drawing(photo: Image.Image | PhotoSource, rng: random.Random, *, style
     from ``rng`` when not given: sparse line art with a few coloured regions, part coloured, or fully
     coloured. Every parameter (region count, line weight, wobble, colours, paper, light) varies with ``rng``.
     """
+    style = style or rng.choice(DRAWING_STYLES)
+    if style == "posterized":
+        image = load_photo(photo.path) if isinstance(photo, PhotoSource) else photo
+        return _posterized_drawing(image, rng)
     if isinstance(photo, PhotoSource):
         seg = _segmentation(photo.path)
         image = load_photo(photo.path)
     else:
         seg = _segmentation_of_image(photo)
         image = photo
-    style = style or rng.choice(DRAWING_STYLES)
     nrng = np.random.default_rng(rng.getrandbits(64))
-    target = {"line art": rng.randint(5, 10), "part coloured": rng.randint(6, 13),
-              "fully coloured": rng.randint(7, 16)}[style]
+    target = {"line art": rng.randint(6, 12), "part coloured": rng.randint(8, 16),
+              "fully coloured": rng.randint(10, 22)}[style]
     mapping = _merge_regions(seg, target, small_fraction=rng.uniform(0.006, 0.02),
                              subject_weight=rng.uniform(3.0, 12.0), similar=rng.uniform(6.0, 12.0))
     regions = _simplify(mapping[seg.labels], sigma=rng.uniform(2.5, 4.5))
@@ -470,6 +477,34 @@ def child_drawing(photo: Image.Image | PhotoSource, rng: random.Random, *, style
     if rng.random() < 0.5:   # a few free strokes: grass, a sun's rays, a scribble in a corner
         _free_strokes(canvas, rng, nrng, ink)
     canvas += nrng.normal(0.0, 3.0, (h, w, 1))   # paper grain
+    drawing = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
+    return _photograph_paper(drawing, rng, nrng)
+
+
+def _posterized_drawing(image: Image.Image, rng: random.Random) -> Image.Image:
+    """The plainest child-like rendering: the photo's own shapes in a handful of flat, bright colours,
+    thick dark outlines where the colours meet, on photographed paper."""
+    nrng = np.random.default_rng(rng.getrandbits(64))
+    scale = DRAWING_LONG_SIDE / max(image.size)
+    w, h = max(64, round(image.width * scale)), max(64, round(image.height * scale))
+    small = image.convert("RGB").resize((w, h), Image.Resampling.LANCZOS).filter(
+        ImageFilter.GaussianBlur(rng.uniform(1.5, 3.5)))
+    flat = small.quantize(rng.randint(5, 9), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    labels = np.asarray(flat.filter(ImageFilter.ModeFilter(rng.choice([5, 7, 9]))), dtype=np.int64)
+    palette = np.array(flat.getpalette()[:3 * 256], dtype=np.float64).reshape(-1, 3)
+    saturation, snap = rng.uniform(1.2, 1.9), rng.uniform(0.2, 0.8)
+    colours = {int(k): _crayon_colour(palette[k], saturation, snap, rng) for k in np.unique(labels)}
+    canvas = np.zeros((h, w, 3))
+    for k, colour in colours.items():
+        canvas[labels == k] = colour
+    streaks = _streaks((h, w), rng.uniform(-70, 70), rng.uniform(8, 26), nrng)
+    canvas *= (0.85 + 0.25 * streaks)[..., None]                         # crayon pressure
+    boundary = np.zeros((h, w), dtype=bool)
+    boundary[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    boundary[1:, :] |= labels[1:, :] != labels[:-1, :]
+    ink_mask = ndimage.distance_transform_edt(~boundary) <= rng.uniform(1.5, 3.5)
+    canvas[ink_mask] = np.array(rng.choice(OUTLINE_INKS), dtype=np.float64)
+    canvas += nrng.normal(0.0, 3.0, (h, w, 1))                           # paper grain
     drawing = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
     return _photograph_paper(drawing, rng, nrng)
 
@@ -870,7 +905,7 @@ def build_photo_book(number: int, size: pe.CorpusSize, seed: int, sources: Seque
     count = min(size.drawings_per_book, len(sources) - 1 if len(sources) > 1 else 1)
     chosen = rng.sample(list(sources), count)
     others = [s for s in sources if s not in chosen]
-    styles = [DRAWING_STYLES[(number + i + seed) % len(DRAWING_STYLES)] for i in range(count)]
+    styles = [STYLE_CYCLE[(number * 3 + i + seed) % len(STYLE_CYCLE)] for i in range(count)]
     drawings = [child_drawing(src, random.Random(f"photo-drawing-{seed}-{split}-{number}-{i}"), style=style)
                 for i, (src, style) in enumerate(zip(chosen, styles))]
     formats = [rng.choices(["JPEG", "PNG"], weights=[7, 3])[0] for _ in chosen]
@@ -1018,7 +1053,7 @@ def _prepare_book(number: int, size: pe.CorpusSize, seed: int, split: str,
 
 def _prepared_books(size: pe.CorpusSize, seed: int, split: str, sources: Sequence[PhotoSource],
                     workers: int) -> Iterator[_PreparedBook]:
-    if workers <= 1 or size.books <= 1:
+    if workers <= 1 or size.books <= 1 or not _can_spawn():
         for number in range(size.books):
             yield _prepare_book(number, size, seed, split, sources)
         return
@@ -1030,6 +1065,12 @@ def _prepared_books(size: pe.CorpusSize, seed: int, split: str, sources: Sequenc
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield from pool.map(_prepare_book, range(size.books), [size] * size.books, [seed] * size.books,
                             [split] * size.books, [list(sources)] * size.books)
+
+
+def _can_spawn() -> bool:
+    """Spawned workers re-run the main script: not possible when it came from standard input."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is None or Path(main_file).is_file()
 
 
 def default_workers() -> int:

@@ -110,7 +110,7 @@ def test_a_tilted_picture_finds_the_tilted_structure_window():
     source = _scene(20).resize((256, 192))
     tilted_whole = structure_descriptors(_tilted(source, 15.0))[0]
     descriptors = structure_descriptors(source)
-    tilts = [angle for *_, angle in STRUCTURE_WINDOWS]
+    tilts = [window.angle for window in STRUCTURE_WINDOWS]
     scores = descriptors @ tilted_whole
     assert tilts[int(np.argmax(scores))] == 15.0
     assert scores[tilts.index(15.0)] > scores[0] + 0.05

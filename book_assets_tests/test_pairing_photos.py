@@ -160,3 +160,50 @@ def test_eval_pairing_quick_photos_prints_the_per_kind_table(capsys, tmp_path):
     saved = json.loads(out.read_text())["photos"]
     assert saved["split"] == "eval" and saved["outcomes"]
     assert {o["regime"] for o in saved["outcomes"]} == set(pe.REGIMES)
+
+
+def _features(image: Image.Image, fmt: str = "PNG"):
+    from book_assets.core.imaging import analyse_image
+
+    return analyse_image(pe.encode(image, fmt), want_print_copy=False).features
+
+
+@pytest.mark.parametrize("kinds", [("photo", "reframe"), ("painted", "reframe"), ("cartoon", "reframe"),
+                                   ("sepia", "reframe")])
+def test_reframed_renditions_land_on_their_drawing(sources, kinds):
+    """Posterized child drawings of three real photographs, and renditions of each photograph at three
+    strengths reframed to 60-85 % of the frame: by looks alone (random names) every rendition's best
+    drawing is its own. (Subjects cut out onto a new background do not all land yet: see eval-pairing.)"""
+    from book_assets.core.pairing import Candidate, pair_images
+    from book_assets.pairing_fit import anonymous_key
+
+    drawings = [Candidate(anonymous_key("drawings", i),
+                          _features(pp.child_drawing(source, random.Random(f"fixture-{source.name}"),
+                                                     style="posterized"), "JPEG"))
+                for i, source in enumerate(sources)]
+    generated, truth = [], {}
+    for i, source in enumerate(sources):
+        for strength in (1, 2, 3):
+            image = pp.make_rendition(source, kinds, strength, random.Random(f"{kinds}-{source.name}-{strength}"))
+            key = anonymous_key("generated", len(generated))
+            generated.append(Candidate(key, _features(image)))
+            truth[key] = drawings[i].key
+    pairs = pair_images(drawings, generated).pairs
+    assert {p.generated: p.drawing for p in pairs} == truth
+
+
+def test_pairing_is_deterministic_whatever_the_input_order(sources):
+    """The same book in another order gives the same pairs, confidences and reasons."""
+    from book_assets.core.pairing import Candidate, pair_images
+    from book_assets.pairing_fit import anonymous_key
+
+    book = pp.build_photo_corpus(SIZE, seed=5, sources=sources)[0]
+    drawings = [Candidate(anonymous_key("drawings", i), _features(d)) for i, d in enumerate(book.drawings)]
+    generated = [Candidate(anonymous_key("generated", i), _features(v.image)) for i, v in enumerate(book.variations)]
+    first = pair_images(drawings, generated)
+    shuffled = list(reversed(generated))
+    second = pair_images(list(reversed(drawings)), shuffled)
+    by_key = {p.generated: p for p in second.pairs}
+    assert [(p.drawing, p.confidence, p.reason, p.status) for p in first.pairs] == [
+        (by_key[p.generated].drawing, by_key[p.generated].confidence, by_key[p.generated].reason,
+         by_key[p.generated].status) for p in first.pairs]

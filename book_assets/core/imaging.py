@@ -491,13 +491,41 @@ STRUCTURE_ROTATIONS = (-15.0, -8.0, 8.0, 15.0)   # degrees, counter-clockwise
 STRUCTURE_LENGTH = STRUCTURE_GRID * STRUCTURE_GRID * STRUCTURE_BINS
 
 
-def structure_windows() -> list[tuple[float, float, float, float]]:
-    """(scale, x offset, y offset, angle) of every descriptor window, offsets as fractions of the image."""
-    windows = [(1.0, 0.0, 0.0, 0.0)]
+@dataclass(frozen=True)
+class StructureWindow:
+    """A descriptor window: ``scale`` of the frame (or, when ``square``, of the largest square inside
+    it) with its top-left corner at fractions ``x``, ``y`` of the room left, turned by ``angle`` degrees."""
+
+    scale: float
+    x: float = 0.0
+    y: float = 0.0
+    angle: float = 0.0
+    square: bool = False
+
+    def box(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """The window in pixels of a width x height image (the largest inscribed one when turned)."""
+        if self.square:
+            side = self.scale * min(width, height)
+            left, top = self.x * (width - side), self.y * (height - side)
+            return left, top, left + side, top + side
+        if self.angle:
+            scale = inscribed_scale(width, height, self.angle)
+            x = y = (1.0 - scale) / 2.0
+        else:
+            scale, x, y = self.scale, self.x, self.y
+        return x * width, y * height, (x + scale) * width, (y + scale) * height
+
+
+def structure_windows() -> list[StructureWindow]:
+    """Every descriptor window: the whole frame, crops, tilts, and squares (image tools often answer
+    a landscape drawing with a square picture of its middle or one end)."""
+    windows = [StructureWindow(1.0)]
     for scale in STRUCTURE_CROP_SCALES:
-        steps = [(1.0 - scale) * i / (STRUCTURE_CROP_STEPS - 1) for i in range(STRUCTURE_CROP_STEPS)]
-        windows.extend((scale, x, y, 0.0) for y in steps for x in steps)
-    windows.extend((1.0, 0.0, 0.0, angle) for angle in STRUCTURE_ROTATIONS)
+        steps = [i / (STRUCTURE_CROP_STEPS - 1) for i in range(STRUCTURE_CROP_STEPS)]
+        windows.extend(StructureWindow(scale, (1.0 - scale) * x, (1.0 - scale) * y) for y in steps for x in steps)
+    windows.extend(StructureWindow(1.0, angle=angle) for angle in STRUCTURE_ROTATIONS)
+    windows.extend(StructureWindow(1.0, t, t, square=True) for t in (0.0, 0.5, 1.0))
+    windows.append(StructureWindow(0.8, 0.5, 0.5, square=True))
     return windows
 
 
@@ -542,17 +570,11 @@ ROTATION_SOURCE_SIDE = 2 * STRUCTURE_SIDE   # tilted windows are cut from a copy
 
 def structure_descriptors(small: Image.Image) -> np.ndarray:
     """len(STRUCTURE_WINDOWS) x STRUCTURE_LENGTH descriptors of a small sRGB image (rows L2-normalised)."""
-    width, height = small.size
     turnable = _downscaled(small, ROTATION_SOURCE_SIDE, Image.Resampling.BOX)
     windows = []
-    for scale, x_offset, y_offset, angle in STRUCTURE_WINDOWS:
-        source = small
-        if angle:
-            source = turnable.rotate(angle, resample=Image.Resampling.BILINEAR)
-            scale = inscribed_scale(width, height, angle)
-            x_offset = y_offset = (1.0 - scale) / 2.0
-        box = (x_offset * source.width, y_offset * source.height,
-               (x_offset + scale) * source.width, (y_offset + scale) * source.height)
+    for window in STRUCTURE_WINDOWS:
+        source = turnable.rotate(window.angle, resample=Image.Resampling.BILINEAR) if window.angle else small
+        box = window.box(source.width, source.height)
         windows.append(np.asarray(source.resize((STRUCTURE_SIDE, STRUCTURE_SIDE), Image.Resampling.BOX, box=box)))
     return _orientation_grids(np.stack(windows).astype(np.float64) / 255.0)
 

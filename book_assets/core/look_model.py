@@ -23,14 +23,18 @@ MODEL_FORMAT = 1
 class LookModel:
     """log-odds(variation made from source) = sum of weight x channel similarity (each 0..1), against
     ``null_logit`` for "made from none of these drawings"; the fallback pair serves images described
-    before the shape and layout features existed. ``sibling_weight`` scales the second pass (likeness
-    to a drawing's confidently placed variations)."""
+    before the shape and layout features existed. ``sibling_weight`` is how much the evidence of a
+    variation's look-alike variations counts, ``sibling_sharpness`` how strongly the most alike of them
+    leads (``pairing._add_sibling_evidence``); ``calibration`` scales the pooled look log-odds so that
+    a reported confidence of 0.9 is right about nine times in ten."""
 
     weights: Mapping[str, float]
     null_logit: float
     fallback_weights: Mapping[str, float]
     fallback_null_logit: float
     sibling_weight: float
+    sibling_sharpness: float = 0.1
+    calibration: float = 1.0
     fitted_on: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def weight_vector(self) -> np.ndarray:
@@ -44,7 +48,7 @@ class LookModel:
         data["weights"] = {name: round(float(self.weights.get(name, 0.0)), 4) for name in LOOK_CHANNELS}
         data["fallback_weights"] = {name: round(float(self.fallback_weights.get(name, 0.0)), 4)
                                     for name in FALLBACK_CHANNELS}
-        for key in ("null_logit", "fallback_null_logit", "sibling_weight"):
+        for key in ("null_logit", "fallback_null_logit", "sibling_weight", "sibling_sharpness", "calibration"):
             data[key] = round(float(data[key]), 4)
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 

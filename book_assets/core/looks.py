@@ -15,17 +15,18 @@ does to a drawing, so pairing combines them with weights fitted on labelled corp
 - ``layout`` / ``layout_colour``: the big shapes of light and dark, and of colour, sampled from
   the source through windows (reframes to 60 %, tilts to 15 degrees, mirror) and correlated with
   the probe's whole frame. A flat-colour drawing and a photo-like rendition of what it shows share
-  little fine structure but the same big shapes.
+  little fine structure but the same big shapes. ``layout_detail`` weighs that correlation by where
+  the probe has detail, so a subject set on a new plain or gradient background is judged on itself.
 """
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import numpy as np
-from scipy.ndimage import map_coordinates
 
 from .imaging import (
     STRUCTURE_BINS,
@@ -39,7 +40,7 @@ from .imaging import (
     mirrored_structure,
 )
 
-SIMILARITIES = ("shape", "contain", "contained_in", "hash", "colour", "layout", "layout_colour")
+SIMILARITIES = ("shape", "contain", "contained_in", "hash", "colour", "layout", "layout_colour", "layout_detail")
 # Each similarity also as a z-score across the row's sources: how much more alike this source is than
 # the book's other drawings. A busy drawing is a little like everything; a probe whose similarities
 # are all close makes a small lead count. Zero for rows with fewer than Z_MIN_SOURCES sources.
@@ -52,8 +53,10 @@ LAYOUT_GRID = 12                          # samples per side of a layout window
 # Layout windows on the source: (scale, positions per side) and the tilts tried at full and 0.85 scale.
 LAYOUT_SCALES = ((1.0, 1), (0.85, 3), (0.72, 4), (0.6, 5))
 LAYOUT_TILTS = (-14.0, -7.0, 7.0, 14.0)
-# Against another variation (the sibling pass) a few windows do: siblings are rarely reframed twice.
-SIBLING_LAYOUT_SCALES = ((1.0, 1), (0.85, 3))
+# Between the variations of one book (the sibling pass: every variation against every other) only
+# whole frames and their mirrors are compared, so a book of 1,000 variations stays a matter of a second.
+SIBLING_LAYOUT_SCALES = ((1.0, 1),)
+DETAIL_FLOOR = 0.5                        # L* units per sample: smooth areas still count a little
 ASPECT_BUCKET = 0.05                      # probes whose log aspect ratios differ less share windows
 
 
@@ -116,14 +119,15 @@ class PreparedLooks:
 
 
 def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: bool = False) -> np.ndarray:
-    """P x S x len(LOOK_CHANNELS) similarities (0..1; 0 where a feature is missing)."""
-    same, contain, contained_in = _shape_likeness(probes, sources)
+    """P x S x len(LOOK_CHANNELS) similarities (0..1; 0 where a feature is missing); ``sibling``: whole
+    frames and mirrors only (variation against variation)."""
+    same, contain, contained_in = _shape_likeness(probes, sources, whole_frames_only=sibling)
     hash_sim = _hash_likeness(probes, sources)
     colour = _colour_similarity(probes, sources)
-    layout, layout_colour = _layout_likeness(probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES,
-                                             () if sibling else LAYOUT_TILTS)
+    layout, layout_colour, layout_detail = _layout_likeness(
+        probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES, () if sibling else LAYOUT_TILTS)
     by_name = {"shape": same, "contain": contain, "contained_in": contained_in, "hash": hash_sim,
-               "colour": colour, "layout": layout, "layout_colour": layout_colour}
+               "colour": colour, "layout": layout, "layout_colour": layout_colour, "layout_detail": layout_detail}
     raw = np.stack([by_name[name] for name in SIMILARITIES], axis=2)
     return np.concatenate([raw, _row_z_scores(raw)], axis=2)
 
@@ -160,6 +164,9 @@ def _best_window_match(probe: np.ndarray, target: np.ndarray) -> np.ndarray:
     n_a, n_b = probe.shape[0], target.shape[0]
     if n_a == 0 or n_b == 0:
         return np.zeros((n_a, n_b))
+    if probe.shape[1] == 1:                                         # whole frames only
+        both = _with_mirror(target)
+        return (probe[:, 0, :] @ both.reshape(-1, STRUCTURE_LENGTH).T).reshape(n_a, n_b, 2).max(axis=2).astype(np.float64)
     both = _with_mirror(target)                                     # B x 2W x L
     zoomed_in = (probe[:, 0, :] @ both.reshape(-1, STRUCTURE_LENGTH).T).reshape(n_a, n_b, -1).max(axis=2)
     windows = len(STRUCTURE_WINDOWS)
@@ -169,12 +176,14 @@ def _best_window_match(probe: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.maximum(zoomed_in, zoomed_out).astype(np.float64)
 
 
-def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks, *, whole_frames_only: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Same edges; the source's ink in the probe; the probe's edges in the source (mirror and reframe proof)."""
     known = probes.shape_ok[:, None] & sources.shape_ok[None, :]
-    same = _best_window_match(probes.unit, sources.unit)
-    contain = _best_window_match(probes.cells, sources.weighted)
-    contained_in = _best_window_match(probes.weighted, sources.cells)
+    frames = slice(0, 1) if whole_frames_only else slice(None)
+    same = _best_window_match(probes.unit[:, frames], sources.unit[:, frames])
+    contain = _best_window_match(probes.cells[:, frames], sources.weighted[:, frames])
+    contained_in = _best_window_match(probes.weighted[:, frames], sources.cells[:, frames])
     return tuple(np.where(known, m, 0.0) for m in (same, contain, contained_in))
 
 
@@ -239,7 +248,8 @@ def _colour_similarity(probes: PreparedLooks, sources: PreparedLooks) -> np.ndar
 # --------------------------------------------------------------------------------------------
 
 
-def layout_windows(source_aspect: float, probe_aspect: float, scales=LAYOUT_SCALES, tilts=LAYOUT_TILTS) -> list[Window]:
+@lru_cache(maxsize=1024)
+def layout_windows(source_aspect: float, probe_aspect: float, scales=LAYOUT_SCALES, tilts=LAYOUT_TILTS) -> tuple[Window, ...]:
     """The source regions a probe of ``probe_aspect`` may show: the largest region of the probe's shape,
     then smaller ones across the source, tilted ones at the two largest scales, each also mirrored."""
     if probe_aspect > source_aspect:
@@ -256,25 +266,39 @@ def layout_windows(source_aspect: float, probe_aspect: float, scales=LAYOUT_SCAL
             for tilt in tilts:
                 shrink = inscribed_scale(probe_aspect, 1.0, tilt)
                 windows.append(Window(0.5, 0.5, w * shrink, h * shrink, tilt))
-    return windows + [Window(w.cx, w.cy, w.width, w.height, w.tilt, True) for w in windows]
+    return tuple(windows + [Window(w.cx, w.cy, w.width, w.height, w.tilt, True) for w in windows])
 
 
-def _window_coordinates(windows: Sequence[Window], source_aspect: float, rows: int, cols: int) -> np.ndarray:
-    """2 x (W * G * G) pixel coordinates (row, column) of every window's sample grid in a rows x cols thumbnail."""
+@lru_cache(maxsize=4096)
+def _window_sampler(windows: tuple[Window, ...], source_aspect: float, rows: int, cols: int) -> tuple[np.ndarray, ...]:
+    """Bilinear sampling of every window's LAYOUT_GRID x LAYOUT_GRID points in a rows x cols thumbnail:
+    (top row, left column, row weight, column weight) per point, edges clamped."""
     u = (np.arange(LAYOUT_GRID) + 0.5) / LAYOUT_GRID - 0.5
     grid_x, grid_y = np.meshgrid(u, u)
-    ys, xs = [], []
-    for window in windows:
-        x = (-grid_x if window.mirrored else grid_x) * window.width * source_aspect   # in units of source height
-        y = grid_y * window.height
-        # A probe turned counter-clockwise by ``tilt`` (as Pillow's rotate turns) shows a source region
-        # whose sample grid is turned clockwise in image coordinates (y grows downwards).
-        angle = math.radians(window.tilt)
-        x_turned = x * math.cos(angle) - y * math.sin(angle)
-        y_turned = x * math.sin(angle) + y * math.cos(angle)
-        xs.append((window.cx + x_turned / source_aspect) * cols - 0.5)
-        ys.append((window.cy + y_turned) * rows - 0.5)
-    return np.stack([np.concatenate(ys).ravel(), np.concatenate(xs).ravel()])
+    cx, cy, width, height, tilt, mirrored = (np.array([getattr(w, name) for w in windows], dtype=np.float64)[:, None, None]
+                                             for name in ("cx", "cy", "width", "height", "tilt", "mirrored"))
+    x = np.where(mirrored > 0, -grid_x, grid_x) * width * source_aspect    # in units of the source's height
+    y = grid_y * height
+    # A probe turned counter-clockwise by ``tilt`` (as Pillow's rotate turns) shows a source region
+    # whose sample grid is turned clockwise in image coordinates (y grows downwards).
+    angle = np.radians(tilt)
+    x_turned = x * np.cos(angle) - y * np.sin(angle)
+    y_turned = x * np.sin(angle) + y * np.cos(angle)
+    xs = np.clip(((cx + x_turned / source_aspect) * cols - 0.5).ravel(), 0.0, cols - 1.0)
+    ys = np.clip(((cy + y_turned) * rows - 0.5).ravel(), 0.0, rows - 1.0)
+    top = np.minimum(np.floor(ys).astype(np.int64), max(rows - 2, 0))
+    left = np.minimum(np.floor(xs).astype(np.int64), max(cols - 2, 0))
+    return top, left, (ys - top)[:, None], (xs - left)[:, None]
+
+
+def _sample(thumbnail: np.ndarray, windows: Sequence[Window], aspect: float) -> np.ndarray:
+    """W x G x G x 3: the thumbnail seen through each window."""
+    rows, cols = thumbnail.shape[:2]
+    top, left, fy, fx = _window_sampler(tuple(windows), round(float(aspect), 4), rows, cols)
+    below, right = np.minimum(top + 1, rows - 1), np.minimum(left + 1, cols - 1)
+    values = ((thumbnail[top, left] * (1 - fx) + thumbnail[top, right] * fx) * (1 - fy)
+              + (thumbnail[below, left] * (1 - fx) + thumbnail[below, right] * fx) * fy)
+    return values.reshape(len(windows), LAYOUT_GRID, LAYOUT_GRID, 3)
 
 
 def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,24 +316,44 @@ def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unit(light), unit(colour)
 
 
-def _sample(thumbnail: np.ndarray, windows: Sequence[Window], aspect: float) -> np.ndarray:
-    rows, cols = thumbnail.shape[:2]
-    coordinates = _window_coordinates(windows, aspect, rows, cols)
-    channels = [map_coordinates(thumbnail[..., c], coordinates, order=1, mode="nearest") for c in range(3)]
-    return np.stack(channels, axis=-1).reshape(len(windows), LAYOUT_GRID, LAYOUT_GRID, 3)
+def _detail_weights(samples: np.ndarray) -> np.ndarray:
+    """N x G*G weights, mean 1: where a probe's light changes (its subject), against smooth areas (a
+    plain or gradient background that replaced the drawing's own surroundings)."""
+    light = samples[..., 0]
+    gy, gx = np.gradient(light, axis=(1, 2))
+    detail = np.hypot(gx, gy).reshape(light.shape[0], -1) + DETAIL_FLOOR
+    return (detail / detail.mean(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilts) -> tuple[np.ndarray, np.ndarray]:
-    """Best correlation of each probe's whole frame with any window of each source: light, then colour."""
+def _detail_correlation(weights: np.ndarray, probe_light: np.ndarray, source_light: np.ndarray) -> np.ndarray:
+    """P x N weighted Pearson correlations of each probe's light with every source window's, weighted by
+    the probe's detail: three matrix products (the source's weighted mean and spread depend on the probe)."""
+    total = weights.sum(axis=1, keepdims=True)
+    probe = probe_light - (weights * probe_light).sum(axis=1, keepdims=True) / total
+    probe_spread = np.sqrt((weights * probe * probe).sum(axis=1, keepdims=True))
+    numerator = (weights * probe) @ source_light.T
+    source_sum = weights @ source_light.T
+    source_square = weights @ (source_light * source_light).T
+    source_spread = np.sqrt(np.maximum(source_square - source_sum * source_sum / total, 0.0))
+    denominator = probe_spread * source_spread
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 1e-6)
+
+
+def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilts
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best correlation of each probe's whole frame with any window of each source: light, colour, and
+    light where the probe has detail."""
     light = np.zeros((probes.size, sources.size))
     colour = np.zeros((probes.size, sources.size))
+    detail = np.zeros((probes.size, sources.size))
     probe_rows = np.flatnonzero(probes.layout_ok)
     source_cols = np.flatnonzero(sources.layout_ok)
     if probe_rows.size == 0 or source_cols.size == 0:
-        return light, colour
+        return light, colour, detail
     whole = [Window(0.5, 0.5, 1.0, 1.0)]
     probe_samples = np.concatenate([_sample(probes.layouts[i], whole, probes.aspect[i]) for i in probe_rows])
     probe_light, probe_colour = _layout_vectors(probe_samples)
+    probe_weights = _detail_weights(probe_samples)
     buckets: dict[int, list[int]] = defaultdict(list)
     for position, row in enumerate(probe_rows):
         buckets[round(math.log(probes.aspect[row]) / ASPECT_BUCKET)].append(position)
@@ -318,7 +362,7 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
         window_count = 0
         samples = []
         for col in source_cols:
-            windows = layout_windows(sources.aspect[col], probe_aspect, scales, tilts)
+            windows = layout_windows(round(float(sources.aspect[col]), 4), probe_aspect, scales, tilts)
             window_count = len(windows)
             samples.append(_sample(sources.layouts[col], windows, sources.aspect[col]))
         source_light, source_colour = _layout_vectors(np.concatenate(samples))
@@ -326,6 +370,9 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
         shape = (len(positions), source_cols.size, window_count)
         best_light = (probe_light[positions] @ source_light.T).reshape(shape).max(axis=2)
         best_colour = (probe_colour[positions] @ source_colour.T).reshape(shape).max(axis=2)
+        best_detail = _detail_correlation(probe_weights[positions], probe_light[positions],
+                                          source_light).reshape(shape).max(axis=2)
         light[np.ix_(rows, source_cols)] = np.clip(best_light, 0.0, 1.0)
         colour[np.ix_(rows, source_cols)] = np.clip(best_colour, 0.0, 1.0)
-    return light, colour
+        detail[np.ix_(rows, source_cols)] = np.clip(best_detail, 0.0, 1.0)
+    return light, colour, detail

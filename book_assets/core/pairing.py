@@ -6,17 +6,16 @@ kinds of evidence, strongest first, and says how sure it is:
 1. a reviewer's override (``pairs.csv``) - certain;
 2. provenance text inside the file (PNG chunks, EXIF/XMP) naming a drawing;
 3. file-name tokens and stems (``max.png`` <-> ``max_03.png``, ``Max (2).png``);
-4. looks - shape descriptors (gradient orientations from the colour structure tensor, so they
-   survive recolouring, restyling and new backgrounds), compared whole-frame against crops in
-   both directions and against the mirror image (reframing, zooming out, mirroring), plus
-   perceptual hashes and colour histograms; then, for the uncertain ones, likeness to the
-   variations already placed with certainty (a drawing's variations resemble each other);
+4. looks - the similarity channels of ``looks`` (shape, ink, hashes, colour, and the layout of
+   light and colour seen through reframing, tilting and mirroring windows) weighed by the fitted
+   ``look_model``; then the evidence of each variation's look-alike variations joins its own
+   (renditions of one drawing resemble each other far more than they resemble the drawing);
 5. upload-time proximity, a tie-breaker only.
 
 Evidence is added as log-odds per (variation, drawing) with "none of these drawings" as one more
 choice, so each row's softmax is a probability: the confidence is the probability of being right
-(fitted and checked on the generated corpus of ``book_assets.pairing_eval``), the margin is the
-lead over the runner-up. Assignment is global (``scipy.optimize.linear_sum_assignment`` on
+(fitted by ``book-assets eval-pairing --fit`` on labelled generated and photo corpora), the margin
+is the lead over the runner-up. Assignment is global (``scipy.optimize.linear_sum_assignment`` on
 log-probabilities) with a per-drawing capacity, so no drawing silently absorbs everything.
 A pair more likely wrong than right is held out of the book for a reviewer (``PairStatus``).
 """
@@ -54,8 +53,8 @@ LOOK_SPAN = 10.0
 # sibling pass) is fitted by ``book-assets eval-pairing --fit`` and lives in look_model.json.
 LOOK_UNKNOWN_LOGIT = -50.0       # no usable look features at all
 # Second pass: compare uncertain variations with the drawing's confidently placed variations.
-SIBLING_ANCHOR_CONFIDENCE = 0.95
-SIBLING_RESCORE_BELOW = 0.95
+SIBLING_NEIGHBOURS = 5          # each variation hears its five most alike variations
+SIBLING_STEPS = 3               # rounds of passing evidence along those links
 # Upload time only tips near-ties in the assignment (log-probability units), and is named as a
 # deciding signal only when the two best drawings were this close in probability.
 UPLOAD_TIME_TIE_WEIGHT = 0.05
@@ -531,7 +530,7 @@ class _Evidence:
 
     provenance: np.ndarray    # G x D, 0..1
     filename: np.ndarray      # G x D, 0..1
-    looks: np.ndarray         # G x D, log-odds from looks (siblings included after the second pass)
+    looks: np.ndarray         # G x D, log-odds from looks (the look-alike variations' evidence included)
     upload: np.ndarray        # G x D, 0..1 closeness in upload time
     null_logit: np.ndarray    # G: log-odds that the variation came from none of these drawings
 
@@ -623,12 +622,12 @@ def pair_images(
             else:
                 bad_override[row] = target
     remaining = np.maximum(capacity - np.bincount(assigned[fixed], minlength=n_drw), 0)
+    # A drawing's variations resemble each other: each one's evidence is joined by its look-alikes'.
+    _add_sibling_evidence(evidence, g_looks, assigned, fixed, model)
+    # Pooled evidence is surer than any one image's: scale it so the confidences stay calibrated.
+    evidence.looks *= model.calibration
+    evidence.null_logit = evidence.null_logit * model.calibration
     _solve(evidence, assigned, fixed, remaining)
-    # Second pass: a drawing's variations resemble each other, so an uncertain variation is also
-    # compared with the variations already placed with certainty (and those a reviewer placed).
-    if _add_sibling_evidence(evidence, g_looks, assigned, fixed, model):
-        assigned[~fixed] = -1
-        _solve(evidence, assigned, fixed, remaining)
     full = np.bincount(assigned[assigned >= 0], minlength=n_drw) >= capacity
 
     posterior, look_posterior = evidence.posterior(), evidence.look_posterior()
@@ -652,36 +651,46 @@ def pair_images(
 
 def _add_sibling_evidence(
     evidence: _Evidence, looks: PreparedLooks, assigned: np.ndarray, fixed: np.ndarray, model: LookModel
-) -> bool:
-    """Second look for uncertain variations: how much more they resemble one drawing's confidently
-    placed variations (and those a reviewer placed) than the other drawings' ones. Returns whether
-    anything changed (then the caller solves again)."""
+) -> None:
+    """Let each variation's look evidence be joined by that of the variations most like it.
+
+    Renditions of one drawing resemble each other far more than any of them resembles the child's
+    drawing, so a rendition that alone looks a little more like the wrong drawing is carried by its
+    siblings: label propagation over a graph linking each variation to its SIBLING_NEIGHBOURS most
+    alike ones, weighted by how alike (``model.sibling_sharpness``) against a silent neighbour as alike
+    as "none of these", for SIBLING_STEPS rounds. A
+    reviewer's placement (an override) speaks with full weight for its drawing. How much the siblings
+    count (``model.sibling_weight``) is fitted with the look model.
+    """
     n_gen, n_drw = evidence.looks.shape
     if n_gen < 2 or n_drw < 2 or model.sibling_weight == 0:
-        return False
-    posterior = evidence.posterior()
-    rows = np.arange(n_gen)
-    confidence = np.where(assigned >= 0, posterior[rows, np.maximum(assigned, 0)], 0.0)
-    anchors = np.flatnonzero(fixed | ((assigned >= 0) & (confidence >= SIBLING_ANCHOR_CONFIDENCE)))
-    uncertain = np.flatnonzero(~fixed & (confidence < SIBLING_RESCORE_BELOW))
-    if anchors.size == 0 or uncertain.size == 0:
-        return False
-    sibling_logits = look_logits(looks.subset(uncertain), looks.subset(anchors), model, sibling=True)
-    sibling_logits[uncertain[:, None] == anchors[None, :]] = -np.inf       # never its own sibling
-    best = np.full((uncertain.size, n_drw), np.nan)
-    for col in range(n_drw):
-        members = assigned[anchors] == col
-        if members.any():
-            best[:, col] = sibling_logits[:, members].max(axis=1)
-    best[~np.isfinite(best)] = np.nan
-    known = ~np.isnan(best)
-    counts = known.sum(axis=1)
-    if not np.any(counts >= 2):
-        return False
-    centre = np.nansum(best, axis=1) / np.maximum(counts, 1)
-    lift = np.where(known & (counts >= 2)[:, None], best - centre[:, None], 0.0)
-    evidence.looks[uncertain] += model.sibling_weight * lift
-    return True
+        return
+    alike = look_logits(looks, looks, model, sibling=True)
+    np.fill_diagonal(alike, -np.inf)
+    k = min(SIBLING_NEIGHBOURS, n_gen - 1)
+    neighbours = np.argpartition(-alike, k - 1, axis=1)[:, :k]
+    # One more, silent neighbour at the "none of these" log-odds: a variation that resembles none of
+    # the others (a stray) mostly hears silence instead of its unrelated neighbours.
+    closeness = np.take_along_axis(alike, neighbours, axis=1)
+    weights = _softmax(model.sibling_sharpness * np.concatenate(
+        [closeness, evidence.null_logit[:, None]], axis=1))[:, :k]
+    # Each variation's choices (the drawings, then "none of these") as log-odds; a neighbour votes with
+    # its log-probabilities, so a neighbour sure of a drawing lifts it and a neighbour that looks
+    # like none of them (a stray) lifts "none".
+    base = np.concatenate([evidence.looks, evidence.null_logit[:, None]], axis=1)
+    if fixed.any():
+        base[fixed] = np.where(np.arange(n_drw + 1)[None, :] == assigned[fixed][:, None], 0.0, -LOOK_SPAN)
+    spread = base
+    for _ in range(SIBLING_STEPS):
+        votes = np.maximum(_log_softmax(spread), -LOOK_SPAN)
+        spread = base + model.sibling_weight * np.einsum("gk,gkd->gd", weights, votes[neighbours])
+    evidence.looks[~fixed] = spread[~fixed, :n_drw]
+    evidence.null_logit = np.where(fixed, evidence.null_logit, spread[:, n_drw])
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def _solve(evidence: _Evidence, assigned: np.ndarray, fixed: np.ndarray, remaining: np.ndarray) -> None:

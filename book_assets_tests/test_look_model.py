@@ -1,0 +1,63 @@
+"""The look model's numbers come from the fitting code: refit and compare, and the fit itself works."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from book_assets import pairing_fit
+from book_assets.core.look_model import FITTED_MODEL, MODEL_PATH, LookModel, load_model
+from book_assets.core.looks import LOOK_CHANNELS
+
+
+def test_fit_logit_recovers_the_weights_that_made_the_choices():
+    """Choices drawn from a known conditional logit (with a "none" option) give back its weights."""
+    rng = np.random.default_rng(7)
+    true_weights, true_null = np.array([4.0, -2.0, 1.0]), 1.5
+    designs = []
+    for _ in range(60):
+        channels = rng.uniform(0, 1, (40, 6, 3))
+        logits = np.concatenate([channels @ true_weights, np.full((40, 1), true_null)], axis=1)
+        probability = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probability /= probability.sum(axis=1, keepdims=True)
+        truth = np.array([rng.choice(7, p=row) for row in probability])
+        designs.append((channels, truth))
+    weights, null, nll = pairing_fit.fit_logit(designs, penalty=0.0)
+    np.testing.assert_allclose(weights, true_weights, atol=0.35)
+    assert abs(null - true_null) < 0.35
+    assert 0.0 < nll < np.log(7)
+
+
+def test_model_json_round_trips_and_refuses_what_it_cannot_read():
+    text = FITTED_MODEL.to_json()
+    again = LookModel.from_json(text)
+    assert not pairing_fit.models_agree(again, FITTED_MODEL, relative=1e-3, absolute=1e-3)
+    data = json.loads(text)
+    with pytest.raises(ValueError, match="format"):
+        LookModel.from_json(json.dumps({**data, "format": 99}))
+    with pytest.raises(ValueError, match="channels"):
+        LookModel.from_json(json.dumps({**data, "weights": {**data["weights"], "telepathy": 1.0}}))
+    assert load_model(MODEL_PATH) == FITTED_MODEL
+
+
+def test_models_agree_names_every_number_that_moved():
+    moved = replace(FITTED_MODEL, null_logit=FITTED_MODEL.null_logit + 3.0,
+                    weights={**FITTED_MODEL.weights, LOOK_CHANNELS[0]: FITTED_MODEL.weights[LOOK_CHANNELS[0]] + 5.0})
+    problems = pairing_fit.models_agree(moved, FITTED_MODEL, relative=0.02, absolute=0.05)
+    assert len(problems) == 2
+    assert any(p.startswith("null_logit") for p in problems)
+    assert any(p.startswith(f"weights.{LOOK_CHANNELS[0]}") for p in problems)
+
+
+@pytest.mark.integration
+def test_the_committed_look_model_is_what_the_fit_produces():
+    """Recompute the committed constants from the fit corpora (generated seed 2 and the fit half of
+    the photographs; about two minutes): nobody edits them by hand, and a stale model fails here."""
+    books, fitted_on = pairing_fit.fit_books()
+    model = pairing_fit.fit_model(books, fitted_on)
+    assert model.fitted_on["rows"] == FITTED_MODEL.fitted_on["rows"]
+    problems = pairing_fit.models_agree(model, FITTED_MODEL, relative=pairing_fit.MODEL_RELATIVE_TOLERANCE,
+                                        absolute=pairing_fit.MODEL_ABSOLUTE_TOLERANCE)
+    assert not problems, "refit with `book-assets eval-pairing --fit --write`:\n" + "\n".join(problems)
