@@ -12,17 +12,16 @@ Only fit seeds and the fit half of the photographs are used; ``eval-pairing`` re
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from PIL import Image
 from scipy.optimize import minimize
 
-from .core.imaging import ImageFeatures, analyse_image
+from . import pairing_eval as pe
+from .core.imaging import ImageFeatures
 from .core.look_model import LookModel
 from .core.looks import FALLBACK_CHANNELS, LOOK_CHANNELS, PreparedLooks, fallback_channels, look_channels
 from .core.pairing import Candidate, pair_images
@@ -43,28 +42,6 @@ class LabelledBook:
     drawings: list[ImageFeatures]
     variations: list[ImageFeatures]
     truth: list[int]
-
-
-class FeatureCache:
-    """``analyse_image`` once per distinct file content."""
-
-    def __init__(self) -> None:
-        self.by_hash: dict[str, ImageFeatures] = {}
-        self.seconds = 0.0
-
-    def features(self, data: bytes) -> ImageFeatures:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest not in self.by_hash:
-            started = time.perf_counter()
-            self.by_hash[digest] = analyse_image(data, want_print_copy=False).features
-            self.seconds += time.perf_counter() - started
-        return self.by_hash[digest]
-
-
-def encoded(image: Image.Image, fmt: str) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **({"quality": 88} if fmt != "PNG" else {"compress_level": 1}))
-    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,15 +166,11 @@ def strays(books: Sequence[LabelledBook], rng_seed: int) -> list[LabelledBook]:
     return out
 
 
-def iter_rows(books: Iterable[LabelledBook]) -> int:
-    return sum(len(b.truth) for b in books)
-
-
 # --------------------------------------------------------------------------------------------
 # The fit corpora and the command
 # --------------------------------------------------------------------------------------------
 
-def _labelled(named, cache: FeatureCache) -> LabelledBook:
+def _labelled(named: pe.RegimeBook, cache: pe.FeatureCache) -> LabelledBook:
     """A ``pairing_eval.RegimeBook`` as features and truth indices (-1 = none of these drawings)."""
     drawing_keys = sorted(named.drawings)
     index = {key: i for i, key in enumerate(drawing_keys)}
@@ -211,20 +184,17 @@ def _labelled(named, cache: FeatureCache) -> LabelledBook:
 
 
 def _sizes():
-    from .pairing_eval import CorpusSize
-
-    return (CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8),
-            CorpusSize(books=8, drawings_per_book=8, variations_per_drawing=8))
+    return (pe.CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8),
+            pe.CorpusSize(books=8, drawings_per_book=8, variations_per_drawing=8))
 
 
 def fit_books(say: Callable[[str], None] = lambda m: None) -> tuple[list[LabelledBook], dict]:
     """The fit corpora: generated books (seed FIT_SEED) with strays, and photo books from the fit half
     of the photographs (seed FIT_SEED) with their distractors; looks only (random names)."""
-    from . import pairing_eval as pe
     from .pairing_photos import photo_books
 
     generated_size, photo_size = _sizes()
-    cache = FeatureCache()
+    cache = pe.FeatureCache()
     started = time.perf_counter()
     generated = []
     for book in pe.build_corpus(generated_size, FIT_SEED):
