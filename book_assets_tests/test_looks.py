@@ -18,7 +18,6 @@ from book_assets.core.imaging import (
 )
 from book_assets.core.looks import (
     LOOK_CHANNELS,
-    SIMILARITIES,
     PreparedLooks,
     Window,
     _layout_vectors,
@@ -90,20 +89,17 @@ def test_layout_and_shape_prefer_the_source_over_other_pictures():
               sources[2].crop((0.2 * width, 0.2 * height, 0.9 * width, 0.9 * height)).resize((512, 512))]
     channels = look_channels(PreparedLooks([_features(p) for p in probes]),
                              PreparedLooks([_features(s) for s in sources]))
-    for name in ("layout", "shape", "layout_z", "shape_z"):
+    for name in ("layout", "layout_detail", "shape", "contain"):
         column = LOOK_CHANNELS.index(name)
         assert list(channels[:, :, column].argmax(axis=1)) == [2, 2], name
 
 
-def test_z_scores_need_three_sources_and_subsets_agree():
+def test_channels_of_a_subset_are_the_subset_of_the_channels():
     images = [_scene(seed) for seed in range(10, 14)]
     looks = PreparedLooks([_features(i) for i in images])
-    two = look_channels(looks.subset([0]), looks.subset([1, 2]))
-    z_columns = [LOOK_CHANNELS.index(f"{name}_z") for name in SIMILARITIES]
-    assert np.all(two[:, :, z_columns] == 0.0)
     full = look_channels(looks, looks.subset([1, 2, 3]))
-    assert np.any(full[:, :, z_columns] != 0.0)
     np.testing.assert_allclose(look_channels(looks.subset([0]), looks.subset([1, 2, 3])), full[:1], atol=1e-4)
+    assert full.shape == (4, 3, len(LOOK_CHANNELS))
 
 
 def test_a_tilted_picture_finds_the_tilted_structure_window():

@@ -40,12 +40,7 @@ from .imaging import (
     mirrored_structure,
 )
 
-SIMILARITIES = ("shape", "contain", "contained_in", "hash", "colour", "layout", "layout_colour", "layout_detail")
-# Each similarity also as a z-score across the row's sources: how much more alike this source is than
-# the book's other drawings. A busy drawing is a little like everything; a probe whose similarities
-# are all close makes a small lead count. Zero for rows with fewer than Z_MIN_SOURCES sources.
-LOOK_CHANNELS = SIMILARITIES + tuple(f"{name}_z" for name in SIMILARITIES)
-Z_MIN_SOURCES = 3
+LOOK_CHANNELS = ("shape", "contain", "contained_in", "hash", "colour", "layout", "layout_colour", "layout_detail")
 FALLBACK_CHANNELS = ("hash", "colour")   # images described before shape and layout features existed
 
 HASH_UNRELATED_BITS = 24.0
@@ -128,17 +123,7 @@ def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: boo
         probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES, () if sibling else LAYOUT_TILTS)
     by_name = {"shape": same, "contain": contain, "contained_in": contained_in, "hash": hash_sim,
                "colour": colour, "layout": layout, "layout_colour": layout_colour, "layout_detail": layout_detail}
-    raw = np.stack([by_name[name] for name in SIMILARITIES], axis=2)
-    return np.concatenate([raw, _row_z_scores(raw)], axis=2)
-
-
-def _row_z_scores(raw: np.ndarray) -> np.ndarray:
-    """(x - row mean) / row standard deviation across sources, per channel; 0 for too few sources."""
-    if raw.shape[1] < Z_MIN_SOURCES:
-        return np.zeros_like(raw)
-    spread = raw.std(axis=1, keepdims=True)
-    centred = raw - raw.mean(axis=1, keepdims=True)
-    return np.divide(centred, spread, out=np.zeros_like(raw), where=spread > 1e-6)
+    return np.stack([by_name[name] for name in LOOK_CHANNELS], axis=2)
 
 
 def fallback_channels(channels: np.ndarray) -> np.ndarray:
