@@ -4,8 +4,9 @@ The look model (``core/look_model.json``) weighs the similarity channels of ``co
 numbers come from here, never from a hand: every variation of the fit corpora is a choice among its
 book's drawings plus "none of these" (strays from another book and distractor renditions are
 "none"), and the weights and the "none" log-odds maximise the likelihood of the true choices
-(a conditional logit, L-BFGS with an analytic gradient). The sibling pass weight is then the one,
-from a short grid, under which the whole pairing's confidences are most likely.
+(a conditional logit, L-BFGS with an analytic gradient). The sibling pass (weight, sharpness) and
+the calibration are then the ones, from a short grid, under which the whole pairing's reported
+confidences are most likely.
 
 Only fit seeds and the fit half of the photographs are used; ``eval-pairing`` reports on others.
 """
@@ -32,6 +33,12 @@ L2_PENALTY = 1e-4           # keeps weights finite where channels are collinear;
 SIBLING_WEIGHTS = (0.0, 1.0, 2.0)
 SIBLING_SHARPNESS = (0.1, 0.3)
 CALIBRATIONS = (0.3, 0.5, 0.7, 1.0)
+FIT_GENERATED_SIZE = pe.CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8)
+FIT_PHOTO_SIZE = pe.CorpusSize(books=8, drawings_per_book=8, variations_per_drawing=8)
+# The committed model must match a refit within these: the fit is deterministic, but BLAS and
+# platform rounding may move the optimum's last digits.
+MODEL_RELATIVE_TOLERANCE = 0.02
+MODEL_ABSOLUTE_TOLERANCE = 0.05
 
 
 @dataclass
@@ -49,12 +56,9 @@ class LabelledBook:
 # --------------------------------------------------------------------------------------------
 
 
-def _design(book: LabelledBook, fallback: bool) -> tuple[np.ndarray, np.ndarray]:
+def _design(book: LabelledBook) -> tuple[np.ndarray, np.ndarray]:
     """G x D x K channel similarities of a book, and the index of each true choice (D = none)."""
-    probes, sources = PreparedLooks(book.variations), PreparedLooks(book.drawings)
-    channels = look_channels(probes, sources)
-    if fallback:
-        channels = fallback_channels(channels)
+    channels = look_channels(PreparedLooks(book.variations), PreparedLooks(book.drawings))
     truth = np.array([t if t >= 0 else len(book.drawings) for t in book.truth])
     return channels, truth
 
@@ -109,9 +113,11 @@ def _pairing_nll(books: Sequence[LabelledBook], model: LookModel) -> float:
 
 def fit_model(books: Sequence[LabelledBook], fitted_on: dict, *, say: Callable[[str], None] = lambda m: None) -> LookModel:
     started = time.perf_counter()
-    weights, null, nll = fit_logit([_design(b, fallback=False) for b in books])
+    designs = [_design(b) for b in books]
+    weights, null, nll = fit_logit(designs)
     say(f"look model: NLL {nll:.4f} per row over {sum(len(b.truth) for b in books)} rows")
-    fallback_weights, fallback_null, fallback_nll = fit_logit([_design(b, fallback=True) for b in books])
+    fallback_weights, fallback_null, fallback_nll = fit_logit(
+        [(fallback_channels(channels), truth) for channels, truth in designs])
     say(f"fallback model: NLL {fallback_nll:.4f}")
     base = LookModel(dict(zip(LOOK_CHANNELS, weights.tolist())), null,
                      dict(zip(FALLBACK_CHANNELS, fallback_weights.tolist())), fallback_null, 0.0)
@@ -183,29 +189,23 @@ def _labelled(named: pe.RegimeBook, cache: pe.FeatureCache) -> LabelledBook:
     )
 
 
-def _sizes():
-    return (pe.CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8),
-            pe.CorpusSize(books=8, drawings_per_book=8, variations_per_drawing=8))
-
-
 def fit_books(say: Callable[[str], None] = lambda m: None) -> tuple[list[LabelledBook], dict]:
     """The fit corpora: generated books (seed FIT_SEED) with strays, and photo books from the fit half
     of the photographs (seed FIT_SEED) with their distractors; looks only (random names)."""
     from .pairing_photos import photo_books
 
-    generated_size, photo_size = _sizes()
     cache = pe.FeatureCache()
     started = time.perf_counter()
     generated = []
-    for book in pe.build_corpus(generated_size, FIT_SEED):
+    for book in pe.build_corpus(FIT_GENERATED_SIZE, FIT_SEED):
         drawing_bytes = [pe.encode(d, "JPEG" if kind == "photographed paper" or i % 2 else "PNG")
                          for i, (d, kind) in enumerate(zip(book.drawings, book.drawing_kinds))]
         generated.append(_labelled(pe.name_book(book, "none", FIT_SEED, drawing_bytes), cache))
     say(f"generated fit corpus: {len(generated)} books in {time.perf_counter() - started:.1f} s")
-    photos = [_labelled(named, cache) for named in photo_books(photo_size, FIT_SEED, "fit", "none")]
+    photos = [_labelled(named, cache) for named in photo_books(FIT_PHOTO_SIZE, FIT_SEED, "fit", "none")]
     say(f"photo fit corpus: {len(photos)} books, {len(cache.by_hash)} images analysed, "
         f"{time.perf_counter() - started:.1f} s in all")
-    fitted_on = {"seed": FIT_SEED, "generated": vars(generated_size), "photos": vars(photo_size),
+    fitted_on = {"seed": FIT_SEED, "generated": vars(FIT_GENERATED_SIZE), "photos": vars(FIT_PHOTO_SIZE),
                  "photo_split": "fit", "naming": "none (looks only)", "stray_share": STRAY_SHARE}
     return strays(generated, FIT_SEED) + photos, fitted_on
 
@@ -229,8 +229,3 @@ def run_fit(*, write: bool, out, say: Callable[[str], None] = lambda m: None) ->
     print("The committed look model matches this fit.", file=out)
     return 0
 
-
-# The committed model must match a refit within these: the fit is deterministic, but BLAS and
-# platform rounding may move the optimum's last digits.
-MODEL_RELATIVE_TOLERANCE = 0.02
-MODEL_ABSOLUTE_TOLERANCE = 0.05
