@@ -59,8 +59,8 @@ def _tilted(img: Image.Image, degrees: float) -> Image.Image:
 def _best_layout_window(probe_img: Image.Image, source_img: Image.Image) -> tuple[Window, float]:
     probe, source = PreparedLooks([_features(probe_img)]), PreparedLooks([_features(source_img)])
     windows = layout_windows(source.aspect[0], probe.aspect[0])
-    light_probe, _ = _layout_vectors(_sample(probe.layouts[0], [Window(0.5, 0.5, 1.0, 1.0)], probe.aspect[0]))
-    light_source, _ = _layout_vectors(_sample(source.layouts[0], windows, source.aspect[0]))
+    light_probe, *_ = _layout_vectors(_sample(probe.layouts[0], [Window(0.5, 0.5, 1.0, 1.0)], probe.aspect[0]))
+    light_source, *_ = _layout_vectors(_sample(source.layouts[0], windows, source.aspect[0]))
     scores = (light_probe @ light_source.T)[0]
     return windows[int(np.argmax(scores))], float(scores.max())
 

@@ -12,7 +12,8 @@ does to a drawing, so pairing combines them with weights fitted on labelled corp
   set on a plain background);
 - ``hash``: perceptual and difference hashes (recolouring, noise), mirror included;
 - ``colour``: colour histograms (Hellinger);
-- ``layout`` / ``layout_colour``: the big shapes of light and dark, and of colour, sampled from
+- ``layout`` / ``layout_colour`` / ``layout_chroma``: the big shapes of light and dark, of colour, and
+  of colourfulness whatever the hue (a hue-shifted rendition keeps it), sampled from
   the source through windows (reframes to 60 %, tilts to 15 degrees, mirror) and correlated with
   the probe's whole frame. A flat-colour drawing and a photo-like rendition of what it shows share
   little fine structure but the same big shapes. ``layout_detail`` weighs that correlation by where
@@ -40,7 +41,8 @@ from .imaging import (
     mirrored_structure,
 )
 
-LOOK_CHANNELS = ("shape", "contain", "contained_in", "hash", "colour", "layout", "layout_colour", "layout_detail")
+LOOK_CHANNELS = ("shape", "contain", "contained_in", "hash", "colour", "layout", "layout_colour", "layout_detail",
+                 "layout_chroma")
 FALLBACK_CHANNELS = ("hash", "colour")   # images described before shape and layout features existed
 
 HASH_UNRELATED_BITS = 24.0
@@ -119,10 +121,11 @@ def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: boo
     same, contain, contained_in = _shape_likeness(probes, sources, whole_frames_only=sibling)
     hash_sim = _hash_likeness(probes, sources)
     colour = _colour_similarity(probes, sources)
-    layout, layout_colour, layout_detail = _layout_likeness(
+    layout, layout_colour, layout_detail, layout_chroma = _layout_likeness(
         probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES, () if sibling else LAYOUT_TILTS)
     by_name = {"shape": same, "contain": contain, "contained_in": contained_in, "hash": hash_sim,
-               "colour": colour, "layout": layout, "layout_colour": layout_colour, "layout_detail": layout_detail}
+               "colour": colour, "layout": layout, "layout_colour": layout_colour, "layout_detail": layout_detail,
+               "layout_chroma": layout_chroma}
     return np.stack([by_name[name] for name in LOOK_CHANNELS], axis=2)
 
 
@@ -286,19 +289,23 @@ def _sample(thumbnail: np.ndarray, windows: Sequence[Window], aspect: float) -> 
     return values.reshape(len(windows), LAYOUT_GRID, LAYOUT_GRID, 3)
 
 
-def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """N x G x G x 3 samples -> (light, colour) rows, each zero-mean and unit-length (a correlation)."""
+def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """N x G x G x 3 samples -> (light, colour, chroma) rows, each zero-mean and unit-length (a
+    correlation). Chroma (how colourful, whatever the hue) survives a hue shift that colour does not."""
     n = samples.shape[0]
     light = samples[..., 0].reshape(n, -1)
-    colour = samples[..., 1:].reshape(n, -1, 2)
-    colour = (colour - colour.mean(axis=1, keepdims=True)).reshape(n, -1)
-    light = light - light.mean(axis=1, keepdims=True)
+    ab = samples[..., 1:].reshape(n, -1, 2)
+    chroma = np.hypot(ab[..., 0], ab[..., 1])
+    colour = (ab - ab.mean(axis=1, keepdims=True)).reshape(n, -1)     # a* and b* centred each on its own
 
     def unit(rows: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 1e-6).astype(np.float32)
 
-    return unit(light), unit(colour)
+    def centred(rows: np.ndarray) -> np.ndarray:
+        return rows - rows.mean(axis=1, keepdims=True)
+
+    return unit(centred(light)), unit(colour), unit(centred(chroma))
 
 
 def _detail_weights(samples: np.ndarray) -> np.ndarray:
@@ -325,19 +332,20 @@ def _detail_correlation(weights: np.ndarray, probe_light: np.ndarray, source_lig
 
 
 def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilts
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Best correlation of each probe's whole frame with any window of each source: light, colour, and
-    light where the probe has detail."""
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Best correlation of each probe's whole frame with any window of each source: light, colour,
+    light where the probe has detail, and chroma."""
     light = np.zeros((probes.size, sources.size))
     colour = np.zeros((probes.size, sources.size))
     detail = np.zeros((probes.size, sources.size))
+    chroma = np.zeros((probes.size, sources.size))
     probe_rows = np.flatnonzero(probes.layout_ok)
     source_cols = np.flatnonzero(sources.layout_ok)
     if probe_rows.size == 0 or source_cols.size == 0:
-        return light, colour, detail
+        return light, colour, detail, chroma
     whole = [Window(0.5, 0.5, 1.0, 1.0)]
     probe_samples = np.concatenate([_sample(probes.layouts[i], whole, probes.aspect[i]) for i in probe_rows])
-    probe_light, probe_colour = _layout_vectors(probe_samples)
+    probe_light, probe_colour, probe_chroma = _layout_vectors(probe_samples)
     probe_weights = _detail_weights(probe_samples)
     buckets: dict[int, list[int]] = defaultdict(list)
     for position, row in enumerate(probe_rows):
@@ -350,14 +358,16 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
             windows = layout_windows(round(float(sources.aspect[col]), 4), probe_aspect, scales, tilts)
             window_count = len(windows)
             samples.append(_sample(sources.layouts[col], windows, sources.aspect[col]))
-        source_light, source_colour = _layout_vectors(np.concatenate(samples))
+        source_light, source_colour, source_chroma = _layout_vectors(np.concatenate(samples))
         rows = probe_rows[positions]
         shape = (len(positions), source_cols.size, window_count)
         best_light = (probe_light[positions] @ source_light.T).reshape(shape).max(axis=2)
         best_colour = (probe_colour[positions] @ source_colour.T).reshape(shape).max(axis=2)
+        best_chroma = (probe_chroma[positions] @ source_chroma.T).reshape(shape).max(axis=2)
         best_detail = _detail_correlation(probe_weights[positions], probe_light[positions],
                                           source_light).reshape(shape).max(axis=2)
         light[np.ix_(rows, source_cols)] = np.clip(best_light, 0.0, 1.0)
         colour[np.ix_(rows, source_cols)] = np.clip(best_colour, 0.0, 1.0)
         detail[np.ix_(rows, source_cols)] = np.clip(best_detail, 0.0, 1.0)
-    return light, colour, detail
+        chroma[np.ix_(rows, source_cols)] = np.clip(best_chroma, 0.0, 1.0)
+    return light, colour, detail, chroma
