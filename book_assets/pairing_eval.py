@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps, PngImagePlugin
 
 from .core.imaging import ImageFeatures, analyse_image
-from .core.pairing import Candidate, pair_images
+from .core.pairing import Candidate, Pair, pair_images
 
 REGIMES = ("helpful", "provenance", "none")
 DRAWING_KINDS = ("line art", "flat colour", "scribble", "photographed paper")
@@ -57,7 +57,8 @@ VARIATION_KINDS: tuple[tuple[str, ...], ...] = (
 )
 DRAWING_SIDE = 640
 # The drawing kind of an outcome whose truth is None (a variation of a drawing that is not in the
-# book): right when left unpaired, handled when unpaired or flagged; never in top-1 accuracy.
+# book): right when kept out of the book (held or unpaired), handled when kept out or flagged; never in
+# top-1 accuracy.
 DISTRACTOR = "distractor"
 VARIATION_SIDE = 512
 
@@ -611,7 +612,7 @@ def evaluate(size: CorpusSize = FULL, seed: int = 1, *, progress: Callable[[str]
                 outcomes.append(Outcome(
                     regime, named.book_id, pair.generated, label.kind, label.strength,
                     named.drawing_kinds.get(named.truth[pair.generated], DISTRACTOR),
-                    pair.drawing == named.truth[pair.generated],
+                    pairing_correct(pair, named.truth[pair.generated]),
                     float(pair.confidence), bool(pair.needs_review), ",".join(pair.signals)))
             if regime == "none":
                 big_drawings += drawings
@@ -695,15 +696,20 @@ def calibration(outcomes: Sequence[Outcome]) -> dict[str, float]:
     }
 
 
+def pairing_correct(pair: Pair, truth: str | None) -> bool:
+    """Right when on its own drawing; for a distractor (truth None), right when it is not printed."""
+    return pair.drawing == truth if truth is not None else not pair.placed
+
+
 def distractor_lines(distractors: Sequence[Outcome]) -> list[str]:
-    """Distractors (truth None) per regime: handled when left unpaired or flagged for review."""
+    """Distractors (truth None) per regime: handled when kept out of the book or flagged for review."""
     lines = []
     for regime in REGIMES:
         members = [o for o in distractors if o.regime == regime]
         if members:
             handled = sum(o.correct or o.needs_review for o in members)
-            lines.append(f"distractors ({regime}): {len(members)}, left unpaired {sum(o.correct for o in members)}, "
-                         f"handled (unpaired or flagged) {_pct(handled, len(members)).strip()}, "
+            lines.append(f"distractors ({regime}): {len(members)}, kept out (held or unpaired) {sum(o.correct for o in members)}, "
+                         f"handled (kept out or flagged) {_pct(handled, len(members)).strip()}, "
                          f"paired and not flagged {len(members) - handled}")
     return lines
 

@@ -1112,7 +1112,7 @@ def evaluate_photos(size: pe.CorpusSize = PHOTO_FULL, seed: int = 1, split: str 
                 truth = named.truth[pair.generated]
                 outcomes.append(PhotoOutcome(
                     regime, named.book_id, pair.generated, label.kind, label.strength,
-                    named.drawing_kinds[truth] if truth is not None else DISTRACTOR, pair.drawing == truth,
+                    named.drawing_kinds[truth] if truth is not None else DISTRACTOR, pe.pairing_correct(pair, truth),
                     float(pair.confidence), bool(pair.needs_review), ",".join(pair.signals), photo=label.photo))
         say(f"photo book {book.number + 1}/{size.books}: {book.drawings} drawings, {book.variations} variations "
             f"({book.distractors} distractors), paired under {len(pe.REGIMES)} regimes "
