@@ -480,8 +480,9 @@ def _dominant_colours(small: Image.Image, count: int = 5) -> list[str]:
 # them) and orientation is unsigned (an edge may flip from dark-on-light to light-on-dark). Left-right
 # mirroring only permutes cells and bins, so pairing gets the mirrored descriptor for free. Windows:
 # the whole frame, crops at three scales in a 3 x 3 grid of positions (a reframed variation, zoomed
-# in, or a drawing shown smaller inside a wider variation, still finds its match), and the whole
-# frame turned a little each way (image tools and phone photos tilt; the largest upright crop inside).
+# in, or a drawing shown smaller inside a wider variation, still finds its match), the whole frame
+# turned a little each way (image tools and phone photos tilt; the largest upright crop inside), and
+# squares (a square picture of a landscape drawing's middle or one end).
 STRUCTURE_GRID = 6                 # cells per side
 STRUCTURE_BINS = 8                 # orientation bins over 180 degrees
 STRUCTURE_SIDE = 48                # pixels per side a window is resampled to
@@ -611,7 +612,7 @@ def mirrored_structure(descriptors: np.ndarray) -> np.ndarray:
 # Layout: where light and dark, and which colours, sit in the picture, as a small L*a*b* thumbnail.
 # A child's flat-colour drawing and a photo-like rendition of what it shows share little fine
 # structure but the same big shapes of light and colour; pairing samples it through windows
-# (reframes, tilts, mirrors), see ``pairing``.
+# (reframes, tilts, mirrors), see ``looks``.
 LAYOUT_SIDE = 48                   # long side of the thumbnail, pixels
 
 

@@ -104,16 +104,6 @@ class PreparedLooks:
         """Images with every feature the full look model needs."""
         return self.shape_ok & self.layout_ok & self.hash_ok & self.colour_ok
 
-    def subset(self, rows: Sequence[int] | np.ndarray) -> "PreparedLooks":
-        rows = np.asarray(rows, dtype=np.int64)
-        part = object.__new__(PreparedLooks)
-        for name, value in vars(self).items():
-            if isinstance(value, np.ndarray):
-                setattr(part, name, value[rows])
-        part.layouts = [self.layouts[i] for i in rows]
-        part.size = len(rows)
-        return part
-
 
 def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: bool = False) -> np.ndarray:
     """P x S x len(LOOK_CHANNELS) similarities (0..1; 0 where a feature is missing); ``sibling``: whole
@@ -152,11 +142,10 @@ def _best_window_match(probe: np.ndarray, target: np.ndarray) -> np.ndarray:
     n_a, n_b = probe.shape[0], target.shape[0]
     if n_a == 0 or n_b == 0:
         return np.zeros((n_a, n_b))
-    if probe.shape[1] == 1:                                         # whole frames only
-        both = _with_mirror(target)
-        return (probe[:, 0, :] @ both.reshape(-1, STRUCTURE_LENGTH).T).reshape(n_a, n_b, 2).max(axis=2).astype(np.float64)
     both = _with_mirror(target)                                     # B x 2W x L
     zoomed_in = (probe[:, 0, :] @ both.reshape(-1, STRUCTURE_LENGTH).T).reshape(n_a, n_b, -1).max(axis=2)
+    if probe.shape[1] == 1:                                         # whole frames only
+        return zoomed_in.astype(np.float64)
     windows = len(STRUCTURE_WINDOWS)
     target_frames = both[:, [0, windows], :].reshape(-1, STRUCTURE_LENGTH)   # B whole frames and mirrors
     crops = probe[:, 1:, :].reshape(-1, STRUCTURE_LENGTH)
@@ -352,15 +341,12 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
         buckets[round(math.log(probes.aspect[row]) / ASPECT_BUCKET)].append(position)
     for bucket, positions in buckets.items():
         probe_aspect = math.exp(bucket * ASPECT_BUCKET)
-        window_count = 0
-        samples = []
-        for col in source_cols:
-            windows = layout_windows(round(float(sources.aspect[col]), 4), probe_aspect, scales, tilts)
-            window_count = len(windows)
-            samples.append(_sample(sources.layouts[col], windows, sources.aspect[col]))
+        samples = [_sample(sources.layouts[col],
+                           layout_windows(round(float(sources.aspect[col]), 4), probe_aspect, scales, tilts),
+                           sources.aspect[col]) for col in source_cols]
         source_light, source_colour, source_chroma = _layout_vectors(np.concatenate(samples))
         rows = probe_rows[positions]
-        shape = (len(positions), source_cols.size, window_count)
+        shape = (len(positions), source_cols.size, samples[0].shape[0])       # every source has as many windows
         best_light = (probe_light[positions] @ source_light.T).reshape(shape).max(axis=2)
         best_colour = (probe_colour[positions] @ source_colour.T).reshape(shape).max(axis=2)
         best_chroma = (probe_chroma[positions] @ source_chroma.T).reshape(shape).max(axis=2)

@@ -49,10 +49,11 @@ SIGNAL_UPLOAD_TIME = "upload-time"
 PROVENANCE_LOGIT = 30.0
 FILENAME_LOGIT = 16.0
 LOOK_SPAN = 10.0
-# The look model (weights per similarity channel, the "none of these" log-odds and the weight of the
-# sibling pass) is fitted by ``book-assets eval-pairing --fit`` and lives in look_model.json.
+# The look model (weights per similarity channel, the "none of these" log-odds, the sibling pass's
+# weight and sharpness, the calibration) is fitted by ``book-assets eval-pairing --fit`` and lives in
+# look_model.json.
 LOOK_UNKNOWN_LOGIT = -50.0       # no usable look features at all
-# Second pass: compare uncertain variations with the drawing's confidently placed variations.
+# The sibling pass: each variation's evidence is joined by that of the variations most like it.
 SIBLING_NEIGHBOURS = 5          # each variation hears its five most alike variations
 SIBLING_STEPS = 3               # rounds of passing evidence along those links
 # Upload time only tips near-ties in the assignment (log-probability units), and is named as a
@@ -548,8 +549,7 @@ class _Evidence:
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    return np.exp(_log_softmax(logits))
 
 
 def pair_images(
@@ -658,9 +658,9 @@ def _add_sibling_evidence(
     drawing, so a rendition that alone looks a little more like the wrong drawing is carried by its
     siblings: label propagation over a graph linking each variation to its SIBLING_NEIGHBOURS most
     alike ones, weighted by how alike (``model.sibling_sharpness``) against a silent neighbour as alike
-    as "none of these", for SIBLING_STEPS rounds. A
-    reviewer's placement (an override) speaks with full weight for its drawing. How much the siblings
-    count (``model.sibling_weight``) is fitted with the look model.
+    as "none of these", for SIBLING_STEPS rounds. A reviewer's placement (an override) speaks with full
+    weight for its drawing. How much the siblings count (``model.sibling_weight``) is fitted with the
+    look model.
     """
     n_gen, n_drw = evidence.looks.shape
     if n_gen < 2 or n_drw < 2 or model.sibling_weight == 0:
