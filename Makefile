@@ -67,7 +67,7 @@ dev-gcs: install fonts   ## the Dagster UI on an emulated GCS bucket with the sa
 	  --data-dir "$(GCS_HOME)/gcs-emulator" & emulator=$$!; \
 	trap 'kill -TERM $$emulator 2>/dev/null; wait $$emulator 2>/dev/null' EXIT; \
 	trap 'exit 130' INT TERM; \
-	$(BIN)/python -c "from book_assets.resources import bucket_from_setting as b; from book_assets.samples import \
+	$(BIN)/python -c "from book_assets.defs.resources import bucket_from_setting as b; from book_assets.samples import \
 	write_sample_book as w; print('Sample book uploaded:', len(w(b())), 'files in', b().url('books/'))" && \
 	echo "books_sensor is on: the book appears under published/ within a minute of the UI starting." && \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DEV_PORT)

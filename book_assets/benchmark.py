@@ -32,7 +32,7 @@ def bench(drawings: int = 12, variations: int = 10, workers: int = 2, *, out=sys
     import dagster as dg
 
     from .definitions import build_book_run
-    from .resources import LocalBucket
+    from .defs.resources import LocalBucket
 
     subjects = sorted(SUBJECTS)
     specs = tuple(SampleDrawing(f"kid{i:03d}", subjects[i % len(subjects)], variations, "random")

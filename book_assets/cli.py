@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .resources import BUCKET_ENV_VAR, PROJECT_ROOT, bucket_from_setting, bucket_setting
+from .defs.resources import BUCKET_ENV_VAR, PROJECT_ROOT, bucket_from_setting, bucket_setting
 
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 
@@ -38,7 +38,7 @@ def ensure_dagster_home() -> Path:
 
 def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdout, log_level: str = "WARNING") -> int:
     """Register the book's partition and materialize the five assets; 0 when the book was published."""
-    from .partitions import book_id_problem
+    from .core.bucket_layout import book_id_problem
 
     problem = book_id_problem(book_id)
     if problem:
@@ -47,9 +47,10 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
     ensure_dagster_home()
     import dagster as dg
 
-    from .assets import BOOK_ASSETS
+    from .defs.jobs import BOOK_ASSETS
     from .definitions import build_book_run
-    from .partitions import books_partitions
+    from .defs.partitions import books_partitions
+    from .defs.run_status import record_run_not_published, step_failures
 
     bucket = bucket_from_setting(bucket_setting_value)
     if not bucket.list_objects(f"books/{book_id}/", with_hash=False):
@@ -60,14 +61,19 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
         if not instance.has_dynamic_partition(books_partitions.name, book_id):
             instance.add_dynamic_partitions(books_partitions.name, [book_id])
         result = build_book_run(instance, book_id, bucket, log_level=log_level)
-        step_stats = {s.step_key: s for s in instance.get_run_step_stats(result.run_id)}
+        if not result.success:      # no daemon watches an in-process run: do what the run-status sensor does
+            record_run_not_published(instance, bucket, result.dagster_run, step_failures(result.all_events))
+    outcomes = {event.step_key: event for event in result.all_events
+                if event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")}
     elapsed = time.perf_counter() - started
     print(f"Run {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f} s", file=out)
     for asset in BOOK_ASSETS:
         key = asset.key.to_user_string()
-        stats = step_stats.get(key)
-        took = f"{stats.end_time - stats.start_time:6.2f} s" if stats and stats.end_time and stats.start_time else "   —   "
-        print(f"  {key:<18} {took}  {stats.status.value if stats else 'NOT RUN'}", file=out)
+        event = outcomes.get(key)
+        duration_ms = getattr(event.event_specific_data, "duration_ms", None) if event else None
+        took = f"{duration_ms / 1000:6.2f} s" if duration_ms is not None else "   —   "
+        status = event.event_type_value.removeprefix("STEP_") if event else "NOT RUN"
+        print(f"  {key:<18} {took}  {status}", file=out)
     for evaluation in result.get_asset_check_evaluations():
         mark = "ok  " if evaluation.passed else ("WARN" if evaluation.severity.value == "WARN" else "FAIL")
         print(f"  check {mark} {evaluation.asset_key.to_user_string()}.{evaluation.check_name}", file=out)

@@ -1,45 +1,35 @@
-"""The one ``Definitions`` of the code location: assets (with their checks), the build job, the bucket
-sensor, resources.
+"""The code location: everything under ``book_assets/defs/``, loaded by Dagster's defs-folder loader.
 
-The executor is in-process: on a small machine the multiprocess executor costs seconds per step
-for no gain. A production deployment swaps the executor here, not the asset code.
+Assets, checks, the build_book job, the sensors, resources and partitions live in ``defs/`` (the
+``dg`` CLI validates them: ``dg check defs``); the Dagster-free domain logic stays in ``core/``.
 """
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import dagster as dg
 
-from .assets import BOOK_ASSETS
-from .assets.book import mark_book_not_current
-from .resources import bucket_from_setting
-from .sensors import build_books_sensor
 
-MAX_RUNTIME_SECONDS = 3600   # run monitoring cancels a book run that takes longer than this
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
 
-build_book_job = dg.define_asset_job(
-    "build_book",
-    selection=dg.AssetSelection.assets(*BOOK_ASSETS),
-    tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS)},
-    hooks={mark_book_not_current},
-    description="Build and publish one book: inventory, validation, pairing, layout, PDF.",
-)
 
-books_sensor = build_books_sensor(build_book_job)
-
-defs = dg.Definitions(
-    assets=BOOK_ASSETS,
-    jobs=[build_book_job],
-    sensors=[books_sensor],
-    resources={"bucket": bucket_from_setting()},
-    executor=dg.in_process_executor,
-)
+@cache
+def book_definitions() -> dg.Definitions:
+    """The loaded Definitions, once per process (the CLI, the benchmark and the tests)."""
+    return defs()
 
 
 def build_book_run(instance: dg.DagsterInstance, book_id: str, bucket, *, log_level: str = "WARNING",
                    run_config: dict | None = None) -> dg.ExecuteInProcessResult:
     """Run the ``build_book`` job for one book in this process (the CLI and the benchmark), so the
     run carries the job's name and tags in the UI exactly like one launched from there."""
+    from .defs.resources import book_resources
+
     config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
-    return defs.resolve_job_def(build_book_job.name).execute_in_process(
-        instance=instance, partition_key=book_id, resources={"bucket": bucket}, raise_on_error=False,
+    return book_definitions().resolve_job_def("build_book").execute_in_process(
+        instance=instance, partition_key=book_id, resources=book_resources(bucket), raise_on_error=False,
         tags={"book": book_id}, run_config=config,
     )

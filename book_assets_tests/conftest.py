@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 import requests
 
-from book_assets.resources import LocalBucket
+from book_assets.defs.resources import LocalBucket
 from book_assets.samples import SampleDrawing, sample_book_files
 
 from .gcs_emulator import gcs_bucket, gcs_emulator  # noqa: F401 - fixtures: Cloud Storage on 127.0.0.1

@@ -33,7 +33,7 @@ from gcp_storage_emulator.handlers import objects as emulator_objects
 from gcp_storage_emulator.storage import Storage
 
 
-from book_assets.resources import GCSBucket
+from book_assets.defs.resources import GCSBucket
 
 EMULATOR_ENV_VAR = "STORAGE_EMULATOR_HOST"
 MAX_PAGE_SIZE = 1000          # GCS caps objects.list pages at 1000 items

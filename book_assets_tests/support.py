@@ -4,8 +4,9 @@ from __future__ import annotations
 import dagster as dg
 import requests
 
-from book_assets.assets import BOOK_ASSETS
-from book_assets.partitions import books_partitions
+from book_assets.defs.jobs import BOOK_ASSETS
+from book_assets.defs.partitions import books_partitions
+from book_assets.defs.resources import book_resources
 from book_assets.samples import upload_book as upload  # noqa: F401 - shared by the tests
 
 DAGSTER_DEV_BOOK_ID = "webserver-book"   # the book `dagster dev` builds in the UI tests
@@ -16,7 +17,7 @@ def build(bucket, instance, book_id: str, assets=None, **kwargs) -> dg.ExecuteIn
     if not instance.has_dynamic_partition(books_partitions.name, book_id):
         instance.add_dynamic_partitions(books_partitions.name, [book_id])
     return dg.materialize(assets or BOOK_ASSETS, instance=instance, partition_key=book_id,
-                          resources={"bucket": bucket}, **kwargs)
+                          resources=book_resources(bucket), **kwargs)
 
 
 def materialization(result: dg.ExecuteInProcessResult, asset: str):

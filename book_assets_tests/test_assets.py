@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from book_assets.assets import image_pairs, raw_images, validated_images
+from book_assets.defs.jobs import BOOK_ASSETS; raw_images, validated_images, image_pairs = BOOK_ASSETS[:3]
 from book_assets.core.report import unaccounted
 from book_assets.samples import SAMPLE_BOOK_ID, SAMPLE_DRAWINGS, sample_truth
 
@@ -34,7 +34,7 @@ EXPECTED_REJECTIONS = {
 @pytest.fixture(scope="module")
 def sample_build(tmp_path_factory, sample_files):
     """The sample book built once for this module: (bucket, result, listed keys)."""
-    from book_assets.resources import LocalBucket
+    from book_assets.defs.resources import LocalBucket
 
     bucket = LocalBucket(root=str(tmp_path_factory.mktemp("sample") / "bucket"))
     keys = upload(bucket, SAMPLE_BOOK_ID, sample_files)
@@ -92,7 +92,7 @@ def test_checks_pass_on_the_sample_book(sample_build):
     assert set(checks) == {
         "every_object_listed", "every_upload_judged", "rejection_rate", "every_variation_placed_or_flagged",
         "pairs_need_review", "every_drawing_has_variations", "text_fits", "images_at_target_ppi",
-        "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for",
+        "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for", "book_is_current",
     }
     for name in ("every_object_listed", "every_upload_judged", "every_variation_placed_or_flagged",
                  "text_fits", "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for"):
@@ -193,7 +193,7 @@ def test_reviewer_override_in_pairs_csv_wins(small_book_files, bucket, instance)
 
 def test_a_decoder_fault_on_one_file_rejects_that_file_only(small_book_files, bucket, instance, monkeypatch):
     """An unexpected exception inside image analysis becomes a rejection of that one file."""
-    stage = importlib.import_module("book_assets.assets.validated_images")   # the module, not the asset
+    stage = importlib.import_module("book_assets.core.stages.validation")   # the module, not the asset
 
     real = stage.analyse_image
 
@@ -205,7 +205,7 @@ def test_a_decoder_fault_on_one_file_rejects_that_file_only(small_book_files, bu
     monkeypatch.setattr(stage, "analyse_image", flaky)
     upload(bucket, "b-fault", small_book_files)
     result = build(bucket, instance, "b-fault", assets=[raw_images, validated_images])
-    table = result.output_for_node("validated_images").set_index("key")
+    table = result.output_for_node("validated_images").table().set_index("key")
     assert table.loc["books/b-fault/generated/max_02.png", "reason"] == "unreadable"
     assert (table["status"] == "ok").sum() == len(small_book_files) - 1
 
@@ -213,7 +213,7 @@ def test_a_decoder_fault_on_one_file_rejects_that_file_only(small_book_files, bu
 def test_an_oversized_upload_is_rejected_without_being_read(small_book_files, bucket, instance, monkeypatch):
     from book_assets.core.imaging import ImageLimits
 
-    stage = importlib.import_module("book_assets.assets.validated_images")
+    stage = importlib.import_module("book_assets.core.stages.validation")
     monkeypatch.setattr(stage, "ImageLimits", lambda: ImageLimits(max_bytes=180_000))
     upload(bucket, "b-big", small_book_files)
     big = [k for k, v in small_book_files.items() if len(v) > 180_000]
@@ -222,7 +222,7 @@ def test_an_oversized_upload_is_rejected_without_being_read(small_book_files, bu
     real_read = type(bucket).read_bytes
     monkeypatch.setattr(type(bucket), "read_bytes", lambda self, key: read.append(key) or real_read(self, key))
     result = build(bucket, instance, "b-big", assets=[raw_images, validated_images])
-    table = result.output_for_node("validated_images").set_index("key")
+    table = result.output_for_node("validated_images").table().set_index("key")
     for relative in big:
         key = f"books/b-big/{relative}"
         assert table.loc[key, "reason"] == "file_too_large"
@@ -231,7 +231,7 @@ def test_an_oversized_upload_is_rejected_without_being_read(small_book_files, bu
 
 def test_republishing_removes_stale_pages_and_a_lost_race_is_not_retried(small_book_files, bucket, instance,
                                                                          monkeypatch):
-    from book_assets.resources import PreconditionConflict
+    from book_assets.defs.resources import PreconditionConflict
 
     upload(bucket, "b-again", small_book_files)
     bucket.write_bytes("published/b-again/pages/page-099.png", b"from a longer, older edition")
@@ -311,7 +311,7 @@ def test_a_reviewers_none_row_leaves_a_variation_out_of_the_book(small_book_file
     metadata = materialization(result, "image_pairs").metadata
     assert metadata["reviewer_excluded"].value == 1 and metadata["pairs"].value == 7
     # max.jpg keeps its two other variations
-    assert result.output_for_node("image_pairs").variations["books/b-none/drawings/max.jpg"] == [
+    assert list(result.output_for_node("image_pairs").variations["books/b-none/drawings/max.jpg"]) == [
         "books/b-none/generated/max_01.png", "books/b-none/generated/max_03.png"]
     assert check_results(result)["every_variation_placed_or_flagged"].passed
 

@@ -87,5 +87,5 @@ def test_written_cover_passes_preflight(tmp_path, drawing_jpeg, pages):
     if pages == 120:
         narrow = [box for box in cover.safe_boxes()[:2]]           # back and front only
         report = preflight_cover(tmp_path / "cover.pdf", KDP, cover.sheet, cover.trim_box, narrow)
-        assert any("outside the safe area" in problem for problem in report.problems)
+        assert any("outside the safe area" in str(problem) for problem in report.problems)
 

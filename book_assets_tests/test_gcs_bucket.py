@@ -18,7 +18,7 @@ from google.api_core.exceptions import RetryError
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from book_assets.resources import (
+from book_assets.defs.resources import (
     GCSBucket, GCSNameError, PreconditionConflict, UnsafeKeyError, bucket_from_setting, check_bucket_name,
     check_object_name,
 )

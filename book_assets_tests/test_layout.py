@@ -267,7 +267,7 @@ def test_text_beyond_any_frame_is_cut_and_reported():
     content_height = 558 - (12 * 1.3 + 6)                              # safe box less the folio band
     assert page.images[0].height >= 0.3 * content_height - 1e-6        # the drawing keeps its floor
     layout = layout_book(make_book(1, 4, "word " * 2000))
-    assert any("cut short" in problem for problem in check_layout(layout))
+    assert any("cut short" in str(problem) for problem in check_layout(layout))
 
 
 def test_check_layout_reports_each_problem_in_words():
@@ -288,14 +288,14 @@ def test_check_layout_reports_each_problem_in_words():
     ])
     problems = check_layout(BookLayout(PROFILE, "t", "a", [Page(number=1, kind="title"), bad,
                                                            Page(number=3, kind="variations")]))
-    text = "\n".join(problems)
+    text = "\n".join(map(str, problems))
     assert "off-page reaches outside the page" in text
     assert "pictures a and b overlap" in text
     assert "below the readable minimum of 14 pt" in text
     assert "outside the safe area" in text
     assert "variations page without any pictures" in text
     assert "3 pages" in text
-    assert all(problem.endswith(".") for problem in problems)
+    assert all(problem.message.endswith(".") for problem in problems)
 
 
 def test_report_lists_text_wider_than_its_box_and_blank_runs():
@@ -304,8 +304,8 @@ def test_report_lists_text_wider_than_its_box_and_blank_runs():
     pages = [Page(number=1, kind="title"), Page(number=2, kind="blank"), Page(number=3, kind="blank"),
              Page(number=4, kind="end", texts=[wide])]
     problems = check_layout(BookLayout(PROFILE, "t", "a", pages))
-    assert any("second blank page in a row" in problem for problem in problems)
-    assert any("wider than its box" in problem for problem in problems)
+    assert any("second blank page in a row" in str(problem) for problem in problems)
+    assert any("wider than its box" in str(problem) for problem in problems)
 
 
 def test_grid_cells_stop_growing_at_the_target_resolution():
@@ -333,8 +333,8 @@ def test_overlong_front_matter_and_captions_stay_in_their_boxes():
     layout = layout_book(content)
     assert_geometry(layout)
     problems = check_layout(layout)
-    assert problems and all("cut short" in problem for problem in problems)
-    assert {problem.split(":")[0] for problem in problems} == {"Page 1", "Page 3", "Page 4", "Page 6"}
+    assert problems and all("cut short" in str(problem) for problem in problems)
+    assert {problem.page for problem in problems} == {1, 3, 4, 6}
 
 
 def test_wordless_story_page_is_reported():
@@ -342,7 +342,8 @@ def test_wordless_story_page_is_reported():
     layout = layout_book(BookContent("Quiet", "Lou", "", [SpreadContent(drawing, "", [], "")]))
     assert [page.kind for page in layout.pages][:7] == ["title", "copyright", "dedication", "drawing", "story",
                                                         "end", "activity"]
-    assert check_layout(layout) == ["Page 5 faces a drawing that has no variations, but has no words on it."]
+    assert [str(p) for p in check_layout(layout)] == [
+        "Page 5: This page faces a drawing that has no variations, but has no words on it."]
 
 
 def _drawing_at(width_px: int) -> PlacedImage:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
+from book_assets.core.contracts import Pairing
 from book_assets.core.imaging import ImageFeatures, analyse_image
 from book_assets.core.pairing import (
     HOLD_BELOW,
@@ -643,43 +644,36 @@ def test_provenance_from_real_png_chunks_and_exif_pairs_right(drawings_images):
     assert [p.drawing for p in pairs] == [f"{PREFIX}drawings/luna.png", f"{PREFIX}drawings/pip.png"]
     assert all(p.signals[0] == "provenance" and not p.needs_review for p in pairs)
 
-
 def test_review_table_lists_both_candidates_and_a_ready_pairs_csv(drawings_images):
-    import pandas as pd
 
-    from book_assets.assets.image_pairs import review_csv, review_rows
-    from book_assets.checks import check_pairs_need_review
+    from book_assets.core.stages.pairing import review_csv, review_rows
+    from book_assets.defs.checks import check_pairs_need_review
 
     # A drawing and a lightly recoloured copy of it: its variation is flagged (likely, not sure), not held.
     drawings = _drawing_candidates([drawings_images[0], _recolour(drawings_images[0], 40)], ["a1.png", "a2.png"])
     variation = Candidate(f"{PREFIX}generated/x.png", features_of(_noisy(drawings_images[0], 5)))
     pair = pair_images(drawings, [variation]).pairs[0]
-    table = _pairs_table([pair])
+    table = _pairing([pair]).table
     rows = review_rows(table[table["needs_review"]], PREFIX)
     assert rows.iloc[0]["generated"] == "generated/x.png"
     assert {rows.iloc[0]["drawing"], rows.iloc[0]["runner_up"]} == {"drawings/a1.png", "drawings/a2.png"}
     assert rows.iloc[0]["pairs_csv_line"] == f"generated/x.png,{rows.iloc[0]['drawing']}"
     assert "generated,drawing\ngenerated/x.png," in review_csv(table, PREFIX)
-    check = check_pairs_need_review(table)
+    check = check_pairs_need_review(_pairing([pair]))
     assert not check.passed and check.metadata["value"].value == 1
     assert "a1.png" in check.metadata["flagged"].value and "pairs.csv" in check.metadata["flagged"].value
     assert check.metadata["held"].value == 0 and "HELD" not in check.metadata["flagged"].value
 
 
-def _pairs_table(pairs):
-    """Pairs as the image_pairs table holds them."""
-    import pandas as pd
-
-    return pd.DataFrame([{"generated": p.generated, "status": p.status.value, "drawing": p.drawing,
-                          "confidence": p.confidence, "needs_review": p.needs_review, "signals": ",".join(p.signals),
-                          "runner_up": p.runner_up, "margin": p.margin, "reason": p.reason,
-                          "runner_up_probability": p.score - p.margin} for p in pairs])
+def _pairing(pairs) -> Pairing:
+    """Pairs as the image_pairs stage hands them on."""
+    return Pairing(book_id="b", pairs=tuple(pairs), drawings=(), variations={})
 
 
 def test_held_pairs_are_named_as_held_with_a_ready_line_that_round_trips(drawings_images):
     """Names with commas and quotes: the review table's line, pasted into pairs.csv, reads back as written."""
-    from book_assets.assets.image_pairs import review_csv, review_rows
-    from book_assets.checks import check_every_variation_placed_or_flagged, check_pairs_need_review
+    from book_assets.core.stages.pairing import review_csv, review_rows
+    from book_assets.defs.checks import check_every_variation_placed_or_flagged, check_pairs_need_review
 
     names = ['Max, the "monster".png', "max, again.png", 'max "3".png', "fish.png"]
     drawings = _drawing_candidates([drawings_images[0]] * 3 + [drawings_images[3]], names)
@@ -690,7 +684,7 @@ def test_held_pairs_are_named_as_held_with_a_ready_line_that_round_trips(drawing
     held, placed, gone = result.pairs
     assert (held.status, placed.status, gone.status) == (PairStatus.HELD, PairStatus.PLACED,
                                                          PairStatus.REVIEWER_EXCLUDED)
-    table = _pairs_table(result.pairs)
+    table = _pairing(result.pairs).table
     rows = review_rows(table[table["needs_review"]], PREFIX)
     assert list(rows["status"]) == ["held"]
     line = rows.iloc[0]["pairs_csv_line"]
@@ -699,22 +693,22 @@ def test_held_pairs_are_named_as_held_with_a_ready_line_that_round_trips(drawing
     overrides, problems = parse_overrides(f"generated,drawing\n{line}\n", PREFIX, keys)
     assert problems == [] and overrides == {held.generated: held.drawing}
     assert "held variations (1) stay out of the book" in review_csv(table, PREFIX)
-    check = check_pairs_need_review(table)
+    check = check_pairs_need_review(_pairing(result.pairs))
     assert check.metadata["held"].value == 1 and "held out of the book" in check.description
     assert "HELD, not printed: " + held.generated in check.metadata["flagged"].value
     assert check.metadata["flagged"].value.count("HELD") == 1
-    blocking = check_every_variation_placed_or_flagged(table, [c.key for c in (*generated, excluded)])
+    blocking = check_every_variation_placed_or_flagged(_pairing(result.pairs), [c.key for c in (*generated, excluded)])
     assert blocking.passed
     assert (blocking.metadata["held"].value, blocking.metadata["reviewer_excluded"].value) == (1, 1)
-    table.loc[0, "reason"] = ""                   # a held pair without a reason would be unexplained
-    assert not check_every_variation_placed_or_flagged(table, [c.key for c in generated]).passed
+    unexplained = [replace(held, reason=""), placed, gone]    # a held pair without a reason would be unexplained
+    assert not check_every_variation_placed_or_flagged(_pairing(unexplained), [c.key for c in generated]).passed
 
 
 @pytest.mark.integration
 def test_review_loop_flag_then_pairs_csv_then_rebuild(small_book_files, bucket, instance):
     """Flagged pairs show in the image_pairs metadata and the WARN check; the lines offered there,
     put in pairs.csv, are obeyed by the next build and nothing is flagged any more."""
-    from book_assets.assets import image_pairs, raw_images, validated_images
+    from book_assets.defs.jobs import BOOK_ASSETS; raw_images, validated_images, image_pairs = BOOK_ASSETS[:3]
     from book_assets_tests.support import build, check_results, materialization, upload
 
     files = dict(small_book_files)
@@ -763,16 +757,3 @@ def test_shape_descriptors_are_mirror_exact_colour_blind_and_survive_the_cache(d
     unrelated = max(structure_descriptors(other)[0] @ plain[0] for other in drawings_images[:4])
     assert recoloured > 0.95 > unrelated + 0.2
 
-
-def test_an_image_pairs_manifest_stored_before_statuses_still_loads():
-    """A manifest pickled by an earlier version (no status column) reads as it was built: paired = printed."""
-    import pickle
-
-    import pandas as pd
-
-    from book_assets.assets.image_pairs import ImagePairs
-
-    old = pd.DataFrame({"generated": ["g/a.png", "g/b.png"], "drawing": ["d/x.png", None], "reason": ["", "none"]})
-    manifest = pickle.loads(pickle.dumps(ImagePairs(old, ["d/x.png"], {"d/x.png": ["g/a.png"]})))
-    assert list(manifest.table["status"]) == ["placed", "unpaired"]
-    assert manifest.unpaired == ["g/b.png"] and manifest.with_status(PairStatus.HELD).empty

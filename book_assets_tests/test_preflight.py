@@ -17,6 +17,7 @@ from book_assets.core.layout import check_layout, layout_book
 from book_assets.core.preflight import preflight_cover, preflight_pdf
 from book_assets.core.profiles import PROFILES, PrintProfile
 from book_assets.core.render import render_pdf
+from book_assets.core.stages.layout import plan_book
 from book_assets.samples import SAMPLE_BOOK_ID, draw_subject
 
 from .support import build, check_results, materialization, upload, with_extra_drawing
@@ -26,14 +27,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def sample_manifest(tmp_path_factory, sample_files):
-    """The sample book materialized up to page_layouts once: (bucket, PageLayouts, image_path)."""
-    from book_assets.assets import BOOK_ASSETS
-    from book_assets.resources import LocalBucket
+    """The sample book materialized up to image_pairs once, planned: (bucket, BookPlan, image_path)."""
+    from book_assets.defs.jobs import BOOK_ASSETS
+    from book_assets.defs.resources import LocalBucket
 
     bucket = LocalBucket(root=str(tmp_path_factory.mktemp("profiles") / "bucket"))
     upload(bucket, SAMPLE_BOOK_ID, sample_files)
     with dg.instance_for_test() as instance, contextlib.ExitStack() as files:
-        result = build(bucket, instance, SAMPLE_BOOK_ID, assets=BOOK_ASSETS[:4])
+        result = build(bucket, instance, SAMPLE_BOOK_ID, assets=BOOK_ASSETS[:3])
         local: dict[str, str] = {}
 
         def image_path(key: str) -> str:
@@ -41,7 +42,9 @@ def sample_manifest(tmp_path_factory, sample_files):
                 local[key] = str(files.enter_context(bucket.local_path(key)))
             return local[key]
 
-        yield bucket, result.output_for_node("page_layouts"), image_path
+        plan = plan_book(*(result.output_for_node(name) for name in ("raw_images", "validated_images", "image_pairs")),
+                         bucket)
+        yield bucket, plan, image_path
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
@@ -118,13 +121,13 @@ def test_preflight_names_what_a_printer_would_refuse(tmp_path):
 
     _pdf(tmp_path / "bad.pdf", bad)
     report = preflight_pdf(tmp_path / "bad.pdf", PrintProfile())
-    text = "\n".join(report.problems)
+    text = "\n".join(map(str, report.problems))
     assert "Helvetica is not embedded" in text
     assert "outside the safe area" in text and "in the margin" in text
     assert "Page 2: has annotations" in text
     assert "needs at least 24" in text                    # 2 pages is not a printable picture book
     report = preflight_pdf(tmp_path / "bad.pdf", PROFILES["kdp-8x10"])
-    assert any("page size" in problem for problem in report.problems)
+    assert any("page size" in str(problem) for problem in report.problems)
 
 
 def test_preflight_measures_image_resolution_in_the_file(tmp_path):
@@ -139,7 +142,7 @@ def test_preflight_measures_image_resolution_in_the_file(tmp_path):
     _pdf(tmp_path / "soft.pdf", picture)
     report = preflight_pdf(tmp_path / "soft.pdf", PrintProfile())
     assert report.min_ppi == pytest.approx(100, abs=0.5)
-    assert any("prints at 100 PPI, below 200" in problem for problem in report.problems)
+    assert any("prints at 100 PPI, below 200" in str(problem) for problem in report.problems)
 
 
 def test_too_small_image_blocks_the_book_and_says_what_it_needs(small_book_files, bucket, instance):

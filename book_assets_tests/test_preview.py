@@ -40,7 +40,7 @@ def published_preview(tmp_path_factory, small_book_files) -> Path:
     """The small sample book built for real; the path of its published preview.html."""
     import dagster as dg
 
-    from book_assets.resources import LocalBucket
+    from book_assets.defs.resources import LocalBucket
 
     bucket = LocalBucket(root=str(tmp_path_factory.mktemp("preview") / "bucket"))
     upload(bucket, "preview-book", small_book_files)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from book_assets.partitions import book_id_problem
-from book_assets.resources import LocalBucket, UnsafeKeyError, bucket_from_setting, check_key
+from book_assets.core.bucket_layout import book_id_problem
+from book_assets.defs.resources import LocalBucket, UnsafeKeyError, bucket_from_setting, check_key
 
 
 @pytest.mark.parametrize("key", [

@@ -15,11 +15,13 @@ import dagster as dg
 import pytest
 from pypdf import PdfReader
 
-from book_assets.assets import BOOK_ASSETS
-from book_assets.definitions import MAX_RUNTIME_SECONDS, build_book_job, defs
-from book_assets.resources import GCSBucket, LocalBucket
-from book_assets.partitions import books_partitions
-from book_assets.sensors import Cursor, build_books_sensor
+from book_assets.defs.jobs import BOOK_ASSETS
+from book_assets.defs.jobs import MAX_RUNTIME_SECONDS, build_book_job
+from book_assets.definitions import book_definitions
+from book_assets.defs.resources import GCSBucket, LocalBucket, book_resources
+from book_assets.defs.partitions import books_partitions
+from book_assets.core.change_detection import Cursor
+from book_assets.defs.sensors import build_books_sensor
 
 from .gcs_emulator import REQUEST_LOG, free_port
 from .support import upload
@@ -53,7 +55,7 @@ def any_bucket(request):
 
 
 def test_defined_sensor_is_registered_stopped_by_default():
-    sensor = defs.resolve_sensor_def("books_sensor")
+    sensor = book_definitions().resolve_sensor_def("books_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     assert sensor.job_name == "build_book" and sensor.minimum_interval_seconds == 30
 
@@ -71,7 +73,7 @@ def test_upload_tick_build_publishes_into_the_emulated_bucket(gcs_bucket, instan
     assert run.partition_key == "max-gcs" and run.run_key == f"max-gcs:{digest}"
     assert run.tags["dagster/max_runtime"] == str(MAX_RUNTIME_SECONDS)
 
-    job = dg.Definitions(assets=BOOK_ASSETS, jobs=[build_book_job], resources={"bucket": gcs_bucket},
+    job = dg.Definitions(assets=BOOK_ASSETS, jobs=[build_book_job], resources=book_resources(gcs_bucket),
                          executor=dg.in_process_executor).resolve_job_def("build_book")
     outcome = job.execute_in_process(instance=instance, partition_key=run.partition_key, tags=run.tags)
     assert outcome.success

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from .arrange import arrange_by_colour, grid_for, split_for_pages
 from .colour import lab_to_hex
 from .fonts import BOLD, ITALIC, REGULAR, missing_glyphs, text_width
+from .problems import Problem
 from .profiles import POINTS_PER_INCH, PROFILES, PrintProfile, profile_named  # noqa: F401 - re-exported
 
 
@@ -635,63 +636,66 @@ def min_text_size(role: str, profile: PrintProfile) -> float:
     return profile.min_text_pt
 
 
-def check_layout(layout: BookLayout) -> list[str]:
-    """Every geometry or reading problem of a laid-out book, one plain sentence each ([] = good)."""
+def check_layout(layout: BookLayout) -> list[Problem]:
+    """Every geometry or reading problem of a laid-out book, one record each ([] = good)."""
     profile = layout.profile
     page_box = (0.0, 0.0, profile.page_width_pt, profile.page_height_pt)
-    problems: list[str] = []
-    if len(layout.pages) % 2:
-        problems.append(f"The book has {len(layout.pages)} pages; a printed book needs an even count.")
-    elif profile.page_count(len(layout.pages)) != len(layout.pages):
-        problems.append(f"The book has {len(layout.pages)} pages; the {profile.name} profile needs at least "
-                        f"{profile.min_pages} and a multiple of {profile.page_multiple}.")
+    problems: list[Problem] = []
+    count = len(layout.pages)
+    if count % 2:
+        problems.append(Problem("odd_page_count", f"The book has {count} pages; a printed book needs an even count."))
+    elif profile.page_count(count) != count:
+        problems.append(Problem("page_count", f"The book has {count} pages; the {profile.name} profile needs at "
+                                f"least {profile.min_pages} and a multiple of {profile.page_multiple}."))
     previous_kind = None
     for index, page in enumerate(layout.pages, start=1):
-        where = f"Page {page.number}"
+        def found(code: str, message: str) -> None:
+            problems.append(Problem(code, message, page=page.number, drawing=page.drawing_key))
+
         if page.number != index:
-            problems.append(f"{where} is in position {index}; pages must be numbered 1, 2, 3 … in order.")
+            found("page_order", f"This page is in position {index}; pages must be numbered 1, 2, 3 … in order.")
         if page.kind == "drawing" and page.number % 2:
-            problems.append(f"{where} opens a drawing's spread on a right-hand page; it should be on the left.")
+            found("drawing_on_right", "This page opens a drawing's spread on a right-hand page; it should be on the left.")
         if page.kind == "blank" and previous_kind == "blank":
-            problems.append(f"{where} is the second blank page in a row.")
+            found("blank_after_blank", "This is the second blank page in a row.")
         if page.kind in ("variations", "variations-continued") and not page.images:
-            problems.append(f"{where} is a variations page without any pictures.")
+            found("empty_variations_page", "This is a variations page without any pictures.")
         if page.kind == "story" and not any(text.lines for text in page.texts if text.role != "folio"):
-            problems.append(f"{where} faces a drawing that has no variations, but has no words on it.")
+            found("wordless_story_page", "This page faces a drawing that has no variations, but has no words on it.")
         previous_kind = page.kind
         safe = profile.safe_box(page.number)
         for image in page.images:
             box = _image_box(image)
             if image.width <= 0 or image.height <= 0:
-                problems.append(f"{where}: picture {image.key} has no size.")
+                found("image_without_size", f"Picture {image.key} has no size.")
             elif not _inside(box, page_box):
-                problems.append(f"{where}: picture {image.key} reaches outside the page.")
+                found("image_outside_page", f"Picture {image.key} reaches outside the page.")
         for a, b in _overlapping(page.images, _image_box):
-            problems.append(f"{where}: pictures {a.key} and {b.key} overlap.")
+            found("images_overlap", f"The pictures {a.key} and {b.key} overlap.")
         for text in page.texts:
-            label = f"{where}: the {text.role} text"
+            label = f"The {text.role} text"
             box = _text_box(text)
             if not _inside(box, page_box):
-                problems.append(f"{label} reaches outside the page.")
+                found("text_outside_page", f"{label} reaches outside the page.")
             elif not _inside(box, safe):
-                problems.append(f"{label} is outside the safe area and may be trimmed off.")
+                found("text_outside_safe_area", f"{label} is outside the safe area and may be trimmed off.")
             minimum = min_text_size(text.role, profile)
             if text.font_size < minimum - _EPS:
-                problems.append(f"{label} is set at {text.font_size:g} pt, below the readable "
-                                f"minimum of {minimum:g} pt.")
+                found("text_too_small", f"{label} is set at {text.font_size:g} pt, below the readable "
+                                        f"minimum of {minimum:g} pt.")
             missing = missing_glyphs("".join(text.lines))
             if missing:
-                problems.append(f"{label} has characters no font of the book can draw: {' '.join(missing)}.")
+                found("missing_glyphs", f"{label} has characters no font of the book can draw: {' '.join(missing)}.")
             if text.truncated:
-                problems.append(f"{label} was too long for the page and has been cut short.")
+                found("text_cut_short", f"{label} was too long for the page and has been cut short.")
             if len(text.lines) * text.leading > text.height + _EPS:
-                problems.append(f"{label} has more lines than its box can hold.")
+                found("text_overflows_box", f"{label} has more lines than its box can hold.")
             widest = max((text_width(line, text.font_name, text.font_size) for line in text.lines), default=0.0)
             if widest > text.width + _EPS:
-                problems.append(f"{label} has a line wider than its box.")
+                found("line_wider_than_box", f"{label} has a line wider than its box.")
             for image in page.images:
                 if _overlap_area(box, _image_box(image)) > _EPS:
-                    problems.append(f"{label} overlaps picture {image.key}.")
+                    found("text_over_image", f"{label} overlaps picture {image.key}.")
         for a, b in _overlapping(page.texts, _text_box):
-            problems.append(f"{where}: the {a.role} and {b.role} texts overlap.")
+            found("texts_overlap", f"The {a.role} and {b.role} texts overlap.")
     return problems

@@ -12,6 +12,7 @@ from pathlib import Path
 from pypdf import PdfReader
 from pypdf.generic import ContentStream
 
+from .problems import Problem
 from .profiles import POINTS_PER_INCH, PrintProfile
 
 BASE14 = {
@@ -44,8 +45,8 @@ class PreflightReport:
     bytes: int = 0
     fonts: list[str] = field(default_factory=list)
     images: list[PlacedPicture] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)     # the print service would refuse the file
-    warnings: list[str] = field(default_factory=list)     # it prints, but a person should look
+    problems: list[Problem] = field(default_factory=list)     # the print service would refuse the file
+    warnings: list[Problem] = field(default_factory=list)     # it prints, but a person should look
 
     @property
     def passed(self) -> bool:
@@ -148,30 +149,36 @@ def _text_origins(page) -> list[tuple[str, float, float]]:
 def _check_page(report: PreflightReport, reader: PdfReader, page, where: str, number: int,
                 media: Box, trim: Box, safe_boxes: list[Box], profile: PrintProfile, fonts: dict[str, bool],
                 seen: set[int]) -> None:
+    """``where`` is "Page N" for an interior page (the finding then carries the page number) or "Cover"."""
+    on_page = number if where.startswith("Page ") else None
+
+    def found(into: list[Problem], code: str, message: str) -> None:
+        into.append(Problem(code, message if on_page else f"{where}: {message}", page=on_page))
+
     if not _close(_box(page.mediabox), media):
-        report.problems.append(f"{where}: page size {_box(page.mediabox)} should be {media}.")
+        found(report.problems, "page_size", f"page size {_box(page.mediabox)} should be {media}.")
     if "/TrimBox" not in page or not _close(_box(page.trimbox), trim):
-        report.problems.append(f"{where}: trim box missing or not {trim}.")
+        found(report.problems, "trim_box", f"trim box missing or not {trim}.")
     if "/BleedBox" not in page or not _close(_box(page.bleedbox), media):
-        report.problems.append(f"{where}: bleed box missing or not the full page.")
+        found(report.problems, "bleed_box", "bleed box missing or not the full page.")
     if page.get("/Annots"):
-        report.problems.append(f"{where}: has annotations or links; printers reject them.")
+        found(report.problems, "annotations", "has annotations or links; printers reject them.")
     for name, embedded in _fonts_of(page.get("/Resources"), seen):
         fonts[name] = fonts.get(name, True) and embedded
     for text, x, y in _text_origins(page):
         if not any(b[0] - TOLERANCE_PT <= x <= b[2] + TOLERANCE_PT and b[1] - TOLERANCE_PT <= y <= b[3] + TOLERANCE_PT
                    for b in safe_boxes):
-            report.problems.append(f"{where}: the text \u201c{text[:40]}\u201d starts at ({x:.1f}, {y:.1f}) pt, "
+            found(report.problems, "text_outside_safe_area", f"the text \u201c{text[:40]}\u201d starts at ({x:.1f}, {y:.1f}) pt, "
                                    f"outside the safe area; it may be trimmed off.")
     for picture, space in _pictures(page, number, reader):
         report.images.append(picture)
         if space not in RGB_SPACES:
-            report.problems.append(f"{where}: image {picture.name} is in {space}; the book is sRGB throughout.")
+            found(report.problems, "image_colour_space", f"image {picture.name} is in {space}; the book is sRGB throughout.")
         if picture.ppi < profile.reject_ppi:
-            report.problems.append(f"{where}: image {picture.name} prints at {picture.ppi:.0f} PPI, below "
+            found(report.problems, "image_below_minimum_ppi", f"image {picture.name} prints at {picture.ppi:.0f} PPI, below "
                                    f"{profile.reject_ppi:.0f}.")
         elif picture.ppi < profile.min_ppi and profile.is_print:
-            report.warnings.append(f"{where}: image {picture.name} prints at {picture.ppi:.0f} PPI, below "
+            found(report.warnings, "image_below_target_ppi", f"image {picture.name} prints at {picture.ppi:.0f} PPI, below "
                                    f"{profile.min_ppi:.0f}.")
 
 
@@ -180,10 +187,10 @@ def _finish(report: PreflightReport, path: Path, fonts: dict[str, bool], profile
     for name, embedded in sorted(fonts.items()):
         base = name.split("+", 1)[-1]
         if not embedded or base in BASE14:
-            report.problems.append(f"Font {name} is not embedded; printers need every font embedded.")
+            report.problems.append(Problem("font_not_embedded", f"Font {name} is not embedded; printers need every font embedded."))
     report.bytes = path.stat().st_size
     if report.bytes > profile.max_file_mb * 1e6:
-        report.problems.append(f"The file is {report.bytes / 1e6:.0f} MB; the limit is {profile.max_file_mb:.0f} MB.")
+        report.problems.append(Problem("file_too_large", f"The file is {report.bytes / 1e6:.0f} MB; the limit is {profile.max_file_mb:.0f} MB."))
 
 
 def _open(path: Path, report: PreflightReport) -> tuple[PdfReader, list] | None:
@@ -192,7 +199,7 @@ def _open(path: Path, report: PreflightReport) -> tuple[PdfReader, list] | None:
         reader = PdfReader(str(path), strict=False)
         pages = list(reader.pages)
     except Exception as exc:  # noqa: BLE001 - any failure to re-open is the finding itself
-        report.problems.append(f"The PDF could not be re-opened: {exc}")
+        report.problems.append(Problem("unreadable_pdf", f"The PDF could not be re-opened: {exc}"))
         return None
     report.pages = len(pages)
     return reader, pages
@@ -206,12 +213,12 @@ def preflight_pdf(path: str | Path, profile: PrintProfile, *, expected_pages: in
         return report
     reader, pages = opened
     if expected_pages is not None and len(pages) != expected_pages:
-        report.problems.append(f"The PDF has {len(pages)} pages; the layout has {expected_pages}.")
+        report.problems.append(Problem("page_count_mismatch", f"The PDF has {len(pages)} pages; the layout has {expected_pages}."))
     if len(pages) % 2:
-        report.problems.append(f"The PDF has an odd number of pages ({len(pages)}); printed books need an even count.")
+        report.problems.append(Problem("odd_page_count", f"The PDF has an odd number of pages ({len(pages)}); printed books need an even count."))
     elif profile.page_count(len(pages)) != len(pages):
-        report.problems.append(f"The PDF has {len(pages)} pages; {profile.name} needs at least {profile.min_pages} "
-                               f"and a multiple of {profile.page_multiple}.")
+        report.problems.append(Problem("page_count", f"The PDF has {len(pages)} pages; {profile.name} needs at least {profile.min_pages} "
+                               f"and a multiple of {profile.page_multiple}."))
     media = (0.0, 0.0, round(profile.page_width_pt, 2), round(profile.page_height_pt, 2))
     fonts: dict[str, bool] = {}
     seen: set[int] = set()
@@ -230,7 +237,7 @@ def preflight_cover(path: str | Path, profile: PrintProfile, sheet: Box, trim: B
         return report
     reader, pages = opened
     if len(pages) != 1:
-        report.problems.append(f"The cover has {len(pages)} pages; print services want one sheet.")
+        report.problems.append(Problem("cover_pages", f"The cover has {len(pages)} pages; print services want one sheet."))
     fonts: dict[str, bool] = {}
     seen: set[int] = set()
     for page in pages[:1]:

@@ -20,48 +20,17 @@ import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pydantic
 from dagster_gcp import GCSResource
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from ..core.store import BucketObject, UnsafeKeyError, check_key  # noqa: F401 - part of this module's interface
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LOCAL_BUCKET = PROJECT_ROOT / "local_bucket"
 BUCKET_ENV_VAR = "BOOK_BUCKET"
-
-
-class UnsafeKeyError(ValueError):
-    """An object key that could escape the bucket root or is not a plain relative name."""
-
-
-def check_key(key: str) -> str:
-    """Return ``key`` if it is a safe, relative, forward-slash object name; raise UnsafeKeyError otherwise."""
-    if not key or len(key.encode("utf-8")) > 1024:
-        raise UnsafeKeyError(f"object name {key!r} is empty or longer than 1024 bytes")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
-        raise UnsafeKeyError(f"object name {key!r} contains control characters")
-    if "\\" in key:
-        raise UnsafeKeyError(f"object name {key!r} contains a backslash")
-    if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
-        raise UnsafeKeyError(f"object name {key!r} is absolute")
-    if any(part in ("", ".", "..") for part in key.split("/")):
-        raise UnsafeKeyError(f"object name {key!r} has an empty, '.' or '..' part")
-    return key
-
-
-@dataclass(frozen=True)
-class BucketObject:
-    """One listed object: what the pipeline needs to know without reading it."""
-
-    key: str
-    size: int
-    updated: float          # seconds since the epoch: when it was written into the bucket (GCS `updated`;
-                            # locally the ctime, so copies keeping old mtimes count and future mtimes don't)
-    generation: str         # that time in ns locally, the object generation on GCS
-    content_hash: str       # "sha256:<hex>" locally, "md5:<hex>" on GCS (free there, so always given); "" when not asked for
-    symlink: bool = False   # a link in a local folder: listed (so it is reported), never followed or read
 
 
 class Bucket(dg.ConfigurableResource, ABC):
@@ -452,3 +421,52 @@ def bucket_from_setting(setting: str | None = None) -> Bucket:
     if "://" in setting:
         raise ValueError(f"{BUCKET_ENV_VAR}={setting!r}: use a folder path or gs://bucket[/prefix]")
     return LocalBucket(root=str(Path(setting).expanduser().resolve()))
+
+
+# --- which failures are worth a retry -----------------------------------------------------------
+
+# Each bucket call already retries transient errors itself (GCS: the client's retry with the deadline
+# above); a step is retried on top of that (RetryPolicy in defs/assets/common.py) only for these.
+TRANSIENT_HTTP_CODES = {408, 429, 500, 502, 503, 504}
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for failures that may pass on a second try — network trouble, timeouts, throttling and
+    server errors; False for everything deterministic (a bug, bad data, a refused precondition)."""
+    from google.api_core import exceptions as google_errors
+
+    if isinstance(error, PreconditionConflict):
+        return False
+    if isinstance(error, (TimeoutError, ConnectionError, google_errors.RetryError)):
+        return True
+    if isinstance(error, google_errors.GoogleAPICallError):
+        return getattr(error, "code", None) in TRANSIENT_HTTP_CODES
+    try:
+        import requests
+
+        if isinstance(error, (requests.ConnectionError, requests.Timeout)):
+            return True
+    except ImportError:  # pragma: no cover - requests comes with google-cloud-storage
+        pass
+    cause = error.__cause__ or error.__context__
+    return cause is not None and cause is not error and is_transient(cause)
+
+
+def link(url: str) -> dg.MetadataValue:
+    """A bucket URL as UI metadata: a link for ``gs://``, a path for a local file."""
+    return dg.MetadataValue.url(url) if "://" in url else dg.MetadataValue.path(url)
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    """The bucket (from BOOK_BUCKET), stage manifests stored in it, and the in-process executor:
+    on a small machine the multiprocess executor costs seconds per step for no gain; a production
+    deployment swaps the executor here, not the asset code."""
+    return dg.Definitions(resources=book_resources(bucket_from_setting()), executor=dg.in_process_executor)
+
+
+def book_resources(bucket: Bucket) -> dict:
+    """The resources every book run needs, for a given bucket (the CLI, the benchmark and the tests)."""
+    from .io_manager import bucket_manifest_io_manager
+
+    return {"bucket": bucket, "io_manager": bucket_manifest_io_manager}

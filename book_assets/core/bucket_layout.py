@@ -1,0 +1,42 @@
+"""Where things live in the bucket (ARCHITECTURE.md §2): book folders, published books, the work area."""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+
+from .store import BucketObject
+
+BOOKS_PREFIX = "books/"
+BOOK_ID_PATTERN = re.compile(r"^[a-z0-9_-]{1,63}$")
+
+
+def book_id_problem(book_id: str) -> str | None:
+    """Why ``book_id`` is not a valid book folder name, or None when it is."""
+    if BOOK_ID_PATTERN.fullmatch(book_id):
+        return None
+    return (
+        f"The book folder name {book_id!r} is not allowed: use 1 to 63 lowercase letters, digits, "
+        "'-' or '_' (for example 'max-and-friends')."
+    )
+
+
+def book_prefix(book_id: str) -> str:
+    return f"{BOOKS_PREFIX}{book_id}/"
+
+
+def published_prefix(book_id: str) -> str:
+    return f"published/{book_id}/"
+
+
+def contents_fingerprint(objects: Iterable[BucketObject], prefix: str) -> str:
+    """A short digest of a book folder's contents: each name with its size and generation.
+
+    The generation changes whenever an object is written again, and a listing gives it without
+    reading any object, so the sensor and the inventory compute the same value from their listings.
+    """
+    digest = hashlib.sha256()
+    for obj in sorted(objects, key=lambda o: o.key):
+        digest.update(f"{obj.key[len(prefix):]}\tsize={obj.size};generation={obj.generation}\n"
+                      .encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:16]

@@ -1,0 +1,34 @@
+"""``Problem``: something a person should know about a book, as a record rather than a sentence."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A stable ``code`` (for tests, tables and tools), the sentence a person reads, and where it is
+    — a page number, a drawing's key — when it is somewhere in particular. Nothing parses the
+    sentence back: code that needs the page reads ``page``."""
+
+    code: str
+    message: str
+    page: int | None = None
+    drawing: str | None = None
+
+    def __str__(self) -> str:
+        return f"Page {self.page}: {self.message}" if self.page is not None else self.message
+
+
+def problems_of(lines: Iterable[str], code: str) -> tuple[Problem, ...]:
+    """Plain sentences from a parser (book.toml, pairs.csv) as Problem records of one code."""
+    return tuple(Problem(code=code, message=line) for line in lines)
+
+
+def by_page(problems: Iterable[Problem]) -> dict[int, list[str]]:
+    """The messages of the problems that are on a page, keyed by page number."""
+    pages: dict[int, list[str]] = {}
+    for problem in problems:
+        if problem.page is not None:
+            pages.setdefault(problem.page, []).append(problem.message)
+    return pages

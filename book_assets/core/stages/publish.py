@@ -1,0 +1,194 @@
+"""Stage 5 (book): render the PDF and cover, check them as a printer would, and publish the set.
+
+Publishing writes the thumbnails, ``report.json``, ``preview.html``, ``cover.pdf`` and ``book.pdf``
+under ``published/<id>/``, prunes thumbnails of pages an earlier, longer edition had, and always
+ends with ``status.json`` saying whether the files beside it are the newest upload's book.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..bucket_layout import published_prefix
+from ..contracts import Inventory, Layout, Pairing, PublishedBook, Validation
+from ..cover import render_cover
+from ..inventory import Role
+from ..pairing import PairStatus
+from ..preflight import PreflightReport, preflight_cover, preflight_pdf
+from ..preview import PreviewPage, render_preview
+from ..problems import Problem, by_page
+from ..render import render_page_png, render_pdf
+from ..report import BookReport, page_entries, unaccounted
+from ..store import ObjectStore
+from ..timing import ms_since
+
+THUMBNAIL_PX = 300    # pages/page-NNN.png and the pictures in preview.html
+
+
+@dataclass(frozen=True)
+class BookBuild:
+    """What one build made: the stored result, and what the checks and the UI need from this run."""
+
+    result: PublishedBook
+    preflight: PreflightReport
+    cover_preflight: PreflightReport
+    cover_notes: tuple[str, ...]
+    unaccounted: tuple[str, ...]
+    thumbnails: tuple[bytes, ...]
+
+
+def build_report(inventory: Inventory, validation: Validation, pairing: Pairing, layout: Layout,
+                 metrics: dict) -> BookReport:
+    """``report.json``: where every object of the book folder went."""
+    return BookReport(
+        book_id=inventory.book_id,
+        title=layout.layout.title,
+        pages=page_entries(layout.layout.pages),
+        pairs=[{"generated": p.generated, "drawing": p.drawing, "confidence": round(p.confidence, 4),
+                "needs_review": bool(p.needs_review)} for p in pairing.with_status(PairStatus.PLACED)],
+        unpaired=pairing.unpaired,
+        rejected=[{"key": i.key, "reason": i.reason, "message": i.message} for i in validation.rejected()],
+        config_files=sorted(e.key for e in inventory.of_role(Role.CONFIG, Role.OVERRIDES)),
+        held=[{"generated": p.generated, "drawing": p.drawing, "confidence": round(p.confidence, 4),
+               "runner_up": p.runner_up, "runner_up_probability": round(max(0.0, p.score - p.margin), 4)
+               if p.runner_up else 0.0, "message": p.reason} for p in pairing.with_status(PairStatus.HELD)],
+        excluded=[{"generated": p.generated, "reason": p.status.value, "message": p.reason}
+                  for p in pairing.with_status(PairStatus.REVIEWER_EXCLUDED)],
+        problems=[*(p.message for p in layout.config_problems),
+                  *(f"pairs.csv: {p.message}" for p in pairing.override_problems)],
+        metrics=metrics,
+    )
+
+
+def page_warnings(layout: Layout, pairing: Pairing, preflight_warnings: list[Problem]) -> dict[int, list[str]]:
+    """Review warnings keyed by the page they concern, for the preview."""
+    book = layout.layout
+    notes: dict[int, list[str]] = {}
+    for row in layout.placed_images().itertuples():
+        if row.ppi < book.profile.min_ppi:
+            notes.setdefault(row.page, []).append(f"{row.key.rsplit('/', 1)[-1]} prints at {row.ppi:.0f} PPI; "
+                                                  f"a larger upload would print sharper.")
+    page_of_image = {(page.drawing_key, image.key): page.number
+                     for page in book.pages if page.drawing_key for image in page.images}
+    for pair in pairing.flagged():
+        number = page_of_image.get((pair.drawing, pair.generated))
+        if number is not None:
+            notes.setdefault(number, []).append(
+                f"{pair.generated.rsplit('/', 1)[-1]} may not belong to this drawing "
+                f"(confidence {pair.confidence:.2f}); fix it in pairs.csv if it is wrong.")
+    for number, messages in by_page([*layout.layout_problems, *preflight_warnings]).items():
+        notes.setdefault(number, []).extend(messages)
+    for page in book.pages:
+        for text in page.texts:
+            if text.shrunk_from and text.role == "story":
+                notes.setdefault(page.number, []).append(
+                    f"The story text was set at {text.font_size:g} pt instead of {text.shrunk_from:g} pt to fit; "
+                    f"a shorter text reads larger.")
+    return notes
+
+
+def status_document(book_id: str, run_id: str, *, published: bool, problems: list[str]) -> dict:
+    """``published/<id>/status.json``: whether the files beside it are the newest upload's book."""
+    return {
+        "book_id": book_id,
+        "run_id": run_id,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "published": published,
+        "message": ("The book here was made from the newest upload." if published else
+                    "The newest upload could not be made into a book yet (see problems); any book.pdf "
+                    "here is from an earlier upload."),
+        "problems": problems,
+    }
+
+
+def write_status(store: ObjectStore, book_id: str, run_id: str, *, published: bool, problems: list[str]) -> None:
+    """Written by every build — published or refused here, or failed earlier (the run-status sensor) —
+    so a blocked upload never leaves an older book.pdf looking current."""
+    document = status_document(book_id, run_id, published=published, problems=problems)
+    store.write_bytes(published_prefix(book_id) + "status.json", json.dumps(document, indent=2).encode(),
+                      content_type="application/json")
+
+
+def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, layout: Layout,
+              store: ObjectStore, *, run_id: str) -> BookBuild:
+    """Render, preflight and (when everything passes and every object is accounted for) publish."""
+    book = layout.layout
+    out = published_prefix(inventory.book_id)
+    keys = {name: out + name for name in ("book.pdf", "cover.pdf", "report.json", "preview.html", "status.json")}
+    with tempfile.TemporaryDirectory(prefix="book-") as tmp, contextlib.ExitStack() as files:
+        local: dict[str, str] = {}
+
+        def image_path(print_copy: str) -> str:
+            if print_copy not in local:
+                local[print_copy] = str(files.enter_context(store.local_path(print_copy)))
+            return local[print_copy]
+
+        pdf_path, cover_path = Path(tmp) / "book.pdf", Path(tmp) / "cover.pdf"
+        stats = render_pdf(book, image_path, pdf_path)
+        started = time.perf_counter()
+        preflight = preflight_pdf(pdf_path, book.profile, expected_pages=len(book.pages))
+        preflight_ms = ms_since(started)
+        cover = layout.cover
+        cover_stats = render_cover(cover, image_path, cover_path, title=book.title, author=book.author)
+        cover_check = preflight_cover(cover_path, book.profile, cover.sheet, cover.trim_box, cover.safe_boxes())
+        started = time.perf_counter()
+        thumbnails = [render_page_png(p, book.profile, image_path, width_px=THUMBNAIL_PX) for p in book.pages]
+        thumbnails_ms = ms_since(started)
+        preview_html = render_preview(
+            book.title, [PreviewPage(p.number, p.kind, png) for p, png in zip(book.pages, thumbnails)],
+            page_warnings(layout, pairing, preflight.warnings),
+            general=[*(p.message for p in layout.config_problems),
+                     *(f"{key.rsplit('/', 1)[-1]} was not placed: no drawing matched it." for key in pairing.unpaired),
+                     *(f"{p.generated.rsplit('/', 1)[-1]}: {p.reason} Name its drawing (or -) in pairs.csv "
+                       f"and build again." for p in pairing.with_status(PairStatus.HELD))],
+            facts={"profile": book.profile.name, "pages": stats.pages, "PDF": f"{stats.bytes / 1e6:.1f} MB",
+                   "cover spine": f"{cover.spine_in:.3f} in ({cover.paper} paper)"},
+        )
+        placed = layout.placed_images()
+        report_metrics = {
+            "pages": stats.pages, "pdf_bytes": stats.bytes, "render_ms": round(stats.seconds * 1000, 1),
+            "images_placed": len(placed), "min_ppi": float(placed["ppi"].min()) if len(placed) else None,
+            "objects": len(inventory.entries), "rejected": len(validation.rejected()),
+            "pairs": len(pairing.with_status(PairStatus.PLACED)), "held": len(pairing.with_status(PairStatus.HELD)),
+            "reviewer_excluded": len(pairing.with_status(PairStatus.REVIEWER_EXCLUDED)),
+            "pairs_needing_review": sum(p.needs_review for p in pairing.pairs), "unpaired": len(pairing.unpaired),
+        }
+        report = build_report(inventory, validation, pairing, layout, report_metrics)
+        missing = unaccounted(report, inventory.keys)
+        publish = not preflight.problems and not cover_check.problems and not missing
+        upload_ms = 0.0
+        if publish:
+            started = time.perf_counter()
+            page_keys = [f"{out}pages/page-{number:03d}.png" for number in range(1, len(thumbnails) + 1)]
+            for key, png in zip(page_keys, thumbnails):
+                store.write_bytes(key, png, content_type="image/png")
+            store.write_bytes(keys["report.json"], report.to_json().encode(), content_type="application/json")
+            store.write_bytes(keys["preview.html"], preview_html.encode(), content_type="text/html")
+            store.write_bytes(keys["cover.pdf"], cover_path.read_bytes(), content_type="application/pdf")
+            store.write_bytes(keys["book.pdf"], pdf_path.read_bytes(), content_type="application/pdf")
+            current = set(page_keys)
+            for stale in [o.key for o in store.list_objects(out + "pages/", with_hash=False) if o.key not in current]:
+                store.delete(stale)      # thumbnails of pages an earlier, longer edition had
+            upload_ms = ms_since(started)
+        refusals = (*preflight.problems, *cover_check.problems,
+                    *(Problem("unaccounted_object", f"{key} is not accounted for in the report") for key in missing))
+        write_status(store, inventory.book_id, run_id, published=publish, problems=[str(p) for p in refusals])
+
+    result = PublishedBook(
+        book_id=inventory.book_id, published=publish, source_fingerprint=inventory.fingerprint,
+        pdf=keys["book.pdf"], cover=keys["cover.pdf"], report=keys["report.json"], preview=keys["preview.html"],
+        status=keys["status.json"], pages=stats.pages, profile=book.profile.name, problems=refusals,
+        metrics_={
+            "pdf_bytes": stats.bytes, "pdf_mb": round(stats.bytes / 1e6, 2), "images_embedded": stats.images,
+            "images_resampled": stats.resampled_images, "render_ms": round(stats.seconds * 1000, 1),
+            "preflight_ms": preflight_ms, "min_pdf_ppi": preflight.min_ppi, "spine_in": round(cover.spine_in, 4),
+            "cover_bytes": cover_stats.bytes, "thumbnails_ms": thumbnails_ms, "upload_ms": upload_ms,
+        },
+    )
+    return BookBuild(result=result, preflight=preflight, cover_preflight=cover_check, cover_notes=tuple(cover.notes),
+                     unaccounted=tuple(missing), thumbnails=tuple(thumbnails))

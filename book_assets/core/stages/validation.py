@@ -1,0 +1,97 @@
+"""Stage 2 (validated_images): judge every upload, from the content-addressed cache when it was seen before.
+
+The cache lives in the bucket's work area, keyed by content hash and salted with everything that
+changes a verdict (cache format, features version, limits), so a re-run decodes only new or changed
+files and a new version of the analysis never reads a stale entry. Image bytes are read one file at
+a time per worker and never kept: the result holds features and the key of each print copy.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+
+from ..contracts import Inventory, InventoryEntry, ValidatedImage, Validation, Verdict
+from ..imaging import FEATURES_VERSION, ImageFeatures, ImageLimits, ImageRejected, analyse_image, check_file_size
+from ..inventory import IMAGE_ROLES, Role
+from ..store import ObjectStore
+from ..timing import ms_since
+
+CACHE_FORMAT = 1
+UNREADABLE = "unreadable"      # the decoder itself failed unexpectedly (reported, never cached)
+UNREADABLE_MESSAGE = ("This picture could not be read, although it looks like an image. "
+                      "Try saving it again as PNG or JPEG and uploading it once more.")
+log = logging.getLogger(__name__)
+
+
+def cache_stem(store: ObjectStore, content_hash: str, limits: ImageLimits) -> str:
+    """Work-area key stem for one content hash under the current limits, features and cache format."""
+    salt = hashlib.sha256(json.dumps([CACHE_FORMAT, FEATURES_VERSION, asdict(limits)]).encode()).hexdigest()[:8]
+    return store.work_key("cache", f"v{CACHE_FORMAT}-{salt}", content_hash.replace(":", "-"))
+
+
+def _judged(entry: InventoryEntry, outcome: dict, stem: str, **how) -> ValidatedImage:
+    """A ValidatedImage from a cached or fresh outcome (the cache's JSON form)."""
+    features = ImageFeatures.from_dict(outcome["features"]) if outcome.get("features") else None
+    ok = outcome["status"] == Verdict.OK
+    return ValidatedImage(
+        key=entry.key, role=entry.role, status=Verdict(outcome["status"]), size=entry.size,
+        reason=outcome.get("reason", ""), message=outcome.get("message", ""),
+        format=features.format if features else "", width=features.width if features else 0,
+        height=features.height if features else 0, print_copy=stem + ".jpg" if ok else "",
+        print_width=outcome.get("print_width", 0), print_height=outcome.get("print_height", 0),
+        features=features, notes="; ".join(features.notes) if features else "", **how)
+
+
+def judge_upload(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits) -> ValidatedImage:
+    """Validate one image object, from cache when its content was seen before."""
+    stem = cache_stem(store, entry.content_hash, limits) if entry.content_hash else None
+    if stem and store.exists(stem + ".json"):
+        return _judged(entry, json.loads(store.read_bytes(stem + ".json")), stem, cache_hit=True)
+    try:
+        check_file_size(entry.size, limits)          # before reading: never load a huge upload
+    except ImageRejected as rejected:
+        return _judged(entry, {"status": Verdict.REJECTED, "reason": rejected.code, "message": rejected.message}, "")
+    started = time.perf_counter()
+    data = store.read_bytes(entry.key)
+    try:
+        analysed = analyse_image(data, limits, want_print_copy=True)
+        outcome = {"status": Verdict.OK.value, "reason": "", "message": "", "features": analysed.features.to_dict(),
+                   "print_width": analysed.print_width, "print_height": analysed.print_height}
+    except ImageRejected as rejected:
+        analysed = None
+        outcome = {"status": Verdict.REJECTED.value, "reason": rejected.code, "message": rejected.message}
+    except Exception as error:  # noqa: BLE001 - a decoder fault on one file must not sink the whole book
+        log.warning("analyse_failed key=%s error=%r", entry.key, error, exc_info=True)
+        outcome = {"status": Verdict.REJECTED.value, "reason": UNREADABLE, "message": UNREADABLE_MESSAGE}
+        # not cached: a later version of the software may read it
+        return _judged(entry, outcome, stem or "", decoded=True, decode_ms=ms_since(started))
+    decode_ms = ms_since(started)
+    if stem is None:  # no content hash from the listing: hash the bytes we just read
+        stem = cache_stem(store, "sha256:" + hashlib.sha256(data).hexdigest(), limits)
+    if analysed is not None:
+        store.write_bytes(stem + ".jpg", analysed.print_jpeg, content_type="image/jpeg")
+    store.write_bytes(stem + ".json", json.dumps(outcome).encode(), content_type="application/json")
+    return _judged(entry, outcome, stem, decoded=True, decode_ms=decode_ms)
+
+
+def _not_an_upload(entry: InventoryEntry) -> ValidatedImage:
+    """A stray object (wrong folder, system file): rejected with the inventory's reason."""
+    return ValidatedImage(key=entry.key, role=entry.role, status=Verdict.REJECTED, size=entry.size,
+                          reason=entry.reason, message=entry.message)
+
+
+def validate_book(inventory: Inventory, store: ObjectStore, *, limits: ImageLimits | None = None,
+                  workers: int = 2) -> Validation:
+    """Every drawing and variation judged (in parallel threads: Pillow releases the GIL while
+    decoding), and every stray object rejected with its reason; settings files are not images."""
+    limits = limits or ImageLimits()
+    images = inventory.of_role(*IMAGE_ROLES)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        judged = list(pool.map(lambda entry: judge_upload(store, entry, limits), images))
+    strays = [_not_an_upload(e) for e in inventory.of_role(Role.OTHER)]
+    return Validation(book_id=inventory.book_id, images=tuple(judged + strays), validation_ms=ms_since(started))

@@ -1,0 +1,65 @@
+"""What the core needs from a bucket: listed objects, safe object names and a small read/write interface.
+
+The Dagster layer's ``Bucket`` resources (a local folder, Google Cloud Storage) satisfy
+``ObjectStore``; the core stages take any ``ObjectStore``, so they run and test without Dagster.
+Object names are untrusted input: ``check_key`` refuses any name that could escape the bucket.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+class UnsafeKeyError(ValueError):
+    """An object key that could escape the bucket root or is not a plain relative name."""
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe, relative, forward-slash object name; raise UnsafeKeyError otherwise."""
+    if not key or len(key.encode("utf-8")) > 1024:
+        raise UnsafeKeyError(f"object name {key!r} is empty or longer than 1024 bytes")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        raise UnsafeKeyError(f"object name {key!r} contains control characters")
+    if "\\" in key:
+        raise UnsafeKeyError(f"object name {key!r} contains a backslash")
+    if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
+        raise UnsafeKeyError(f"object name {key!r} is absolute")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise UnsafeKeyError(f"object name {key!r} has an empty, '.' or '..' part")
+    return key
+
+
+def is_safe_key(key: str) -> bool:
+    try:
+        check_key(key)
+    except UnsafeKeyError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class BucketObject:
+    """One listed object: what the pipeline needs to know without reading it."""
+
+    key: str
+    size: int
+    updated: float          # seconds since the epoch: when it was written into the bucket (GCS `updated`;
+                            # locally the ctime, so copies keeping old mtimes count and future mtimes don't)
+    generation: str         # that time in ns locally, the object generation on GCS
+    content_hash: str       # "sha256:<hex>" locally, "md5:<hex>" on GCS (free there, so always given); "" when not asked for
+    symlink: bool = False   # a link in a local folder: listed (so it is reported), never followed or read
+
+
+class ObjectStore(Protocol):
+    """The bucket operations the core stages use (implemented by the Dagster layer's Bucket resources)."""
+
+    def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def local_path(self, key: str) -> contextlib.AbstractContextManager[Path]: ...
+    def url(self, key: str) -> str: ...
+    def work_key(self, *parts: str) -> str: ...

@@ -1,0 +1,72 @@
+"""``book``: the published picture book (``published/<id>/``: book.pdf, cover.pdf, preview.html, pages, report)."""
+
+import base64
+import io
+
+import dagster as dg
+from PIL import Image
+
+from ...core.bucket_layout import book_prefix, contents_fingerprint
+from ...core.contracts import Inventory, Layout, Pairing, PublishedBook, Validation
+from ...core.stages.publish import make_book
+from .. import checks
+from ..resources import Bucket, link
+from .common import book_asset_args, book_id_of, fail_fast_unless_transient, fields
+
+PREVIEW_PAGES = 4     # thumbnails shown large in the materialization metadata (title page and first spread)
+STRIP_PX = 96         # every page, small, in the materialization metadata
+
+
+def thumbnail_markdown(pngs) -> str:
+    return " ".join(f"![page {i}](data:image/png;base64,{base64.b64encode(png).decode()})"
+                    for i, png in enumerate(pngs, start=1))
+
+
+def page_strip_markdown(pngs) -> str:
+    """Every page as a small JPEG, eight to a row, so the UI shows the whole book at a glance."""
+    cells = []
+    for number, png in enumerate(pngs, start=1):
+        with Image.open(io.BytesIO(png)) as page:
+            small = page.convert("RGB")
+            small.thumbnail((STRIP_PX, STRIP_PX * 2))
+            buffer = io.BytesIO()
+            small.save(buffer, format="JPEG", quality=70)
+        cells.append(f"![{number}](data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()})")
+    return "\n".join(" ".join(cells[i:i + 8]) + "  " for i in range(0, len(cells), 8))
+
+
+@dg.asset(**book_asset_args("publish", kinds={"pdf", "reportlab"}), check_specs=checks.BOOK_CHECKS)
+def book(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventory, validated_images: Validation,
+         image_pairs: Pairing, page_layouts: Layout):
+    """The published picture book: ``published/<book_id>/book.pdf``, cover, preview, thumbnails and ``report.json``."""
+    book_id = book_id_of(context)
+    with fail_fast_unless_transient():
+        built = make_book(raw_images, validated_images, image_pairs, page_layouts, bucket, run_id=context.run.run_id)
+        folder_now = contents_fingerprint(bucket.list_objects(book_prefix(book_id), with_hash=False),
+                                          book_prefix(book_id))
+    result = built.result
+    if result.published:
+        context.log.info(fields("published", book=book_id, asset="book", url=bucket.url(result.pdf),
+                                pages=result.pages, pdf_mb=result.metrics_["pdf_mb"]))
+    else:
+        context.log.error(fields("not_published", book=book_id, asset="book", problems=len(result.problems),
+                                 first=str(result.problems[0]) if result.problems else ""))
+    current = folder_now == raw_images.fingerprint
+    reason = ("Published from the book folder as it is now." if result.published and current else
+              "The book folder changed while this build ran; the sensor builds it again." if result.published else
+              "This build was not published (see pdf_preflight, cover_preflight, everything_accounted_for).")
+    links = {name: link(bucket.url(key)) if result.published else "not published" for name, key in
+             (("pdf", result.pdf), ("report", result.report), ("cover", result.cover), ("preview_html", result.preview))}
+    return dg.MaterializeResult(
+        value=result,
+        metadata={**result.metrics(), **links, "source_fingerprint": result.source_fingerprint,
+                  "preview": dg.MetadataValue.md(thumbnail_markdown(built.thumbnails[:PREVIEW_PAGES])),
+                  "all_pages": dg.MetadataValue.md(page_strip_markdown(built.thumbnails))},
+        check_results=[
+            checks.check_pdf_preflight(built.preflight),
+            checks.check_pdf_preflight(built.cover_preflight, check_name="cover_preflight", notes=built.cover_notes),
+            checks.check_everything_accounted_for(built.unaccounted, len(raw_images.entries)),
+            checks.check_book_is_current(published_fingerprint=raw_images.fingerprint if result.published else None,
+                                         current_fingerprint=folder_now, published=result.published, reason=reason),
+        ],
+    )

@@ -1,0 +1,44 @@
+"""``image_pairs``: which drawing each accepted variation belongs to, with evidence and confidence."""
+
+import dagster as dg
+
+from ...core.contracts import PAIR_COLUMNS, Inventory, Pairing, Validation
+from ...core.inventory import Role
+from ...core.stages.pairing import (
+    REVIEW_COLUMNS, confidence_distribution, deciding_signals, pair_book, review_csv, review_rows,
+)
+from .. import checks
+from ..resources import Bucket
+from .common import book_asset_args, book_id_of, fail_fast_unless_transient, fields, table_metadata
+
+
+@dg.asset(**book_asset_args("pairing", kinds={"python", "scipy"}, description_columns=PAIR_COLUMNS),
+          check_specs=checks.IMAGE_PAIRS_CHECKS)
+def image_pairs(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventory,
+                validated_images: Validation):
+    """Pair every accepted variation with one drawing: overrides, provenance, file names, then looks."""
+    book_id = book_id_of(context)
+    with fail_fast_unless_transient():
+        pairing = pair_book(raw_images, validated_images, bucket)
+    for problem in pairing.override_problems:
+        context.log.warning(fields("pairs_csv_problem", book=book_id, message=problem.message))
+    context.log.info(fields("paired", book=book_id, asset="image_pairs", **pairing.metrics()))
+    table = pairing.table
+    review = table[table["needs_review"]]
+    return dg.MaterializeResult(
+        value=pairing,
+        metadata={
+            "dagster/row_count": len(pairing.pairs), **pairing.metrics(),
+            "confidence_distribution": dg.MetadataValue.json(confidence_distribution(pairing)),
+            "deciding_signals": dg.MetadataValue.json(deciding_signals(pairing)),
+            "review_table": table_metadata(review_rows(review, raw_images.prefix), REVIEW_COLUMNS),
+            "review_pairs_csv": dg.MetadataValue.md(review_csv(review, raw_images.prefix)),
+            "variations_per_drawing": dg.MetadataValue.json({d: len(v) for d, v in pairing.variations.items()}),
+        },
+        check_results=[
+            checks.check_every_variation_placed_or_flagged(
+                pairing, [i.key for i in validated_images.accepted(Role.GENERATED)]),
+            checks.check_pairs_need_review(pairing),
+            checks.check_every_drawing_has_variations(pairing),
+        ],
+    )

@@ -1,0 +1,165 @@
+"""``books_sensor``: notice new and changed book folders in the bucket and build each book once per content.
+
+Each tick lists ``books/`` only (never ``published/`` or the work area), so the pipeline's own
+outputs cannot trigger it. The cursor is a watermark on (updated time, object name): everything at
+or below it has been handled. Comparing values instead of looking up a remembered object means a
+deleted or rewritten object can neither stall the sensor nor make it replay the whole bucket; a
+rewritten object gets a newer updated time and is seen as a change.
+
+A book is requested once its newest object is older than the quiet period (so a folder still being
+uploaded is not built half-way) with ``run_key = <book_id>:<fingerprint of its contents>``, so the
+same contents never build twice. The watermark never passes a change that is still waiting (quiet
+period, or beyond the per-tick cap), so nothing is lost between ticks. On a local folder the
+directories' change times count too (moves keep file times; deletions show only there); on GCS
+a deletion alone moves no updated time and does not trigger a rebuild (see the README).
+"""
+
+import os
+import time
+
+import dagster as dg
+
+from ..core.bucket_layout import BOOKS_PREFIX, book_id_problem
+from ..core.change_detection import Cursor, TickPlan, plan_tick
+from . import jobs
+from .checks import book_is_current_evaluation
+from .partitions import books_partitions
+from .resources import Bucket
+
+BOOK = dg.AssetKey("book")
+
+DEFAULT_QUIET_PERIOD_SECONDS = 60.0     # a book must have been still this long before it is built
+DEFAULT_MAX_BOOKS_PER_TICK = 25         # more changed books wait for the next ticks, in change order
+DEFAULT_INTERVAL_SECONDS = 30
+QUIET_PERIOD_ENV_VAR = "BOOK_SENSOR_QUIET_SECONDS"
+DEFAULT_STATUS_ENV_VAR = "BOOK_SENSOR_DEFAULT_STATUS"
+
+
+def default_sensor_status() -> dg.DefaultSensorStatus:
+    """STOPPED unless ``BOOK_SENSOR_DEFAULT_STATUS=running`` (``make dev-gcs`` sets it)."""
+    wanted = os.environ.get(DEFAULT_STATUS_ENV_VAR, "stopped").strip().lower()
+    return dg.DefaultSensorStatus.RUNNING if wanted == "running" else dg.DefaultSensorStatus.STOPPED
+
+
+def quiet_period_setting() -> float:
+    value = os.environ.get(QUIET_PERIOD_ENV_VAR)
+    return float(value) if value else DEFAULT_QUIET_PERIOD_SECONDS
+
+
+def _some(names, limit: int = 10) -> str:
+    names = list(names)
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "") or "none"
+
+
+def _problems(plan: TickPlan, limit: int = 10) -> list[str]:
+    """Plain sentences about what the tick skipped: bad folder names, files outside any book folder."""
+    problems = [
+        f"books/{folder}/ ({count} object{'s' if count != 1 else ''}) is skipped: {book_id_problem(folder)}"
+        for folder, count in list(plan.invalid_folders.items())[:limit]
+    ]
+    if len(plan.invalid_folders) > limit:
+        problems.append(f"… and {len(plan.invalid_folders) - limit} more folders with names that are not allowed")
+    if plan.loose_objects:
+        problems.append(f"{len(plan.loose_objects)} object(s) directly under books/ belong to no book "
+                        f"and are skipped: {_some(plan.loose_objects, 5)}")
+    return problems
+
+
+def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds: float | None = None,
+                       max_books_per_tick: int = DEFAULT_MAX_BOOKS_PER_TICK,
+                       minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
+                       default_status: dg.DefaultSensorStatus | None = None) -> dg.SensorDefinition:
+    """The bucket sensor for ``job`` (the build_book job); settings default to the environment's."""
+    quiet = quiet_period_setting() if quiet_period_seconds is None else quiet_period_seconds
+    max_runtime = (job.tags or {}).get("dagster/max_runtime")
+
+    @dg.sensor(
+        name=name, job=job, minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status or default_sensor_status(),
+        description=(f"Lists books/ in the bucket; registers new book folders as partitions and builds each "
+                     f"book whose contents changed once it has been quiet for {quiet:g} s "
+                     f"(at most {max_books_per_tick} books per tick)."),
+    )
+    def books_sensor(context: dg.SensorEvaluationContext, bucket: Bucket):
+        try:
+            cursor = Cursor.decode(context.cursor)
+        except (ValueError, KeyError, TypeError) as problem:
+            context.log.warning(f"Unreadable cursor ({problem}); starting from the beginning of the bucket. "
+                                "Run keys keep books that were already built from building again.")
+            cursor = Cursor()
+        started = time.perf_counter()
+        objects = bucket.list_objects(BOOKS_PREFIX, with_hash=False)
+        folder_times = bucket.folder_change_times(BOOKS_PREFIX)
+        listing_ms = (time.perf_counter() - started) * 1000.0
+        plan = plan_tick(objects, cursor, time.time(), quiet, max_books_per_tick, folder_times)
+
+        known = set(context.instance.get_dynamic_partitions(books_partitions.name))
+        new_books = [b for b in plan.book_ids if b not in known]
+        partition_requests = [books_partitions.build_add_request(new_books)] if new_books else []
+
+        built_from = {state.book_id: latest_book_fingerprint(context.instance, state.book_id)
+                      for state in (*plan.ready, *plan.quiet, *plan.deferred)}
+        run_requests, up_to_date = [], []
+        for state in plan.ready:
+            if built_from[state.book_id] == state.fingerprint:
+                up_to_date.append(state.book_id)     # built from these contents already (e.g. from the UI)
+                continue
+            digest = state.fingerprint
+            tags = {"book_assets/fingerprint": digest, "book_assets/objects": str(len(state.objects))}
+            if max_runtime:
+                tags["dagster/max_runtime"] = str(max_runtime)
+            run_requests.append(dg.RunRequest(run_key=f"{state.book_id}:{digest}",
+                                              partition_key=state.book_id, tags=tags))
+        behind = [book_is_current_event(state.book_id, built_from[state.book_id], state.fingerprint,
+                                        "waiting for the upload to settle" if state in plan.quiet else
+                                        "a build is queued" if state in plan.ready else "waiting for a later tick")
+                  for state in (*plan.ready, *plan.quiet, *plan.deferred)
+                  if built_from[state.book_id] != state.fingerprint]
+
+        problems = _problems(plan)
+        for problem in problems:
+            context.log.warning(problem)
+        summary = (f"Listed {len(objects)} objects in {len(plan.book_ids)} books ({listing_ms:.0f} ms); "
+                   f"requested {len(run_requests)} ({_some(s.book_id for s in plan.ready)}); "
+                   f"new partitions {len(new_books)}; waiting for quiet {len(plan.quiet)}; "
+                   f"deferred to the next tick {len(plan.deferred)}; already built {len(up_to_date)}.")
+        context.log.info(summary)
+
+        skip_reason = None
+        if not run_requests:
+            reasons = []
+            if plan.quiet:
+                reasons.append(f"{len(plan.quiet)} book(s) changed less than {quiet:g} s ago and are still "
+                               f"settling: {_some(s.book_id for s in plan.quiet)}")
+            reasons.append(f"no other book changed ({len(objects)} objects, {len(plan.book_ids)} books listed)")
+            skip_reason = "; ".join(reasons + problems)
+        return dg.SensorResult(
+            run_requests=run_requests, dynamic_partitions_requests=partition_requests,
+            cursor=plan.cursor.encode(), skip_reason=skip_reason, asset_events=behind,
+        )
+
+    return books_sensor
+
+
+def latest_book_fingerprint(instance: dg.DagsterInstance, book_id: str) -> str | None:
+    """The contents fingerprint the newest ``book`` materialization of this book was made from."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=BOOK, asset_partitions=[book_id]), limit=1).records
+    if not records:
+        return None
+    entry = records[0].asset_materialization.metadata.get("source_fingerprint")
+    return str(entry.value) if entry is not None else None
+
+
+def book_is_current_event(book_id: str, built_from: str | None, folder_now: str, waiting: str) -> dg.AssetCheckEvaluation:
+    """A failed ``book_is_current`` for one book, reported by the sensor the moment its folder changes."""
+    passed, metadata = book_is_current_evaluation(
+        published_fingerprint=built_from, current_fingerprint=folder_now, published=built_from is not None,
+        reason=f"The book folder changed after the published book was made; {waiting}.")
+    return dg.AssetCheckEvaluation(asset_key=BOOK, check_name="book_is_current", passed=passed, partition=book_id,
+                                   severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
+                                   description=metadata["why"])
+
+
+
+books_sensor = build_books_sensor(jobs.build_book_job)
