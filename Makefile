@@ -17,7 +17,9 @@ install: $(VENV)/.installed
 demo: install fonts      ## build the sample book end to end on the local bucket; prints the PDF's path
 	$(BIN)/book-assets demo
 
-test: install browser photos   ## run the whole test suite
+test: install browser photos   ## check the definitions (`dg check defs`), then run the whole test suite
+	mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	$(BIN)/dg check defs
 	$(BIN)/python -m pytest
 
 # Debian packages the book needs: the fonts (SIL Andika, DejaVu Sans as its fallback) for every

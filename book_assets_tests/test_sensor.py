@@ -299,3 +299,30 @@ def test_make_dev_gcs_builds_the_sample_book(tmp_path, monkeypatch):
             raise
     with socket.socket() as probe:                                  # the emulator went down with it
         assert probe.connect_ex(("127.0.0.1", gcs_port)) != 0
+
+
+def test_book_is_current_flips_when_an_upload_changes_and_back_after_the_rebuild(bucket, instance, small_book_files):
+    """Built from the UI (no run key): the sensor does not build the same contents again. An upload
+    turns book_is_current red for that book at the next tick; the rebuild turns it green."""
+    from .support import build, check_results
+
+    upload(bucket, "fresh", small_book_files)
+    first = build(bucket, instance, "fresh")                 # as the UI's Materialize would: no run key
+    assert first.success and check_results(first)["book_is_current"].passed
+    sensor = settled_sensor()
+    quiet = tick(sensor, instance, bucket, None)
+    assert requested(quiet) == [] and not quiet.asset_events         # already built from these contents
+
+    bucket.write_bytes("books/fresh/generated/max_09.png", small_book_files["generated/max_02.png"])
+    changed = tick(sensor, instance, bucket, quiet.cursor)
+    assert requested(changed) == ["fresh"]
+    [behind] = changed.asset_events
+    assert isinstance(behind, dg.AssetCheckEvaluation) and behind.check_name == "book_is_current"
+    assert behind.partition == "fresh" and not behind.passed and behind.severity == dg.AssetCheckSeverity.WARN
+    assert behind.metadata["folder_now"].value == changed.run_requests[0].tags["book_assets/fingerprint"]
+
+    rebuilt = build(bucket, instance, "fresh")
+    current = check_results(rebuilt)["book_is_current"]
+    assert current.passed and current.metadata["published_from"].value == behind.metadata["folder_now"].value
+    after = tick(sensor, instance, bucket, changed.cursor)
+    assert requested(after) == [] and not after.asset_events
