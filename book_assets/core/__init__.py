@@ -1,6 +1,6 @@
-"""Dagster-free domain logic: imaging, pairing, arranging, story, layout and rendering.
+"""Dagster-free domain logic: the stage contracts and stage functions, and everything they use.
 
-Nothing in this package imports dagster; each module is one stage of the book and is
-unit-tested on its own. The asset modules in ``book_assets.assets`` are thin wrappers that
-read inputs from the bucket, call into here and emit metadata.
+Nothing in this package imports dagster. ``contracts`` holds the typed result of each stage,
+``stages`` one function per stage; the asset modules in ``book_assets.defs.assets`` only call a
+stage, store its result (the bucket IO manager) and report its metrics and checks.
 """

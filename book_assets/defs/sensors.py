@@ -22,6 +22,7 @@ import dagster as dg
 from ..core.bucket_layout import BOOKS_PREFIX, book_id_problem
 from ..core.change_detection import Cursor, TickPlan, plan_tick
 from . import jobs
+from .assets.common import fields
 from .checks import book_is_current_evaluation
 from .partitions import books_partitions
 from .resources import Bucket
@@ -119,11 +120,10 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
         problems = _problems(plan)
         for problem in problems:
             context.log.warning(problem)
-        summary = (f"Listed {len(objects)} objects in {len(plan.book_ids)} books ({listing_ms:.0f} ms); "
-                   f"requested {len(run_requests)} ({_some(s.book_id for s in plan.ready)}); "
-                   f"new partitions {len(new_books)}; waiting for quiet {len(plan.quiet)}; "
-                   f"deferred to the next tick {len(plan.deferred)}; already built {len(up_to_date)}.")
-        context.log.info(summary)
+        context.log.info(fields("tick", objects=len(objects), books=len(plan.book_ids), listing_ms=round(listing_ms, 1),
+                                requested=len(run_requests), new_partitions=len(new_books), settling=len(plan.quiet),
+                                deferred=len(plan.deferred), already_built=len(up_to_date), behind=len(behind),
+                                requested_books=",".join(r.partition_key for r in run_requests) or "none"))
 
         skip_reason = None
         if not run_requests:
