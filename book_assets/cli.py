@@ -80,15 +80,15 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
     published = False
     if result.success:
         outcome = result.output_for_node("book")
-        published = bool(outcome["published"])
+        published = outcome.published
         if published:
-            report = json.loads(bucket.read_bytes(outcome["report"]))
-            print(f"Book: {bucket.url(outcome['pdf'])}", file=out)
+            report = json.loads(bucket.read_bytes(outcome.report))
+            print(f"Book: {bucket.url(outcome.pdf)}", file=out)
             held = f"{len(report['held'])} held out for review, " if report["held"] else ""
-            print(f"      {outcome['pages']} pages ({outcome['profile']}), {len(report['pairs'])} variations placed, "
+            print(f"      {outcome.pages} pages ({outcome.profile}), {len(report['pairs'])} variations placed, "
                   f"{held}{len(report['rejected'])} files rejected (see report.json)", file=out)
-            print(f"Cover: {bucket.url(outcome['cover'])}", file=out)
-            print(f"Preview in a browser: {bucket.url(outcome['preview'])}", file=out)
+            print(f"Cover: {bucket.url(outcome.cover)}", file=out)
+            print(f"Preview in a browser: {bucket.url(outcome.preview)}", file=out)
     if not published:
         print("The book was not published; see the run's checks and logs in the Dagster UI (make dev).", file=out)
     return 0 if published else 1

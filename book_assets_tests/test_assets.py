@@ -46,7 +46,7 @@ def sample_build(tmp_path_factory, sample_files):
 def test_sample_book_is_published_as_a_printable_pdf(sample_build):
     bucket, result, _ = sample_build
     assert result.success
-    assert result.output_for_node("book")["published"] is True
+    assert result.output_for_node("book").published is True
     with bucket.local_path(f"published/{SAMPLE_BOOK_ID}/book.pdf") as pdf_path:
         reader = PdfReader(str(pdf_path))
         layout = result.output_for_node("page_layouts").layout
@@ -163,7 +163,7 @@ def test_drawing_without_variations_warns_but_builds(small_book_files, bucket, i
     assert not warning.passed
     assert warning.severity == dg.AssetCheckSeverity.WARN
     assert "lonely_flower.jpg" in warning.metadata["drawings_without_variations"].value
-    assert result.output_for_node("book")["published"] is True
+    assert result.output_for_node("book").published is True
     layout = result.output_for_node("page_layouts").layout
     lonely_pages = [p for p in layout.pages if p.drawing_key and p.drawing_key.endswith("lonely_flower.jpg")]
     assert len(lonely_pages) == 2 and all(p.kind != "variations" for p in lonely_pages)
@@ -236,7 +236,7 @@ def test_republishing_removes_stale_pages_and_a_lost_race_is_not_retried(small_b
     upload(bucket, "b-again", small_book_files)
     bucket.write_bytes("published/b-again/pages/page-099.png", b"from a longer, older edition")
     first = build(bucket, instance, "b-again")
-    assert first.output_for_node("book")["published"] is True
+    assert first.output_for_node("book").published is True
     assert not bucket.exists("published/b-again/pages/page-099.png")
     assert bucket.exists("published/b-again/pages/page-001.png")
 
@@ -263,7 +263,7 @@ def test_links_and_unsafe_names_are_reported_not_followed(small_book_files, buck
     (folder / "drawings" / "linked.jpg").symlink_to(outside)
     (folder / "generated" / "odd\\name.png").write_bytes(small_book_files["generated/max_01.png"])
     result = build(bucket, instance, "b-links")
-    assert result.output_for_node("book")["published"] is True
+    assert result.output_for_node("book").published is True
     report = json.loads(bucket.read_bytes("published/b-links/report.json"))
     reasons = {r["key"]: r["reason"] for r in report["rejected"]}
     assert reasons["books/b-links/drawings/linked.jpg"] == "symlink"
@@ -301,7 +301,7 @@ def test_a_reviewers_none_row_leaves_a_variation_out_of_the_book(small_book_file
     files["pairs.csv"] = b"generated,drawing\ngenerated/max_02.png,-\n"      # looks and name say max.jpg
     upload(bucket, "b-none", files)
     result = build(bucket, instance, "b-none")
-    assert result.success and result.output_for_node("book")["published"] is True
+    assert result.success and result.output_for_node("book").published is True
     key = "books/b-none/generated/max_02.png"
     row = result.output_for_node("image_pairs").table.set_index("generated").loc[key]
     assert row["status"] == "reviewer_excluded" and row["drawing"] is None and not row["needs_review"]
@@ -325,7 +325,7 @@ def test_a_pair_more_likely_wrong_than_right_is_held_out_and_reported(small_book
     Image.new("RGB", (1200, 1200), (30, 60, 200)).save(blue_page, "PNG")
     upload(bucket, "b-held", {**small_book_files, "generated/5d1e9b3a0c77.png": blue_page.getvalue()})
     result = build(bucket, instance, "b-held")
-    assert result.success and result.output_for_node("book")["published"] is True
+    assert result.success and result.output_for_node("book").published is True
     key = "books/b-held/generated/5d1e9b3a0c77.png"
     row = result.output_for_node("image_pairs").table.set_index("generated").loc[key]
     assert row["confidence"] < HOLD_BELOW, "the fixture is meant to look like no drawing of the book"

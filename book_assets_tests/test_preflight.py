@@ -161,8 +161,8 @@ def test_profile_override_builds_the_screen_book(small_book_files, bucket, insta
     upload(bucket, "b-screen", small_book_files)
     result = build(bucket, instance, "b-screen",
                    run_config={"ops": {"page_layouts": {"config": {"profile": "screen"}}}})
-    assert result.output_for_node("book")["published"] is True
-    assert result.output_for_node("book")["profile"] == "screen"
+    assert result.output_for_node("book").published is True
+    assert result.output_for_node("book").profile == "screen"
     checks = check_results(result)
     assert checks["pdf_preflight"].passed and checks["cover_preflight"].passed
     # a screen book is judged by screen thresholds, not by print ones

@@ -46,7 +46,7 @@ def published_preview(tmp_path_factory, small_book_files) -> Path:
     upload(bucket, "preview-book", small_book_files)
     with dg.instance_for_test() as instance:
         result = build(bucket, instance, "preview-book")
-    assert result.output_for_node("book")["published"] is True
+    assert result.output_for_node("book").published is True
     return Path(bucket.root) / "published" / "preview-book" / "preview.html"
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
@@ -21,10 +21,10 @@ from pydantic import PlainSerializer, PlainValidator, TypeAdapter
 
 from .cover import CoverLayout
 from .imaging import ImageFeatures
-from .inventory import IMAGE_ROLES, Role
+from .inventory import Role
 from .layout import BookLayout
 from .pairing import Pair, PairStatus
-from .problems import Problem, problems_of
+from .problems import Problem
 
 
 class ManifestError(ValueError):
@@ -157,14 +157,11 @@ class Validation:
         return [i for i in self.images if not i.ok]
 
     def get(self, key: str) -> ValidatedImage:
-        return self._by_key()[key]
+        return self._by_key[key]
 
+    @cached_property
     def _by_key(self) -> dict[str, ValidatedImage]:
-        cached = self.__dict__.get("_index")
-        if cached is None:
-            cached = {i.key: i for i in self.images}
-            object.__setattr__(self, "_index", cached)
-        return cached
+        return {i.key: i for i in self.images}
 
     def table(self) -> pd.DataFrame:
         rows = [{**{name: getattr(i, name) for name in ValidatedImage.__dataclass_fields__},
@@ -336,14 +333,11 @@ class PublishedBook:
     pages: int
     profile: str
     problems: tuple[Problem, ...] = ()     # why it was not published (preflight, cover, unaccounted objects)
-    metrics_: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)   # sizes and timings of this build
 
     def metrics(self) -> dict[str, Any]:
-        return {"published": self.published, "pages": self.pages, "profile": self.profile, **self.metrics_}
+        return {"published": self.published, "pages": self.pages, "profile": self.profile, **self.figures}
 
-    def __getitem__(self, name: str) -> Any:
-        """``result["published"]``: the fields by name, as the job's output was read before it was typed."""
-        return getattr(self, name)
 
 
 CONTRACTS: dict[str, type] = {c.CONTRACT: c for c in (Inventory, Validation, Pairing, Layout, PublishedBook)}
@@ -392,12 +386,8 @@ def load_manifest(data: bytes, expected: type | None = None, *, where: str = "th
     return _adapter(contract).validate_python(body)
 
 
-def keys_of(entries: Sequence[InventoryEntry | ValidatedImage]) -> list[str]:
-    return [e.key for e in entries]
-
-
 __all__ = [
-    "CONTRACTS", "IMAGE_ROLES", "Inventory", "InventoryEntry", "Layout", "ManifestError", "Pairing", "Problem",
+    "CONTRACTS", "Inventory", "InventoryEntry", "Layout", "ManifestError", "Pairing", "Problem",
     "PublishedBook", "Role", "TextSource", "ValidatedImage", "Validation", "Verdict", "dump_manifest",
-    "load_manifest", "problems_of",
+    "load_manifest",
 ]

@@ -20,11 +20,6 @@ class Problem:
         return f"Page {self.page}: {self.message}" if self.page is not None else self.message
 
 
-def problems_of(lines: Iterable[str], code: str) -> tuple[Problem, ...]:
-    """Plain sentences from a parser (book.toml, pairs.csv) as Problem records of one code."""
-    return tuple(Problem(code=code, message=line) for line in lines)
-
-
 def by_page(problems: Iterable[Problem]) -> dict[int, list[str]]:
     """The messages of the problems that are on a page, keyed by page number."""
     pages: dict[int, list[str]] = {}

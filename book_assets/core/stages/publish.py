@@ -183,7 +183,7 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
         book_id=inventory.book_id, published=publish, source_fingerprint=inventory.fingerprint,
         pdf=keys["book.pdf"], cover=keys["cover.pdf"], report=keys["report.json"], preview=keys["preview.html"],
         status=keys["status.json"], pages=stats.pages, profile=book.profile.name, problems=refusals,
-        metrics_={
+        figures={
             "pdf_bytes": stats.bytes, "pdf_mb": round(stats.bytes / 1e6, 2), "images_embedded": stats.images,
             "images_resampled": stats.resampled_images, "render_ms": round(stats.seconds * 1000, 1),
             "preflight_ms": preflight_ms, "min_pdf_ppi": preflight.min_ppi, "spine_in": round(cover.spine_in, 4),

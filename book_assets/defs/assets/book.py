@@ -47,7 +47,7 @@ def book(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventor
     result = built.result
     if result.published:
         context.log.info(fields("published", book=book_id, asset="book", url=bucket.url(result.pdf),
-                                pages=result.pages, pdf_mb=result.metrics_["pdf_mb"]))
+                                pages=result.pages, pdf_mb=result.figures["pdf_mb"]))
     else:
         context.log.error(fields("not_published", book=book_id, asset="book", problems=len(result.problems),
                                  first=str(result.problems[0]) if result.problems else ""))
