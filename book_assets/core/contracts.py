@@ -59,6 +59,25 @@ WireFeatures = Annotated[
 ]
 
 
+CONTRACTS: dict[str, type[StageResult]] = {}     # contract name -> its type, filled as they are defined
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What every stage contract shares: the book it is about, and the name and schema version its
+    stored manifest carries (``class Inventory(StageResult, contract="inventory", schema_version=1)``)."""
+
+    CONTRACT: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int]
+
+    book_id: str
+
+    def __init_subclass__(cls, *, contract: str, schema_version: int, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.CONTRACT, cls.SCHEMA_VERSION = contract, schema_version
+        CONTRACTS[contract] = cls
+
+
 # --- raw_images ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -77,11 +96,9 @@ class InventoryEntry:
 
 
 @dataclass(frozen=True)
-class Inventory:
-    CONTRACT: ClassVar[str] = "inventory"
-    SCHEMA_VERSION: ClassVar[int] = 1
+class Inventory(StageResult, contract="inventory", schema_version=1):
+    """Every object under ``books/<id>/`` with its role, and the fingerprint of the listing."""
 
-    book_id: str
     prefix: str
     entries: tuple[InventoryEntry, ...]
     fingerprint: str                    # contents_fingerprint of the listing (what the sensor compares)
@@ -142,11 +159,9 @@ class ValidatedImage:
 
 
 @dataclass(frozen=True)
-class Validation:
-    CONTRACT: ClassVar[str] = "validation"
-    SCHEMA_VERSION: ClassVar[int] = 1
+class Validation(StageResult, contract="validation", schema_version=1):
+    """Every object judged: the accepted images with features and print copies, the rest with reasons."""
 
-    book_id: str
     images: tuple[ValidatedImage, ...]
     validation_ms: float = 0.0
 
@@ -196,11 +211,9 @@ PAIR_COLUMNS = ["generated", "status", "drawing", "confidence", "needs_review", 
 
 
 @dataclass(frozen=True)
-class Pairing:
-    CONTRACT: ClassVar[str] = "pairing"
-    SCHEMA_VERSION: ClassVar[int] = 1
+class Pairing(StageResult, contract="pairing", schema_version=1):
+    """Each accepted variation's pair (status, drawing, confidence, evidence) and each drawing's printed variations."""
 
-    book_id: str
     pairs: tuple[Pair, ...]                         # one per accepted variation, in key order
     drawings: tuple[str, ...]                       # accepted drawings, by key
     variations: dict[str, tuple[str, ...]]          # drawing key -> its printed variations, in book order
@@ -254,11 +267,9 @@ PLACED_COLUMNS = ["page", "key", "ppi", "width_px", "height_px", "width_in", "he
 
 
 @dataclass(frozen=True)
-class Layout:
-    CONTRACT: ClassVar[str] = "layout"
-    SCHEMA_VERSION: ClassVar[int] = 1
+class Layout(StageResult, contract="layout", schema_version=1):
+    """Every page in points, the cover sheet, and the problems found in the settings and the geometry."""
 
-    book_id: str
     layout: BookLayout
     cover: CoverLayout                              # the cover sheet, sized for this page count and paper
     config_problems: tuple[Problem, ...] = ()       # book.toml settings that were not used, and why
@@ -318,11 +329,9 @@ class Layout:
 # --- book ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class PublishedBook:
-    CONTRACT: ClassVar[str] = "published_book"
-    SCHEMA_VERSION: ClassVar[int] = 1
+class PublishedBook(StageResult, contract="published_book", schema_version=1):
+    """Where the book was published (or why not), and the figures of the build."""
 
-    book_id: str
     published: bool
     source_fingerprint: str            # the contents (Inventory.fingerprint) this book was made from
     pdf: str                           # bucket keys of what was (or would have been) published
@@ -340,9 +349,6 @@ class PublishedBook:
 
 
 
-CONTRACTS: dict[str, type] = {c.CONTRACT: c for c in (Inventory, Validation, Pairing, Layout, PublishedBook)}
-
-
 def _adapter(contract: type) -> TypeAdapter:
     cached = _ADAPTERS.get(contract)
     if cached is None:
@@ -356,7 +362,7 @@ _ADAPTERS: dict[type, TypeAdapter] = {}
 def dump_manifest(result: Any) -> bytes:
     """``result`` (one of CONTRACTS) as JSON with its contract name and schema version."""
     contract = type(result)
-    if CONTRACTS.get(getattr(contract, "CONTRACT", "")) is not contract:
+    if not isinstance(result, StageResult) or CONTRACTS.get(contract.CONTRACT) is not contract:
         raise TypeError(f"{contract.__name__} is not a stage contract")
     body = _adapter(contract).dump_python(result, mode="json")
     envelope = {"contract": contract.CONTRACT, "schema_version": contract.SCHEMA_VERSION, "body": body}
@@ -388,6 +394,6 @@ def load_manifest(data: bytes, expected: type | None = None, *, where: str = "th
 
 __all__ = [
     "CONTRACTS", "Inventory", "InventoryEntry", "Layout", "ManifestError", "Pairing", "Problem",
-    "PublishedBook", "Role", "TextSource", "ValidatedImage", "Validation", "Verdict", "dump_manifest",
+    "PublishedBook", "Role", "StageResult", "TextSource", "ValidatedImage", "Validation", "Verdict", "dump_manifest",
     "load_manifest",
 ]

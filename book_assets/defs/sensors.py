@@ -1,17 +1,11 @@
 """``books_sensor``: notice new and changed book folders in the bucket and build each book once per content.
 
-Each tick lists ``books/`` only (never ``published/`` or the work area), so the pipeline's own
-outputs cannot trigger it. The cursor is a watermark on (updated time, object name): everything at
-or below it has been handled. Comparing values instead of looking up a remembered object means a
-deleted or rewritten object can neither stall the sensor nor make it replay the whole bucket; a
-rewritten object gets a newer updated time and is seen as a change.
-
-A book is requested once its newest object is older than the quiet period (so a folder still being
-uploaded is not built half-way) with ``run_key = <book_id>:<fingerprint of its contents>``, so the
-same contents never build twice. The watermark never passes a change that is still waiting (quiet
-period, or beyond the per-tick cap), so nothing is lost between ticks. On a local folder the
-directories' change times count too (moves keep file times; deletions show only there); on GCS
-a deletion alone moves no updated time and does not trigger a rebuild (see the README).
+Each tick lists ``books/``, hands the listing to ``core.change_detection.plan_tick`` (which books
+changed, which have settled, where the cursor moves; see its docstring), registers new book
+folders as partitions, and requests one run per settled book with
+``run_key = <book_id>:<fingerprint of its contents>`` — unless the newest ``book`` was already made
+from those contents (a build from the UI). Each book whose folder changed since its published book
+gets a failed ``book_is_current`` check at once, so the UI shows it is behind.
 """
 
 import os
