@@ -20,8 +20,8 @@ from book_assets.definitions import MAX_RUNTIME_SECONDS, build_book_job, defs
 from book_assets.resources import GCSBucket, LocalBucket
 from book_assets.partitions import books_partitions
 from book_assets.sensors import Cursor, build_books_sensor
+from book_assets_dev.gcs_emulator import REQUEST_LOG, free_port
 
-from .gcs_emulator import REQUEST_LOG, free_port
 from .support import upload
 
 pytestmark = pytest.mark.integration
