@@ -11,7 +11,8 @@ Dev tooling (``book_assets_dev``, beside the tests; a clone's editable install),
     book-assets bench [--drawings N --variations M --workers W]   timings and memory of a generated book
 
 Builds run in this process against the persistent Dagster instance in ``$DAGSTER_HOME`` (default
-``.dagster_home/`` in the project), so every build shows up in the Dagster UI (``make dev``).
+``.dagster_home/`` in a checkout, the per-user data directory for an installed package: ``paths``),
+so every build shows up in the Dagster UI (``make dev``).
 """
 from __future__ import annotations
 
@@ -23,19 +24,19 @@ import sys
 import time
 from pathlib import Path
 
-from .resources import BUCKET_ENV_VAR, PROJECT_ROOT, bucket_from_setting, bucket_setting
-
-DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+from .paths import INSTANCE_DEFAULTS, default_paths
+from .resources import BUCKET_ENV_VAR, bucket_from_setting, bucket_setting
 
 
 def ensure_dagster_home() -> Path:
-    """Use ``$DAGSTER_HOME``, or the project's own; give it the project's dagster.yaml if it has none."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME))).resolve()
+    """Use ``$DAGSTER_HOME``, or the default one (``paths``); give it the instance defaults (the repo's
+    dagster.yaml, shipped as package data) if it has none, and keep them current in the default one."""
+    default_home = default_paths().dagster_home
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(default_home))).resolve()
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
-    source = PROJECT_ROOT / "dagster.yaml"
-    if source.exists() and (not target.exists() or home == DEFAULT_DAGSTER_HOME.resolve()):
-        shutil.copyfile(source, target)
+    if not target.exists() or home == default_home.resolve():
+        shutil.copyfile(INSTANCE_DEFAULTS, target)
     return home
 
 
@@ -97,6 +98,7 @@ def doctor(*, out=sys.stdout) -> int:
     home = ensure_dagster_home()
     print(f"bucket        {bucket_setting()}   (set {BUCKET_ENV_VAR} to change)", file=out)
     print(f"DAGSTER_HOME  {home}", file=out)
+    print(f"defaults      {default_paths().describe()}", file=out)
     for package in ("dagster", "dagster-webserver", "dagster-gcp", "pillow", "reportlab", "pypdf", "scipy", "imagehash"):
         print(f"{package:<13} {version(package)}", file=out)
     try:

@@ -27,8 +27,8 @@ import dagster as dg
 import pydantic
 from dagster_gcp import GCSResource
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_LOCAL_BUCKET = PROJECT_ROOT / "local_bucket"
+from .paths import default_paths
+
 BUCKET_ENV_VAR = "BOOK_BUCKET"
 
 
@@ -436,8 +436,8 @@ def parse_gcs_setting(setting: str) -> tuple[str, str]:
 
 
 def bucket_setting() -> str:
-    """The configured bucket: ``BOOK_BUCKET`` or the project's git-ignored ``local_bucket/`` folder."""
-    return os.environ.get(BUCKET_ENV_VAR) or str(DEFAULT_LOCAL_BUCKET)
+    """The configured bucket: ``BOOK_BUCKET`` or the default folder (``paths.default_paths``)."""
+    return os.environ.get(BUCKET_ENV_VAR) or str(default_paths().local_bucket)
 
 
 def bucket_from_setting(setting: str | None = None) -> Bucket:

@@ -214,7 +214,11 @@ def run_fit(*, write: bool, out, say: Callable[[str], None] = lambda m: None) ->
     """Fit, print the model beside the committed one, and write it when asked. Exit 1 when they differ
     and nothing was written (the committed model is stale)."""
     from book_assets.core.look_model import FITTED_MODEL, MODEL_PATH
+    from book_assets.paths import source_checkout
 
+    if write and source_checkout() is None:     # the model would be written inside site-packages
+        print(f"--write replaces {MODEL_PATH} in the source: run it from a clone (pip install -e .)", file=out)
+        return 2
     books, fitted_on = fit_books(say)
     model = fit_model(books, fitted_on, say=say)
     print(model.to_json(), file=out, end="")
