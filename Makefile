@@ -65,12 +65,13 @@ dev-gcs: install fonts   ## the Dagster UI on an emulated GCS bucket with the sa
 	export DAGSTER_HOME="$(GCS_HOME)" STORAGE_EMULATOR_HOST="http://127.0.0.1:$(GCS_PORT)" \
 	  BOOK_BUCKET="gs://$(GCS_BUCKET)" BOOK_SENSOR_DEFAULT_STATUS=running \
 	  BOOK_SENSOR_QUIET_SECONDS="$(DEV_GCS_QUIET_SECONDS)"; \
-	$(BIN)/python -m book_assets_tests.gcs_emulator --port $(GCS_PORT) --bucket $(GCS_BUCKET) \
+	$(BIN)/python -m book_assets_dev.gcs_emulator --port $(GCS_PORT) --bucket $(GCS_BUCKET) \
 	  --data-dir "$(GCS_HOME)/gcs-emulator" & emulator=$$!; \
 	trap 'kill -TERM $$emulator 2>/dev/null; wait $$emulator 2>/dev/null' EXIT; \
 	trap 'exit 130' INT TERM; \
-	$(BIN)/python -c "from book_assets.defs.resources import bucket_from_setting as b; from book_assets.samples import \
-	write_sample_book as w; print('Sample book uploaded:', len(w(b())), 'files in', b().url('books/'))" && \
+	$(BIN)/python -c "from book_assets.defs.resources import bucket_from_setting as b; \
+	from book_assets_dev.samples import write_sample_book as w; \
+	print('Sample book uploaded:', len(w(b())), 'files in', b().url('books/'))" && \
 	echo "books_sensor is on: the book appears under published/ within a minute of the UI starting." && \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DEV_PORT)
 

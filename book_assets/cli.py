@@ -1,14 +1,18 @@
-"""``book-assets``: build the sample book, build any book, and check the set-up.
+"""``book-assets``: build any book and check the set-up; dev commands are handed to ``book_assets_dev``.
 
-    book-assets demo [--bucket PATH]            write the sample book into the bucket and build it
     book-assets build BOOK_ID [--bucket PATH]   build one book folder (exit 0 only when published)
     book-assets doctor                          show what the tool will use (bucket, instance, versions)
+
+Dev tooling (``book_assets_dev``, beside the tests; a clone's editable install), imported only when run:
+
+    book-assets demo [--bucket PATH]            write the sample book into the bucket and build it
     book-assets eval-pairing [--quick] [--corpus generated|photos|both] [--split fit|eval]
                                                 score pairing on labelled corpora (generated, photos)
     book-assets bench [--drawings N --variations M --workers W]   timings and memory of a generated book
 
 Builds run in this process against the persistent Dagster instance in ``$DAGSTER_HOME`` (default
-``.dagster_home/`` in the project), so every build shows up in the Dagster UI (``make dev``).
+``.dagster_home/`` in a checkout, the per-user data directory for an installed package: ``paths``),
+so every build shows up in the Dagster UI (``make dev``).
 """
 from __future__ import annotations
 
@@ -20,19 +24,19 @@ import sys
 import time
 from pathlib import Path
 
-from .defs.resources import BUCKET_ENV_VAR, PROJECT_ROOT, bucket_from_setting, bucket_setting
-
-DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+from .paths import INSTANCE_DEFAULTS, default_paths
+from .defs.resources import BUCKET_ENV_VAR, bucket_from_setting, bucket_setting
 
 
 def ensure_dagster_home() -> Path:
-    """Use ``$DAGSTER_HOME``, or the project's own; give it the project's dagster.yaml if it has none."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME))).resolve()
+    """Use ``$DAGSTER_HOME``, or the default one (``paths``); give it the instance defaults (the repo's
+    dagster.yaml, shipped as package data) if it has none, and keep them current in the default one."""
+    default_home = default_paths().dagster_home
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(default_home))).resolve()
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
-    source = PROJECT_ROOT / "dagster.yaml"
-    if source.exists() and (not target.exists() or home == DEFAULT_DAGSTER_HOME.resolve()):
-        shutil.copyfile(source, target)
+    if not target.exists() or home == default_home.resolve():
+        shutil.copyfile(INSTANCE_DEFAULTS, target)
     return home
 
 
@@ -94,22 +98,13 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
     return 0 if published else 1
 
 
-def demo(bucket_setting_value: str | None = None, *, out=sys.stdout) -> int:
-    """Write the generated sample book into the bucket, then build it."""
-    from .samples import SAMPLE_BOOK_ID, write_sample_book
-
-    bucket = bucket_from_setting(bucket_setting_value)
-    keys = write_sample_book(bucket)
-    print(f"Wrote the sample book ({len(keys)} files) to {bucket.url(f'books/{SAMPLE_BOOK_ID}')}", file=out)
-    return build(SAMPLE_BOOK_ID, bucket_setting_value, out=out)
-
-
 def doctor(*, out=sys.stdout) -> int:
     from importlib.metadata import version
 
     home = ensure_dagster_home()
     print(f"bucket        {bucket_setting()}   (set {BUCKET_ENV_VAR} to change)", file=out)
     print(f"DAGSTER_HOME  {home}", file=out)
+    print(f"defaults      {default_paths().describe()}", file=out)
     for package in ("dagster", "dagster-webserver", "dagster-gcp", "pillow", "reportlab", "pypdf", "scipy", "imagehash"):
         print(f"{package:<13} {version(package)}", file=out)
     try:
@@ -120,48 +115,43 @@ def doctor(*, out=sys.stdout) -> int:
     return 0
 
 
+# The commands that live in book_assets_dev, with their one-line help (listed here, so `--help` shows
+# them even where book_assets_dev is not installed).
+DEV_COMMANDS = {
+    "demo": "write the sample book into the bucket and build it",
+    "bench": "build a generated book of a chosen size and print timings and memory",
+    "eval-pairing": "score pairing on a generated, labelled corpus (accuracy, calibration, timings)",
+}
+BUCKET_HELP = f"bucket folder (default: ${BUCKET_ENV_VAR} or ./local_bucket)"
+
+
+def run_dev_command(argv: list[str]) -> int:
+    """Hand a dev command to ``book_assets_dev``, imported only now: the product never needs it."""
+    try:
+        from book_assets_dev.cli import main as dev_main
+    except ModuleNotFoundError as missing:
+        if not (missing.name or "").startswith("book_assets_dev"):
+            raise                                   # a missing dependency, not a missing dev package
+        print(f"book-assets {argv[0]} is dev tooling: install from a clone with `pip install -e .`", file=sys.stderr)
+        return 2
+    return dev_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DEV_COMMANDS:
+        return run_dev_command(argv)
     parser = argparse.ArgumentParser(prog="book-assets", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    p_demo = commands.add_parser("demo", help="write the sample book into the bucket and build it")
-    p_demo.add_argument("--bucket", help=f"bucket folder (default: ${BUCKET_ENV_VAR} or ./local_bucket)")
     p_build = commands.add_parser("build", help="build one book folder books/BOOK_ID/")
     p_build.add_argument("book_id")
-    p_build.add_argument("--bucket", help=f"bucket folder (default: ${BUCKET_ENV_VAR} or ./local_bucket)")
+    p_build.add_argument("--bucket", help=BUCKET_HELP)
     commands.add_parser("doctor", help="show the bucket, instance and versions in use")
-    p_bench = commands.add_parser("bench", help="build a generated book of a chosen size and print timings and memory")
-    p_bench.add_argument("--drawings", type=int, default=12)
-    p_bench.add_argument("--variations", type=int, default=10)
-    p_bench.add_argument("--workers", type=int, default=2, help="validation threads")
-    p_eval = commands.add_parser(
-        "eval-pairing", help="score pairing on a generated, labelled corpus (accuracy, calibration, timings)")
-    p_eval.add_argument("--quick", action="store_true", help="a small corpus (seconds, for smoke tests)")
-    p_eval.add_argument("--seed", type=int, default=1, help="corpus seed (default 1; the model was fitted on 2)")
-    p_eval.add_argument("--json", metavar="PATH", help="also write every outcome and figure as JSON")
-    from .pairing_eval import add_corpus_arguments
-
-    add_corpus_arguments(p_eval)   # --corpus generated|photos|both, --split fit|eval
-    p_eval.add_argument("--fit", action="store_true",
-                        help="fit the look model on the fit corpora instead, compare it with the committed one "
-                             "(exit 1 when it differs) and, with --write, replace core/look_model.json")
-    p_eval.add_argument("--write", action="store_true", help="with --fit: write the fitted model")
+    for name, text in DEV_COMMANDS.items():     # only for --help: main() hands these on before parsing
+        commands.add_parser(name, help=f"{text} (dev tooling)")
     args = parser.parse_args(argv)
-    if args.command == "eval-pairing" and args.fit:
-        from .pairing_fit import run_fit
-
-        return run_fit(write=args.write, out=sys.stdout, say=lambda m: print(m, file=sys.stderr, flush=True))
-    if args.command == "eval-pairing":
-        from .pairing_eval import run as run_pairing_eval
-
-        return run_pairing_eval(args)
-    if args.command == "demo":
-        return demo(args.bucket)
     if args.command == "build":
         return build(args.book_id, args.bucket)
-    if args.command == "bench":
-        from .benchmark import bench
-
-        return bench(args.drawings, args.variations, args.workers)
     return doctor()
 
 

@@ -1,22 +1,24 @@
 """Shared fixtures: a real local bucket, a real (temporary) Dagster instance, the sample book."""
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import requests
 
-from book_assets.defs.resources import LocalBucket
-from book_assets.samples import SampleDrawing, sample_book_files
+from book_assets.defs.resources import GCSBucket, LocalBucket
+from book_assets_dev.gcs_emulator import EMULATOR_ENV_VAR, Emulator, running_emulator
+from book_assets_dev.samples import SampleDrawing, sample_book_files
 
-from .gcs_emulator import gcs_bucket, gcs_emulator  # noqa: F401 - fixtures: Cloud Storage on 127.0.0.1
 from .support import DAGSTER_DEV_BOOK_ID, gql, upload
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -48,6 +50,31 @@ def instance():
         yield test_instance
 
 
+# Cloud Storage on 127.0.0.1 (book_assets_dev.gcs_emulator, which `make dev-gcs` runs too).
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[Emulator]:
+    """One emulator for the test session; google-cloud-storage clients find it via STORAGE_EMULATOR_HOST."""
+    with running_emulator() as emulator:
+        previous = os.environ.get(EMULATOR_ENV_VAR)
+        os.environ[EMULATOR_ENV_VAR] = emulator.url
+        try:
+            yield emulator
+        finally:
+            if previous is None:
+                os.environ.pop(EMULATOR_ENV_VAR, None)
+            else:
+                os.environ[EMULATOR_ENV_VAR] = previous
+
+
+_bucket_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def gcs_bucket(gcs_emulator) -> GCSBucket:
+    """A fresh, empty emulated bucket for one test, as ``BOOK_BUCKET=gs://…`` would configure it."""
+    name = f"test-books-{next(_bucket_numbers)}"
+    gcs_emulator.create_bucket(name)
+    return GCSBucket(bucket=name, timeout_seconds=10.0, retry_deadline_seconds=20.0)
 
 
 def _free_port() -> int:

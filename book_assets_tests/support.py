@@ -7,7 +7,7 @@ import requests
 from book_assets.defs.jobs import BOOK_ASSETS
 from book_assets.defs.partitions import books_partitions
 from book_assets.defs.resources import book_resources
-from book_assets.samples import upload_book as upload  # noqa: F401 - shared by the tests
+from book_assets_dev.samples import upload_book as upload  # noqa: F401 - shared by the tests
 
 DAGSTER_DEV_BOOK_ID = "webserver-book"   # the book `dagster dev` builds in the UI tests
 
@@ -42,7 +42,7 @@ def with_extra_drawing(files: dict[str, bytes], name: str, subject: str, size: i
     """``files`` plus one more drawing (a JPEG of ``size`` px) called ``drawings/<name>``."""
     import io
 
-    from book_assets.samples import draw_subject
+    from book_assets_dev.samples import draw_subject
 
     extra = io.BytesIO()
     draw_subject(subject, size, seed=seed).save(extra, "JPEG", quality=90)

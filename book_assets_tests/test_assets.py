@@ -15,7 +15,7 @@ from pypdf import PdfReader
 
 from book_assets.defs.jobs import BOOK_ASSETS; raw_images, validated_images, image_pairs = BOOK_ASSETS[:3]
 from book_assets.core.report import unaccounted
-from book_assets.samples import SAMPLE_BOOK_ID, SAMPLE_DRAWINGS, sample_truth
+from book_assets_dev.samples import SAMPLE_BOOK_ID, SAMPLE_DRAWINGS, sample_truth
 
 from .support import build, check_results, materialization, upload, with_extra_drawing
 

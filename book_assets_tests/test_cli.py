@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -12,6 +15,8 @@ from book_assets import cli
 from .support import upload
 
 pytestmark = pytest.mark.integration
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -63,7 +68,7 @@ def test_build_exits_nonzero_when_the_book_is_blocked(dagster_home, bucket, smal
 
 
 def test_bench_prints_the_figures_of_both_builds(tmp_path):
-    from book_assets.benchmark import STAGES, bench
+    from book_assets_dev.benchmark import STAGES, bench
 
     out = io.StringIO()
     assert bench(drawings=2, variations=4, out=out) == 0
@@ -73,3 +78,21 @@ def test_bench_prints_the_figures_of_both_builds(tmp_path):
     for stage in STAGES:
         assert printed.count(f"  {stage} ") == 2
     assert "decoded=10, cache_hits=0" in printed and "decoded=0, cache_hits=10" in printed
+
+
+def test_the_product_never_imports_the_dev_tooling():
+    """book_assets_dev is dev tooling beside the tests: loading the code location or the CLI must not pull it in."""
+    code = ("import sys, book_assets, book_assets.cli, book_assets.definitions; book_assets.definitions.book_definitions(); "
+            "print(sorted(m for m in sys.modules if m.startswith('book_assets_dev')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["demo", "bench", "eval-pairing"])
+def test_dev_commands_say_where_to_get_them_when_the_dev_package_is_missing(monkeypatch, capsys, command):
+    monkeypatch.setitem(sys.modules, "book_assets_dev", None)      # as in an install without book_assets_dev
+    monkeypatch.delitem(sys.modules, "book_assets_dev.cli", raising=False)
+    assert cli.main([command]) == 2
+    assert capsys.readouterr().err == (
+        f"book-assets {command} is dev tooling: install from a clone with `pip install -e .`\n")

@@ -10,7 +10,7 @@ from book_assets.core.cover import SPINE_MARGIN_IN, layout_cover, render_cover
 from book_assets.core.layout import BookContent, ImageSource, SpreadContent
 from book_assets.core.preflight import preflight_cover
 from book_assets.core.profiles import PROFILES, normalize_paper
-from book_assets.samples import draw_subject
+from book_assets_dev.samples import draw_subject
 
 KDP = PROFILES["kdp-8.5x8.5"]
 

@@ -22,8 +22,7 @@ from book_assets.defs.resources import (
     GCSBucket, GCSNameError, PreconditionConflict, UnsafeKeyError, bucket_from_setting, check_bucket_name,
     check_object_name,
 )
-
-from .gcs_emulator import EMULATOR_ENV_VAR, REQUEST_LOG, free_port
+from book_assets_dev.gcs_emulator import EMULATOR_ENV_VAR, REQUEST_LOG, free_port
 
 
 @pytest.mark.parametrize("name", ["picture-books", "a_b", "abc", "my.books.example", "b" * 63, "1-2-3"])

@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from book_assets import pairing_fit
 from book_assets.core.look_model import FITTED_MODEL, MODEL_PATH, LookModel, load_model
 from book_assets.core.looks import LOOK_CHANNELS
+from book_assets_dev import pairing_fit
 
 
 def test_fit_logit_recovers_the_weights_that_made_the_choices():

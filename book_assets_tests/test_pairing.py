@@ -569,7 +569,7 @@ def _analysed(img: Image.Image) -> ImageFeatures:
 
 def test_recoloured_and_reframed_dragon_goes_to_the_dragon():
     """The sample book's old failure: a recoloured, reframed dragon went to the monster, unflagged."""
-    from book_assets.samples import SUBJECTS, _recolour as recolour, _reframe as reframe, draw_subject
+    from book_assets_dev.samples import SUBJECTS, _recolour as recolour, _reframe as reframe, draw_subject
 
     subjects = sorted(SUBJECTS)
     drawings = [Candidate(f"{PREFIX}drawings/{_random_name(random.Random(s))}.jpg",

@@ -10,9 +10,9 @@ import pytest
 from PIL import ImageOps
 
 from book_assets import cli
-from book_assets import pairing_eval as pe
 from book_assets.core.imaging import analyse_image
 from book_assets.core.pairing import Candidate, pair_images
+from book_assets_dev import pairing_eval as pe
 
 TINY = pe.CorpusSize(books=1, drawings_per_book=3, variations_per_drawing=2)
 

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from book_assets import cli
-from book_assets import pairing_eval as pe
-from book_assets import pairing_photos as pp
+from book_assets_dev import pairing_eval as pe
+from book_assets_dev import pairing_photos as pp
 
 PACKAGE_PHOTOS = ("china", "flower", "grace_hopper")
 
@@ -175,7 +175,7 @@ def test_reframed_renditions_land_on_their_drawing(sources, kinds):
     drawing is its own. (Painted or cartoon reframes and subjects cut out onto a new background do not
     all land yet on this three-photograph book: see eval-pairing's per-kind figures.)"""
     from book_assets.core.pairing import Candidate, pair_images
-    from book_assets.pairing_fit import anonymous_key
+    from book_assets_dev.pairing_fit import anonymous_key
 
     drawings = [Candidate(anonymous_key("drawings", i),
                           _features(pp.child_drawing(source, random.Random(f"fixture-{source.name}"),
@@ -195,7 +195,7 @@ def test_reframed_renditions_land_on_their_drawing(sources, kinds):
 def test_pairing_is_deterministic_whatever_the_input_order(sources):
     """The same book in another order gives the same pairs, confidences and reasons."""
     from book_assets.core.pairing import Candidate, pair_images
-    from book_assets.pairing_fit import anonymous_key
+    from book_assets_dev.pairing_fit import anonymous_key
 
     book = pp.build_photo_corpus(SIZE, seed=5, sources=sources)[0]
     drawings = [Candidate(anonymous_key("drawings", i), _features(d)) for i, d in enumerate(book.drawings)]

@@ -18,7 +18,7 @@ from book_assets.core.preflight import preflight_cover, preflight_pdf
 from book_assets.core.profiles import PROFILES, PrintProfile
 from book_assets.core.render import render_pdf
 from book_assets.core.stages.layout import plan_book
-from book_assets.samples import SAMPLE_BOOK_ID, draw_subject
+from book_assets_dev.samples import SAMPLE_BOOK_ID, draw_subject
 
 from .support import build, check_results, materialization, upload, with_extra_drawing
 

@@ -22,8 +22,8 @@ from book_assets.defs.resources import GCSBucket, LocalBucket, book_resources
 from book_assets.defs.partitions import books_partitions
 from book_assets.core.change_detection import Cursor
 from book_assets.defs.sensors import build_books_sensor
+from book_assets_dev.gcs_emulator import REQUEST_LOG, free_port
 
-from .gcs_emulator import REQUEST_LOG, free_port
 from .support import upload
 
 pytestmark = pytest.mark.integration

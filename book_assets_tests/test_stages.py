@@ -19,7 +19,7 @@ from book_assets.core.stages.inventory import take_inventory
 from book_assets.core.stages.layout import choose_profile, order_drawings
 from book_assets.core.stages.publish import page_warnings
 from book_assets.core.story import BookConfig
-from book_assets.samples import draw_subject
+from book_assets_dev.samples import draw_subject
 
 
 def _png(subject: str = "monster") -> bytes:

@@ -27,9 +27,8 @@ import pydantic
 from dagster_gcp import GCSResource
 
 from ..core.store import BucketObject, UnsafeKeyError, check_key  # noqa: F401 - part of this module's interface
+from ..paths import default_paths
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_LOCAL_BUCKET = PROJECT_ROOT / "local_bucket"
 BUCKET_ENV_VAR = "BOOK_BUCKET"
 
 
@@ -405,8 +404,8 @@ def parse_gcs_setting(setting: str) -> tuple[str, str]:
 
 
 def bucket_setting() -> str:
-    """The configured bucket: ``BOOK_BUCKET`` or the project's git-ignored ``local_bucket/`` folder."""
-    return os.environ.get(BUCKET_ENV_VAR) or str(DEFAULT_LOCAL_BUCKET)
+    """The configured bucket: ``BOOK_BUCKET`` or the default folder (``paths.default_paths``)."""
+    return os.environ.get(BUCKET_ENV_VAR) or str(default_paths().local_bucket)
 
 
 def bucket_from_setting(setting: str | None = None) -> Bucket:

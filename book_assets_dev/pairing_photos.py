@@ -46,7 +46,7 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 from scipy import ndimage
 
 from . import pairing_eval as pe
-from .core.pairing import pair_images
+from book_assets.core.pairing import pair_images
 
 # --------------------------------------------------------------------------------------------
 # Sources: real colour photographs shipped inside installable packages

@@ -31,8 +31,8 @@ def _peak_rss_mb() -> float:
 def bench(drawings: int = 12, variations: int = 10, workers: int = 2, *, out=sys.stdout) -> int:
     import dagster as dg
 
-    from .definitions import build_book_run
-    from .defs.resources import LocalBucket
+    from book_assets.definitions import build_book_run
+    from book_assets.defs.resources import LocalBucket
 
     subjects = sorted(SUBJECTS)
     specs = tuple(SampleDrawing(f"kid{i:03d}", subjects[i % len(subjects)], variations, "random")

@@ -22,10 +22,10 @@ import numpy as np
 from scipy.optimize import minimize
 
 from . import pairing_eval as pe
-from .core.imaging import ImageFeatures
-from .core.look_model import LookModel
-from .core.looks import FALLBACK_CHANNELS, LOOK_CHANNELS, PreparedLooks, fallback_channels, look_channels
-from .core.pairing import Candidate, pair_images
+from book_assets.core.imaging import ImageFeatures
+from book_assets.core.look_model import LookModel
+from book_assets.core.looks import FALLBACK_CHANNELS, LOOK_CHANNELS, PreparedLooks, fallback_channels, look_channels
+from book_assets.core.pairing import Candidate, pair_images
 
 FIT_SEED = 2
 STRAY_SHARE = 0.05          # of each generated-corpus book's rows: a variation from another book, truth "none"
@@ -213,8 +213,12 @@ def fit_books(say: Callable[[str], None] = lambda m: None) -> tuple[list[Labelle
 def run_fit(*, write: bool, out, say: Callable[[str], None] = lambda m: None) -> int:
     """Fit, print the model beside the committed one, and write it when asked. Exit 1 when they differ
     and nothing was written (the committed model is stale)."""
-    from .core.look_model import FITTED_MODEL, MODEL_PATH
+    from book_assets.core.look_model import FITTED_MODEL, MODEL_PATH
+    from book_assets.paths import source_checkout
 
+    if write and source_checkout() is None:     # the model would be written inside site-packages
+        print(f"--write replaces {MODEL_PATH} in the source: run it from a clone (pip install -e .)", file=out)
+        return 2
     books, fitted_on = fit_books(say)
     model = fit_model(books, fitted_on, say=say)
     print(model.to_json(), file=out, end="")

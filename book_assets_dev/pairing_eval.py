@@ -1,7 +1,7 @@
 """A labelled pairing corpus, generated here, and the evaluation that scores ``core.pairing`` on it.
 
     book-assets eval-pairing [--quick] [--seed N] [--json PATH]
-    python -m book_assets.pairing_eval [--quick] ...
+    python -m book_assets_dev.pairing_eval [--quick] ...
 
 Nothing is downloaded: every drawing is drawn with Pillow from a seed, in four kinds a class
 really hands in (line art, flat colour, crayon scribbles, a photo of the paper under uneven
@@ -38,8 +38,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps, PngImagePlugin
 
-from .core.imaging import ImageFeatures, analyse_image
-from .core.pairing import Candidate, Pair, pair_images
+from book_assets.core.imaging import ImageFeatures, analyse_image
+from book_assets.core.pairing import Candidate, Pair, pair_images
 
 REGIMES = ("helpful", "provenance", "none")
 DRAWING_KINDS = ("line art", "flat colour", "scribble", "photographed paper")

@@ -7,14 +7,14 @@ as the JSON API documents them (412 ``conditionNotMet``; pages of at most 1000 o
 opaque ``nextPageToken``). ``test_stock_emulator_ignores_generation_preconditions`` pins the stock
 behaviour, so a future emulator release that enforces them tells us to drop the additions here.
 
-Used by the pytest fixtures in ``conftest.py`` (in-process, one server per session) and by
-``make dev-gcs`` (``python -m book_assets_tests.gcs_emulator --port 9023 --bucket picture-books``).
+Used by the pytest fixtures in ``book_assets_tests/conftest.py`` (in-process, one server per
+session) and by ``make dev-gcs`` (``python -m book_assets_dev.gcs_emulator --port 9023 --bucket
+picture-books``).
 """
 from __future__ import annotations
 
 import argparse
 import base64
-import itertools
 import os
 import signal
 import socket
@@ -26,14 +26,10 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from collections.abc import Iterator
 
-import pytest
 from gcp_storage_emulator import server as emulator_server
 from gcp_storage_emulator.handlers import buckets as emulator_buckets
 from gcp_storage_emulator.handlers import objects as emulator_objects
 from gcp_storage_emulator.storage import Storage
-
-
-from book_assets.defs.resources import GCSBucket
 
 EMULATOR_ENV_VAR = "STORAGE_EMULATOR_HOST"
 MAX_PAGE_SIZE = 1000          # GCS caps objects.list pages at 1000 items
@@ -181,32 +177,6 @@ def running_emulator(host: str = "127.0.0.1", port: int | None = None,
         yield emulator
     finally:
         emulator.stop()
-
-
-@pytest.fixture(scope="session")
-def gcs_emulator() -> Iterator[Emulator]:
-    """One emulator for the test session; google-cloud-storage clients find it via STORAGE_EMULATOR_HOST."""
-    with running_emulator() as emulator:
-        previous = os.environ.get(EMULATOR_ENV_VAR)
-        os.environ[EMULATOR_ENV_VAR] = emulator.url
-        try:
-            yield emulator
-        finally:
-            if previous is None:
-                os.environ.pop(EMULATOR_ENV_VAR, None)
-            else:
-                os.environ[EMULATOR_ENV_VAR] = previous
-
-
-_bucket_numbers = itertools.count(1)
-
-
-@pytest.fixture
-def gcs_bucket(gcs_emulator) -> GCSBucket:
-    """A fresh, empty emulated bucket for one test, as ``BOOK_BUCKET=gs://…`` would configure it."""
-    name = f"test-books-{next(_bucket_numbers)}"
-    gcs_emulator.create_bucket(name)
-    return GCSBucket(bucket=name, timeout_seconds=10.0, retry_deadline_seconds=20.0)
 
 
 def main(argv: list[str] | None = None) -> int:

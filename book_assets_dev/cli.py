@@ -1,0 +1,62 @@
+"""``book-assets demo | bench | eval-pairing``: the dev commands, handed here by ``book_assets.cli``.
+
+They live beside the tests, not in the product, because they need the sample book, the benchmark
+and the labelled corpora; the usage is the one the README documents for ``book-assets``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from book_assets.cli import BUCKET_HELP, DEV_COMMANDS, build
+from book_assets.defs.resources import bucket_from_setting
+
+
+def demo(bucket_setting_value: str | None = None, *, out=sys.stdout) -> int:
+    """Write the generated sample book into the bucket, then build it."""
+    from .samples import SAMPLE_BOOK_ID, write_sample_book
+
+    bucket = bucket_from_setting(bucket_setting_value)
+    keys = write_sample_book(bucket)
+    print(f"Wrote the sample book ({len(keys)} files) to {bucket.url(f'books/{SAMPLE_BOOK_ID}')}", file=out)
+    return build(SAMPLE_BOOK_ID, bucket_setting_value, out=out)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="book-assets", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p_demo = commands.add_parser("demo", help=DEV_COMMANDS["demo"])
+    p_demo.add_argument("--bucket", help=BUCKET_HELP)
+    p_bench = commands.add_parser("bench", help=DEV_COMMANDS["bench"])
+    p_bench.add_argument("--drawings", type=int, default=12)
+    p_bench.add_argument("--variations", type=int, default=10)
+    p_bench.add_argument("--workers", type=int, default=2, help="validation threads")
+    p_eval = commands.add_parser("eval-pairing", help=DEV_COMMANDS["eval-pairing"])
+    p_eval.add_argument("--quick", action="store_true", help="a small corpus (seconds, for smoke tests)")
+    p_eval.add_argument("--seed", type=int, default=1, help="corpus seed (default 1; the model was fitted on 2)")
+    p_eval.add_argument("--json", metavar="PATH", help="also write every outcome and figure as JSON")
+    from .pairing_eval import add_corpus_arguments
+
+    add_corpus_arguments(p_eval)   # --corpus generated|photos|both, --split fit|eval
+    p_eval.add_argument("--fit", action="store_true",
+                        help="fit the look model on the fit corpora instead, compare it with the committed one "
+                             "(exit 1 when it differs) and, with --write, replace core/look_model.json")
+    p_eval.add_argument("--write", action="store_true", help="with --fit: write the fitted model")
+    args = parser.parse_args(argv)
+    if args.command == "eval-pairing" and args.fit:
+        from .pairing_fit import run_fit
+
+        return run_fit(write=args.write, out=sys.stdout, say=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.command == "eval-pairing":
+        from .pairing_eval import run as run_pairing_eval
+
+        return run_pairing_eval(args)
+    if args.command == "demo":
+        return demo(args.bucket)
+    from .benchmark import bench
+
+    return bench(args.drawings, args.variations, args.workers)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
