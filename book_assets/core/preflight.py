@@ -12,7 +12,7 @@ from pathlib import Path
 from pypdf import PdfReader
 from pypdf.generic import ContentStream
 
-from .profiles import POINTS_PER_INCH, PrintProfile
+from .profiles import POINTS_PER_INCH, Box, PrintProfile
 
 BASE14 = {
     "Courier", "Courier-Bold", "Courier-Oblique", "Courier-BoldOblique", "Helvetica", "Helvetica-Bold",
@@ -21,7 +21,6 @@ BASE14 = {
 }
 TOLERANCE_PT = 0.02
 RGB_SPACES = {"/DeviceRGB", "/ICCBased", "/DeviceGray"}
-Box = tuple[float, float, float, float]
 
 
 @dataclass
