@@ -6,24 +6,16 @@ children read more easily than digits.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from ..colour import delta_e_2000, parse_hex_colour, srgb_to_lab
+from ..filenames import TOOL_WORDS, filename_words
 
 # ---------------------------------------------------------------------------------------------
 # drawings, from their file names
 # ---------------------------------------------------------------------------------------------
 
 _SMALL_WORDS = {"a", "an", "and", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with"}
-# Tokens that cameras, scanners and image tools add to file names: they are not part of a name.
-_NOISE_WORDS = {"img", "image", "dsc", "dscn", "scan", "scanned", "photo", "pic", "picture", "copy",
-                "final", "edit", "edited", "version", "v", "draft", "new", "small", "large", "orig",
-                "original", "screenshot", "untitled", "drawing", "file", "export", "jpg", "jpeg", "png"}
-_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
-_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_LETTER_DIGIT_BOUNDARY = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
-_SEPARATORS = re.compile(r"[\s_\-.+~()\[\]{},;!@#$%^&=]+")
 
 
 def name_from_filename(filename: str) -> str:
@@ -32,14 +24,9 @@ def name_from_filename(filename: str) -> str:
     Directories and the extension go, camelCase and separators become spaces, numbers and
     camera/tool words ("IMG", "copy", "final") go. Returns "" when nothing name-like is left.
     """
-    stem = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    stem = _EXTENSION.sub("", stem)
-    stem = _CAMEL_BOUNDARY.sub(" ", stem)
-    stem = _LETTER_DIGIT_BOUNDARY.sub(" ", stem)
-    tokens = [token for token in _SEPARATORS.split(stem) if token]
-    words = [token for token in tokens
-             if not token.isdigit() and token.lower().strip("'") not in _NOISE_WORDS]
-    words = [word for word in words if any(ch.isalpha() for ch in word)]
+    basename = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    words = [word for word in filename_words(basename)
+             if not word.isdigit() and word.lower() not in TOOL_WORDS and any(ch.isalpha() for ch in word)]
     return " ".join(_title_case(word, first=index == 0) for index, word in enumerate(words))
 
 
