@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import imagehash
 import numpy as np
@@ -22,33 +22,65 @@ FEATURE_SIDE = 256  # long side of the small image that features are computed fr
 FEATURES_VERSION = 3  # bump when any feature's definition changes: part of the feature cache key
 
 
-@dataclass
+@dataclass(eq=False)
 class ImageFeatures:
-    """What later stages need to know about an accepted image (JSON-serialisable, cached by content hash)."""
+    """What later stages need to know about an accepted image, cached by content hash.
+
+    Held decoded, as pairing uses them; ``to_dict`` and ``from_dict`` are the one place the
+    JSON-safe wire format of the cache (base64 descriptors and thumbnail) is written and read.
+    """
 
     format: str                      # "JPEG" | "PNG" | "WEBP" (decided by content)
     width: int                       # pixels, after EXIF orientation
     height: int
     source_mode: str                 # Pillow mode as uploaded ("RGB", "CMYK", "P", "RGBA", ...)
-    phash: str                       # 64-bit perceptual hash, hex
+    phash: str                       # 64-bit perceptual hash, 16 hex digits (imagehash's own form)
     phash_mirror: str                # perceptual hash of the left-right mirrored image, hex
     dhash: str                       # 64-bit difference hash, hex
     colour_hist: list[float]         # normalized colour histogram, fixed length, sums to 1
     dominant_colours: list[str]      # up to 5 '#rrggbb', most common first
     mean_lab: tuple[float, float, float]  # CIE L*a*b* of the mean colour
     provenance: str = ""             # text found in PNG chunks / EXIF / XMP (e.g. names the source drawing)
-    structure: str = ""              # base64 uint8 shape descriptors: whole frame, then crops (see STRUCTURE_WINDOWS)
-    layout: str = ""                 # "WxH:" + base64 uint8 L*a*b* thumbnail (see encode_layout)
+    # Shape descriptors, len(STRUCTURE_WINDOWS) x STRUCTURE_LENGTH, rows L2-normalised (whole frame, then
+    # crops, tilts, squares); None when absent (images described before they existed).
+    structure: np.ndarray | None = None
+    # L*a*b* thumbnail, H x W x 3 floats, long side LAYOUT_SIDE; None when absent.
+    layout: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)  # e.g. "animated: first of 12 frames used"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The cache's JSON-safe form: descriptors and thumbnail as base64 text ("" when absent)."""
+        data = {item.name: getattr(self, item.name) for item in fields(self)}
+        data.update(
+            colour_hist=list(self.colour_hist),
+            dominant_colours=list(self.dominant_colours),
+            notes=list(self.notes),
+            structure="" if self.structure is None else encode_structure(self.structure),
+            layout="" if self.layout is None else encode_layout(self.layout),
+        )
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "ImageFeatures":
+        """Read what ``to_dict`` wrote; malformed descriptors or thumbnails count as absent."""
         data = dict(data)
         data["mean_lab"] = tuple(data["mean_lab"])
+        data["structure"] = decode_structure(data.get("structure", ""))
+        data["layout"] = decode_layout(data.get("layout", ""))
         return cls(**data)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(_same(getattr(self, item.name), getattr(other, item.name)) for item in fields(self))
+
+
+def _same(a: object, b: object) -> bool:
+    """Equality that compares arrays by shape and content (``==`` on arrays compares element-wise)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape \
+            and bool(np.array_equal(a, b))
+    return a == b
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,7 +294,8 @@ COLOUR_MIN_SIDE = 48              # colour statistics are taken from at least th
 
 
 def features_of(small: Image.Image) -> dict:
-    """Hashes and colour statistics of the small sRGB image (features that don't need full size)."""
+    """Hashes, colour statistics, shape descriptors and layout of the small sRGB image (the features
+    that don't need full size), as ``ImageFeatures`` fields."""
     grey = small.convert("L")
     # Colour statistics from a half-size copy: the same histogram to within a percent, a quarter of
     # the Lab conversions.
@@ -277,6 +310,7 @@ def features_of(small: Image.Image) -> dict:
         "colour_hist": _colour_hist(lab),
         "dominant_colours": _dominant_colours(small),
         "mean_lab": tuple(round(v, 3) for v in average),
-        "structure": encode_structure(structure_descriptors(small)),
-        "layout": encode_layout(layout_thumbnail(small)),
+        # Quantised as the cache stores them, so fresh and cached features pair alike.
+        "structure": decode_structure(encode_structure(structure_descriptors(small))),
+        "layout": decode_layout(encode_layout(layout_thumbnail(small))),
     }
