@@ -393,6 +393,11 @@ def _centred(page: Page, safe: Box, block: TextBlock, role: TextRole) -> None:
     page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), role))
 
 
+def _heading(title: str, width: float, room: float, size: float, min_text_pt: float) -> TextBlock:
+    """A drawing's title in bold, cut rather than lost when it is very long."""
+    return fit_block(title, width, room, BOLD, size, max(HEADING_MIN_PT, min_text_pt), HEADING_LEADING, cut=True)
+
+
 def blank_page(number: int, profile: PrintProfile, background: str = WHITE) -> Page:
     return _new_page(number, profile, PageKind.BLANK, background=background)[0]
 
@@ -451,15 +456,13 @@ def dedication_page(number: int, profile: PrintProfile, dedication: str) -> Page
 
 def drawing_page(number: int, profile: PrintProfile, spread: SpreadContent, background: str) -> Page:
     """A drawing with variations: its title above it and its story text below it."""
-    page, safe = _new_page(number, profile, PageKind.DRAWING, drawing_key=spread.drawing.key,
-                           background=background)
+    page, safe = _new_page(number, profile, PageKind.DRAWING, drawing_key=spread.drawing.key, background=background)
     x0, y0, x1, y1 = safe
     width, height = _width(safe), _height(safe)
     minimum = profile.min_text_pt
     top = y1
     if spread.title.strip():
-        caption = fit_block(spread.title, width, height * 0.14, BOLD, HEADING_PT, max(HEADING_MIN_PT, minimum),
-                            HEADING_LEADING, cut=True)
+        caption = _heading(spread.title, width, height * 0.14, HEADING_PT, minimum)
         page.texts.append(caption.place(x0, y1 - caption.height, width, TextRole.CAPTION))
         top = y1 - caption.height - GAP_PT
     if not spread.text.strip():
@@ -484,24 +487,21 @@ def drawing_page(number: int, profile: PrintProfile, spread: SpreadContent, back
 
 def lone_drawing_page(number: int, profile: PrintProfile, spread: SpreadContent, background: str) -> Page:
     """A drawing without variations, alone on its page: its words go on the facing story page."""
-    page, safe = _new_page(number, profile, PageKind.DRAWING, drawing_key=spread.drawing.key,
-                           background=background)
+    page, safe = _new_page(number, profile, PageKind.DRAWING, drawing_key=spread.drawing.key, background=background)
     page.images.append(contain(spread.drawing, safe, profile.min_ppi))
     return page
 
 
 def story_page(number: int, profile: PrintProfile, spread: SpreadContent, background: str) -> Page:
     """The facing page of a drawing without variations: its title and text, large."""
-    page, safe = _new_page(number, profile, PageKind.STORY, drawing_key=spread.drawing.key,
-                           background=background)
+    page, safe = _new_page(number, profile, PageKind.STORY, drawing_key=spread.drawing.key, background=background)
     x0, y0, _, y1 = safe
     width, height = _width(safe), _height(safe)
     minimum = profile.min_text_pt
     blocks: list[tuple[TextBlock, TextRole]] = []
     room = height
     if spread.title.strip():
-        heading = fit_block(spread.title, width, height * 0.3, BOLD, TITLE_PT * 0.9, max(HEADING_MIN_PT, minimum),
-                            HEADING_LEADING, cut=True)
+        heading = _heading(spread.title, width, height * 0.3, TITLE_PT * 0.9, minimum)
         blocks.append((heading, TextRole.CAPTION))
         room -= heading.height + 2 * GAP_PT
     if spread.text.strip():
