@@ -32,14 +32,35 @@ def hex_colour(rgb) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def parse_hex_colour(hex_colour: str) -> tuple[int, int, int]:
-    """``'#rrggbb'``, ``'rrggbb'`` or ``'#rgb'`` -> (r, g, b). Raises ValueError on anything else."""
+def parse_hex_colour(hex_colour: str, default: tuple[int, int, int] | None = None) -> tuple[int, int, int]:
+    """``'#rrggbb'``, ``'rrggbb'`` or ``'#rgb'`` -> (r, g, b). Anything else raises ValueError, or gives
+    ``default`` when one is passed (a page must still render with a bad colour)."""
     digits = hex_colour.strip().lstrip("#")
     if len(digits) == 3:
         digits = "".join(ch * 2 for ch in digits)
     if len(digits) != 6 or not re.fullmatch(r"[0-9A-Fa-f]{6}", digits):
+        if default is not None:
+            return default
         raise ValueError(f"not a hex colour: {hex_colour!r}")
     return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+
+
+def srgb_to_linear(encoded) -> np.ndarray:
+    """sRGB-encoded values 0-1 -> linear light (the sRGB transfer curve, IEC 61966-2-1)."""
+    c = np.asarray(encoded, dtype=np.float64)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(linear) -> np.ndarray:
+    """Linear light 0-1 -> sRGB-encoded values 0-1 (the inverse of ``srgb_to_linear``)."""
+    c = np.asarray(linear, dtype=np.float64)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
+def relative_luminance(rgb) -> float:
+    """WCAG relative luminance of one (r, g, b) colour in 0-255: how light it looks, 0..1."""
+    r, g, b = srgb_to_linear(np.asarray(rgb, dtype=np.float64) / 255.0)
+    return float(0.2126 * r + 0.7152 * g + 0.0722 * b)
 
 
 def delta_e_2000(lab1: Sequence[float], lab2: Sequence[float]) -> float:
@@ -49,7 +70,6 @@ def delta_e_2000(lab1: Sequence[float], lab2: Sequence[float]) -> float:
 
 def mean_lab(pixels) -> tuple[float, float, float]:
     """Lab of the colour an image blends to when seen from afar: the mean taken in linear light."""
-    c = np.asarray(pixels, dtype=np.float64).reshape(-1, 3) / 255.0
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).mean(axis=0)
-    encoded = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    linear = srgb_to_linear(np.asarray(pixels, dtype=np.float64).reshape(-1, 3) / 255.0).mean(axis=0)
+    encoded = linear_to_srgb(linear)
     return tuple(float(v) for v in rgb2lab(encoded.reshape(1, 1, 3)).reshape(3))

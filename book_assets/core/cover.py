@@ -10,20 +10,22 @@ prints there.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from reportlab.pdfgen.canvas import Canvas
-
-from . import fonts, render
+from . import fonts
+from .colour import parse_hex_colour
+from .draw import draw_image, draw_text, fill_box, pdf_canvas, resample_all, resample_targets, text_colour_on
+from .fonts import BOLD, ITALIC, REGULAR
 from .layout import (
-    BODY_LEADING, BOLD, HEADING_LEADING, ITALIC, REGULAR, BookContent, ImageSource, PlacedImage, PlacedText,
-    _contain, _fit_block, soft_background,
+    BODY_LEADING, HEADING_LEADING, BookContent, ImageSource, PlacedImage, PlacedText, TextRole, contain, fit_block,
+    soft_background,
 )
-from .profiles import POINTS_PER_INCH, SPINE_TEXT_MIN_PAGES, PrintProfile
+from .profiles import POINTS_PER_INCH, SPINE_TEXT_MIN_PAGES, Box, PrintProfile
+from .render import RenderStats
 
-Box = tuple[float, float, float, float]
+WHITE = (255, 255, 255)
 SPINE_MARGIN_IN = 0.0625          # spine text stays this far from each fold
 BARCODE_IN = (2.0, 1.2)           # the white area the service prints the ISBN barcode into
 COVER_TITLE_PT, COVER_TITLE_MIN_PT = 44.0, 22.0
@@ -94,16 +96,16 @@ def _front(cover: CoverLayout, content: BookContent, safe: Box, image: ImageSour
     x0, y0, x1, y1 = safe
     width, height = x1 - x0, y1 - y0
     minimum = cover.profile.min_text_pt
-    title = _fit_block(content.title or "My Picture Book", width, height * 0.26, BOLD, COVER_TITLE_PT,
+    title = fit_block(content.title or "My Picture Book", width, height * 0.26, BOLD, COVER_TITLE_PT,
                        max(COVER_TITLE_MIN_PT, minimum), HEADING_LEADING, cut=True)
-    author = _fit_block(content.author, width, height * 0.1, REGULAR, COVER_AUTHOR_PT, minimum, BODY_LEADING,
+    author = fit_block(content.author, width, height * 0.1, REGULAR, COVER_AUTHOR_PT, minimum, BODY_LEADING,
                         cut=True)
-    cover.texts.append(title.place(x0, y1 - title.height, width, "title"))
+    cover.texts.append(title.place(x0, y1 - title.height, width, TextRole.TITLE))
     if author.lines:
-        cover.texts.append(author.place(x0, y0, width, "author"))
+        cover.texts.append(author.place(x0, y0, width, TextRole.AUTHOR))
     if image is not None:
         frame = (x0, y0 + height * 0.1 + 12, x1, y1 - title.height - 12)
-        cover.images.append(_contain(image, frame, cover.profile.min_ppi))
+        cover.images.append(contain(image, frame, cover.profile.min_ppi))
 
 
 def _back(cover: CoverLayout, content: BookContent, safe: Box) -> None:
@@ -119,8 +121,8 @@ def _back(cover: CoverLayout, content: BookContent, safe: Box) -> None:
     if cover.profile.is_print:
         cover.barcode = (x1 - barcode_w, y0, x1, y0 + barcode_h)
     room = (y1 - y0) - barcode_h - 24
-    block = _fit_block(blurb, x1 - x0, room, ITALIC, BACK_TEXT_PT, cover.profile.min_text_pt, BODY_LEADING, cut=True)
-    cover.texts.append(block.place(x0, y1 - block.height, x1 - x0, "blurb"))
+    block = fit_block(blurb, x1 - x0, room, ITALIC, BACK_TEXT_PT, cover.profile.min_text_pt, BODY_LEADING, cut=True)
+    cover.texts.append(block.place(x0, y1 - block.height, x1 - x0, TextRole.BLURB))
 
 
 def _spine(cover: CoverLayout, content: BookContent) -> None:
@@ -129,64 +131,41 @@ def _spine(cover: CoverLayout, content: BookContent) -> None:
     x0, y0, x1, y1 = cover.safe_boxes()[2]
     across, along = x1 - x0, y1 - y0
     text = " \u00b7 ".join(part for part in (content.title.strip(), content.author.strip()) if part)
-    block = _fit_block(text, along, across * 0.8, BOLD, SPINE_PT, SPINE_MIN_PT, 1.0)
+    block = fit_block(text, along, across * 0.8, BOLD, SPINE_PT, SPINE_MIN_PT, 1.0)
     if block is not None and len(block.lines) == 1:
         # A box centred on the spine's middle line: the renderer centres the capitals in it.
-        cover.spine_texts.append(block.place(0.0, -block.height / 2, along, "spine"))
+        cover.spine_texts.append(block.place(0.0, -block.height / 2, along, TextRole.SPINE))
     else:
         cover.notes.append(f"The spine ({cover.spine_in:.3f} in) is too narrow for its title at a readable size, "
                            "so it is left plain; it gets its text once the book has more pages.")
 
 
 def render_cover(cover: CoverLayout, image_path: Callable[[str], str], out_path: str | Path,
-                 *, title: str = "", author: str = "") -> render.RenderStats:
+                 *, title: str = "", author: str = "") -> RenderStats:
     """Write ``cover.pdf`` (atomically), fonts embedded, images passed through or resampled."""
     started = time.perf_counter()
-    fonts.register_fonts()
     out_path = Path(out_path)
-    partial = out_path.with_name(f".{out_path.name}.partial")
     embedded: dict[str, bool] = {}
-    try:
-        with render._binary_streams():
-            canvas = Canvas(str(partial), pagesize=(cover.width_pt, cover.height_pt), pageCompression=1,
-                            invariant=1, initialFontName=fonts.REGULAR, initialFontSize=12)
-            canvas.setTitle(f"{title} (cover)")
-            canvas.setAuthor(author)
-            canvas.setCreator("book_assets")
-            canvas.setTrimBox(cover.trim_box)
-            canvas.setBleedBox(cover.sheet)
-            background = render.hex_to_rgb(cover.background)
-            canvas.setFillColorRGB(*(channel / 255 for channel in background))
-            canvas.rect(0, 0, cover.width_pt, cover.height_pt, stroke=0, fill=1)
-            resampled = render.resample_all(_resample_targets(cover), image_path)
-            for placed in cover.images:
-                render._draw_image(canvas, placed, image_path(placed.print_copy), embedded, resampled)
-            if cover.barcode:
-                bx0, by0, bx1, by1 = cover.barcode
-                canvas.setFillColorRGB(1, 1, 1)
-                canvas.rect(bx0, by0, bx1 - bx0, by1 - by0, stroke=0, fill=1)
-            colour = render.text_colour_on(background)
-            for text in cover.texts:
-                render._draw_text(canvas, text, colour)
-            if cover.spine_texts:
-                canvas.saveState()
-                canvas.translate((cover.spine[0] + cover.spine[2]) / 2, cover.safe_boxes()[2][3])
-                canvas.rotate(-90)
-                for text in cover.spine_texts:
-                    render._draw_text(canvas, text, colour)
-                canvas.restoreState()
-            canvas.showPage()
-            canvas.save()
-        partial.replace(out_path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return render.RenderStats(pages=1, bytes=out_path.stat().st_size, seconds=time.perf_counter() - started,
-                              images=len(cover.images), unique_images=len(embedded),
-                              resampled_images=len(resampled))
-
-
-def _resample_targets(cover: CoverLayout) -> dict[str, tuple[int, int]]:
-    profile = cover.profile
-    return {placed.print_copy: (round(placed.width_px * profile.resample_ppi / placed.ppi),
-                                round(placed.height_px * profile.resample_ppi / placed.ppi))
-            for placed in cover.images if placed.ppi > profile.max_image_ppi}
+    resampled = resample_all(resample_targets(cover.images, cover.profile), image_path)
+    with pdf_canvas(out_path, (cover.width_pt, cover.height_pt), title=f"{title} (cover)", author=author) as canvas:
+        canvas.setTrimBox(cover.trim_box)
+        canvas.setBleedBox(cover.sheet)
+        background = parse_hex_colour(cover.background, default=WHITE)
+        fill_box(canvas, background, cover.sheet)
+        for placed in cover.images:
+            draw_image(canvas, placed, image_path(placed.print_copy), embedded, resampled)
+        if cover.barcode:
+            fill_box(canvas, WHITE, cover.barcode)
+        colour = text_colour_on(background)
+        for text in cover.texts:
+            draw_text(canvas, text, colour)
+        if cover.spine_texts:
+            canvas.saveState()
+            canvas.translate((cover.spine[0] + cover.spine[2]) / 2, cover.safe_boxes()[2][3])
+            canvas.rotate(-90)
+            for text in cover.spine_texts:
+                draw_text(canvas, text, colour)
+            canvas.restoreState()
+        canvas.showPage()
+    return RenderStats(pages=1, bytes=out_path.stat().st_size, seconds=time.perf_counter() - started,
+                       images=len(cover.images), unique_images=len(embedded), resampled_images=len(resampled))

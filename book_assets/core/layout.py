@@ -9,12 +9,48 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 from .arrange import arrange_by_colour, grid_for, split_for_pages
 from .colour import lab_to_hex
 from .fonts import BOLD, ITALIC, REGULAR, missing_glyphs, text_width
 from .problems import Problem
-from .profiles import POINTS_PER_INCH, PROFILES, PrintProfile, profile_named  # noqa: F401 - re-exported
+from .profiles import POINTS_PER_INCH, PROFILES, Box, PrintProfile, profile_named  # noqa: F401 - re-exported
+
+WHITE = "#ffffff"
+
+
+class PageKind(StrEnum):
+    """What a page is for; the value is the stable name in report.json and the page tables."""
+
+    TITLE = "title"
+    COPYRIGHT = "copyright"
+    DEDICATION = "dedication"
+    DRAWING = "drawing"
+    VARIATIONS = "variations"
+    VARIATIONS_CONTINUED = "variations-continued"
+    STORY = "story"                   # faces a drawing that has no variations
+    END = "end"
+    ACTIVITY = "activity"             # a prompt and a frame to draw in (padding at the end)
+    BLANK = "blank"
+    CLOSING = "closing"
+
+
+class TextRole(StrEnum):
+    """What a piece of text is; the minimum readable size and the checks' sentences depend on it."""
+
+    TITLE = "title"
+    AUTHOR = "author"
+    COPYRIGHT = "copyright"
+    DEDICATION = "dedication"
+    CAPTION = "caption"               # a drawing's title
+    STORY = "story"
+    FOLIO = "folio"                   # the page number
+    END = "end"
+    PROMPT = "prompt"                 # an activity page's invitation to draw
+    CLOSING = "closing"
+    BLURB = "blurb"                   # the cover's back
+    SPINE = "spine"
 
 
 @dataclass(frozen=True)
@@ -75,8 +111,8 @@ class PlacedText:
     font_name: str
     font_size: float
     leading: float
-    align: str = "center"             # "left" | "center"
-    role: str = "story"               # "title" | "author" | "story" | "caption" | "folio" | ...
+    align: str = "center"             # "left" | "center" | "right"
+    role: TextRole = TextRole.STORY
     shrunk_from: float | None = None  # the preferred size, when the text had to shrink to fit
     truncated: bool = False           # last resort: the text did not fit even at the minimum size
                                       # and was cut (ends with an ellipsis); check_layout reports it
@@ -85,15 +121,14 @@ class PlacedText:
 @dataclass
 class Page:
     number: int                       # 1-based; odd = recto (right-hand page)
-    kind: str                         # "title" | "dedication" | "drawing" | "variations" | "variations-continued"
-                                      # | "story" (faces a drawing that has no variations) | "end" | "blank"
+    kind: PageKind
     images: list[PlacedImage] = field(default_factory=list)
     texts: list[PlacedText] = field(default_factory=list)
     drawing_key: str | None = None    # the drawing this page belongs to, if any
     grid: tuple[int, int] | None = None   # (columns, rows) of a variations grid
     harmony: float | None = None      # colour harmony of the grid's arrangement (higher is better)
     random_harmony: float | None = None   # same score for a random arrangement, for comparison
-    background: str = "#ffffff"       # page colour (hex)
+    background: str = WHITE           # page colour (hex)
     cells: list[str | None] | None = None  # variations grid: row-major cell -> variation key (None = empty)
     frames: list[tuple[float, float, float, float]] = field(default_factory=list)  # drawn outlines (activity pages)
     folio: bool = False               # carries a printed page number
@@ -124,7 +159,7 @@ FOLIO_MIN_PT = 9.0
 SMALL_PRINT_PT = 11.0          # copyright lines (the readable minimum applies to story text)
 PROMPT_PT = 22.0               # the line above an activity page's drawing frame
 MIN_FRAME_SHARE = 0.5          # a low-resolution picture may shrink to half its frame's width, no further
-NO_FOLIO_KINDS = ("title", "blank")
+NO_FOLIO_KINDS = (PageKind.TITLE, PageKind.BLANK)
 BODY_LEADING = 1.3
 HEADING_LEADING = 1.2
 GAP_PT = 12.0                  # space between a picture and its text
@@ -135,8 +170,6 @@ MIN_SHARP_CELL_SHARE = 0.6     # grid cells shrink for sharpness down to this sh
 SIZE_STEP_PT = 0.5             # granularity of the font-size search
 ELLIPSIS = "\u2026"
 _EPS = 1e-6
-
-Box = tuple[float, float, float, float]   # (x0, y0, x1, y1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,7 +291,7 @@ def _cut_to_fit(text: str, width: float, height: float, font_name: str, size: fl
 
 
 @dataclass
-class _Block:
+class TextBlock:
     """Fitted text waiting to be positioned: its lines, size, and the box height it needs."""
 
     lines: list[str]
@@ -272,32 +305,32 @@ class _Block:
     def height(self) -> float:
         return len(self.lines) * self.leading
 
-    def place(self, x: float, y: float, width: float, role: str, align: str = "center") -> PlacedText:
+    def place(self, x: float, y: float, width: float, role: TextRole, align: str = "center") -> PlacedText:
         shrunk = self.preferred if self.size < self.preferred - _EPS else None
         return PlacedText(lines=self.lines, x=x, y=y, width=width, height=self.height,
                           font_name=self.font_name, font_size=self.size, leading=self.leading,
                           align=align, role=role, shrunk_from=shrunk, truncated=self.truncated)
 
 
-def _fit_block(text: str, width: float, height: float, font_name: str, preferred: float,
-               min_size: float, leading_ratio: float, *, cut: bool = False) -> _Block | None:
+def fit_block(text: str, width: float, height: float, font_name: str, preferred: float,
+              min_size: float, leading_ratio: float, *, cut: bool = False) -> TextBlock | None:
     """fit_text as a block; with ``cut``, a text that never fits is cut at min_size instead."""
     fitted = fit_text(text, width, height, font_name=font_name, preferred_size=preferred,
                       min_size=min_size, leading_ratio=leading_ratio)
     if fitted is not None:
         lines, size = fitted
-        return _Block(lines, font_name, size, size * leading_ratio, preferred)
+        return TextBlock(lines, font_name, size, size * leading_ratio, preferred)
     if not cut:
         return None
     lines = _cut_to_fit(text, width, height, font_name, min_size, leading_ratio)
-    return _Block(lines, font_name, min_size, min_size * leading_ratio, preferred, truncated=True)
+    return TextBlock(lines, font_name, min_size, min_size * leading_ratio, preferred, truncated=True)
 
 
 # --------------------------------------------------------------------------------------------
 # Geometry helpers
 
-def _contain(source: ImageSource, frame: Box, min_ppi: float | None = None,
-             min_share: float = MIN_FRAME_SHARE) -> PlacedImage:
+def contain(source: ImageSource, frame: Box, min_ppi: float | None = None,
+            min_share: float = MIN_FRAME_SHARE) -> PlacedImage:
     """The largest placement of ``source`` inside ``frame`` that keeps its aspect, centred.
 
     With ``min_ppi``, a picture with too few pixels for the frame is placed smaller (still centred)
@@ -338,224 +371,248 @@ def _height(box: Box) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Pages
+# Pages: one builder per kind. Each takes the page number (rectos and versos have different safe
+# boxes) and the profile, and returns the finished page.
 
-class _PageMaker:
-    """Builds pages in order, numbering them and placing text and pictures in their safe boxes."""
+def _new_page(number: int, profile: PrintProfile, kind: PageKind, *, drawing_key: str | None = None,
+              background: str = WHITE) -> tuple[Page, Box]:
+    """A new page and the box its content may use: the safe box, less a band for the page number."""
+    page = Page(number=number, kind=kind, drawing_key=drawing_key, background=background,
+                folio=kind not in NO_FOLIO_KINDS)
+    x0, y0, x1, y1 = profile.safe_box(number)
+    if page.folio:
+        leading = FOLIO_PT * BODY_LEADING
+        page.texts.append(PlacedText(lines=[str(number)], x=x0, y=y0, width=x1 - x0, height=leading,
+                                     font_name=REGULAR, font_size=FOLIO_PT, leading=leading, role=TextRole.FOLIO))
+        y0 += leading + GAP_PT / 2
+    return page, (x0, y0, x1, y1)
 
-    def __init__(self, profile: PrintProfile):
-        self.profile = profile
-        self.pages: list[Page] = []
 
-    @property
-    def next_number(self) -> int:
-        return len(self.pages) + 1
+def _centred(page: Page, safe: Box, block: TextBlock, role: TextRole) -> None:
+    """Place ``block`` across the safe box, centred on its middle."""
+    middle = (safe[1] + safe[3]) / 2
+    page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), role))
 
-    def new(self, kind: str, *, drawing_key: str | None = None, background: str = "#ffffff") -> tuple[Page, Box]:
-        """A new page and the box its content may use: the safe box, less a band for the page number."""
-        page = Page(number=self.next_number, kind=kind, drawing_key=drawing_key, background=background,
-                    folio=kind not in NO_FOLIO_KINDS)
-        self.pages.append(page)
-        x0, y0, x1, y1 = self.profile.safe_box(page.number)
-        if page.folio:
-            leading = FOLIO_PT * BODY_LEADING
-            page.texts.append(PlacedText(lines=[str(page.number)], x=x0, y=y0, width=x1 - x0, height=leading,
-                                         font_name=REGULAR, font_size=FOLIO_PT, leading=leading, role="folio"))
-            y0 += leading + GAP_PT / 2
-        return page, (x0, y0, x1, y1)
 
-    def blank(self, background: str = "#ffffff") -> Page:
-        return self.new("blank", background=background)[0]
+def _heading(title: str, width: float, room: float, size: float, min_text_pt: float) -> TextBlock:
+    """A drawing's title in bold, cut rather than lost when it is very long."""
+    return fit_block(title, width, room, BOLD, size, max(HEADING_MIN_PT, min_text_pt), HEADING_LEADING, cut=True)
 
-    # -- front and back matter ----------------------------------------------------------
-    def title_page(self, content: BookContent) -> None:
-        page, safe = self.new("title")
-        x0, y0, x1, y1 = safe
-        width, height = _width(safe), _height(safe)
-        minimum = self.profile.min_text_pt
-        cover = content.spreads[0].drawing if content.spreads else None
-        title_room = height * (0.28 if cover else 0.60)
-        title = _fit_block(content.title, width, title_room, BOLD, TITLE_PT, max(TITLE_MIN_PT, minimum),
-                           HEADING_LEADING, cut=True)
-        author = _fit_block(content.author, width, height * 0.12, REGULAR, AUTHOR_PT, minimum,
-                            BODY_LEADING, cut=True)
-        if cover is None:
-            if title.lines:
-                page.texts.append(title.place(x0, y0 + height * 0.60 - title.height / 2, width, "title"))
-            if author.lines:
-                page.texts.append(author.place(x0, y0 + height * 0.15 - author.height / 2, width, "author"))
-            return
-        if title.lines:
-            page.texts.append(title.place(x0, y1 - title_room / 2 - title.height / 2, width, "title"))
-        if author.lines:
-            page.texts.append(author.place(x0, y0 + height * 0.06 - author.height / 2, width, "author"))
+
+def blank_page(number: int, profile: PrintProfile, background: str = WHITE) -> Page:
+    return _new_page(number, profile, PageKind.BLANK, background=background)[0]
+
+
+def title_page(number: int, profile: PrintProfile, content: BookContent) -> Page:
+    """Title and author; the first drawing between them when the book has one."""
+    page, safe = _new_page(number, profile, PageKind.TITLE)
+    x0, y0, x1, y1 = safe
+    width, height = _width(safe), _height(safe)
+    minimum = profile.min_text_pt
+    cover = content.spreads[0].drawing if content.spreads else None
+    title_room = height * (0.28 if cover else 0.60)
+    title = fit_block(content.title, width, title_room, BOLD, TITLE_PT, max(TITLE_MIN_PT, minimum),
+                      HEADING_LEADING, cut=True)
+    author = fit_block(content.author, width, height * 0.12, REGULAR, AUTHOR_PT, minimum, BODY_LEADING, cut=True)
+    title_middle = y0 + height * 0.60 if cover is None else y1 - title_room / 2
+    author_middle = y0 + height * (0.15 if cover is None else 0.06)
+    if title.lines:
+        page.texts.append(title.place(x0, title_middle - title.height / 2, width, TextRole.TITLE))
+    if author.lines:
+        page.texts.append(author.place(x0, author_middle - author.height / 2, width, TextRole.AUTHOR))
+    if cover is not None:
         frame_top = y1 - title_room - GAP_PT
         frame_bottom = y0 + height * 0.12 + GAP_PT
         inset = width * 0.15
-        page.images.append(_contain(cover, (x0 + inset, frame_bottom, x1 - inset, frame_top), self.profile.min_ppi))
+        page.images.append(contain(cover, (x0 + inset, frame_bottom, x1 - inset, frame_top), profile.min_ppi))
+    return page
 
-    def dedication_page(self, dedication: str) -> None:
-        page, safe = self.new("dedication")
-        text = dedication.strip() or "This book belongs to\n\n______________________"
-        block = _fit_block(text, _width(safe), _height(safe), ITALIC, STORY_PT, self.profile.min_text_pt,
-                           BODY_LEADING, cut=True)
-        if block.lines:
-            middle = (safe[1] + safe[3]) / 2
-            page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), "dedication"))
 
-    def copyright_page(self, content: BookContent) -> None:
-        """The verso of the title page, where picture books say who made them and who owns it."""
-        page, safe = self.new("copyright")
-        author = content.author.strip()
-        notice = content.copyright.strip() or (f"Text and pictures \u00a9 {author}. All rights reserved."
-                                                if author else "All rights reserved.")
-        lines = [content.title.strip()]
-        if author:
-            lines.append(f"Pictures and words by {author}")
-        lines += [notice, "Every drawing in this book faces the new versions an image model made of it."]
-        block = _fit_block("\n".join(line for line in lines if line), _width(safe), _height(safe) * 0.4,
-                           REGULAR, SMALL_PRINT_PT, SMALL_PRINT_PT, BODY_LEADING, cut=True)
-        if block.lines:
-            page.texts.append(block.place(safe[0], safe[1], _width(safe), "copyright"))
+def copyright_page(number: int, profile: PrintProfile, content: BookContent) -> Page:
+    """The verso of the title page, where picture books say who made them and who owns it."""
+    page, safe = _new_page(number, profile, PageKind.COPYRIGHT)
+    author = content.author.strip()
+    notice = content.copyright.strip() or (f"Text and pictures \u00a9 {author}. All rights reserved."
+                                            if author else "All rights reserved.")
+    lines = [content.title.strip()]
+    if author:
+        lines.append(f"Pictures and words by {author}")
+    lines += [notice, "Every drawing in this book faces the new versions an image model made of it."]
+    block = fit_block("\n".join(line for line in lines if line), _width(safe), _height(safe) * 0.4,
+                      REGULAR, SMALL_PRINT_PT, SMALL_PRINT_PT, BODY_LEADING, cut=True)
+    if block.lines:
+        page.texts.append(block.place(safe[0], safe[1], _width(safe), TextRole.COPYRIGHT))
+    return page
 
-    def end_page(self) -> None:
-        page, safe = self.new("end")
-        block = _fit_block("The End", _width(safe), _height(safe), BOLD, END_PT, self.profile.min_text_pt,
-                           HEADING_LEADING, cut=True)
-        middle = (safe[1] + safe[3]) / 2
-        page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), "end"))
 
-    def activity_page(self, prompt: str) -> None:
-        """An end page a child can use: a prompt and an empty frame to draw in."""
-        page, safe = self.new("activity")
-        x0, y0, x1, y1 = safe
-        block = (_fit_block(prompt, _width(safe), _height(safe) * 0.2, BOLD, PROMPT_PT, self.profile.min_text_pt,
-                            HEADING_LEADING)
-                 or _fit_block("Draw your own picture here!", _width(safe), _height(safe) * 0.2, BOLD, PROMPT_PT,
-                               self.profile.min_text_pt, HEADING_LEADING, cut=True))
-        page.texts.append(block.place(x0, y1 - block.height, _width(safe), "prompt"))
-        page.frames.append((x0, y0, x1, y1 - block.height - 2 * GAP_PT))
+def dedication_page(number: int, profile: PrintProfile, dedication: str) -> Page:
+    page, safe = _new_page(number, profile, PageKind.DEDICATION)
+    text = dedication.strip() or "This book belongs to\n\n______________________"
+    block = fit_block(text, _width(safe), _height(safe), ITALIC, STORY_PT, profile.min_text_pt, BODY_LEADING,
+                      cut=True)
+    if block.lines:
+        _centred(page, safe, block, TextRole.DEDICATION)
+    return page
 
-    def closing_page(self, content: BookContent) -> None:
-        """The last page: what the book is made of, said warmly."""
-        page, safe = self.new("closing")
-        drawings = len(content.spreads)
-        variations = sum(len(spread.variations) for spread in content.spreads)
-        maker = content.author.strip() or "its young artists"
-        text = (f"{content.title.strip() or 'This book'} was drawn by {maker}: "
-                f"{drawings} drawing{'s' * (drawings != 1)} and {variations} new picture{'s' * (variations != 1)} "
-                f"made from them.\n\nThank you for reading!")
-        block = _fit_block(text, _width(safe), _height(safe) * 0.5, ITALIC, STORY_PT, self.profile.min_text_pt,
-                           BODY_LEADING, cut=True)
-        middle = (safe[1] + safe[3]) / 2
-        page.texts.append(block.place(safe[0], middle - block.height / 2, _width(safe), "closing"))
 
-    # -- one spread ------------------------------------------------------------------------
-    def spread(self, spread: SpreadContent) -> None:
-        """Drawing page (even), its facing page, continuations, and a blank to stay even."""
-        background = soft_background(spread.drawing.mean_lab)
-        key = spread.drawing.key
-        if spread.variations:
-            self.drawing_page(spread, background)
-            for chunk_number, chunk in enumerate(_chunks(spread.variations)):
-                kind = "variations" if chunk_number == 0 else "variations-continued"
-                self.variations_page(chunk, kind, key, background)
-        else:
-            page, safe = self.new("drawing", drawing_key=key, background=background)
-            page.images.append(_contain(spread.drawing, safe, self.profile.min_ppi))
-            self.story_page(spread, background)
-        if self.next_number % 2 == 1:
-            self.blank(background)
+def drawing_page(number: int, profile: PrintProfile, spread: SpreadContent, background: str) -> Page:
+    """A drawing with variations: its title above it and its story text below it."""
+    page, safe = _new_page(number, profile, PageKind.DRAWING, drawing_key=spread.drawing.key, background=background)
+    x0, y0, x1, y1 = safe
+    width, height = _width(safe), _height(safe)
+    minimum = profile.min_text_pt
+    top = y1
+    if spread.title.strip():
+        caption = _heading(spread.title, width, height * 0.14, HEADING_PT, minimum)
+        page.texts.append(caption.place(x0, y1 - caption.height, width, TextRole.CAPTION))
+        top = y1 - caption.height - GAP_PT
+    if not spread.text.strip():
+        page.images.append(contain(spread.drawing, (x0, y0, x1, top), profile.min_ppi))
+        return page
+    # Text box below the upper 70 %; if the text does not fit at 14 pt, it takes height from
+    # the drawing's frame (never below MIN_DRAWING_SHARE) rather than being clipped.
+    frame_floor = height * MIN_DRAWING_SHARE
+    text_room = height * (1 - DRAWING_SHARE) - GAP_PT
+    max_text_room = max(top - y0 - GAP_PT - frame_floor, text_room)
+    block = fit_block(spread.text, width, text_room, REGULAR, STORY_PT, minimum, BODY_LEADING)
+    if block is None:
+        # Take from the frame exactly the height the text needs at the minimum size.
+        lines_at_minimum = wrap_text(spread.text, width, REGULAR, minimum) or []
+        text_room = min(len(lines_at_minimum) * minimum * BODY_LEADING, max_text_room)
+        block = fit_block(spread.text, width, text_room, REGULAR, STORY_PT, minimum, BODY_LEADING, cut=True)
+    frame = (x0, y0 + text_room + GAP_PT, x1, top)
+    page.images.append(contain(spread.drawing, frame, profile.min_ppi))
+    page.texts.append(block.place(x0, y0 + text_room / 2 - block.height / 2, width, TextRole.STORY))
+    return page
 
-    def drawing_page(self, spread: SpreadContent, background: str) -> None:
-        page, safe = self.new("drawing", drawing_key=spread.drawing.key, background=background)
-        x0, y0, x1, y1 = safe
-        width, height = _width(safe), _height(safe)
-        minimum = self.profile.min_text_pt
-        top = y1
-        if spread.title.strip():
-            caption = _fit_block(spread.title, width, height * 0.14, BOLD, HEADING_PT,
-                                 max(HEADING_MIN_PT, minimum), HEADING_LEADING, cut=True)
-            page.texts.append(caption.place(x0, y1 - caption.height, width, "caption"))
-            top = y1 - caption.height - GAP_PT
-        if not spread.text.strip():
-            page.images.append(_contain(spread.drawing, (x0, y0, x1, top), self.profile.min_ppi))
-            return
-        # Text box below the upper 70 %; if the text does not fit at 14 pt, it takes height from
-        # the drawing's frame (never below MIN_DRAWING_SHARE) rather than being clipped.
-        frame_floor = height * MIN_DRAWING_SHARE
-        text_room = height * (1 - DRAWING_SHARE) - GAP_PT
-        max_text_room = max(top - y0 - GAP_PT - frame_floor, text_room)
-        block = _fit_block(spread.text, width, text_room, REGULAR, STORY_PT, minimum, BODY_LEADING)
-        if block is None:
-            # Take from the frame exactly the height the text needs at the minimum size.
-            lines_at_minimum = wrap_text(spread.text, width, REGULAR, minimum) or []
-            text_room = min(len(lines_at_minimum) * minimum * BODY_LEADING, max_text_room)
-            block = _fit_block(spread.text, width, text_room, REGULAR, STORY_PT, minimum, BODY_LEADING,
-                               cut=True)
-        frame = (x0, y0 + text_room + GAP_PT, x1, top)
-        page.images.append(_contain(spread.drawing, frame, self.profile.min_ppi))
-        page.texts.append(block.place(x0, y0 + text_room / 2 - block.height / 2, width, "story"))
 
-    def story_page(self, spread: SpreadContent, background: str) -> None:
-        """The facing page of a drawing without variations: its title and text, large."""
-        page, safe = self.new("story", drawing_key=spread.drawing.key, background=background)
-        x0, y0, _, y1 = safe
-        width, height = _width(safe), _height(safe)
-        minimum = self.profile.min_text_pt
-        blocks: list[tuple[_Block, str]] = []
-        room = height
-        if spread.title.strip():
-            heading = _fit_block(spread.title, width, height * 0.3, BOLD, TITLE_PT * 0.9,
-                                 max(HEADING_MIN_PT, minimum), HEADING_LEADING, cut=True)
-            blocks.append((heading, "caption"))
-            room -= heading.height + 2 * GAP_PT
-        if spread.text.strip():
-            story = _fit_block(spread.text, width, room, REGULAR, STORY_LARGE_PT, minimum, BODY_LEADING,
-                               cut=True)
-            blocks.append((story, "story"))
-        total = sum(block.height for block, _ in blocks) + 2 * GAP_PT * (len(blocks) - 1)
-        top = (y0 + y1) / 2 + total / 2
-        for block, role in blocks:
-            page.texts.append(block.place(x0, top - block.height, width, role))
-            top -= block.height + 2 * GAP_PT
+def lone_drawing_page(number: int, profile: PrintProfile, spread: SpreadContent, background: str) -> Page:
+    """A drawing without variations, alone on its page: its words go on the facing story page."""
+    page, safe = _new_page(number, profile, PageKind.DRAWING, drawing_key=spread.drawing.key, background=background)
+    page.images.append(contain(spread.drawing, safe, profile.min_ppi))
+    return page
 
-    def variations_page(self, chunk: list[ImageSource], kind: str, drawing_key: str, background: str) -> None:
-        page, safe = self.new(kind, drawing_key=drawing_key, background=background)
-        columns, rows = grid_for(len(chunk))
-        arrangement = arrange_by_colour([source.mean_lab for source in chunk], columns, rows)
-        # Cells share the typical aspect of the images, so gutters stay even and tight.
-        aspect = statistics.median(source.width_px / max(source.height_px, 1) for source in chunk)
-        max_cell_w = (_width(safe) - (columns - 1) * GUTTER_PT) / columns
-        max_cell_h = (_height(safe) - (rows - 1) * GUTTER_PT) / rows
-        cell_w = min(max_cell_w, max_cell_h * aspect)
-        # Do not blow typical images up past the target resolution: four 1024-px variations in a
-        # 2x2 grid would print at ~270 PPI; a slightly smaller cell keeps them at 300. Bounded, so
-        # one low-resolution set cannot shrink the grid to stamps (its PPI check warns instead).
-        sharp_w = statistics.median(source.width_px for source in chunk) / self.profile.min_ppi * POINTS_PER_INCH
-        sharp_h = statistics.median(source.height_px for source in chunk) / self.profile.min_ppi * POINTS_PER_INCH
-        sharp_cell_w = math.floor(min(sharp_w, sharp_h * aspect) * 1000) / 1000   # never 299.99 PPI
-        room_w = cell_w
-        cell_w = max(min(cell_w, sharp_cell_w), MIN_SHARP_CELL_SHARE * cell_w)
-        tile_share = MIN_FRAME_SHARE * room_w / cell_w    # a soft tile never drops below half its room
-        cell_h = cell_w / aspect
-        block_w = columns * cell_w + (columns - 1) * GUTTER_PT
-        used_rows = math.ceil(len(chunk) / columns)     # a partial grid is centred on the rows it fills
-        block_h = used_rows * cell_h + (used_rows - 1) * GUTTER_PT
-        left = safe[0] + (_width(safe) - block_w) / 2
-        top = safe[3] - (_height(safe) - block_h) / 2
-        for cell, tile in enumerate(arrangement.cells):
-            if tile is None:
-                continue
-            column, row = cell % columns, cell // columns
-            x = left + column * (cell_w + GUTTER_PT)
-            y = top - (row + 1) * cell_h - row * GUTTER_PT
-            page.images.append(_contain(chunk[tile], (x, y, x + cell_w, y + cell_h), self.profile.min_ppi,
-                                        tile_share))
-        page.grid = (columns, rows)
-        page.harmony = arrangement.harmony
-        page.random_harmony = arrangement.random_harmony
-        page.cells = [None if tile is None else chunk[tile].key for tile in arrangement.cells]
+
+def story_page(number: int, profile: PrintProfile, spread: SpreadContent, background: str) -> Page:
+    """The facing page of a drawing without variations: its title and text, large."""
+    page, safe = _new_page(number, profile, PageKind.STORY, drawing_key=spread.drawing.key, background=background)
+    x0, y0, _, y1 = safe
+    width, height = _width(safe), _height(safe)
+    minimum = profile.min_text_pt
+    blocks: list[tuple[TextBlock, TextRole]] = []
+    room = height
+    if spread.title.strip():
+        heading = _heading(spread.title, width, height * 0.3, TITLE_PT * 0.9, minimum)
+        blocks.append((heading, TextRole.CAPTION))
+        room -= heading.height + 2 * GAP_PT
+    if spread.text.strip():
+        story = fit_block(spread.text, width, room, REGULAR, STORY_LARGE_PT, minimum, BODY_LEADING, cut=True)
+        blocks.append((story, TextRole.STORY))
+    total = sum(block.height for block, _ in blocks) + 2 * GAP_PT * (len(blocks) - 1)
+    top = (y0 + y1) / 2 + total / 2
+    for block, role in blocks:
+        page.texts.append(block.place(x0, top - block.height, width, role))
+        top -= block.height + 2 * GAP_PT
+    return page
+
+
+def variations_page(number: int, profile: PrintProfile, chunk: list[ImageSource], kind: PageKind,
+                    drawing_key: str, background: str) -> Page:
+    """Up to 16 variations in a grid, arranged by colour, cells as large as sharpness allows."""
+    page, safe = _new_page(number, profile, kind, drawing_key=drawing_key, background=background)
+    columns, rows = grid_for(len(chunk))
+    arrangement = arrange_by_colour([source.mean_lab for source in chunk], columns, rows)
+    cell_w, cell_h, tile_share = _grid_cell(chunk, safe, columns, rows, profile.min_ppi)
+    block_w = columns * cell_w + (columns - 1) * GUTTER_PT
+    used_rows = math.ceil(len(chunk) / columns)     # a partial grid is centred on the rows it fills
+    block_h = used_rows * cell_h + (used_rows - 1) * GUTTER_PT
+    left = safe[0] + (_width(safe) - block_w) / 2
+    top = safe[3] - (_height(safe) - block_h) / 2
+    for cell, tile in enumerate(arrangement.cells):
+        if tile is None:
+            continue
+        column, row = cell % columns, cell // columns
+        x = left + column * (cell_w + GUTTER_PT)
+        y = top - (row + 1) * cell_h - row * GUTTER_PT
+        page.images.append(contain(chunk[tile], (x, y, x + cell_w, y + cell_h), profile.min_ppi, tile_share))
+    page.grid = (columns, rows)
+    page.harmony = arrangement.harmony
+    page.random_harmony = arrangement.random_harmony
+    page.cells = [None if tile is None else chunk[tile].key for tile in arrangement.cells]
+    return page
+
+
+def _grid_cell(chunk: list[ImageSource], safe: Box, columns: int, rows: int,
+               min_ppi: float) -> tuple[float, float, float]:
+    """(cell width, cell height, the share of its cell a soft tile may shrink to) of a variations grid."""
+    # Cells share the typical aspect of the images, so gutters stay even and tight.
+    aspect = statistics.median(source.width_px / max(source.height_px, 1) for source in chunk)
+    max_cell_w = (_width(safe) - (columns - 1) * GUTTER_PT) / columns
+    max_cell_h = (_height(safe) - (rows - 1) * GUTTER_PT) / rows
+    cell_w = min(max_cell_w, max_cell_h * aspect)
+    # Do not blow typical images up past the target resolution: four 1024-px variations in a
+    # 2x2 grid would print at ~270 PPI; a slightly smaller cell keeps them at 300. Bounded, so
+    # one low-resolution set cannot shrink the grid to stamps (its PPI check warns instead).
+    sharp_w = statistics.median(source.width_px for source in chunk) / min_ppi * POINTS_PER_INCH
+    sharp_h = statistics.median(source.height_px for source in chunk) / min_ppi * POINTS_PER_INCH
+    sharp_cell_w = math.floor(min(sharp_w, sharp_h * aspect) * 1000) / 1000   # never 299.99 PPI
+    room_w = cell_w
+    cell_w = max(min(cell_w, sharp_cell_w), MIN_SHARP_CELL_SHARE * cell_w)
+    tile_share = MIN_FRAME_SHARE * room_w / cell_w    # a soft tile never drops below half its room
+    return cell_w, cell_w / aspect, tile_share
+
+
+def spread_pages(number: int, profile: PrintProfile, spread: SpreadContent) -> list[Page]:
+    """Drawing page (even), its facing page, continuations, and a blank to stay even."""
+    background = soft_background(spread.drawing.mean_lab)
+    key = spread.drawing.key
+    if spread.variations:
+        pages = [drawing_page(number, profile, spread, background)]
+        for index, chunk in enumerate(_chunks(spread.variations)):
+            kind = PageKind.VARIATIONS if index == 0 else PageKind.VARIATIONS_CONTINUED
+            pages.append(variations_page(number + len(pages), profile, chunk, kind, key, background))
+    else:
+        pages = [lone_drawing_page(number, profile, spread, background),
+                 story_page(number + 1, profile, spread, background)]
+    if (number + len(pages)) % 2 == 1:
+        pages.append(blank_page(number + len(pages), profile, background))
+    return pages
+
+
+def end_page(number: int, profile: PrintProfile) -> Page:
+    page, safe = _new_page(number, profile, PageKind.END)
+    block = fit_block("The End", _width(safe), _height(safe), BOLD, END_PT, profile.min_text_pt, HEADING_LEADING,
+                      cut=True)
+    _centred(page, safe, block, TextRole.END)
+    return page
+
+
+def activity_page(number: int, profile: PrintProfile, prompt: str) -> Page:
+    """An end page a child can use: a prompt and an empty frame to draw in."""
+    page, safe = _new_page(number, profile, PageKind.ACTIVITY)
+    x0, y0, x1, y1 = safe
+    room = _height(safe) * 0.2
+    block = (fit_block(prompt, _width(safe), room, BOLD, PROMPT_PT, profile.min_text_pt, HEADING_LEADING)
+             or fit_block("Draw your own picture here!", _width(safe), room, BOLD, PROMPT_PT,
+                          profile.min_text_pt, HEADING_LEADING, cut=True))
+    page.texts.append(block.place(x0, y1 - block.height, _width(safe), TextRole.PROMPT))
+    page.frames.append((x0, y0, x1, y1 - block.height - 2 * GAP_PT))
+    return page
+
+
+def closing_page(number: int, profile: PrintProfile, content: BookContent) -> Page:
+    """The last page: what the book is made of, said warmly."""
+    page, safe = _new_page(number, profile, PageKind.CLOSING)
+    drawings = len(content.spreads)
+    variations = sum(len(spread.variations) for spread in content.spreads)
+    maker = content.author.strip() or "its young artists"
+    text = (f"{content.title.strip() or 'This book'} was drawn by {maker}: "
+            f"{drawings} drawing{'s' * (drawings != 1)} and {variations} new picture{'s' * (variations != 1)} "
+            f"made from them.\n\nThank you for reading!")
+    block = fit_block(text, _width(safe), _height(safe) * 0.5, ITALIC, STORY_PT, profile.min_text_pt,
+                      BODY_LEADING, cut=True)
+    _centred(page, safe, block, TextRole.CLOSING)
+    return page
 
 
 def _chunks(variations: list[ImageSource]) -> list[list[ImageSource]]:
@@ -582,23 +639,22 @@ def layout_book(content: BookContent, profile: PrintProfile = PrintProfile()) ->
     where a spread would otherwise end on a verso. Padding alternates activity pages (a prompt and
     a frame to draw in) with blank pages, so there are never two blank pages in a row.
     """
-    maker = _PageMaker(profile)
-    maker.title_page(content)
-    maker.copyright_page(content)            # page 2, the title page's verso
-    maker.dedication_page(content.dedication)   # page 3, so the first drawing opens a spread on page 4
+    pages = [title_page(1, profile, content),
+             copyright_page(2, profile, content),                 # the title page's verso
+             dedication_page(3, profile, content.dedication)]     # so the first drawing opens a spread on page 4
     for spread in content.spreads:
-        maker.spread(spread)
-    maker.end_page()
-    content_pages = len(maker.pages) + 1     # + the closing page
+        pages += spread_pages(len(pages) + 1, profile, spread)
+    pages.append(end_page(len(pages) + 1, profile))
+    content_pages = len(pages) + 1     # + the closing page
     padding = profile.page_count(content_pages) - content_pages
     prompts = activity_prompts(content)
     for index in range(padding):
         if index % 2 == 0 or index == padding - 1:
-            maker.activity_page(prompts[(index // 2) % len(prompts)])
+            pages.append(activity_page(len(pages) + 1, profile, prompts[(index // 2) % len(prompts)]))
         else:
-            maker.blank()
-    maker.closing_page(content)
-    return BookLayout(profile=profile, title=content.title, author=content.author, pages=maker.pages)
+            pages.append(blank_page(len(pages) + 1, profile))
+    pages.append(closing_page(len(pages) + 1, profile, content))
+    return BookLayout(profile=profile, title=content.title, author=content.author, pages=pages)
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,11 +683,11 @@ def _overlapping(items: Sequence, box_of) -> list[tuple]:
             if _overlap_area(box_of(a), box_of(b)) > _EPS]
 
 
-def min_text_size(role: str, profile: PrintProfile) -> float:
+def min_text_size(role: TextRole, profile: PrintProfile) -> float:
     """Story and display text read at the profile's minimum; page numbers and small print smaller."""
-    if role == "folio":
+    if role == TextRole.FOLIO:
         return FOLIO_MIN_PT
-    if role == "copyright":
+    if role == TextRole.COPYRIGHT:
         return SMALL_PRINT_PT
     return profile.min_text_pt
 
@@ -640,62 +696,92 @@ def check_layout(layout: BookLayout) -> list[Problem]:
     """Every geometry or reading problem of a laid-out book, one record each ([] = good)."""
     profile = layout.profile
     page_box = (0.0, 0.0, profile.page_width_pt, profile.page_height_pt)
-    problems: list[Problem] = []
-    count = len(layout.pages)
-    if count % 2:
-        problems.append(Problem("odd_page_count", f"The book has {count} pages; a printed book needs an even count."))
-    elif profile.page_count(count) != count:
-        problems.append(Problem("page_count", f"The book has {count} pages; the {profile.name} profile needs at "
-                                f"least {profile.min_pages} and a multiple of {profile.page_multiple}."))
+    problems = _page_count_problems(layout)
     previous_kind = None
     for index, page in enumerate(layout.pages, start=1):
-        def found(code: str, message: str) -> None:
-            problems.append(Problem(code, message, page=page.number, drawing=page.drawing_key))
-
-        if page.number != index:
-            found("page_order", f"This page is in position {index}; pages must be numbered 1, 2, 3 … in order.")
-        if page.kind == "drawing" and page.number % 2:
-            found("drawing_on_right", "This page opens a drawing's spread on a right-hand page; it should be on the left.")
-        if page.kind == "blank" and previous_kind == "blank":
-            found("blank_after_blank", "This is the second blank page in a row.")
-        if page.kind in ("variations", "variations-continued") and not page.images:
-            found("empty_variations_page", "This is a variations page without any pictures.")
-        if page.kind == "story" and not any(text.lines for text in page.texts if text.role != "folio"):
-            found("wordless_story_page", "This page faces a drawing that has no variations, but has no words on it.")
+        problems += _sequence_problems(page, index, previous_kind)
+        problems += _picture_problems(page, page_box)
+        problems += _text_problems(page, page_box, profile)
         previous_kind = page.kind
-        safe = profile.safe_box(page.number)
+    return problems
+
+
+def _on(page: Page, code: str, message: str) -> Problem:
+    """A problem of one page (and of its drawing's spread, when the page belongs to one)."""
+    return Problem(code, message, page=page.number, drawing=page.drawing_key)
+
+
+def _page_count_problems(layout: BookLayout) -> list[Problem]:
+    profile, count = layout.profile, len(layout.pages)
+    if count % 2:
+        return [Problem("odd_page_count", f"The book has {count} pages; a printed book needs an even count.")]
+    if profile.page_count(count) != count:
+        return [Problem("page_count", f"The book has {count} pages; the {profile.name} profile needs at least "
+                                      f"{profile.min_pages} and a multiple of {profile.page_multiple}.")]
+    return []
+
+
+def _sequence_problems(page: Page, position: int, previous_kind: PageKind | None) -> list[Problem]:
+    """Where the page stands in the book: numbering, drawings on versos, blanks, empty facing pages."""
+    problems = []
+    if page.number != position:
+        problems.append(_on(page, "page_order", f"This page is in position {position}; pages must be numbered "
+                                                "1, 2, 3 … in order."))
+    if page.kind == PageKind.DRAWING and page.number % 2:
+        problems.append(_on(page, "drawing_on_right", "This page opens a drawing's spread on a right-hand page; "
+                                                      "it should be on the left."))
+    if page.kind == PageKind.BLANK and previous_kind == PageKind.BLANK:
+        problems.append(_on(page, "blank_after_blank", "This is the second blank page in a row."))
+    if page.kind in (PageKind.VARIATIONS, PageKind.VARIATIONS_CONTINUED) and not page.images:
+        problems.append(_on(page, "empty_variations_page", "This is a variations page without any pictures."))
+    if page.kind == PageKind.STORY and not any(text.lines for text in page.texts if text.role != TextRole.FOLIO):
+        problems.append(_on(page, "wordless_story_page", "This page faces a drawing that has no variations, "
+                                                         "but has no words on it."))
+    return problems
+
+
+def _picture_problems(page: Page, page_box: Box) -> list[Problem]:
+    problems = []
+    for image in page.images:
+        if image.width <= 0 or image.height <= 0:
+            problems.append(_on(page, "image_without_size", f"Picture {image.key} has no size."))
+        elif not _inside(_image_box(image), page_box):
+            problems.append(_on(page, "image_outside_page", f"Picture {image.key} reaches outside the page."))
+    for a, b in _overlapping(page.images, _image_box):
+        problems.append(_on(page, "images_overlap", f"The pictures {a.key} and {b.key} overlap."))
+    return problems
+
+
+def _text_problems(page: Page, page_box: Box, profile: PrintProfile) -> list[Problem]:
+    """Text that may be trimmed off, is too small to read, cannot be drawn, was cut, or collides."""
+    safe = profile.safe_box(page.number)
+    problems = []
+    for text in page.texts:
+        label = f"The {text.role} text"
+        box = _text_box(text)
+        if not _inside(box, page_box):
+            problems.append(_on(page, "text_outside_page", f"{label} reaches outside the page."))
+        elif not _inside(box, safe):
+            problems.append(_on(page, "text_outside_safe_area", f"{label} is outside the safe area and may be "
+                                                                "trimmed off."))
+        minimum = min_text_size(text.role, profile)
+        if text.font_size < minimum - _EPS:
+            problems.append(_on(page, "text_too_small", f"{label} is set at {text.font_size:g} pt, below the "
+                                                        f"readable minimum of {minimum:g} pt."))
+        missing = missing_glyphs("".join(text.lines))
+        if missing:
+            problems.append(_on(page, "missing_glyphs", f"{label} has characters no font of the book can draw: "
+                                                        f"{' '.join(missing)}."))
+        if text.truncated:
+            problems.append(_on(page, "text_cut_short", f"{label} was too long for the page and has been cut short."))
+        if len(text.lines) * text.leading > text.height + _EPS:
+            problems.append(_on(page, "text_overflows_box", f"{label} has more lines than its box can hold."))
+        widest = max((text_width(line, text.font_name, text.font_size) for line in text.lines), default=0.0)
+        if widest > text.width + _EPS:
+            problems.append(_on(page, "line_wider_than_box", f"{label} has a line wider than its box."))
         for image in page.images:
-            box = _image_box(image)
-            if image.width <= 0 or image.height <= 0:
-                found("image_without_size", f"Picture {image.key} has no size.")
-            elif not _inside(box, page_box):
-                found("image_outside_page", f"Picture {image.key} reaches outside the page.")
-        for a, b in _overlapping(page.images, _image_box):
-            found("images_overlap", f"The pictures {a.key} and {b.key} overlap.")
-        for text in page.texts:
-            label = f"The {text.role} text"
-            box = _text_box(text)
-            if not _inside(box, page_box):
-                found("text_outside_page", f"{label} reaches outside the page.")
-            elif not _inside(box, safe):
-                found("text_outside_safe_area", f"{label} is outside the safe area and may be trimmed off.")
-            minimum = min_text_size(text.role, profile)
-            if text.font_size < minimum - _EPS:
-                found("text_too_small", f"{label} is set at {text.font_size:g} pt, below the readable "
-                                        f"minimum of {minimum:g} pt.")
-            missing = missing_glyphs("".join(text.lines))
-            if missing:
-                found("missing_glyphs", f"{label} has characters no font of the book can draw: {' '.join(missing)}.")
-            if text.truncated:
-                found("text_cut_short", f"{label} was too long for the page and has been cut short.")
-            if len(text.lines) * text.leading > text.height + _EPS:
-                found("text_overflows_box", f"{label} has more lines than its box can hold.")
-            widest = max((text_width(line, text.font_name, text.font_size) for line in text.lines), default=0.0)
-            if widest > text.width + _EPS:
-                found("line_wider_than_box", f"{label} has a line wider than its box.")
-            for image in page.images:
-                if _overlap_area(box, _image_box(image)) > _EPS:
-                    found("text_over_image", f"{label} overlaps picture {image.key}.")
-        for a, b in _overlapping(page.texts, _text_box):
-            found("texts_overlap", f"The {a.role} and {b.role} texts overlap.")
+            if _overlap_area(box, _image_box(image)) > _EPS:
+                problems.append(_on(page, "text_over_image", f"{label} overlaps picture {image.key}."))
+    for a, b in _overlapping(page.texts, _text_box):
+        problems.append(_on(page, "texts_overlap", f"The {a.role} and {b.role} texts overlap."))
     return problems

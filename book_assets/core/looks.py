@@ -35,8 +35,6 @@ from .imaging import (
     STRUCTURE_LENGTH,
     STRUCTURE_WINDOWS,
     ImageFeatures,
-    decode_layout,
-    decode_structure,
     inscribed_scale,
     mirrored_structure,
 )
@@ -71,7 +69,8 @@ class Window:
 
 
 class PreparedLooks:
-    """The look features of some images decoded once into arrays, for matrix products."""
+    """The look features of some images stacked into arrays, for matrix products (a feature that is
+    missing, or not an array of the expected shape, counts as absent)."""
 
     def __init__(self, features: Sequence[ImageFeatures]):
         n = len(features)
@@ -80,8 +79,8 @@ class PreparedLooks:
         self.shape_ok = np.zeros(n, dtype=bool)
         self.unit = np.zeros((n, windows, STRUCTURE_LENGTH), dtype=np.float32)
         for index, feature in enumerate(features):
-            descriptors = decode_structure(feature.structure)
-            if descriptors is not None and descriptors.shape[0] == windows:
+            descriptors = feature.structure
+            if isinstance(descriptors, np.ndarray) and descriptors.shape == (windows, STRUCTURE_LENGTH):
                 self.unit[index], self.shape_ok[index] = descriptors, True
         cells = self.unit.reshape(n, windows, STRUCTURE_GRID * STRUCTURE_GRID, STRUCTURE_BINS)
         norms = np.linalg.norm(cells, axis=3, keepdims=True)
@@ -95,7 +94,7 @@ class PreparedLooks:
         self.dhash, self.dhash_ok = _hashes(f.dhash for f in features)
         self.hash_ok, self.hash_mirror_ok = ph_ok, phm_ok
         self.histograms, self.colour_ok = _histogram_rows(features)
-        self.layouts = [decode_layout(f.layout) for f in features]
+        self.layouts = [f.layout if isinstance(f.layout, np.ndarray) else None for f in features]
         self.layout_ok = np.array([t is not None for t in self.layouts], dtype=bool)
         self.aspect = np.array([f.width / f.height if f.width > 0 and f.height > 0 else 1.0 for f in features])
 

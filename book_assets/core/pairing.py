@@ -33,6 +33,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .filenames import CONNECTIVES, GENERATOR_WORDS, TOOL_WORDS, filename_words, strip_extension
 from .imaging import ImageFeatures
 from .look_model import FITTED_MODEL, LookModel
 from .looks import PreparedLooks, fallback_channels, look_channels
@@ -75,18 +76,10 @@ UPLOAD_TIME_SCALE_S = 3600.0
 TOKEN_MATCH_CAP = 0.9            # best score from shared name words; a shared stem prefix scores 1.0
 PROVENANCE_STEM_SCORE = 0.8      # stem mentioned ("max"), weaker than the full name ("max.png")
 
-GENERIC_TOKENS = frozenset(
-    """
-    variation variations var vars variant variants gen generated generation img image images pic
-    picture photo copy final v ai edit edited output out result sample render rendered version ver
-    new the an of and by png jpg jpeg webp drawing drawings draw sd dalle mj midjourney seed step
-    steps style styled scan scanned upscaled upscale hires hd
-    """.split()
-)
+# Words that do not tell one drawing's name from another's.
+GENERIC_TOKENS = TOOL_WORDS | GENERATOR_WORDS | CONNECTIVES
 _ROLE_FOLDERS = ("generated", "drawings")
-_UUID_RE = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I)
-_HEX_BLOB_RE = re.compile(r"^(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}$", re.I)
-_SPLIT_RE = re.compile(r"[\W_]+", re.UNICODE)
+_POSSESSIVE = re.compile(r"['’]s$")
 _PROVENANCE_WORD_CHARS = re.compile(r"[\w\-]", re.UNICODE)
 _MAX_ORDER_NUMBER_DIGITS = 6     # longer digit runs are timestamps or seeds, not a variation number
 
@@ -330,47 +323,13 @@ def _relative_parts(key: str) -> list[str]:
     return parts[-1:]
 
 
-def _strip_extension(name: str) -> str:
-    stem, dot, ext = name.rpartition(".")
-    return stem if dot and stem and 1 <= len(ext) <= 5 and ext.isalnum() else name
-
-
 def _basename_stem(key: str) -> str:
-    return _strip_extension(key.rsplit("/", 1)[-1])
-
-
-def _split_words(chunk: str) -> list[str]:
-    """Split one alphanumeric chunk at camelCase and letter/digit boundaries (Unicode-aware)."""
-    words: list[str] = []
-    current = ""
-    for index, ch in enumerate(chunk):
-        if current:
-            prev = current[-1]
-            nxt = chunk[index + 1] if index + 1 < len(chunk) else ""
-            boundary = (
-                (prev.isdigit() != ch.isdigit())
-                or (prev.islower() and ch.isupper())
-                or (prev.isupper() and ch.isupper() and nxt.islower())
-            )
-            if boundary:
-                words.append(current)
-                current = ""
-        current += ch
-    if current:
-        words.append(current)
-    return words
+    return strip_extension(key.rsplit("/", 1)[-1])
 
 
 def _raw_words(key: str) -> list[str]:
     """All lowercase words of a key's book-relative path, extension and uuids removed."""
-    words: list[str] = []
-    for part in _relative_parts(key):
-        text = _UUID_RE.sub(" ", _strip_extension(part))
-        for chunk in _SPLIT_RE.split(text):
-            if not chunk or _HEX_BLOB_RE.match(chunk):
-                continue
-            words.extend(word.lower() for word in _split_words(chunk))
-    return words
+    return [word.lower() for part in _relative_parts(key) for word in filename_words(part)]
 
 
 def name_tokens(key: str, *, keep_numbers: bool = False) -> list[str]:
@@ -381,6 +340,7 @@ def name_tokens(key: str, *, keep_numbers: bool = False) -> list[str]:
     """
     tokens = []
     for word in _raw_words(key):
+        word = _POSSESSIVE.sub("", word)     # "max's" names max
         if word.isdecimal():
             if not keep_numbers or len(word) > _MAX_ORDER_NUMBER_DIGITS:
                 continue

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from pypdf.generic import ContentStream
 
 from .problems import Problem
-from .profiles import POINTS_PER_INCH, PrintProfile
+from .profiles import POINTS_PER_INCH, Box, PrintProfile
 
 BASE14 = {
     "Courier", "Courier-Bold", "Courier-Oblique", "Courier-BoldOblique", "Helvetica", "Helvetica-Bold",
@@ -22,7 +22,6 @@ BASE14 = {
 }
 TOLERANCE_PT = 0.02
 RGB_SPACES = {"/DeviceRGB", "/ICCBased", "/DeviceGray"}
-Box = tuple[float, float, float, float]
 
 
 @dataclass

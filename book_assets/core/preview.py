@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .layout import PageKind
+
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
        "base-uri 'none'; form-action 'none'")
 
@@ -20,7 +22,7 @@ CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src
 @dataclass(frozen=True)
 class PreviewPage:
     number: int
-    kind: str
+    kind: PageKind
     png: bytes
 
 

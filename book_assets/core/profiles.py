@@ -21,6 +21,8 @@ PAPER_ALIASES = {"premium-color": "premium-colour", "premium": "premium-colour",
                  "color": "premium-colour"}
 SPINE_TEXT_MIN_PAGES = 80        # KDP allows spine text only on books of more than 79 pages
 
+Box = tuple[float, float, float, float]   # (x0, y0, x1, y1) in points, origin bottom-left
+
 
 @dataclass(frozen=True)
 class PrintProfile:
@@ -53,7 +55,7 @@ class PrintProfile:
     def page_height_pt(self) -> float:
         return (self.trim_height_in + 2 * self.bleed_in) * POINTS_PER_INCH
 
-    def trim_box(self, page_number: int) -> tuple[float, float, float, float]:
+    def trim_box(self, page_number: int) -> Box:
         """(x0, y0, x1, y1) of the trim box. Odd pages are rectos: bleed on the right; even: on the left."""
         b = self.bleed_in * POINTS_PER_INCH
         w = self.trim_width_in * POINTS_PER_INCH
@@ -61,7 +63,7 @@ class PrintProfile:
         x0 = 0.0 if page_number % 2 == 1 else b
         return (x0, b, x0 + w, b + h)
 
-    def safe_box(self, page_number: int) -> tuple[float, float, float, float]:
+    def safe_box(self, page_number: int) -> Box:
         """Trim box inset by the safe margin: text and faces stay inside it."""
         s = self.safe_margin_in * POINTS_PER_INCH
         x0, y0, x1, y1 = self.trim_box(page_number)

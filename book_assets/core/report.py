@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .layout import Page
+
 REPORT_VERSION = 2    # 2: "pairs" lists printed pairs only; "held" and "excluded" list the variations left out
 
 
@@ -43,7 +45,8 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def page_entries(pages: Iterable[Any]) -> list[dict[str, Any]]:
+def page_entries(pages: Iterable[Page]) -> list[dict[str, Any]]:
+    """The report's view of each page: its number, kind and the uploads placed on it."""
     return [{"number": p.number, "kind": p.kind, "images": [img.key for img in p.images]} for p in pages]
 
 

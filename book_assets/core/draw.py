@@ -1,0 +1,226 @@
+"""Drawing shared by the book (``render``) and its cover (``cover``): PDF canvases written atomically,
+print copies passed through or resampled, and text set in the embedded fonts.
+
+What a printer checks, and how the drawing meets it: every glyph is set in the embedded TrueType
+family from :mod:`fonts` (the canvas's initial font too, otherwise reportlab writes a non-embedded
+Helvetica into every page's resources); print copies are sRGB JPEGs and go into the PDF
+byte-for-byte (DCTDecode), and only a copy with far more pixels than its largest placement needs
+(above the profile's ``max_image_ppi``) is resampled to ``resample_ppi`` and re-encoded once, ICC
+profile kept; bytes are deterministic (``invariant=1``), so a re-run that changes nothing writes
+the same file.
+
+Image XObjects are named after the print copy's *bucket key*, not the local path it was read
+from, so two renders of one layout are byte-identical even when the files sit in different
+temporary folders (reportlab's own ``drawImage`` names images after the path, and only passes
+JPEGs through when the path ends in ``.jpg``).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO
+
+from PIL import Image
+from reportlab import rl_config
+from reportlab.pdfbase import pdfdoc
+from reportlab.pdfgen.canvas import Canvas
+
+from . import fonts
+from .colour import relative_luminance
+from .layout import PlacedImage, PlacedText
+from .profiles import Box, PrintProfile
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+DARK_TEXT = "#1e1e1e"
+LIGHT_TEXT = "#ffffff"
+RESAMPLED_JPEG_QUALITY = 90
+RESAMPLE_THREADS = 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The file
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def binary_streams() -> Iterator[None]:
+    """Turn off ASCII85 stream encoding while rendering: with it on, rendering is 10–100x slower
+    and the file 25 % larger. Restored afterwards so other reportlab users see no change."""
+    previous = rl_config.useA85
+    rl_config.useA85 = 0
+    try:
+        yield
+    finally:
+        rl_config.useA85 = previous
+
+
+@contextlib.contextmanager
+def pdf_canvas(out_path: Path, size: tuple[float, float], *, title: str, author: str) -> Iterator[Canvas]:
+    """A canvas writing ``out_path`` atomically (a temporary file renamed into place once saved), with
+    binary streams, compressed pages, deterministic bytes and the embedded family as initial font."""
+    fonts.register_fonts()
+    partial = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
+    try:
+        with binary_streams():
+            canvas = Canvas(str(partial), pagesize=size, pageCompression=1, invariant=1,
+                            initialFontName=fonts.REGULAR, initialFontSize=12)
+            canvas.setTitle(title)
+            canvas.setAuthor(author)
+            canvas.setCreator("book_assets")
+            yield canvas
+            canvas.save()
+        os.replace(partial, out_path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def fill_box(canvas: Canvas, rgb: tuple[int, int, int], box: Box) -> None:
+    """A plain filled rectangle: a page's colour out to the bleed edge (no white slivers after
+    trimming), or the white area a cover keeps for its barcode."""
+    x0, y0, x1, y1 = box
+    canvas.setFillColorRGB(*(channel / 255 for channel in rgb))
+    canvas.rect(x0, y0, x1 - x0, y1 - y0, stroke=0, fill=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------------------------
+
+
+def text_colour_on(background: tuple[int, int, int]) -> str:
+    """Dark text on light pages, white text on dark ones (relative luminance, WCAG)."""
+    return LIGHT_TEXT if relative_luminance(background) < 0.18 else DARK_TEXT
+
+
+def font_for(text: PlacedText) -> str:
+    """Only the embedded family is ever drawn; an unknown font name falls back to the regular face."""
+    return text.font_name if text.font_name in fonts.FAMILY else fonts.REGULAR
+
+
+def line_positions(text: PlacedText, font_name: str) -> list[tuple[str, float, float]]:
+    """(line, x, baseline y) in page points: each line owns a ``leading``-high slot from the top of
+    the box, and its capitals are centred in that slot — so a one-line block centred on a page
+    looks centred (a baseline at top − ascent sat a quarter em low in Andika).
+
+    Measured with reportlab's metrics for both the PDF and the thumbnail, so both place every
+    line at the same spot.
+    """
+    def measure(line: str) -> float:
+        return fonts.text_width(line, font_name, text.font_size)
+
+    first_baseline = text.y + text.height - (text.leading + fonts.cap_height(font_name, text.font_size)) / 2
+    placed = []
+    for index, line in enumerate(text.lines):
+        if text.align == "center":
+            x = text.x + (text.width - measure(line)) / 2
+        elif text.align == "right":
+            x = text.x + text.width - measure(line)
+        else:
+            x = text.x
+        placed.append((line, x, first_baseline - index * text.leading))
+    return placed
+
+
+def draw_text(canvas: Canvas, text: PlacedText, colour: str) -> None:
+    """Each line as runs: the family where it has the glyphs, the fallback font where it does not."""
+    font_name = font_for(text)
+    canvas.setFillColor(colour)
+    for line, x, baseline in line_positions(text, font_name):
+        line_object = canvas.beginText(x, baseline)     # one text object per line, so it extracts as one
+        for piece, run_font in fonts.runs(line, font_name):
+            line_object.setFont(run_font, text.font_size, leading=text.leading)
+            line_object.textOut(piece)
+        canvas.drawText(line_object)
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+# ---------------------------------------------------------------------------------------------
+
+
+def _xobject_name(print_copy: str) -> str:
+    return "img" + hashlib.sha1(print_copy.encode("utf-8")).hexdigest()[:24]
+
+
+def _is_jpeg(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(3) == JPEG_MAGIC
+
+
+def _embed_jpeg(canvas: Canvas, name: str, jpeg: BinaryIO) -> bool:
+    """Register a JPEG as an image XObject with its bytes untouched; False if reportlab can't read it.
+
+    This mirrors what ``Canvas.drawImage`` does for ``.jpg`` paths, with a name we choose.
+    """
+    image = pdfdoc.PDFImageXObject(name)
+    if not image.loadImageFromJPEG(jpeg):
+        return False
+    canvas._doc.addForm(name, image)   # the document-level registry drawImage uses too
+    return True
+
+
+def resample_targets(placements: Iterable[PlacedImage], profile: PrintProfile) -> dict[str, tuple[int, int]]:
+    """Print copies placed above the profile's ``max_image_ppi`` everywhere -> the pixel size that
+    prints their largest placement at ``resample_ppi``. Rounded up, so no placement drops below it."""
+    largest: dict[str, PlacedImage] = {}
+    for placed in placements:
+        known = largest.get(placed.print_copy)
+        if known is None or placed.width * placed.height > known.width * known.height:
+            largest[placed.print_copy] = placed
+    targets = {}
+    for key, placed in largest.items():
+        if placed.ppi > profile.max_image_ppi:
+            factor = profile.resample_ppi / placed.ppi
+            targets[key] = (max(1, math.ceil(placed.width_px * factor)), max(1, math.ceil(placed.height_px * factor)))
+    return targets
+
+
+def _resampled_jpeg(path: str, size: tuple[int, int]) -> bytes:
+    """The print copy at ``size`` (bicubic: a downscale by under 3x needs no wider filter), as a JPEG
+    that keeps its ICC profile (sRGB)."""
+    with Image.open(path) as source:
+        icc = source.info.get("icc_profile")
+        source.draft("RGB", size)
+        decoded = source if source.mode == "RGB" else source.convert("RGB")
+        smaller = decoded.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    buffer = io.BytesIO()
+    smaller.save(buffer, format="JPEG", quality=RESAMPLED_JPEG_QUALITY, icc_profile=icc, optimize=False)
+    return buffer.getvalue()
+
+
+def resample_all(targets: dict[str, tuple[int, int]], image_path: Callable[[str], str]) -> dict[str, bytes]:
+    """Resampled JPEGs of every target, two at a time (Pillow releases the GIL while it works)."""
+    keys = [key for key in sorted(targets) if _is_jpeg(image_path(key))]
+    with ThreadPoolExecutor(max_workers=RESAMPLE_THREADS) as pool:
+        data = list(pool.map(lambda key: _resampled_jpeg(image_path(key), targets[key]), keys))
+    return dict(zip(keys, data))
+
+
+def draw_image(canvas: Canvas, placed: PlacedImage, path: str, embedded: dict[str, bool],
+               resampled: dict[str, bytes] | None = None) -> None:
+    """Place a print copy: its resampled JPEG if it has one, else its file byte-for-byte; each is
+    embedded once however often it is placed (``embedded``: XObject name -> passed through)."""
+    name = _xobject_name(placed.print_copy)
+    if name not in embedded:
+        smaller = (resampled or {}).get(placed.print_copy)
+        if smaller is not None:
+            embedded[name] = _embed_jpeg(canvas, name, io.BytesIO(smaller))
+        elif _is_jpeg(path):
+            with open(path, "rb") as handle:
+                embedded[name] = _embed_jpeg(canvas, name, handle)
+        else:
+            embedded[name] = False
+    if embedded[name]:
+        canvas.saveState()
+        canvas.translate(placed.x, placed.y)
+        canvas.scale(placed.width, placed.height)
+        canvas.doForm(name)
+        canvas.restoreState()
+    else:   # not a JPEG: reportlab decodes and Flate-encodes it (slow, large; ingest should prevent this)
+        canvas.drawImage(path, placed.x, placed.y, placed.width, placed.height)

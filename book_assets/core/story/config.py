@@ -1,0 +1,176 @@
+"""The maker's ``book.toml``: its schema, and a parser that keeps what it can.
+
+``book.toml`` sits next to ``drawings/`` in a book folder. Every setting is optional::
+
+    title = "Max and Friends"
+    author = "Ms. Rivera's Class"
+    dedication = "For every child who ever drew a monster."
+    age_range = [4, 7]                    # youngest and oldest reader, in years
+    profile = "kdp-8.5x8.5"               # print profile name
+    page_order = ["max.png", "luna.png"]  # drawings in story order; others follow, by name
+    [drawings."max.png"]                  # keyed by the path below drawings/
+    title = "Max the Monster"
+    text = "Max lives under the stairs and loves purple socks."
+
+Paths in ``page_order`` and ``[drawings."..."]`` are relative to ``drawings/`` (a leading
+``drawings/`` or ``./`` is tolerated). A bad file never stops the book: :func:`parse_book_config`
+keeps what it can, uses defaults for the rest and explains each problem in a plain sentence.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DrawingConfig:
+    title: str = ""          # e.g. "Max the Monster"
+    text: str = ""           # the story text for this drawing's page
+
+
+@dataclass
+class BookConfig:
+    title: str = ""
+    author: str = ""
+    dedication: str = ""
+    age_range: tuple[int, int] = (3, 7)
+    profile: str = "kdp-8.5x8.5"
+    paper: str = "white"                  # white | cream | premium-colour: sets the cover's spine width
+    copyright: str = ""                   # the copyright line on page 2
+    page_order: list[str] = field(default_factory=list)              # paths relative to drawings/
+    drawings: dict[str, DrawingConfig] = field(default_factory=dict)  # keyed by path relative to drawings/
+
+
+_TEXT_SETTINGS = ("title", "author", "dedication", "profile", "paper", "copyright")
+_KNOWN_SETTINGS = set(_TEXT_SETTINGS) | {"age_range", "page_order", "drawings"}
+_MAX_READER_AGE = 18
+
+
+def _type_word(value: object) -> str:
+    """How a TOML value looks to a person, for problem sentences."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time"
+
+
+def normalize_drawing_path(path: str) -> str:
+    """The path below ``drawings/`` that config keys use (tolerates ``./`` and ``drawings/`` prefixes)."""
+    path = path.strip().replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    if path.startswith("drawings/"):
+        path = path[len("drawings/"):]
+    return path
+
+
+def parse_book_config(toml_text: str) -> tuple[BookConfig, list[str]]:
+    """Read ``book.toml``; never raises. Bad or unknown settings fall back to defaults, each with a problem sentence."""
+    config = BookConfig()
+    problems: list[str] = []
+    try:
+        data = tomllib.loads(toml_text.lstrip("\ufeff"))
+    except tomllib.TOMLDecodeError as error:
+        problems.append(f"book.toml could not be read ({error}), so the book uses default settings.")
+        return config, problems
+
+    for key in sorted(set(data) - _KNOWN_SETTINGS):
+        problems.append(f"book.toml has a setting called '{key}' that the book does not use; it was ignored.")
+
+    for key in _TEXT_SETTINGS:
+        if key not in data:
+            continue
+        value = data[key]
+        if isinstance(value, str):
+            setattr(config, key, value.strip())
+        else:
+            problems.append(f"In book.toml, '{key}' should be text in quotes but is {_type_word(value)}; "
+                            f"the default was used.")
+
+    if "age_range" in data:
+        config.age_range, problem = _parse_age_range(data["age_range"], config.age_range)
+        if problem:
+            problems.append(problem)
+
+    if "page_order" in data:
+        config.page_order = _parse_page_order(data["page_order"], problems)
+
+    if "drawings" in data:
+        config.drawings = _parse_drawings(data["drawings"], problems)
+
+    return config, problems
+
+
+def _parse_age_range(value: object, default: tuple[int, int]) -> tuple[tuple[int, int], str]:
+    ok = (isinstance(value, list) and len(value) == 2
+          and all(isinstance(age, int) and not isinstance(age, bool) for age in value))
+    if ok and 0 <= value[0] <= value[1] <= _MAX_READER_AGE:
+        return (value[0], value[1]), ""
+    return default, (f"In book.toml, 'age_range' should be two whole numbers of years such as [4, 7] "
+                     f"(youngest first, at most {_MAX_READER_AGE}); the default {list(default)} was used.")
+
+
+def _parse_page_order(value: object, problems: list[str]) -> list[str]:
+    if not isinstance(value, list):
+        problems.append(f"In book.toml, 'page_order' should be a list of drawing file names but is "
+                        f"{_type_word(value)}; the drawings are in name order instead.")
+        return []
+    order: list[str] = []
+    for entry in value:
+        if not isinstance(entry, str) or not normalize_drawing_path(entry):
+            problems.append(f"In book.toml, 'page_order' holds {_type_word(entry)} ({entry!r}) where a "
+                            f"drawing file name was expected; it was skipped.")
+            continue
+        path = normalize_drawing_path(entry)
+        if path in order:
+            problems.append(f"In book.toml, '{path}' appears more than once in 'page_order'; "
+                            f"only its first place was kept.")
+            continue
+        order.append(path)
+    return order
+
+
+def _parse_drawings(value: object, problems: list[str]) -> dict[str, DrawingConfig]:
+    if not isinstance(value, dict):
+        problems.append(f"In book.toml, 'drawings' should be tables such as [drawings.\"max.png\"] but is "
+                        f"{_type_word(value)}; it was ignored.")
+        return {}
+    drawings: dict[str, DrawingConfig] = {}
+    for raw_path, settings in value.items():
+        path = normalize_drawing_path(raw_path)
+        if not isinstance(settings, dict) or not path:
+            problems.append(f"In book.toml, the entry for drawing '{raw_path}' should be a table with a "
+                            f"title and text; it was ignored.")
+            continue
+        drawing = DrawingConfig()
+        for key, setting in settings.items():
+            if key not in ("title", "text"):
+                problems.append(f"In book.toml, drawing '{raw_path}' has a setting called '{key}' that the "
+                                f"book does not use; it was ignored.")
+            elif not isinstance(setting, str):
+                problems.append(f"In book.toml, the {key} of drawing '{raw_path}' should be text in quotes "
+                                f"but is {_type_word(setting)}; it was ignored.")
+            else:
+                setattr(drawing, key, setting.strip())
+        drawings[path] = drawing
+    return drawings
+
+
+_DRAWING_KEY = re.compile(r"^books/[^/]+/drawings/(.+)$")
+
+
+def drawing_key_to_path(key: str) -> str:
+    """Bucket key -> the path below ``drawings/`` that book.toml uses ("books/b/drawings/a/max.png" -> "a/max.png").
+
+    Anchored on ``books/<id>/drawings/`` so a book or a subfolder that is itself called
+    "drawings" keeps its settings."""
+    match = _DRAWING_KEY.match(key)
+    return match.group(1) if match else normalize_drawing_path(key)
