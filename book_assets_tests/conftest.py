@@ -1,7 +1,9 @@
 """Shared fixtures: a real local bucket, a real (temporary) Dagster instance, the sample book."""
 from __future__ import annotations
 
+import io
 import itertools
+import json
 import os
 import signal
 import socket
@@ -14,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import requests
+from PIL import Image
 
 from book_assets.defs.resources import GCSBucket, LocalBucket
 from book_assets_dev.gcs_emulator import EMULATOR_ENV_VAR, Emulator, running_emulator
@@ -124,27 +127,51 @@ def webserver(tmp_path_factory, small_book_files):
         log.close()
 
 
-@pytest.fixture(scope="session")
-def materialized_book(webserver):
-    """Add the book's partition and launch `build_book` for it through the GraphQL API; wait for the end."""
-    url, _, _ = webserver
-    selector = {"repositoryLocationName": "book_assets", "repositoryName": "__repository__"}
+REPOSITORY = {"repositoryLocationName": "book_assets", "repositoryName": "__repository__"}
+BLOCKED_BOOK_ID = "blocked-ui"   # its only drawing is far too small to print: images_at_minimum_ppi blocks it
+FIVE_ASSETS = [{"path": [name]} for name in ("raw_images", "validated_images", "image_pairs", "page_layouts", "book")]
+
+
+def launch_book_run(url: str, book_id: str, job_name: str, asset_selection: list | None = None) -> tuple[str, str]:
+    """Add the book's partition and launch ``job_name`` for it over GraphQL, as the UI does; wait for
+    the end: (run id, final status)."""
     added = gql(url, """mutation($sel: RepositorySelector!, $key: String!) {
         addDynamicPartition(repositorySelector: $sel, partitionsDefName: "books", partitionKey: $key) {
-          __typename ... on PythonError { message } } }""", {"sel": selector, "key": DAGSTER_DEV_BOOK_ID})
+          __typename ... on PythonError { message } } }""", {"sel": REPOSITORY, "key": book_id})
     assert added["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess", added
+    selector = {**REPOSITORY, "jobName": job_name, **({"assetSelection": asset_selection} if asset_selection else {})}
     launched = gql(url, """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
         __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
         ... on RunConfigValidationInvalid { errors { message } } } }""",
-        {"params": {"selector": {**selector, "jobName": "build_book"},
-                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": DAGSTER_DEV_BOOK_ID}]}}})
+        {"params": {"selector": selector,
+                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": book_id}]}}})
     assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["launchRun"]["run"]["runId"]
     deadline = time.monotonic() + 180
     while True:
         status = gql(url, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
-                      {"id": run_id})["runOrError"]["status"]
+                     {"id": run_id})["runOrError"]["status"]
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             return run_id, status
         assert time.monotonic() < deadline, f"run still {status} after 180 s"
         time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+def materialized_book(webserver):
+    """`build_book` launched for the book through the GraphQL API: (run id, final status)."""
+    return launch_book_run(webserver[0], DAGSTER_DEV_BOOK_ID, "build_book")
+
+
+@pytest.fixture(scope="session")
+def blocked_ui_run(webserver, small_book_files):
+    """The UI's Materialize button on a blocked book: the implicit asset job (`__ASSET_JOB`) with the
+    five assets selected, launched over GraphQL. An older status.json says a book is published."""
+    _, bucket, _ = webserver
+    tiny = io.BytesIO()
+    Image.new("RGB", (200, 200), (200, 80, 80)).save(tiny, "JPEG")
+    upload(bucket, BLOCKED_BOOK_ID, {"drawings/stamp.jpg": tiny.getvalue(),
+                                     "generated/stamp_1.png": small_book_files["generated/max_01.png"]})
+    bucket.write_bytes(f"published/{BLOCKED_BOOK_ID}/status.json", json.dumps(
+        {"book_id": BLOCKED_BOOK_ID, "run_id": "an-older-run", "published": True, "problems": []}).encode())
+    return launch_book_run(webserver[0], BLOCKED_BOOK_ID, "__ASSET_JOB", FIVE_ASSETS)

@@ -4,16 +4,14 @@ there, the PDF published, each book's check results readable per partition, and 
 way the UI's Materialize button starts one keeping status.json honest."""
 from __future__ import annotations
 
-import io
 import json
 import time
 
 import pytest
-from PIL import Image
 
+from .conftest import BLOCKED_BOOK_ID as BLOCKED
 from .support import DAGSTER_DEV_BOOK_ID as BOOK_ID
 from .support import gql as _gql
-from .support import upload
 
 pytestmark = pytest.mark.integration
 
@@ -46,45 +44,6 @@ def test_book_partition_materializes_from_the_api(webserver, materialized_book):
         assetMaterializations(partitions: ["%s"]) { metadataEntries { label } } } } }""" % BOOK_ID)
     labels = {e["label"] for e in book["assetOrError"]["assetMaterializations"][0]["metadataEntries"]}
     assert {"pages", "pdf_bytes", "render_ms", "preview", "published"} <= labels
-
-
-BLOCKED = "blocked-ui"      # a book whose only drawing is far too small to print: images_at_minimum_ppi blocks it
-FIVE_ASSETS = [{"path": [name]} for name in ("raw_images", "validated_images", "image_pairs", "page_layouts", "book")]
-
-
-def _wait_for_run(url: str, run_id: str, seconds: float = 180) -> str:
-    deadline = time.monotonic() + seconds
-    while True:
-        status = _gql(url, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
-                      {"id": run_id})["runOrError"]["status"]
-        if status in ("SUCCESS", "FAILURE", "CANCELED"):
-            return status
-        assert time.monotonic() < deadline, f"run still {status} after {seconds} s"
-        time.sleep(1)
-
-
-@pytest.fixture(scope="module")
-def blocked_ui_run(webserver, small_book_files):
-    """The UI's Materialize button on a blocked book: the implicit asset job (`__ASSET_JOB`) with the
-    five assets selected, launched over GraphQL. An older status.json says a book is published."""
-    url, bucket, _ = webserver
-    tiny = io.BytesIO()
-    Image.new("RGB", (200, 200), (200, 80, 80)).save(tiny, "JPEG")
-    upload(bucket, BLOCKED, {"drawings/stamp.jpg": tiny.getvalue(),
-                             "generated/stamp_1.png": small_book_files["generated/max_01.png"]})
-    bucket.write_bytes(f"published/{BLOCKED}/status.json", json.dumps(
-        {"book_id": BLOCKED, "run_id": "an-older-run", "published": True, "problems": []}).encode())
-    selector = {"repositoryLocationName": "book_assets", "repositoryName": "__repository__"}
-    _gql(url, """mutation($sel: RepositorySelector!, $key: String!) {
-        addDynamicPartition(repositorySelector: $sel, partitionsDefName: "books", partitionKey: $key) {
-          __typename } }""", {"sel": selector, "key": BLOCKED})
-    launched = _gql(url, """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
-        __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
-        {"params": {"selector": {**selector, "jobName": "__ASSET_JOB", "assetSelection": FIVE_ASSETS},
-                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": BLOCKED}]}}})
-    assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["launchRun"]["run"]["runId"]
-    return run_id, _wait_for_run(url, run_id)
 
 
 def test_a_blocked_ui_run_marks_status_json_not_current(webserver, blocked_ui_run):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from .conftest import BLOCKED_BOOK_ID
 from .support import DAGSTER_DEV_BOOK_ID as BOOK_ID
 
 pytestmark = pytest.mark.integration
@@ -56,14 +57,25 @@ def test_checks_are_listed_on_the_asset_page(browser_page):
     _shot(page, "page-layouts-checks")
 
 
+def _partition_row(page: Page, book_id: str):
+    """A book's row in a check's partition list (the last visible copy of its name: the partition
+    picker above the list shows it too, and hidden copies measure the names)."""
+    return page.get_by_text(book_id, exact=True).filter(visible=True).last
+
+
+def _check_partitions(page: Page, asset: str, check: str) -> None:
+    """Open one check of an asset and its Partitions tab (the check's, not the asset's)."""
+    page.goto(f"/assets/{asset}?view=checks&checkDetail={check}")
+    expect(page.get_by_text(check, exact=True).first).to_be_visible()
+    page.get_by_text("Partitions", exact=True).last.click()
+
+
 def test_after_a_build_check_results_and_plots_are_shown(browser_page, materialized_book):
     _, status = materialized_book
     assert status == "SUCCESS"
     page = browser_page
-    page.goto("/assets/book?view=checks")
-    page.get_by_text("pdf_preflight", exact=True).first.click()          # its detail panel
-    expect(page).to_have_url(re.compile("pdf_preflight"))
-    expect(page.get_by_text("Evaluation result").first).to_be_visible()
+    _check_partitions(page, "book", "pdf_preflight")
+    _partition_row(page, BOOK_ID).click()                                 # the book's own result
     expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
     _shot(page, "book-checks")
     page.goto("/assets/book")
@@ -73,3 +85,18 @@ def test_after_a_build_check_results_and_plots_are_shown(browser_page, materiali
         expect(page.get_by_text(label, exact=True).first).to_be_visible()
     expect(page.locator("canvas").first).to_be_visible()          # the plotted metadata
     _shot(page, "book-plots")
+
+
+def test_each_books_check_result_is_shown_per_partition(browser_page, materialized_book, blocked_ui_run):
+    """With one good and one blocked book, the blocking check's Partitions tab shows one passed and
+    one failed book, each by name, instead of whichever book ran last."""
+    assert materialized_book[1] == "SUCCESS" and blocked_ui_run[1] == "FAILURE"
+    page = browser_page
+    _check_partitions(page, "page_layouts", "images_at_minimum_ppi")
+    expect(page.get_by_text("Failed (1)").first).to_be_visible()
+    expect(page.get_by_text("Passed (1)").first).to_be_visible()
+    for book_id in (BOOK_ID, BLOCKED_BOOK_ID):
+        expect(_partition_row(page, book_id)).to_be_visible()
+    _partition_row(page, BLOCKED_BOOK_ID).click()
+    expect(page.get_by_text("Failed", exact=True).first).to_be_visible()
+    _shot(page, "min-ppi-per-book")
