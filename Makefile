@@ -19,7 +19,7 @@ demo: install fonts      ## build the sample book end to end on the local bucket
 
 test: install browser photos   ## check the definitions (`dg check defs`), then run the whole test suite
 	mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
-	$(BIN)/dg check defs
+	VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
 	$(BIN)/python -m pytest
 
 # Debian packages the book needs: the fonts (SIL Andika, DejaVu Sans as its fallback) for every

@@ -19,12 +19,12 @@ from book_assets.core.layout import (
     PlacedText,
     PrintProfile,
     SpreadContent,
-    check_layout,
     fit_text,
     layout_book,
     min_text_size,
     soft_background,
 )
+from book_assets.core.layout_checks import check_layout
 
 PROFILE = PrintProfile()
 SHORT_STORY = "Max is a friendly monster. He eats blue pancakes and sings to the moon."

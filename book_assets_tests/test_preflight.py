@@ -13,7 +13,8 @@ from reportlab.pdfgen.canvas import Canvas
 
 from book_assets.core import fonts
 from book_assets.core.cover import layout_cover, render_cover
-from book_assets.core.layout import check_layout, layout_book
+from book_assets.core.layout import layout_book
+from book_assets.core.layout_checks import check_layout
 from book_assets.core.preflight import preflight_cover, preflight_pdf
 from book_assets.core.profiles import PROFILES, PrintProfile
 from book_assets.core.render import render_pdf

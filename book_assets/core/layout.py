@@ -13,8 +13,7 @@ from enum import StrEnum
 
 from .arrange import arrange_by_colour, grid_for, split_for_pages
 from .colour import lab_to_hex
-from .fonts import BOLD, ITALIC, REGULAR, missing_glyphs, text_width
-from .problems import Problem
+from .fonts import BOLD, ITALIC, REGULAR, text_width
 from .profiles import POINTS_PER_INCH, PROFILES, Box, PrintProfile, profile_named  # noqa: F401 - re-exported
 
 WHITE = "#ffffff"
@@ -169,7 +168,7 @@ MIN_DRAWING_SHARE = 0.30       # long text may shrink the drawing frame down to 
 MIN_SHARP_CELL_SHARE = 0.6     # grid cells shrink for sharpness down to this share of their room
 SIZE_STEP_PT = 0.5             # granularity of the font-size search
 ELLIPSIS = "\u2026"
-_EPS = 1e-6
+EPS_PT = 1e-6                  # geometry closer than this counts as touching, not overlapping
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +178,7 @@ def _break_word(word: str, width: float, font_name: str, size: float) -> list[st
     """Split a word that is wider than the line into the longest pieces that fit."""
     pieces, current = [], ""
     for char in word:
-        if text_width(current + char, font_name, size) <= width + _EPS:
+        if text_width(current + char, font_name, size) <= width + EPS_PT:
             current += char
         elif not current:
             return None          # a single character is wider than the box
@@ -207,12 +206,12 @@ def wrap_text(text: str, width: float, font_name: str, size: float) -> list[str]
         current = ""
         for word in words:
             candidate = f"{current} {word}" if current else word
-            if text_width(candidate, font_name, size) <= width + _EPS:
+            if text_width(candidate, font_name, size) <= width + EPS_PT:
                 current = candidate
                 continue
             if current:
                 lines.append(current)
-            if text_width(word, font_name, size) <= width + _EPS:
+            if text_width(word, font_name, size) <= width + EPS_PT:
                 current = word
                 continue
             pieces = _break_word(word, width, font_name, size)
@@ -228,11 +227,11 @@ def _candidate_sizes(preferred_size: float, min_size: float) -> list[float]:
     """Sizes to try, largest first: preferred, then down in half points, ending at min_size."""
     sizes = [preferred_size]
     size = math.floor(preferred_size / SIZE_STEP_PT) * SIZE_STEP_PT
-    while size > min_size + _EPS:
-        if size < preferred_size - _EPS:
+    while size > min_size + EPS_PT:
+        if size < preferred_size - EPS_PT:
             sizes.append(size)
         size -= SIZE_STEP_PT
-    if sizes[-1] > min_size + _EPS:
+    if sizes[-1] > min_size + EPS_PT:
         sizes.append(min_size)
     return sizes
 
@@ -252,7 +251,7 @@ def fit_text(text: str, width: float, height: float, *, font_name: str, preferre
 
     def lines_at(size: float) -> list[str] | None:
         lines = wrap_text(text, width, font_name, size)
-        if lines is None or len(lines) * size * leading_ratio > height + _EPS:
+        if lines is None or len(lines) * size * leading_ratio > height + EPS_PT:
             return None
         return lines
 
@@ -278,13 +277,13 @@ def _cut_to_fit(text: str, width: float, height: float, font_name: str, size: fl
                 leading_ratio: float) -> list[str]:
     """Last resort: the lines that fit at ``size``, the last one ending in an ellipsis."""
     lines = wrap_text(text, width, font_name, size) or []
-    room = int((height + _EPS) // (size * leading_ratio))
+    room = int((height + EPS_PT) // (size * leading_ratio))
     if len(lines) <= room:
         return lines
     kept = lines[:room]
     if kept:
         last = kept[-1].rstrip()
-        while last and text_width(last + ELLIPSIS, font_name, size) > width + _EPS:
+        while last and text_width(last + ELLIPSIS, font_name, size) > width + EPS_PT:
             last = last[:-1].rstrip()
         kept[-1] = last + ELLIPSIS
     return kept
@@ -306,7 +305,7 @@ class TextBlock:
         return len(self.lines) * self.leading
 
     def place(self, x: float, y: float, width: float, role: TextRole, align: str = "center") -> PlacedText:
-        shrunk = self.preferred if self.size < self.preferred - _EPS else None
+        shrunk = self.preferred if self.size < self.preferred - EPS_PT else None
         return PlacedText(lines=self.lines, x=x, y=y, width=width, height=self.height,
                           font_name=self.font_name, font_size=self.size, leading=self.leading,
                           align=align, role=role, shrunk_from=shrunk, truncated=self.truncated)
@@ -657,32 +656,6 @@ def layout_book(content: BookContent, profile: PrintProfile = PrintProfile()) ->
     return BookLayout(profile=profile, title=content.title, author=content.author, pages=pages)
 
 
-# --------------------------------------------------------------------------------------------
-# Checks
-
-def _inside(inner: Box, outer: Box) -> bool:
-    return (inner[0] >= outer[0] - _EPS and inner[1] >= outer[1] - _EPS
-            and inner[2] <= outer[2] + _EPS and inner[3] <= outer[3] + _EPS)
-
-
-def _overlap_area(a: Box, b: Box) -> float:
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-
-
-def _image_box(image: PlacedImage) -> Box:
-    return (image.x, image.y, image.x + image.width, image.y + image.height)
-
-
-def _text_box(text: PlacedText) -> Box:
-    return (text.x, text.y, text.x + text.width, text.y + text.height)
-
-
-def _overlapping(items: Sequence, box_of) -> list[tuple]:
-    """Every pair of ``items`` whose boxes overlap by more than a rounding error."""
-    return [(a, b) for i, a in enumerate(items) for b in items[i + 1:]
-            if _overlap_area(box_of(a), box_of(b)) > _EPS]
-
-
 def min_text_size(role: TextRole, profile: PrintProfile) -> float:
     """Story and display text read at the profile's minimum; page numbers and small print smaller."""
     if role == TextRole.FOLIO:
@@ -690,98 +663,3 @@ def min_text_size(role: TextRole, profile: PrintProfile) -> float:
     if role == TextRole.COPYRIGHT:
         return SMALL_PRINT_PT
     return profile.min_text_pt
-
-
-def check_layout(layout: BookLayout) -> list[Problem]:
-    """Every geometry or reading problem of a laid-out book, one record each ([] = good)."""
-    profile = layout.profile
-    page_box = (0.0, 0.0, profile.page_width_pt, profile.page_height_pt)
-    problems = _page_count_problems(layout)
-    previous_kind = None
-    for index, page in enumerate(layout.pages, start=1):
-        problems += _sequence_problems(page, index, previous_kind)
-        problems += _picture_problems(page, page_box)
-        problems += _text_problems(page, page_box, profile)
-        previous_kind = page.kind
-    return problems
-
-
-def _on(page: Page, code: str, message: str) -> Problem:
-    """A problem of one page (and of its drawing's spread, when the page belongs to one)."""
-    return Problem(code, message, page=page.number, drawing=page.drawing_key)
-
-
-def _page_count_problems(layout: BookLayout) -> list[Problem]:
-    profile, count = layout.profile, len(layout.pages)
-    if count % 2:
-        return [Problem("odd_page_count", f"The book has {count} pages; a printed book needs an even count.")]
-    if profile.page_count(count) != count:
-        return [Problem("page_count", f"The book has {count} pages; the {profile.name} profile needs at least "
-                                      f"{profile.min_pages} and a multiple of {profile.page_multiple}.")]
-    return []
-
-
-def _sequence_problems(page: Page, position: int, previous_kind: PageKind | None) -> list[Problem]:
-    """Where the page stands in the book: numbering, drawings on versos, blanks, empty facing pages."""
-    problems = []
-    if page.number != position:
-        problems.append(_on(page, "page_order", f"This page is in position {position}; pages must be numbered "
-                                                "1, 2, 3 … in order."))
-    if page.kind == PageKind.DRAWING and page.number % 2:
-        problems.append(_on(page, "drawing_on_right", "This page opens a drawing's spread on a right-hand page; "
-                                                      "it should be on the left."))
-    if page.kind == PageKind.BLANK and previous_kind == PageKind.BLANK:
-        problems.append(_on(page, "blank_after_blank", "This is the second blank page in a row."))
-    if page.kind in (PageKind.VARIATIONS, PageKind.VARIATIONS_CONTINUED) and not page.images:
-        problems.append(_on(page, "empty_variations_page", "This is a variations page without any pictures."))
-    if page.kind == PageKind.STORY and not any(text.lines for text in page.texts if text.role != TextRole.FOLIO):
-        problems.append(_on(page, "wordless_story_page", "This page faces a drawing that has no variations, "
-                                                         "but has no words on it."))
-    return problems
-
-
-def _picture_problems(page: Page, page_box: Box) -> list[Problem]:
-    problems = []
-    for image in page.images:
-        if image.width <= 0 or image.height <= 0:
-            problems.append(_on(page, "image_without_size", f"Picture {image.key} has no size."))
-        elif not _inside(_image_box(image), page_box):
-            problems.append(_on(page, "image_outside_page", f"Picture {image.key} reaches outside the page."))
-    for a, b in _overlapping(page.images, _image_box):
-        problems.append(_on(page, "images_overlap", f"The pictures {a.key} and {b.key} overlap."))
-    return problems
-
-
-def _text_problems(page: Page, page_box: Box, profile: PrintProfile) -> list[Problem]:
-    """Text that may be trimmed off, is too small to read, cannot be drawn, was cut, or collides."""
-    safe = profile.safe_box(page.number)
-    problems = []
-    for text in page.texts:
-        label = f"The {text.role} text"
-        box = _text_box(text)
-        if not _inside(box, page_box):
-            problems.append(_on(page, "text_outside_page", f"{label} reaches outside the page."))
-        elif not _inside(box, safe):
-            problems.append(_on(page, "text_outside_safe_area", f"{label} is outside the safe area and may be "
-                                                                "trimmed off."))
-        minimum = min_text_size(text.role, profile)
-        if text.font_size < minimum - _EPS:
-            problems.append(_on(page, "text_too_small", f"{label} is set at {text.font_size:g} pt, below the "
-                                                        f"readable minimum of {minimum:g} pt."))
-        missing = missing_glyphs("".join(text.lines))
-        if missing:
-            problems.append(_on(page, "missing_glyphs", f"{label} has characters no font of the book can draw: "
-                                                        f"{' '.join(missing)}."))
-        if text.truncated:
-            problems.append(_on(page, "text_cut_short", f"{label} was too long for the page and has been cut short."))
-        if len(text.lines) * text.leading > text.height + _EPS:
-            problems.append(_on(page, "text_overflows_box", f"{label} has more lines than its box can hold."))
-        widest = max((text_width(line, text.font_name, text.font_size) for line in text.lines), default=0.0)
-        if widest > text.width + _EPS:
-            problems.append(_on(page, "line_wider_than_box", f"{label} has a line wider than its box."))
-        for image in page.images:
-            if _overlap_area(box, _image_box(image)) > _EPS:
-                problems.append(_on(page, "text_over_image", f"{label} overlaps picture {image.key}."))
-    for a, b in _overlapping(page.texts, _text_box):
-        problems.append(_on(page, "texts_overlap", f"The {a.role} and {b.role} texts overlap."))
-    return problems

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ..contracts import Inventory, Layout, Pairing, TextSource, Validation
 from ..cover import layout_cover
 from ..inventory import Role
-from ..layout import BookContent, ImageSource, SpreadContent, check_layout, layout_book
+from ..layout import BookContent, ImageSource, SpreadContent, layout_book
+from ..layout_checks import check_layout
 from ..problems import Problem
 from ..profiles import DEFAULT_PROFILE, PROFILES, PrintProfile, normalize_paper
 from ..store import ObjectStore

@@ -22,7 +22,7 @@ from ..pairing import PairStatus
 from ..preflight import PreflightReport, preflight_cover, preflight_pdf
 from ..preview import PreviewPage, render_preview
 from ..problems import Problem, by_page
-from ..render import render_page_png, render_pdf
+from ..render import RenderStats, render_page_png, render_pdf
 from ..report import BookReport, page_entries, unaccounted
 from ..store import ObjectStore
 from ..timing import ms_since
@@ -114,81 +114,121 @@ def write_status(store: ObjectStore, book_id: str, run_id: str, *, published: bo
                       content_type="application/json")
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """The interior and cover written to a local folder, and what re-opening them found."""
+
+    pdf_path: Path
+    cover_path: Path
+    stats: RenderStats
+    cover_bytes: int
+    preflight: PreflightReport
+    cover_preflight: PreflightReport
+    thumbnails: tuple[bytes, ...]
+    preflight_ms: float
+    thumbnails_ms: float
+
+
+def render_book(layout: Layout, store: ObjectStore, folder: Path, files: contextlib.ExitStack) -> Rendered:
+    """Write book.pdf and cover.pdf into ``folder``, preflight both, and draw every page's thumbnail.
+    Print copies are fetched from the store once each and kept open in ``files`` until it closes."""
+    book, cover = layout.layout, layout.cover
+    local: dict[str, str] = {}
+
+    def image_path(print_copy: str) -> str:
+        if print_copy not in local:
+            local[print_copy] = str(files.enter_context(store.local_path(print_copy)))
+        return local[print_copy]
+
+    pdf_path, cover_path = folder / "book.pdf", folder / "cover.pdf"
+    stats = render_pdf(book, image_path, pdf_path)
+    started = time.perf_counter()
+    preflight = preflight_pdf(pdf_path, book.profile, expected_pages=len(book.pages))
+    preflight_ms = ms_since(started)
+    cover_stats = render_cover(cover, image_path, cover_path, title=book.title, author=book.author)
+    cover_check = preflight_cover(cover_path, book.profile, cover.sheet, cover.trim_box, cover.safe_boxes())
+    started = time.perf_counter()
+    thumbnails = tuple(render_page_png(p, book.profile, image_path, width_px=THUMBNAIL_PX) for p in book.pages)
+    return Rendered(pdf_path, cover_path, stats, cover_stats.bytes, preflight, cover_check, thumbnails,
+                    preflight_ms, ms_since(started))
+
+
+def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered) -> str:
+    """preview.html: every page as a spread, with what a person should look at on each page."""
+    book, cover = layout.layout, layout.cover
+    return render_preview(
+        book.title, [PreviewPage(p.number, p.kind, png) for p, png in zip(book.pages, rendered.thumbnails)],
+        page_warnings(layout, pairing, rendered.preflight.warnings),
+        general=[*(p.message for p in layout.config_problems),
+                 *(f"{key.rsplit('/', 1)[-1]} was not placed: no drawing matched it." for key in pairing.unpaired),
+                 *(f"{p.generated.rsplit('/', 1)[-1]}: {p.reason} Name its drawing (or -) in pairs.csv "
+                   f"and build again." for p in pairing.with_status(PairStatus.HELD))],
+        facts={"profile": book.profile.name, "pages": rendered.stats.pages,
+               "PDF": f"{rendered.stats.bytes / 1e6:.1f} MB",
+               "cover spine": f"{cover.spine_in:.3f} in ({cover.paper} paper)"},
+    )
+
+
+def report_metrics(inventory: Inventory, validation: Validation, pairing: Pairing, layout: Layout,
+                   stats: RenderStats) -> dict:
+    """The figures report.json carries."""
+    placed = layout.placed_images()
+    return {
+        "pages": stats.pages, "pdf_bytes": stats.bytes, "render_ms": round(stats.seconds * 1000, 1),
+        "images_placed": len(placed), "min_ppi": float(placed["ppi"].min()) if len(placed) else None,
+        "objects": len(inventory.entries), "rejected": len(validation.rejected()),
+        "pairs": len(pairing.with_status(PairStatus.PLACED)), "held": len(pairing.with_status(PairStatus.HELD)),
+        "reviewer_excluded": len(pairing.with_status(PairStatus.REVIEWER_EXCLUDED)),
+        "pairs_needing_review": sum(p.needs_review for p in pairing.pairs), "unpaired": len(pairing.unpaired),
+    }
+
+
+def publish_files(store: ObjectStore, book_id: str, rendered: Rendered, report: BookReport, preview: str) -> float:
+    """Upload the book's files under ``published/<id>/`` (book.pdf last) and prune thumbnails an
+    earlier, longer edition left; the milliseconds it took."""
+    out = published_prefix(book_id)
+    started = time.perf_counter()
+    page_keys = [f"{out}pages/page-{number:03d}.png" for number in range(1, len(rendered.thumbnails) + 1)]
+    for key, png in zip(page_keys, rendered.thumbnails):
+        store.write_bytes(key, png, content_type="image/png")
+    store.write_bytes(out + "report.json", report.to_json().encode(), content_type="application/json")
+    store.write_bytes(out + "preview.html", preview.encode(), content_type="text/html")
+    store.write_bytes(out + "cover.pdf", rendered.cover_path.read_bytes(), content_type="application/pdf")
+    store.write_bytes(out + "book.pdf", rendered.pdf_path.read_bytes(), content_type="application/pdf")
+    current = set(page_keys)
+    for stale in [o.key for o in store.list_objects(out + "pages/", with_hash=False) if o.key not in current]:
+        store.delete(stale)
+    return ms_since(started)
+
+
 def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, layout: Layout,
               store: ObjectStore, *, run_id: str) -> BookBuild:
-    """Render, preflight and (when everything passes and every object is accounted for) publish."""
-    book = layout.layout
+    """Render and preflight; publish when everything passes and every object is accounted for; and in
+    every case write status.json."""
     out = published_prefix(inventory.book_id)
-    keys = {name: out + name for name in ("book.pdf", "cover.pdf", "report.json", "preview.html", "status.json")}
     with tempfile.TemporaryDirectory(prefix="book-") as tmp, contextlib.ExitStack() as files:
-        local: dict[str, str] = {}
-
-        def image_path(print_copy: str) -> str:
-            if print_copy not in local:
-                local[print_copy] = str(files.enter_context(store.local_path(print_copy)))
-            return local[print_copy]
-
-        pdf_path, cover_path = Path(tmp) / "book.pdf", Path(tmp) / "cover.pdf"
-        stats = render_pdf(book, image_path, pdf_path)
-        started = time.perf_counter()
-        preflight = preflight_pdf(pdf_path, book.profile, expected_pages=len(book.pages))
-        preflight_ms = ms_since(started)
-        cover = layout.cover
-        cover_stats = render_cover(cover, image_path, cover_path, title=book.title, author=book.author)
-        cover_check = preflight_cover(cover_path, book.profile, cover.sheet, cover.trim_box, cover.safe_boxes())
-        started = time.perf_counter()
-        thumbnails = [render_page_png(p, book.profile, image_path, width_px=THUMBNAIL_PX) for p in book.pages]
-        thumbnails_ms = ms_since(started)
-        preview_html = render_preview(
-            book.title, [PreviewPage(p.number, p.kind, png) for p, png in zip(book.pages, thumbnails)],
-            page_warnings(layout, pairing, preflight.warnings),
-            general=[*(p.message for p in layout.config_problems),
-                     *(f"{key.rsplit('/', 1)[-1]} was not placed: no drawing matched it." for key in pairing.unpaired),
-                     *(f"{p.generated.rsplit('/', 1)[-1]}: {p.reason} Name its drawing (or -) in pairs.csv "
-                       f"and build again." for p in pairing.with_status(PairStatus.HELD))],
-            facts={"profile": book.profile.name, "pages": stats.pages, "PDF": f"{stats.bytes / 1e6:.1f} MB",
-                   "cover spine": f"{cover.spine_in:.3f} in ({cover.paper} paper)"},
-        )
-        placed = layout.placed_images()
-        report_metrics = {
-            "pages": stats.pages, "pdf_bytes": stats.bytes, "render_ms": round(stats.seconds * 1000, 1),
-            "images_placed": len(placed), "min_ppi": float(placed["ppi"].min()) if len(placed) else None,
-            "objects": len(inventory.entries), "rejected": len(validation.rejected()),
-            "pairs": len(pairing.with_status(PairStatus.PLACED)), "held": len(pairing.with_status(PairStatus.HELD)),
-            "reviewer_excluded": len(pairing.with_status(PairStatus.REVIEWER_EXCLUDED)),
-            "pairs_needing_review": sum(p.needs_review for p in pairing.pairs), "unpaired": len(pairing.unpaired),
-        }
-        report = build_report(inventory, validation, pairing, layout, report_metrics)
+        rendered = render_book(layout, store, Path(tmp), files)
+        report = build_report(inventory, validation, pairing, layout,
+                              report_metrics(inventory, validation, pairing, layout, rendered.stats))
         missing = unaccounted(report, inventory.keys)
-        publish = not preflight.problems and not cover_check.problems and not missing
-        upload_ms = 0.0
-        if publish:
-            started = time.perf_counter()
-            page_keys = [f"{out}pages/page-{number:03d}.png" for number in range(1, len(thumbnails) + 1)]
-            for key, png in zip(page_keys, thumbnails):
-                store.write_bytes(key, png, content_type="image/png")
-            store.write_bytes(keys["report.json"], report.to_json().encode(), content_type="application/json")
-            store.write_bytes(keys["preview.html"], preview_html.encode(), content_type="text/html")
-            store.write_bytes(keys["cover.pdf"], cover_path.read_bytes(), content_type="application/pdf")
-            store.write_bytes(keys["book.pdf"], pdf_path.read_bytes(), content_type="application/pdf")
-            current = set(page_keys)
-            for stale in [o.key for o in store.list_objects(out + "pages/", with_hash=False) if o.key not in current]:
-                store.delete(stale)      # thumbnails of pages an earlier, longer edition had
-            upload_ms = ms_since(started)
-        refusals = (*preflight.problems, *cover_check.problems,
+        refusals = (*rendered.preflight.problems, *rendered.cover_preflight.problems,
                     *(Problem("unaccounted_object", f"{key} is not accounted for in the report") for key in missing))
+        publish = not refusals
+        upload_ms = publish_files(store, inventory.book_id, rendered, report,
+                                  preview_html(layout, pairing, rendered)) if publish else 0.0
         write_status(store, inventory.book_id, run_id, published=publish, problems=[str(p) for p in refusals])
-
+    stats = rendered.stats
     result = PublishedBook(
         book_id=inventory.book_id, published=publish, source_fingerprint=inventory.fingerprint,
-        pdf=keys["book.pdf"], cover=keys["cover.pdf"], report=keys["report.json"], preview=keys["preview.html"],
-        status=keys["status.json"], pages=stats.pages, profile=book.profile.name, problems=refusals,
+        pdf=out + "book.pdf", cover=out + "cover.pdf", report=out + "report.json", preview=out + "preview.html",
+        status=out + "status.json", pages=stats.pages, profile=layout.layout.profile.name, problems=refusals,
         figures={
             "pdf_bytes": stats.bytes, "pdf_mb": round(stats.bytes / 1e6, 2), "images_embedded": stats.images,
             "images_resampled": stats.resampled_images, "render_ms": round(stats.seconds * 1000, 1),
-            "preflight_ms": preflight_ms, "min_pdf_ppi": preflight.min_ppi, "spine_in": round(cover.spine_in, 4),
-            "cover_bytes": cover_stats.bytes, "thumbnails_ms": thumbnails_ms, "upload_ms": upload_ms,
+            "preflight_ms": rendered.preflight_ms, "min_pdf_ppi": rendered.preflight.min_ppi,
+            "spine_in": round(layout.cover.spine_in, 4), "cover_bytes": rendered.cover_bytes,
+            "thumbnails_ms": rendered.thumbnails_ms, "upload_ms": upload_ms,
         },
     )
-    return BookBuild(result=result, preflight=preflight, cover_preflight=cover_check, cover_notes=tuple(cover.notes),
-                     unaccounted=tuple(missing), thumbnails=tuple(thumbnails))
+    return BookBuild(result=result, preflight=rendered.preflight, cover_preflight=rendered.cover_preflight,
+                     cover_notes=tuple(layout.cover.notes), unaccounted=tuple(missing), thumbnails=rendered.thumbnails)
