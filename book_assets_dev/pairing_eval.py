@@ -714,10 +714,33 @@ def distractor_lines(distractors: Sequence[Outcome]) -> list[str]:
     return lines
 
 
+def target_lines(none: Sequence, outcomes: Sequence, *, overall: float, per_kind: float, kind_label: str) -> list[str]:
+    """The targets block: the "none" regime overall and its worst kind, and the helpful and provenance
+    regimes (which must be 100 %)."""
+    right = sum(o.correct for o in none)
+    worst = min(((correct / count, name) for name, count, correct, _ in _accuracy_rows(none, lambda o: o.kind)),
+                default=(1.0, "-"))
+    lines = [f"regime none overall {_pct(right, len(none)).strip()} (>= {overall:.0%}): "
+             f"{_mark(bool(none) and right / len(none) >= overall)}",
+             f"regime none worst {kind_label} {worst[1]} {100 * worst[0]:.1f} % (>= {per_kind:.0%}): "
+             f"{_mark(worst[0] >= per_kind)}"]
+    for regime in ("helpful", "provenance"):
+        members = [o for o in outcomes if o.regime == regime]
+        correct = sum(o.correct for o in members)
+        lines.append(f"regime {regime} {_pct(correct, len(members)).strip()} (= 100 %): "
+                     f"{_mark(bool(members) and correct == len(members))}")
+    return lines
+
+
+def split_outcomes(outcomes: Sequence) -> tuple[list, list, list]:
+    """(distractor outcomes, the others, the others under the "none" naming regime)."""
+    distractors = [o for o in outcomes if o.drawing_kind == DISTRACTOR]
+    others = [o for o in outcomes if o.drawing_kind != DISTRACTOR]
+    return distractors, others, [o for o in others if o.regime == "none"]
+
+
 def format_report(report: EvalReport) -> str:
-    distractors = [o for o in report.outcomes if o.drawing_kind == DISTRACTOR]
-    outcomes = [o for o in report.outcomes if o.drawing_kind != DISTRACTOR]
-    none = [o for o in outcomes if o.regime == "none"]
+    distractors, outcomes, none = split_outcomes(report.outcomes)
     size = report.size
     lines = [
         f"Pairing evaluation: {size.books} books x {size.drawings_per_book} drawings x "
@@ -789,18 +812,8 @@ def format_report(report: EvalReport) -> str:
         "",
         "== Targets ==",
     ]
-    none_correct = sum(o.correct for o in none)
-    worst = min((correct / count, name) for name, count, correct, _ in _accuracy_rows(none, lambda o: o.kind)) \
-        if none else (1.0, "-")
-    lines.append(f"regime none overall {_pct(none_correct, len(none)).strip()} (>= {TARGET_NONE_OVERALL:.0%}): "
-                 f"{_mark(bool(none) and none_correct / len(none) >= TARGET_NONE_OVERALL)}")
-    lines.append(f"regime none worst transformation {worst[1]} {100 * worst[0]:.1f} % "
-                 f"(>= {TARGET_NONE_PER_KIND:.0%}): {_mark(worst[0] >= TARGET_NONE_PER_KIND)}")
-    for regime in ("helpful", "provenance"):
-        members = [o for o in outcomes if o.regime == regime]
-        right = sum(o.correct for o in members)
-        lines.append(f"regime {regime} {_pct(right, len(members)).strip()} (= 100 %): "
-                     f"{_mark(bool(members) and right == len(members))}")
+    lines += target_lines(none, outcomes, overall=TARGET_NONE_OVERALL, per_kind=TARGET_NONE_PER_KIND,
+                          kind_label="transformation")
     return "\n".join(lines)
 
 

@@ -1150,9 +1150,7 @@ def _flag_lines(label: str, members: Sequence[pe.Outcome]) -> list[str]:
 
 
 def format_photo_report(report: PhotoEvalReport) -> str:
-    distractors = [o for o in report.outcomes if o.drawing_kind == DISTRACTOR]
-    outcomes = [o for o in report.outcomes if o.drawing_kind != DISTRACTOR]
-    none = [o for o in outcomes if o.regime == "none"]
+    distractors, outcomes, none = pe.split_outcomes(report.outcomes)
     size = report.size
     lines = [
         f"Photo pairing evaluation: split {report.split!r} ({len(report.sources)} photographs: "
@@ -1202,19 +1200,8 @@ def format_photo_report(report: PhotoEvalReport) -> str:
         "",
         "== Photo corpus: targets ==",
     ]
-    right = sum(o.correct for o in none)
-    overall = right / len(none) if none else 0.0
-    lines.append(f"regime none overall {pe._pct(right, len(none)).strip()} (>= {TARGET_PHOTO_OVERALL:.0%}): "
-                 f"{pe._mark(bool(none) and overall >= TARGET_PHOTO_OVERALL)}")
-    rows = pe._accuracy_rows(none, lambda o: o.kind)
-    worst = min(((correct / count, name) for name, count, correct, _ in rows), default=(1.0, "-"))
-    lines.append(f"regime none worst kind {worst[1]} {100 * worst[0]:.1f} % (>= {TARGET_PHOTO_PER_KIND:.0%}): "
-                 f"{pe._mark(worst[0] >= TARGET_PHOTO_PER_KIND)}")
-    for regime in ("helpful", "provenance"):
-        members = [o for o in outcomes if o.regime == regime]
-        right = sum(o.correct for o in members)
-        lines.append(f"regime {regime} {pe._pct(right, len(members)).strip()} (= 100 %): "
-                     f"{pe._mark(bool(members) and right == len(members))}")
+    lines += pe.target_lines(none, outcomes, overall=TARGET_PHOTO_OVERALL, per_kind=TARGET_PHOTO_PER_KIND,
+                             kind_label="kind")
     return "\n".join(lines)
 
 
