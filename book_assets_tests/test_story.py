@@ -70,6 +70,15 @@ def test_invalid_toml_gives_a_problem_not_an_exception():
     assert len(problems) == 1 and "could not be read" in problems[0] and "line" in problems[0]
 
 
+@pytest.mark.parametrize("text, says", [
+    ("a = " + "[" * 600 + "]" * 600, "nested too deeply"),                    # tomllib recurses per level
+    ('title = "x"\n' + "# padding\n" * 30_000, "characters long"),         # over the size cap
+])
+def test_hostile_book_toml_gives_a_problem_not_an_exception(text, says):
+    config, problems = parse_book_config(text)
+    assert config == BookConfig() and len(problems) == 1 and says in problems[0]
+
+
 def test_wrong_types_fall_back_to_defaults_with_plain_problems():
     config, problems = parse_book_config('''
 title = 42

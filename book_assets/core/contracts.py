@@ -238,7 +238,8 @@ class Pairing(StageResult, contract="pairing", schema_version=1):
                  "confidence": float(p.confidence), "needs_review": bool(p.needs_review),
                  "signals": ",".join(p.signals), "runner_up": p.runner_up, "margin": float(p.margin),
                  "reason": p.reason, "runner_up_probability": runner_up_probability(p)} for p in self.pairs]
-        return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+        types = {"confidence": float, "needs_review": bool, "margin": float, "runner_up_probability": float}
+        return pd.DataFrame(rows, columns=PAIR_COLUMNS).astype(types)     # typed even when empty
 
     def metrics(self) -> dict[str, int | float]:
         chosen = [p.confidence for p in self.pairs if p.drawing is not None]

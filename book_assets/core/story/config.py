@@ -72,14 +72,25 @@ def normalize_drawing_path(path: str) -> str:
     return path
 
 
+MAX_BOOK_TOML_CHARS = 256_000   # a whole book's texts fit many times over; more is not settings
+
+
 def parse_book_config(toml_text: str) -> tuple[BookConfig, list[str]]:
     """Read ``book.toml``; never raises. Bad or unknown settings fall back to defaults, each with a problem sentence."""
     config = BookConfig()
     problems: list[str] = []
+    if len(toml_text) > MAX_BOOK_TOML_CHARS:
+        problems.append(f"book.toml is {len(toml_text):,} characters long; settings for a book fit in "
+                        f"{MAX_BOOK_TOML_CHARS:,}, so it was not read and the book uses default settings.")
+        return config, problems
     try:
         data = tomllib.loads(toml_text.lstrip("\ufeff"))
     except tomllib.TOMLDecodeError as error:
         problems.append(f"book.toml could not be read ({error}), so the book uses default settings.")
+        return config, problems
+    except RecursionError:      # brackets nested hundreds deep: tomllib recurses once per level
+        problems.append("book.toml has lists or tables nested too deeply to be book settings, so it was not "
+                        "read and the book uses default settings.")
         return config, problems
 
     for key in sorted(set(data) - _KNOWN_SETTINGS):

@@ -36,14 +36,14 @@ def page_strip_markdown(pngs) -> str:
 
 
 @dg.asset(**book_asset_args("publish", kinds={"pdf", "reportlab"}), check_specs=checks.BOOK_CHECKS)
+@fail_fast_unless_transient()
 def book(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventory, validated_images: Validation,
          image_pairs: Pairing, page_layouts: Layout):
     """The published picture book: ``published/<book_id>/book.pdf``, cover, preview, thumbnails and ``report.json``."""
     book_id = book_id_of(context)
-    with fail_fast_unless_transient():
-        built = make_book(raw_images, validated_images, image_pairs, page_layouts, bucket, run_id=context.run.run_id)
-        folder_now = contents_fingerprint(bucket.list_objects(book_prefix(book_id), with_hash=False),
-                                          book_prefix(book_id))
+    built = make_book(raw_images, validated_images, image_pairs, page_layouts, bucket, run_id=context.run.run_id)
+    folder_now = contents_fingerprint(bucket.list_objects(book_prefix(book_id), with_hash=False),
+                                      book_prefix(book_id))
     result = built.result
     if result.published:
         context.log.info(fields("published", book=book_id, asset="book", url=bucket.url(result.pdf),

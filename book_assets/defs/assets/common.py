@@ -43,7 +43,9 @@ def book_id_of(context: dg.AssetExecutionContext) -> str:
 @contextlib.contextmanager
 def fail_fast_unless_transient() -> Iterator[None]:
     """Let transient failures through to the retry policy; turn every other one into a plain, final
-    failure (a bug or bad data fails the same way every time, so a retry only wastes the wait)."""
+    failure (a bug or bad data fails the same way every time, so a retry only wastes the wait).
+    Every book asset is decorated with it (``@fail_fast_unless_transient()`` under ``@dg.asset``), so
+    it covers the whole step, metadata included."""
     try:
         yield
     except dg.Failure:

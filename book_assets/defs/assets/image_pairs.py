@@ -14,12 +14,12 @@ from .common import book_asset_args, book_id_of, fail_fast_unless_transient, fie
 
 @dg.asset(**book_asset_args("pairing", kinds={"python", "scipy"}, description_columns=PAIR_COLUMNS),
           check_specs=checks.IMAGE_PAIRS_CHECKS)
+@fail_fast_unless_transient()
 def image_pairs(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventory,
                 validated_images: Validation):
     """Pair every accepted variation with one drawing: overrides, provenance, file names, then looks."""
     book_id = book_id_of(context)
-    with fail_fast_unless_transient():
-        pairing = pair_book(raw_images, validated_images, bucket)
+    pairing = pair_book(raw_images, validated_images, bucket)
     for problem in pairing.override_problems:
         context.log.warning(fields("pairs_csv_problem", book=book_id, message=problem.message))
     context.log.info(fields("paired", book=book_id, asset="image_pairs", **pairing.metrics()))

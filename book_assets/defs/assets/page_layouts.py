@@ -16,12 +16,12 @@ class PageLayoutsConfig(dg.Config):
 
 
 @dg.asset(**book_asset_args("layout", kinds={"python"}), check_specs=checks.PAGE_LAYOUTS_CHECKS)
+@fail_fast_unless_transient()
 def page_layouts(context: dg.AssetExecutionContext, config: PageLayoutsConfig, bucket: Bucket, raw_images: Inventory,
                  validated_images: Validation, image_pairs: Pairing):
     """Title page, one spread per drawing (drawing + story | colour-arranged variations), end pages, cover."""
     book_id = book_id_of(context)
-    with fail_fast_unless_transient():
-        layout = lay_out_book(raw_images, validated_images, image_pairs, bucket, profile_name=config.profile)
+    layout = lay_out_book(raw_images, validated_images, image_pairs, bucket, profile_name=config.profile)
     for problem in layout.config_problems:
         context.log.warning(fields("book_toml_problem", book=book_id, code=problem.code, message=problem.message))
     context.log.info(fields("laid_out", book=book_id, asset="page_layouts", **layout.metrics()))

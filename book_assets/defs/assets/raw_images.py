@@ -17,13 +17,13 @@ COLUMNS = ["key", "relative_path", "role", "reason", "message", "size", "updated
 
 @dg.asset(**book_asset_args("inventory", kinds={"python"}, description_columns=COLUMNS),
           check_specs=checks.RAW_IMAGES_CHECKS)
+@fail_fast_unless_transient()
 def raw_images(context: dg.AssetExecutionContext, bucket: Bucket):
     """Every object under ``books/<book_id>/`` with its role: drawing, generated, config, overrides, other."""
     book_id = book_id_of(context)
-    with fail_fast_unless_transient():
-        started = time.perf_counter()
-        objects = bucket.list_objects(book_prefix(book_id))
-        inventory = take_inventory(book_id, objects, listing_ms=ms_since(started))
+    started = time.perf_counter()
+    objects = bucket.list_objects(book_prefix(book_id))
+    inventory = take_inventory(book_id, objects, listing_ms=ms_since(started))
     if not inventory.entries:
         context.log.warning(fields("empty_book_folder", book=book_id, folder=bucket.url(book_prefix(book_id))))
     context.log.info(fields("inventory", book=book_id, asset="raw_images", **inventory.metrics()))

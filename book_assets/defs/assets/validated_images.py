@@ -19,12 +19,12 @@ class ValidationConfig(dg.Config):
 
 @dg.asset(**book_asset_args("validation", kinds={"python", "pillow"}, description_columns=COLUMNS),
           check_specs=checks.VALIDATED_IMAGES_CHECKS)
+@fail_fast_unless_transient()
 def validated_images(context: dg.AssetExecutionContext, config: ValidationConfig, bucket: Bucket,
                      raw_images: Inventory):
     """One entry per upload: ok (format, oriented size, features, print copy) or rejected (reason, message)."""
     book_id = book_id_of(context)
-    with fail_fast_unless_transient():
-        validation = validate_book(raw_images, bucket, workers=config.workers)
+    validation = validate_book(raw_images, bucket, workers=config.workers)
     for image in validation.rejected():
         context.log.info(fields("rejected", book=book_id, key=image.key, reason=image.reason))
     context.log.info(fields("validated", book=book_id, asset="validated_images", **validation.metrics()))
