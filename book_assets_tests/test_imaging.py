@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 from io import BytesIO
 from pathlib import Path
@@ -408,6 +409,26 @@ def test_provenance_from_broken_xmp_falls_back_to_tolerant_scan():
     im = Image.open(BytesIO(encode(drawing(), "PNG", pnginfo=info)))
     im.load()
     assert image_provenance(im) == "drawings/fox.png"
+
+
+XMP_CPU_BOUND_S = 1.0     # stated bound for reading one hostile 256 KB packet (linear scan: ~5 ms here)
+
+
+@pytest.mark.parametrize("packet", [
+    "<!DOCTYPE x><x:xmpmeta>" + "<dc:description>" * 16_000,              # openings never closed
+    "<x:xmpmeta>" + "<dc:title>a</dc:source>" * 11_000,                    # mismatched closings
+    "<?xml version='1.0'?><!DOCTYPE l [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;'>]>"
+    "<x:xmpmeta><dc:title>&b;&b;&b;</dc:title></x:xmpmeta>",              # entities: never expanded
+], ids=["unclosed", "mismatched", "entities"])
+def test_hostile_xmp_is_read_in_bounded_work_and_never_expanded(packet):
+    """A 963-byte PNG carrying such a packet once cost ~84 s of CPU in a backtracking regex."""
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", packet, zip=True)
+    data = encode(drawing(), "PNG", pnginfo=info)
+    started = time.process_time()
+    result = analyse_image(data, want_print_copy=False)
+    assert time.process_time() - started < XMP_CPU_BOUND_S
+    assert "aaaaaaaaaa" not in result.features.provenance and len(result.features.provenance) <= 2000
 
 
 def test_provenance_from_text_chunk_after_the_pixels():

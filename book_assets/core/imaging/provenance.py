@@ -10,6 +10,9 @@ import html
 import re
 from xml.etree import ElementTree
 
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as DefusedElementTree
+
 from PIL import ExifTags, Image
 
 from .decode import pillow_warnings
@@ -48,32 +51,51 @@ def _user_comment(value) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+XMP_LIMIT = 262_144      # characters of an XMP packet read at most (real dc: fields sit in the first few KB)
+_TAG = re.compile(r"<[^>]*>")
+_DC_ATTRIBUTE = re.compile(r"\bdc:(description|source|title)=\"([^\"]*)\"", re.I)
+
+
 def _xmp_texts(packet) -> list[str]:
-    """dc:description / dc:source / dc:title from an XMP packet, parsed tolerantly."""
-    text = _as_text(packet)[:262_144]
+    """dc:description / dc:source / dc:title from an XMP packet, parsed tolerantly and in linear time.
+
+    Well-formed XMP goes through defusedxml, which refuses DTDs and entities outright (no expansion,
+    no outbound fetch). Anything else — a DOCTYPE, broken markup — is scanned for dc: elements and
+    attributes with plain searches that never look at a character twice per field, so a hostile
+    packet costs milliseconds, not minutes."""
+    text = _as_text(packet)[:XMP_LIMIT]
+    start, end = text.find("<x:xmpmeta"), text.rfind("</x:xmpmeta>")
+    body = text[start : end + len("</x:xmpmeta>")] if start != -1 and end != -1 else text
+    body = re.sub(r"<\?xpacket[^>]*\?>", "", body).strip()
+    try:
+        root = DefusedElementTree.fromstring(body, forbid_dtd=True)
+    except (ElementTree.ParseError, DefusedXmlException, ValueError):
+        return _scanned_dc_texts(text)
     found: list[str] = []
-    if "<!DOCTYPE" not in text and "<!ENTITY" not in text:  # never expand entities
-        start, end = text.find("<x:xmpmeta"), text.rfind("</x:xmpmeta>")
-        body = text[start : end + len("</x:xmpmeta>")] if start != -1 and end != -1 else text
-        body = re.sub(r"<\?xpacket[^>]*\?>", "", body).strip()
-        try:
-            root = ElementTree.fromstring(body)
-        except ElementTree.ParseError:
-            root = None
-        if root is not None:
-            for element in root.iter():
-                for name in _DC_FIELDS:
-                    attr = element.attrib.get(f"{{{_DC_NAMESPACE}}}{name}")
-                    if attr:
-                        found.append(attr)
-                if isinstance(element.tag, str) and element.tag.startswith(f"{{{_DC_NAMESPACE}}}"):
-                    if element.tag.split("}", 1)[1] in _DC_FIELDS:
-                        found.append(" ".join(part.strip() for part in element.itertext() if part.strip()))
-            return [item for item in found if item]
-    for match in re.finditer(r"<dc:(description|source|title)\b[^>]*>(.*?)</dc:\1>", text, re.S | re.I):
-        found.append(html.unescape(re.sub(r"<[^>]+>", " ", match.group(2))))
-    for match in re.finditer(r"\bdc:(description|source|title)=\"([^\"]*)\"", text, re.I):
-        found.append(html.unescape(match.group(2)))
+    for element in root.iter():
+        for name in _DC_FIELDS:
+            attr = element.attrib.get(f"{{{_DC_NAMESPACE}}}{name}")
+            if attr:
+                found.append(attr)
+        if isinstance(element.tag, str) and element.tag.startswith(f"{{{_DC_NAMESPACE}}}"):
+            if element.tag.split("}", 1)[1] in _DC_FIELDS:
+                found.append(" ".join(part.strip() for part in element.itertext() if part.strip()))
+    return [item for item in found if item]
+
+
+def _scanned_dc_texts(text: str) -> list[str]:
+    """dc: elements and attributes found by searching forwards only (markup that is not well-formed)."""
+    lower, found = text.lower(), []
+    for name in _DC_FIELDS:
+        opening, closing, position = f"<dc:{name}", f"</dc:{name}>", 0
+        while (start := lower.find(opening, position)) != -1:
+            content_start = lower.find(">", start) + 1
+            content_end = lower.find(closing, content_start) if content_start else -1
+            if content_end == -1:
+                break            # no closing tag after this one: none after any later opening either
+            found.append(html.unescape(_TAG.sub(" ", text[content_start:content_end])))
+            position = content_end + len(closing)
+    found.extend(html.unescape(match.group(2)) for match in _DC_ATTRIBUTE.finditer(text))
     return [item for item in found if item.strip()]
 
 
