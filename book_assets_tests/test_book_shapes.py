@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 
@@ -45,3 +46,31 @@ def test_every_book_shape_ends_with_a_report_and_a_status(shape, bucket, instanc
     assert status["published"] is True and status["run_id"] == result.run_id
     if shape == "hostile-settings":
         assert any("nested too deeply" in problem for problem in report["problems"])
+
+
+def test_a_name_that_is_not_utf8_is_reported_as_unsafe_not_crashed_on(bucket, instance):
+    keys = upload(bucket, "bytes", {"drawings/max.jpg": _jpeg()})
+    folder = os.path.join(os.fsencode(bucket.root), b"books", b"bytes", b"generated")
+    os.makedirs(folder)
+    with open(os.path.join(folder, b"caf\xe9_1.jpg"), "wb") as handle:      # Latin-1 bytes, as old zips have
+        handle.write(_jpeg())
+    result = build(bucket, instance, "bytes", raise_on_error=False)
+    assert result.success
+    report = json.loads(bucket.read_bytes("published/bytes/report.json"))
+    [rejected] = report["rejected"]
+    assert rejected["key"] == "books/bytes/generated/caf\\xe9_1.jpg" and rejected["reason"] == "unsafe_name"
+    assert "not UTF-8" in rejected["message"] and unaccounted(report, [*keys, rejected["key"]]) == []
+
+
+def test_a_linked_book_folder_is_never_followed(bucket, instance, tmp_path):
+    outside = tmp_path / "elsewhere"
+    (outside / "drawings").mkdir(parents=True)
+    (outside / "drawings" / "secret.jpg").write_bytes(_jpeg())
+    os.makedirs(os.path.join(bucket.root, "books"))
+    os.symlink(outside, os.path.join(bucket.root, "books", "linked"))
+    result = build(bucket, instance, "linked", raise_on_error=False)
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.event_specific_data.error.message
+    assert failure.step_key == "raw_images" and "books/linked is a link to another folder" in message
+    assert "not retried" in message and not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert not bucket.list_objects("_book_assets/cache/") and not bucket.exists("published/linked/book.pdf")

@@ -41,7 +41,8 @@ def unreadable_object(relative_path: str, *, symlink: bool = False, unsafe_name:
     if unsafe_name:
         return Placement(Role.OTHER, "unsafe_name",
                          f"The name {relative_path!r} has characters the book cannot use safely (a backslash, "
-                         "a control character, or a '.'/'..' part). Rename the file and upload it again.")
+                         "a control character, a '.'/'..' part, or bytes that are not UTF-8 text, shown as "
+                         "\\xNN). Rename the file and upload it again.")
     return None
 
 

@@ -93,6 +93,10 @@ class LocalBucket(Bucket):
         start = base if base.is_dir() else base.parent
         if not start.exists():
             return []
+        linked = _linked_folder(root, start)
+        if linked:      # os.walk would follow a linked top folder: links are reported, never followed
+            raise UnsafeKeyError(f"{linked} is a link to another folder, not a folder of the bucket; links "
+                                 "are never followed. Copy the folder itself into the bucket.")
         found = []
         for dirpath, dirnames, filenames in os.walk(start):
             dirnames.sort()
@@ -101,7 +105,7 @@ class LocalBucket(Bucket):
                 dirnames.remove(name)
             for name in sorted(filenames + linked):
                 path = Path(dirpath, name)
-                key = path.relative_to(root).as_posix()
+                key = _printable(path.relative_to(root).as_posix())
                 if not key.startswith(prefix) or name.startswith(".book_assets-tmp"):
                     continue
                 if path.is_symlink():
@@ -168,6 +172,26 @@ class LocalBucket(Bucket):
 
     def url(self, key: str) -> str:
         return str(self._path(key))
+
+
+def _linked_folder(root: Path, folder: Path) -> str | None:
+    """The first folder between ``root`` and ``folder`` (inclusive) that is a symbolic link, as a key."""
+    current = root
+    for part in folder.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return current.relative_to(root).as_posix()
+    return None
+
+
+def _printable(key: str) -> str:
+    """A file name that is not valid UTF-8 (Python keeps its bytes as surrogates) with those bytes
+    written as \\xNN, so it can be reported; the backslash makes the key unsafe, so it is never read."""
+    try:
+        key.encode("utf-8")
+        return key
+    except UnicodeEncodeError:
+        return key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _sha256_file(path: Path) -> str:
