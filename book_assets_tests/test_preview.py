@@ -2,6 +2,7 @@
 through Playwright: pages turn, nothing is fetched from a network, nothing logs an error."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -88,3 +89,25 @@ def test_preview_turns_pages_in_chromium_without_requests_or_errors(published_pr
     assert errors == []
     assert failed == []
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
+
+
+def test_an_injected_script_would_not_run_even_if_escaping_failed(published_preview, tmp_path):
+    """The CSP allows the page's own style and script by hash only: markup smuggled into the page
+    (as if an upload's name had escaped escaping) neither runs nor loads anything."""
+    page_html = published_preview.read_text()
+    assert "'unsafe-inline'" not in page_html and "script-src 'sha256-" in page_html
+    tampered = tmp_path / "tampered.html"
+    tampered.write_text(page_html.replace(
+        "<main>", "<main><script>document.title = 'pwned'</script><img src=x onerror=\"document.title='pwned'\">", 1))
+    errors = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.goto(tampered.as_uri())
+            expect(page.locator("#where")).to_have_text(re.compile(r"^1 / \d+$"))   # the page's own script ran
+            assert page.title() != "pwned"
+        finally:
+            browser.close()
+    assert any("Content Security Policy" in error for error in errors), errors
