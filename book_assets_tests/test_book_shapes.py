@@ -74,3 +74,15 @@ def test_a_linked_book_folder_is_never_followed(bucket, instance, tmp_path):
     assert failure.step_key == "raw_images" and "books/linked is a link to another folder" in message
     assert "not retried" in message and not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert not bucket.list_objects("_book_assets/cache/") and not bucket.exists("published/linked/book.pdf")
+
+
+def test_thousands_of_bad_settings_lines_make_one_event_and_a_bounded_report(bucket, instance):
+    """5,000 pairs.csv lines naming files that do not exist: one log event for all of them, and the
+    report lists the first 200 and counts the rest (each problem its own event once cost minutes)."""
+    lines = "".join(f"ghost_{n}.png,max.jpg\n" for n in range(5_000))
+    upload(bucket, "noisy", {"drawings/max.jpg": _jpeg(), "pairs.csv": ("generated,drawing\n" + lines).encode()})
+    result = build(bucket, instance, "noisy")
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id) if "pairs.csv" in entry.user_message]
+    assert len(messages) == 1 and "pairs_csv_problems" in messages[0] and "count=5000" in messages[0]
+    report = json.loads(bucket.read_bytes("published/noisy/report.json"))
+    assert len(report["problems"]) == 201 and report["problems"][-1] == "… and 4,800 more like these."

@@ -196,6 +196,23 @@ def test_parse_overrides_reports_bad_header_instead_of_raising(text):
     assert len(problems) == 1 and "header" in problems[0]
 
 
+def test_parse_overrides_keeps_the_good_rows_around_a_stray_quote():
+    keys = [f"{PREFIX}drawings/max.png", f"{PREFIX}drawings/luna.png", f"{PREFIX}generated/a.png",
+            f"{PREFIX}generated/b.png", f"{PREFIX}generated/c.png"]
+    text = 'generated,drawing\na.png,"max.png\nb.png,luna.png\n"c.png,max.png\n'
+    overrides, problems = parse_overrides(text, PREFIX, keys)
+    assert overrides == {f"{PREFIX}generated/a.png": f"{PREFIX}drawings/max.png",
+                         f"{PREFIX}generated/b.png": f"{PREFIX}drawings/luna.png"}
+    assert len(problems) == 1 and problems[0].startswith("pairs.csv line 4:")
+
+
+def test_parse_overrides_reads_a_bounded_number_of_lines():
+    keys = [f"{PREFIX}drawings/max.png", f"{PREFIX}generated/a.png"]
+    overrides, problems = parse_overrides("generated,drawing\n" + "a.png,max.png\n" * 25_000, PREFIX, keys)
+    assert overrides == {f"{PREFIX}generated/a.png": f"{PREFIX}drawings/max.png"}
+    assert problems[0] == "pairs.csv has 25,001 lines; only the first 20,000 were read."
+
+
 @pytest.mark.parametrize("cell", ["", "-", "none", " NONE ", "None"])
 def test_parse_overrides_reads_a_none_row_as_from_no_drawing(cell):
     keys = [f"{PREFIX}drawings/max.png", f"{PREFIX}generated/max_01.png", f"{PREFIX}generated/max_02.png"]

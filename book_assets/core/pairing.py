@@ -22,7 +22,6 @@ A pair more likely wrong than right is held out of the book for a reviewer (``Pa
 from __future__ import annotations
 
 import csv
-import io
 import math
 import re
 from collections import Counter
@@ -168,6 +167,9 @@ class PairingResult:
 # --------------------------------------------------------------------------------------------
 
 
+MAX_PAIRS_CSV_LINES = 20_000     # a reviewer's corrections for any real book fit many times over
+
+
 def parse_overrides(
     csv_text: str, book_prefix: str, known_keys: Iterable[str]
 ) -> tuple[dict[str, str | None], list[str]]:
@@ -184,14 +186,21 @@ def parse_overrides(
     overrides: dict[str, str | None] = {}
     problems: list[str] = []
     source_line: dict[str, int] = {}
-    try:
-        rows = list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))
-    except csv.Error as exc:
-        return {}, [f"pairs.csv could not be read as CSV ({exc}); no overrides were used."]
-
-    numbered = [(number, row) for number, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
+    numbered = []
+    lines = csv_text.lstrip("\ufeff").splitlines()
+    if len(lines) > MAX_PAIRS_CSV_LINES:
+        problems.append(f"pairs.csv has {len(lines):,} lines; only the first {MAX_PAIRS_CSV_LINES:,} were read.")
+    for number, text in enumerate(lines[:MAX_PAIRS_CSV_LINES], start=1):
+        try:    # line by line: a stray quote can only swallow the rest of its own line, not the file
+            row = next(csv.reader([text]), [])
+        except csv.Error as exc:
+            problems.append(f"pairs.csv line {number}: could not be read as CSV ({exc}); a quote may be missing. "
+                            "Skipped.")
+            continue
+        if any(cell.strip() for cell in row):
+            numbered.append((number, row))
     if not numbered:
-        return {}, []
+        return {}, problems
     header = numbered[0][1]
     columns = [cell.strip().lower() for cell in header]
     if "generated" in columns and "drawing" in columns:
@@ -205,10 +214,9 @@ def parse_overrides(
         data = numbered
     else:
         found = ",".join(cell.strip() for cell in header)[:80]
-        return {}, [
-            f'pairs.csv must start with the header line "generated,drawing" but starts with "{found}"; '
-            "no overrides were used."
-        ]
+        return {}, [*problems,
+                    f'pairs.csv must start with the header line "generated,drawing" but starts with "{found}"; '
+                    "no overrides were used."]
 
     for line, row in data:
         generated_cell = row[gen_col].strip() if gen_col < len(row) else ""

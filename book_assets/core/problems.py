@@ -1,7 +1,7 @@
 """``Problem``: something a person should know about a book, as a record rather than a sentence."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -27,3 +27,15 @@ def by_page(problems: Iterable[Problem]) -> dict[int, list[str]]:
         if problem.page is not None:
             pages.setdefault(problem.page, []).append(problem.message)
     return pages
+
+
+PROBLEMS_SHOWN = 200     # of one kind, in a report, a preview or a log event; the rest are counted
+
+
+def first_of(messages: Sequence[str], limit: int = PROBLEMS_SHOWN) -> list[str]:
+    """At most ``limit`` messages, and a last one counting the rest — so a file with thousands of bad
+    lines makes one readable list, not thousands of events."""
+    messages = list(messages)
+    if len(messages) <= limit:
+        return messages
+    return [*messages[:limit], f"… and {len(messages) - limit:,} more like these."]

@@ -21,7 +21,7 @@ from ..inventory import Role
 from ..pairing import PairStatus
 from ..preflight import PreflightReport, preflight_cover, preflight_pdf
 from ..preview import PreviewPage, render_preview
-from ..problems import Problem, by_page
+from ..problems import Problem, by_page, first_of
 from ..render import RenderStats, render_page_png, render_pdf
 from ..report import BookReport, page_entries, unaccounted
 from ..store import ObjectStore
@@ -59,8 +59,8 @@ def build_report(inventory: Inventory, validation: Validation, pairing: Pairing,
                if p.runner_up else 0.0, "message": p.reason} for p in pairing.with_status(PairStatus.HELD)],
         excluded=[{"generated": p.generated, "reason": p.status.value, "message": p.reason}
                   for p in pairing.with_status(PairStatus.REVIEWER_EXCLUDED)],
-        problems=[*(p.message for p in layout.config_problems),
-                  *(f"pairs.csv: {p.message}" for p in pairing.override_problems)],
+        problems=[*first_of([p.message for p in layout.config_problems]),
+                  *first_of([f"pairs.csv: {p.message}" for p in pairing.override_problems])],
         metrics=metrics,
     )
 
@@ -159,7 +159,7 @@ def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered) -> str:
     return render_preview(
         book.title, [PreviewPage(p.number, p.kind, png) for p, png in zip(book.pages, rendered.thumbnails)],
         page_warnings(layout, pairing, rendered.preflight.warnings),
-        general=[*(p.message for p in layout.config_problems),
+        general=[*first_of([p.message for p in layout.config_problems]),
                  *(f"{key.rsplit('/', 1)[-1]} was not placed: no drawing matched it." for key in pairing.unpaired),
                  *(f"{p.generated.rsplit('/', 1)[-1]}: {p.reason} Name its drawing (or -) in pairs.csv "
                    f"and build again." for p in pairing.with_status(PairStatus.HELD))],

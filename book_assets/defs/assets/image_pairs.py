@@ -4,6 +4,7 @@ import dagster as dg
 
 from ...core.contracts import PAIR_COLUMNS, Inventory, Pairing, Validation
 from ...core.inventory import Role
+from ...core.problems import first_of
 from ...core.stages.pairing import (
     REVIEW_COLUMNS, confidence_distribution, deciding_signals, pair_book, review_csv, review_rows,
 )
@@ -20,8 +21,9 @@ def image_pairs(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: I
     """Pair every accepted variation with one drawing: overrides, provenance, file names, then looks."""
     book_id = book_id_of(context)
     pairing = pair_book(raw_images, validated_images, bucket)
-    for problem in pairing.override_problems:
-        context.log.warning(fields("pairs_csv_problem", book=book_id, message=problem.message))
+    if pairing.override_problems:     # one event for all of them: a bad file can have thousands of lines
+        context.log.warning(fields("pairs_csv_problems", book=book_id, count=len(pairing.override_problems)) + "\n"
+                            + "\n".join(first_of([p.message for p in pairing.override_problems])))
     context.log.info(fields("paired", book=book_id, asset="image_pairs", **pairing.metrics()))
     table = pairing.table
     review = table[table["needs_review"]]

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from ...core.contracts import Inventory, Layout, Pairing, Validation
+from ...core.problems import first_of
 from ...core.stages.layout import lay_out_book
 from .. import checks
 from ..resources import Bucket
@@ -22,14 +23,15 @@ def page_layouts(context: dg.AssetExecutionContext, config: PageLayoutsConfig, b
     """Title page, one spread per drawing (drawing + story | colour-arranged variations), end pages, cover."""
     book_id = book_id_of(context)
     layout = lay_out_book(raw_images, validated_images, image_pairs, bucket, profile_name=config.profile)
-    for problem in layout.config_problems:
-        context.log.warning(fields("book_toml_problem", book=book_id, code=problem.code, message=problem.message))
+    if layout.config_problems:        # one event for all of them, however many there are
+        context.log.warning(fields("book_toml_problems", book=book_id, count=len(layout.config_problems)) + "\n"
+                            + "\n".join(first_of([p.message for p in layout.config_problems])))
     context.log.info(fields("laid_out", book=book_id, asset="page_layouts", **layout.metrics()))
     return dg.MaterializeResult(
         value=layout,
         metadata={**layout.metrics(), "page_kinds": dg.MetadataValue.json(layout.page_kinds()),
-                  "config_problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in layout.config_problems)
-                                                         or "none")},
+                  "config_problems": dg.MetadataValue.md("\n".join(
+                      f"- {line}" for line in first_of([str(p) for p in layout.config_problems])) or "none")},
         check_results=[checks.check_text_fits(layout), checks.check_images_ppi(layout, minimum=False),
                        checks.check_images_ppi(layout, minimum=True)],
     )

@@ -4,6 +4,7 @@ import dagster as dg
 
 from ...core.contracts import Inventory, Validation
 from ...core.imaging import REJECTION_REASONS
+from ...core.problems import first_of
 from ...core.stages.validation import validate_book
 from .. import checks
 from ..resources import Bucket
@@ -25,8 +26,9 @@ def validated_images(context: dg.AssetExecutionContext, config: ValidationConfig
     """One entry per upload: ok (format, oriented size, features, print copy) or rejected (reason, message)."""
     book_id = book_id_of(context)
     validation = validate_book(raw_images, bucket, workers=config.workers)
-    for image in validation.rejected():
-        context.log.info(fields("rejected", book=book_id, key=image.key, reason=image.reason))
+    if validation.rejected():         # one event for all of them (the rejections table has each)
+        context.log.info(fields("rejected", book=book_id, count=len(validation.rejected())) + "\n" + "\n".join(
+            first_of([f"{image.key}: {image.reason}" for image in validation.rejected()])))
     context.log.info(fields("validated", book=book_id, asset="validated_images", **validation.metrics()))
     reasons = validation.rejection_reasons()
     rejected = validation.table()
