@@ -28,6 +28,13 @@ from .paths import INSTANCE_DEFAULTS, default_paths
 from .defs.resources import BUCKET_ENV_VAR, bucket_from_setting, bucket_setting
 
 
+# Exit codes of `book-assets build`, for scripts (README, "Command line").
+EXIT_PUBLISHED = 0     # the book is published
+EXIT_BLOCKED = 1       # a check refused the book (its reason is in the run and status.json)
+EXIT_USAGE = 2         # no such book folder, or a name that is not allowed
+EXIT_FAILED = 3        # the pipeline or the bucket failed (a bug, an outage): not the book's fault
+
+
 def ensure_dagster_home() -> Path:
     """Use ``$DAGSTER_HOME``, or the default one (``paths``); give it the instance defaults (the repo's
     dagster.yaml, shipped as package data) if it has none, and keep them current in the default one."""
@@ -47,7 +54,7 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
     problem = book_id_problem(book_id)
     if problem:
         print(problem, file=out)
-        return 2
+        return EXIT_USAGE
     ensure_dagster_home()
     import dagster as dg
 
@@ -57,9 +64,14 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
     from .defs.run_status import record_run_not_published, step_failures
 
     bucket = bucket_from_setting(bucket_setting_value)
-    if not bucket.list_objects(f"books/{book_id}/", with_hash=False):
+    try:
+        listed = bucket.list_objects(f"books/{book_id}/", with_hash=False)
+    except Exception as error:  # noqa: BLE001 - an unreachable bucket is one line for a person, not a traceback
+        print(f"The bucket {bucket.url('books')} could not be listed: {type(error).__name__}: {error}", file=out)
+        return EXIT_FAILED
+    if not listed:
         print(f"There is no book folder books/{book_id}/ in {bucket.url('books')} (or it is empty).", file=out)
-        return 2
+        return EXIT_USAGE
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         if not instance.has_dynamic_partition(books_partitions.name, book_id):
@@ -93,9 +105,13 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
                   f"{held}{len(report['rejected'])} files rejected (see report.json)", file=out)
             print(f"Cover: {bucket.url(outcome.cover)}", file=out)
             print(f"Preview in a browser: {bucket.url(outcome.preview)}", file=out)
-    if not published:
-        print("The book was not published; see the run's checks and logs in the Dagster UI (make dev).", file=out)
-    return 0 if published else 1
+    if published:
+        return EXIT_PUBLISHED
+    blocked = result.success or any(not e.passed and e.severity == dg.AssetCheckSeverity.ERROR and e.blocking
+                                    for e in result.get_asset_check_evaluations())
+    print("The book was not published: " + ("a check blocked it" if blocked else "the pipeline failed")
+          + "; see the run's checks and logs in the Dagster UI (make dev).", file=out)
+    return EXIT_BLOCKED if blocked else EXIT_FAILED
 
 
 def doctor(*, out=sys.stdout) -> int:

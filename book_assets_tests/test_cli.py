@@ -96,3 +96,29 @@ def test_dev_commands_say_where_to_get_them_when_the_dev_package_is_missing(monk
     assert cli.main([command]) == 2
     assert capsys.readouterr().err == (
         f"book-assets {command} is dev tooling: install from a clone with `pip install -e .`\n")
+
+
+def test_build_exits_3_when_the_pipeline_or_the_bucket_fails(dagster_home, bucket, small_book_files, monkeypatch):
+    """Exit 1 means "the book was refused"; a bug or an outage is 3, with one line and no traceback."""
+    from book_assets.defs.resources import LocalBucket
+
+    class BuggyBucket(LocalBucket):
+        def read_bytes(self, key: str) -> bytes:
+            if key.endswith("book.toml"):
+                raise KeyError("profile")
+            return super().read_bytes(key)
+
+    upload(bucket, "buggy", {**small_book_files, "book.toml": b'title = "Buggy"\n'})
+    monkeypatch.setattr(cli, "bucket_from_setting", lambda setting=None: BuggyBucket(root=bucket.root))
+    out = io.StringIO()
+    assert cli.build("buggy", bucket.root, out=out) == cli.EXIT_FAILED
+    assert "the pipeline failed" in out.getvalue()
+
+    class DeadBucket(LocalBucket):
+        def list_objects(self, prefix: str, *, with_hash: bool = True):
+            raise ConnectionError("503 Service Unavailable")
+
+    monkeypatch.setattr(cli, "bucket_from_setting", lambda setting=None: DeadBucket(root=bucket.root))
+    out = io.StringIO()
+    assert cli.build("buggy", bucket.root, out=out) == cli.EXIT_FAILED
+    assert out.getvalue().strip().count("\n") == 0 and "could not be listed: ConnectionError: 503" in out.getvalue()
