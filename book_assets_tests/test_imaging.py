@@ -133,7 +133,7 @@ def rejected(data: bytes, limits: ImageLimits = ImageLimits()) -> ImageRejected:
 def test_reason_codes_are_the_agreed_set():
     assert set(REJECTION_REASONS) == {
         "empty_file", "file_too_large", "unsupported_format", "not_an_image", "truncated",
-        "corrupt", "decompression_bomb", "too_many_pixels", "too_small",
+        "corrupt", "decompression_bomb", "metadata_too_large", "too_many_pixels", "too_small",
     }
     for sentence in REJECTION_REASONS.values():
         assert_sentence(sentence)
@@ -429,6 +429,15 @@ def test_hostile_xmp_is_read_in_bounded_work_and_never_expanded(packet):
     result = analyse_image(data, want_print_copy=False)
     assert time.process_time() - started < XMP_CPU_BOUND_S
     assert "aaaaaaaaaa" not in result.features.provenance and len(result.features.provenance) <= 2000
+
+
+def test_a_png_with_a_huge_text_chunk_is_refused_in_plain_words():
+    """Pillow caps a PNG's text at 1 MB (a zlib bomb in a zTXt chunk); that is not a damaged file."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * 3_000_000, zip=True)          # ~4 KB on disk, 3 MB unpacked
+    with pytest.raises(ImageRejected) as rejected:
+        analyse_image(encode(drawing(), "PNG", pnginfo=info), want_print_copy=False)
+    assert rejected.value.code == "metadata_too_large" and "1 MB of hidden text" in rejected.value.message
 
 
 def test_provenance_from_text_chunk_after_the_pixels():

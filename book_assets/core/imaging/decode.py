@@ -84,6 +84,12 @@ def _png_integrity(data: bytes) -> tuple[bool, bool]:
 
 def decode_failure(data: bytes, fmt: str, error: BaseException) -> ImageRejected:
     detail = str(error).lower()
+    if "max_text_chunk" in detail or "max_text_memory" in detail:   # Pillow's cap on PNG text chunks
+        return reject(
+            "metadata_too_large",
+            "This PNG carries more than 1 MB of hidden text (metadata) beside the picture — far more than a "
+            "picture needs, so it is not opened. Please save or export it again without the extra data.",
+        )
     if "truncated" in detail or _looks_truncated(data, fmt):
         return reject(
             "truncated",

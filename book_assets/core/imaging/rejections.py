@@ -32,6 +32,7 @@ REJECTION_REASONS: dict[str, str] = {
     "truncated": "The file is cut short — part of the picture is missing; please upload it again.",
     "corrupt": "The file is damaged and cannot be opened as a picture; please export it again.",
     "decompression_bomb": "The picture claims to be far too big to open safely.",
+    "metadata_too_large": "The file carries far more hidden text (metadata) than a picture needs.",
     "too_many_pixels": "The picture has more pixels than we can handle; please upload a smaller copy.",
     "too_small": "The picture is too small to print well; please upload a larger copy.",
 }
