@@ -43,8 +43,31 @@ def ensure_dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     if not target.exists() or home == default_home.resolve():
-        shutil.copyfile(INSTANCE_DEFAULTS, target)
+        # a temporary copy renamed into place: a build starting at the same moment reads the old
+        # file or the new one, never half of one
+        partial = target.with_name(f".dagster.yaml.{os.getpid()}")
+        shutil.copyfile(INSTANCE_DEFAULTS, partial)
+        os.replace(partial, target)
     return home
+
+
+def open_instance(book_id: str):
+    """The instance in ``$DAGSTER_HOME`` with the book's partition registered. The first use of a new
+    DAGSTER_HOME creates its databases; two builds starting together would both try (and one would
+    fail), so creation and registration happen under a lock file in DAGSTER_HOME."""
+    import fcntl
+
+    import dagster as dg
+
+    from .defs.partitions import books_partitions
+
+    home = ensure_dagster_home()
+    with open(home / ".book_assets.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.get()
+        if not instance.has_dynamic_partition(books_partitions.name, book_id):
+            instance.add_dynamic_partitions(books_partitions.name, [book_id])
+    return instance
 
 
 def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdout, log_level: str = "WARNING") -> int:
@@ -55,12 +78,10 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
     if problem:
         print(problem, file=out)
         return EXIT_USAGE
-    ensure_dagster_home()
     import dagster as dg
 
     from .defs.jobs import BOOK_ASSETS
     from .definitions import build_book_run
-    from .defs.partitions import books_partitions
     from .defs.run_status import record_run_not_published, step_failures
 
     bucket = bucket_from_setting(bucket_setting_value)
@@ -73,9 +94,7 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
         print(f"There is no book folder books/{book_id}/ in {bucket.url('books')} (or it is empty).", file=out)
         return EXIT_USAGE
     started = time.perf_counter()
-    with dg.DagsterInstance.get() as instance:
-        if not instance.has_dynamic_partition(books_partitions.name, book_id):
-            instance.add_dynamic_partitions(books_partitions.name, [book_id])
+    with open_instance(book_id) as instance:
         result = build_book_run(instance, book_id, bucket, log_level=log_level)
         if not result.success:      # no daemon watches an in-process run: do what the run-status sensor does
             record_run_not_published(instance, bucket, result.dagster_run, step_failures(result.all_events))

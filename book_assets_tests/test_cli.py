@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,19 @@ def test_build_exits_3_when_the_pipeline_or_the_bucket_fails(dagster_home, bucke
     out = io.StringIO()
     assert cli.build("buggy", bucket.root, out=out) == cli.EXIT_FAILED
     assert out.getvalue().strip().count("\n") == 0 and "could not be listed: ConnectionError: 503" in out.getvalue()
+
+
+def test_builds_starting_together_on_a_new_dagster_home_share_it(tmp_path):
+    """Six processes open a DAGSTER_HOME that does not exist yet at the same moment (as two first
+    builds would): without the lock, most of them failed creating its databases."""
+    home = tmp_path / "new_home"
+    code = "import sys; from book_assets import cli; cli.open_instance(sys.argv[1]).dispose(); print('ok')"
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    processes = [subprocess.Popen([sys.executable, "-c", code, f"book-{n}"], cwd=PROJECT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(6)]
+    outcomes = [process.communicate(timeout=300) for process in processes]
+    assert [out.strip() for out, _ in outcomes] == ["ok"] * 6, [err[-500:] for _, err in outcomes]
+    import dagster as dg
+
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        assert sorted(instance.get_dynamic_partitions("books")) == [f"book-{n}" for n in range(6)]
