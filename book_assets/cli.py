@@ -33,6 +33,7 @@ EXIT_PUBLISHED = 0     # the book is published
 EXIT_BLOCKED = 1       # a check refused the book (its reason is in the run and status.json)
 EXIT_USAGE = 2         # no such book folder, or a name that is not allowed
 EXIT_FAILED = 3        # the pipeline or the bucket failed (a bug, an outage): not the book's fault
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM (status.json says so)
 
 
 def ensure_dagster_home() -> Path:
@@ -82,7 +83,7 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
 
     from .defs.jobs import BOOK_ASSETS
     from .definitions import build_book_run
-    from .defs.run_status import record_run_not_published, step_failures
+    from .defs.run_status import record_run_not_published, step_failures, was_interrupted
 
     bucket = bucket_from_setting(bucket_setting_value)
     try:
@@ -126,6 +127,9 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
             print(f"Preview in a browser: {bucket.url(outcome.preview)}", file=out)
     if published:
         return EXIT_PUBLISHED
+    if any(was_interrupted(event) for event in result.all_events):
+        print("The build was stopped before the book was published; status.json says so.", file=out)
+        return EXIT_INTERRUPTED
     blocked = result.success or any(not e.passed and e.severity == dg.AssetCheckSeverity.ERROR and e.blocking
                                     for e in result.get_asset_check_evaluations())
     print("The book was not published: " + ("a check blocked it" if blocked else "the pipeline failed")

@@ -4,8 +4,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -139,3 +141,28 @@ def test_builds_starting_together_on_a_new_dagster_home_share_it(tmp_path):
 
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         assert sorted(instance.get_dynamic_partitions("books")) == [f"book-{n}" for n in range(6)]
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_a_build_and_status_json_says_so(tmp_path, signal_number):
+    """Started as a script would start it; stopped while it validates (once the first print copy
+    is cached): exit 130, and status.json says this upload was not made into a book."""
+    from book_assets.defs.resources import LocalBucket
+    from book_assets_dev.samples import write_sample_book
+
+    bucket = LocalBucket(root=str(tmp_path / "bucket"))
+    write_sample_book(bucket)
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "BOOK_BUCKET": bucket.root}
+    build = subprocess.Popen([str(Path(sys.executable).parent / "book-assets"), "build", "max-and-friends"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not bucket.list_objects("_book_assets/cache/"):
+        assert build.poll() is None and time.monotonic() < deadline, "the build ended before validating"
+        time.sleep(0.05)
+    build.send_signal(signal_number)
+    out, _ = build.communicate(timeout=60)
+    assert build.returncode == cli.EXIT_INTERRUPTED, out
+    assert "stopped before the book was published" in out
+    status = json.loads(bucket.read_bytes("published/max-and-friends/status.json"))
+    assert status["published"] is False
+    assert any("stopped (Ctrl-C or SIGTERM)" in problem for problem in status["problems"]), status

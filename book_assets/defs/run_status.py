@@ -13,7 +13,7 @@ import dagster as dg
 
 from ..core.bucket_layout import book_id_problem, published_prefix
 from ..core.stages.publish import write_status
-from .assets.common import fields
+from .assets.common import STOPPED_BY_SIGNAL, fields
 from .resources import Bucket
 
 BOOK = dg.AssetKey("book")
@@ -90,7 +90,16 @@ def book_run_canceled(context: dg.RunStatusSensorContext, bucket: Bucket):
     return _mark(context, bucket, ["the run was cancelled before the book was published"])
 
 
+def was_interrupted(event: dg.DagsterEvent) -> bool:
+    """A step failure that Ctrl-C or SIGTERM caused (``fail_fast_unless_transient`` marks it)."""
+    failure = getattr(event.event_specific_data, "user_failure_data", None) if event.is_step_failure else None
+    entry = failure.metadata.get("stopped_by_signal") if failure is not None else None
+    return bool(entry is not None and entry.value)
+
+
 def _error_message(event: dg.DagsterEvent) -> str:
+    if was_interrupted(event):
+        return STOPPED_BY_SIGNAL
     data = event.event_specific_data
     error = getattr(data, "error", None)
     return error.message.strip() if error is not None else "failed"

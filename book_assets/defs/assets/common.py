@@ -31,6 +31,9 @@ def book_asset_args(stage: str, *, kinds: set[str], description_columns: Sequenc
     return args
 
 
+STOPPED_BY_SIGNAL = "stopped (Ctrl-C or SIGTERM) before it finished"
+
+
 def book_id_of(context: dg.AssetExecutionContext) -> str:
     """The partition key, refused (without retries) when it is not a valid book folder name."""
     book_id = context.partition_key
@@ -48,6 +51,10 @@ def fail_fast_unless_transient() -> Iterator[None]:
     it covers the whole step, metadata included."""
     try:
         yield
+    except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
+        # Ctrl-C or SIGTERM: stop. (Dagster would otherwise honour the retry policy and run the step again.)
+        raise dg.Failure(description=STOPPED_BY_SIGNAL, metadata={"stopped_by_signal": True},
+                         allow_retries=False) from None
     except dg.Failure:
         raise
     except PreconditionConflict as conflict:
