@@ -431,6 +431,19 @@ def test_hostile_xmp_is_read_in_bounded_work_and_never_expanded(packet):
     assert "aaaaaaaaaa" not in result.features.provenance and len(result.features.provenance) <= 2000
 
 
+def test_a_jpeg_header_promising_far_more_than_its_data_is_truncated():
+    """libjpeg paints the missing part grey and only warns; the file size gives it away."""
+    data = bytearray(encode(drawing(), "JPEG"))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", 7000, 7000)            # claims 7000×7000 with ~2 KB of data
+    with pytest.raises(ImageRejected) as rejected:
+        analyse_image(bytes(data), want_print_copy=False)
+    assert rejected.value.code == "truncated" and "7,000×7,000" in rejected.value.message
+    flat = BytesIO()
+    Image.new("L", (3000, 3000), 255).save(flat, "JPEG", quality=10, progressive=True, optimize=True)
+    assert analyse_image(flat.getvalue(), want_print_copy=False).features.width == 3000   # tiny but whole
+
+
 def test_a_png_with_a_huge_text_chunk_is_refused_in_plain_words():
     """Pillow caps a PNG's text at 1 MB (a zlib bomb in a zTXt chunk); that is not a damaged file."""
     info = PngImagePlugin.PngInfo()

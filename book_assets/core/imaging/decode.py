@@ -128,6 +128,11 @@ def _bomb_rejection(pixels_text: str) -> ImageRejected:
     )
 
 
+# Even a flat, progressive JPEG needs at least one bit per 8×8 block of luminance (its DC code), so a
+# file with fewer bytes than pixels / 512 cannot hold its whole picture.
+JPEG_MIN_PIXELS_PER_BYTE = 512
+
+
 def open_checked(data: bytes, fmt: str) -> Image.Image:
     """Open (header only) with Pillow's bomb guard on, its warning turned into a rejection."""
     try:
@@ -143,6 +148,11 @@ def open_checked(data: bytes, fmt: str) -> Image.Image:
     # Belt and braces: catch_warnings is process-global, so re-check the guard ourselves.
     if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
         raise _bomb_rejection(human_pixels(width, height))
+    if fmt == "JPEG" and len(data) < width * height // JPEG_MIN_PIXELS_PER_BYTE:
+        # libjpeg fills a picture whose data ends early with grey and only warns, so Pillow never raises
+        raise reject("truncated", f"This JPEG says it is {human_pixels(width, height)} but holds only "
+                                  f"{human_bytes(len(data))} of picture data — far too little for that size, so "
+                                  "most of it is missing; please upload it again.")
     return im
 
 
