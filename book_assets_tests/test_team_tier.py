@@ -4,6 +4,7 @@ the database and the bucket; and the queue never runs two builds of one book at 
 from __future__ import annotations
 
 import io
+import socket
 
 import dagster as dg
 import pytest
@@ -120,3 +121,87 @@ def test_the_queue_runs_one_build_of_a_book_at_a_time_and_other_books_beside_it(
     assert runs[other].start_time < runs[first].end_time
     assert runs[other].start_time < runs[again].start_time
     assert bucket.exists("published/queue-a/book.pdf") and bucket.exists("published/queue-b/book.pdf")
+
+
+def _doctor(env: dict[str, str], monkeypatch, capsys) -> tuple[int, list[str], str]:
+    """`book-assets doctor --deploy team` in this process with ``env``: exit code, failing items, output."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    code = cli.main(["doctor", "--deploy", "team"])
+    out = capsys.readouterr().out
+    summary = [line for line in out.splitlines() if " checks failed: " in line]
+    failing = summary[0].split(" checks failed: ")[1].split(", ") if summary else []
+    assert len(failing) == sum(line.startswith("FAIL  ") for line in out.splitlines()), out
+    return code, failing, out
+
+
+def _server_env(team_server) -> dict[str, str]:
+    _, team, bucket = team_server
+    return {**team.env, "BOOK_BUCKET": bucket.root}
+
+
+def test_doctor_passes_on_a_healthy_team_deployment_and_leaves_no_probe(team_server, monkeypatch, capsys):
+    code, failing, out = _doctor(_server_env(team_server), monkeypatch, capsys)
+    assert (code, failing) == (0, []), out
+    assert sum(line.startswith("ok  ") for line in out.splitlines()) == 6 and "All 6 checks passed." in out
+    assert "postgresql+psycopg2://dagster:***@127.0.0.1" in out and team_server[1].postgres_url.split(":")[2] not in out
+    assert not team_server[2].list_objects("_book_assets/doctor/")
+
+
+def test_doctor_names_an_unreachable_database_and_a_missing_driver(team_server, postgres, monkeypatch, capsys):
+    closed = postgres.url("nowhere").replace(f":{postgres.port}/", f":{_closed_port()}/")
+    code, failing, out = _doctor({**_server_env(team_server), "DAGSTER_POSTGRES_URL": closed}, monkeypatch, capsys)
+    assert code == 1 and failing == ["database reachable", "database migrated", "daemon heartbeats"], out
+    assert "Connection refused" in out or "could not connect" in out, out
+
+    bare = team_server[1].postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    code, failing, out = _doctor({**_server_env(team_server), "DAGSTER_POSTGRES_URL": bare}, monkeypatch, capsys)
+    assert code == 1 and failing[0] == "database reachable" and "must start with postgresql+psycopg2://" in out
+
+
+def test_doctor_names_a_database_left_at_an_older_schema(team_server, monkeypatch, capsys):
+    from book_assets.deploy_checks import _schema_head
+
+    url = team_server[1].postgres_url
+    [(head,)] = _rows(url, "select version_num from alembic_version")
+    assert head == _schema_head()
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("update alembic_version set version_num = 'f495c27d5019'"))
+        code, failing, out = _doctor(_server_env(team_server), monkeypatch, capsys)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("update alembic_version set version_num = :head"), {"head": head})
+        engine.dispose()
+    assert code == 1 and failing == ["database migrated"], out
+    assert "schema at f495c27d5019" in out and "dagster instance migrate" in out
+
+
+def test_doctor_names_a_database_no_daemon_beats_for(team_home, bucket, monkeypatch, capsys):
+    with dg.DagsterInstance.get():      # the webserver created the tables, but no daemon was ever started
+        pass
+    code, failing, out = _doctor({"BOOK_BUCKET": bucket.root}, monkeypatch, capsys)
+    assert code == 1 and failing == ["daemon heartbeats"], out
+
+
+def test_doctor_names_a_bucket_it_cannot_write(team_server, gcs_emulator, monkeypatch, capsys):
+    code, failing, out = _doctor({**_server_env(team_server), "BOOK_BUCKET": "gs://no-such-books"}, monkeypatch, capsys)
+    assert code == 1 and failing == ["bucket read/write"], out
+    assert "gs://no-such-books/_book_assets/doctor/probe-" in out and "NotFound" in out
+
+
+def test_doctor_names_missing_fonts(team_server, tmp_path, monkeypatch, capsys):
+    from book_assets.core import fonts
+
+    monkeypatch.setattr(fonts, "FONT_DIRS", (tmp_path,))     # a machine without the Debian font packages
+    code, failing, out = _doctor(_server_env(team_server), monkeypatch, capsys)
+    assert code == 1 and failing == ["fonts"], out
+    assert "6 of 6 font files missing" in out and "apt-get install -y fonts-dejavu-core fonts-sil-andika" in out
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]    # free, and nothing listens on it once the socket closes
