@@ -13,13 +13,14 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from .gcs_emulator import free_port
 
 USER = "dagster"
 DEBIAN_BIN = Path("/usr/lib/postgresql")
@@ -35,12 +36,6 @@ def postgres_bin_dir() -> Path:
     if not versions:
         raise FileNotFoundError("PostgreSQL's initdb is not installed: apt-get install -y postgresql")
     return versions[-1].parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -84,7 +79,7 @@ def running_postgres(*, start_timeout: float = 60) -> Iterator[Postgres]:
                                   "--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync"], owner),
                        check=True, capture_output=True, timeout=start_timeout)
         for attempt in range(3):        # a free port can be taken between the probe and the start
-            port = _free_port()
+            port = free_port()
             options = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off -c full_page_writes=off"
             done = subprocess.run(_as_owner([str(bin_dir / "pg_ctl"), "start", "-D", str(data), "-w",
                                              "-t", str(int(start_timeout)), "-l", str(base / "server.log"),

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import requests
 from PIL import Image
 
 from book_assets.defs.resources import GCSBucket, LocalBucket
-from book_assets_dev.gcs_emulator import EMULATOR_ENV_VAR, Emulator, running_emulator
+from book_assets_dev.gcs_emulator import EMULATOR_ENV_VAR, Emulator, free_port, running_emulator
 from book_assets_dev.postgres import Postgres, running_postgres
 from book_assets_dev.samples import SampleDrawing, sample_book_files
 
@@ -86,17 +85,11 @@ def gcs_bucket(gcs_emulator) -> GCSBucket:
     return GCSBucket(bucket=name, timeout_seconds=10.0, retry_deadline_seconds=20.0)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def dagster_dev(home: Path, env: dict[str, str]) -> Iterator[str]:
     """`dagster dev` (webserver + daemon, as `make dev` runs it) on the instance in ``home``, on a free
     loopback port; yields the GraphQL URL once the code location has loaded."""
-    port = _free_port()
+    port = free_port()
     log = (home / "webserver.log").open("w")
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(PROJECT / "workspace.yaml"),

@@ -4,7 +4,6 @@ the database and the bucket; and the queue never runs two builds of one book at 
 from __future__ import annotations
 
 import io
-import socket
 
 import dagster as dg
 import pytest
@@ -13,6 +12,7 @@ import yaml
 
 from book_assets import cli
 from book_assets.defs.resources import LocalBucket
+from book_assets_dev.gcs_emulator import free_port
 
 from .conftest import TEAM_YAML, dagster_dev, new_team_home, submit_book_run, wait_for_run
 from .support import run_steps_elsewhere, upload
@@ -150,7 +150,7 @@ def test_doctor_passes_on_a_healthy_team_deployment_and_leaves_no_probe(team_ser
 
 
 def test_doctor_names_an_unreachable_database_and_a_missing_driver(team_server, postgres, monkeypatch, capsys):
-    closed = postgres.url("nowhere").replace(f":{postgres.port}/", f":{_closed_port()}/")
+    closed = postgres.url("nowhere").replace(f":{postgres.port}/", f":{free_port()}/")
     code, failing, out = _doctor({**_server_env(team_server), "DAGSTER_POSTGRES_URL": closed}, monkeypatch, capsys)
     assert code == 1 and failing == ["database reachable", "database migrated", "daemon heartbeats"], out
     assert "Connection refused" in out or "could not connect" in out, out
@@ -199,9 +199,3 @@ def test_doctor_names_missing_fonts(team_server, tmp_path, monkeypatch, capsys):
     code, failing, out = _doctor(_server_env(team_server), monkeypatch, capsys)
     assert code == 1 and failing == ["fonts"], out
     assert "6 of 6 font files missing" in out and "apt-get install -y fonts-dejavu-core fonts-sil-andika" in out
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]    # free, and nothing listens on it once the socket closes
