@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install fonts browser photos demo test eval-pairing dev dev-gcs clean
+.PHONY: install fonts browser photos postgres demo test eval-pairing dev dev-gcs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 demo: install fonts      ## build the sample book end to end on the local bucket; prints the PDF's path
 	$(BIN)/book-assets demo
 
-test: install browser photos   ## check the definitions (`dg check defs`), then run the whole test suite
+test: install browser photos postgres   ## check the definitions (`dg check defs`), then run the whole test suite
 	mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
 	$(BIN)/python -m pytest
@@ -43,6 +43,11 @@ browser:                 ## install Debian's chromium (and the fonts) when missi
 # that scikit-learn and matplotlib ship, installed with the test extra); the look model's fit test needs them.
 photos:                  ## install the photographs of the pairing corpus (Debian opencv-doc) when missing
 	$(call apt_ensure,opencv-doc)
+
+# The team tier's tests start a throwaway PostgreSQL cluster of their own (book_assets_dev/postgres.py):
+# Debian's server binaries and the `postgres` account its package creates (the server refuses root).
+postgres:                ## install PostgreSQL's server binaries when missing (the team tier's tests)
+	$(call apt_ensure,postgresql)
 
 eval-pairing: install photos   ## score pairing on the generated and the photo corpus (full size; minutes)
 	$(BIN)/book-assets eval-pairing --corpus both --split eval $(EVAL_ARGS)

@@ -2,6 +2,7 @@
 
     book-assets build BOOK_ID [--bucket PATH]   build one book folder (exit 0 only when published)
     book-assets doctor                          show what the tool will use (bucket, instance, versions)
+    book-assets doctor --deploy team            check a team deployment: database, daemon, bucket, fonts
 
 Dev tooling (``book_assets_dev``, beside the tests; a clone's editable install), imported only when run:
 
@@ -137,6 +138,23 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdo
     return EXIT_BLOCKED if blocked else EXIT_FAILED
 
 
+def doctor_team(bucket_setting_value: str | None = None, *, out=None) -> int:
+    """One line per check of the team deployment; 1 when any fails, naming each failing item."""
+    from .deploy_checks import team_findings
+
+    out = out or sys.stdout
+
+    findings = team_findings(bucket_setting_value)
+    for finding in findings:
+        print(f"{'ok  ' if finding.ok else 'FAIL'}  {finding.item:<18} {finding.detail}", file=out)
+    failed = [f.item for f in findings if not f.ok]
+    if failed:
+        print(f"{len(failed)} of {len(findings)} checks failed: {', '.join(failed)}", file=out)
+        return 1
+    print(f"All {len(findings)} checks passed.", file=out)
+    return 0
+
+
 def doctor(*, out=sys.stdout) -> int:
     from importlib.metadata import version
 
@@ -185,12 +203,17 @@ def main(argv: list[str] | None = None) -> int:
     p_build = commands.add_parser("build", help="build one book folder books/BOOK_ID/")
     p_build.add_argument("book_id")
     p_build.add_argument("--bucket", help=BUCKET_HELP)
-    commands.add_parser("doctor", help="show the bucket, instance and versions in use")
+    p_doctor = commands.add_parser("doctor", help="show the bucket, instance and versions in use")
+    p_doctor.add_argument("--deploy", choices=["local", "team"], default="local",
+                          help="team: check the database, daemon heartbeats, bucket and fonts (exit 1 on a failure)")
+    p_doctor.add_argument("--bucket", help=BUCKET_HELP)
     for name, text in DEV_COMMANDS.items():     # only for --help: main() hands these on before parsing
         commands.add_parser(name, help=f"{text} (dev tooling)")
     args = parser.parse_args(argv)
     if args.command == "build":
         return build(args.book_id, args.bucket)
+    if args.deploy == "team":
+        return doctor_team(args.bucket)
     return doctor()
 
 

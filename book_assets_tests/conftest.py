@@ -1,16 +1,18 @@
 """Shared fixtures: a real local bucket, a real (temporary) Dagster instance, the sample book."""
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -19,12 +21,15 @@ import requests
 from PIL import Image
 
 from book_assets.defs.resources import GCSBucket, LocalBucket
-from book_assets_dev.gcs_emulator import EMULATOR_ENV_VAR, Emulator, running_emulator
+from book_assets_dev.gcs_emulator import EMULATOR_ENV_VAR, Emulator, free_port, running_emulator
+from book_assets_dev.postgres import Postgres, running_postgres
 from book_assets_dev.samples import SampleDrawing, sample_book_files
 
 from .support import DAGSTER_DEV_BOOK_ID, gql, upload
 
 PROJECT = Path(__file__).resolve().parent.parent
+TEAM_URL_ENV_VAR = "DAGSTER_POSTGRES_URL"
+TEAM_YAML = PROJECT / "deploy" / "team" / "dagster.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -80,26 +85,17 @@ def gcs_bucket(gcs_emulator) -> GCSBucket:
     return GCSBucket(bucket=name, timeout_seconds=10.0, retry_deadline_seconds=20.0)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def webserver(tmp_path_factory, small_book_files):
-    """`dagster dev` (webserver + daemon, as `make dev` runs it) on a free loopback port."""
-    home = tmp_path_factory.mktemp("dagster_home")
-    (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
-    bucket = LocalBucket(root=str(home / "bucket"))
-    upload(bucket, DAGSTER_DEV_BOOK_ID, small_book_files)
-    port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "BOOK_BUCKET": bucket.root}
+@contextlib.contextmanager
+def dagster_dev(home: Path, env: dict[str, str]) -> Iterator[str]:
+    """`dagster dev` (webserver + daemon, as `make dev` runs it) on the instance in ``home``, on a free
+    loopback port; yields the GraphQL URL once the code location has loaded."""
+    port = free_port()
     log = (home / "webserver.log").open("w")
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(PROJECT / "workspace.yaml"),
          "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=PROJECT, env={**os.environ, **env, "DAGSTER_HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/graphql"
     try:
@@ -117,7 +113,7 @@ def webserver(tmp_path_factory, small_book_files):
                 pass
             assert time.monotonic() < deadline, "webserver did not load the code location in 120 s"
             time.sleep(0.5)
-        yield url, bucket, home
+        yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -127,18 +123,74 @@ def webserver(tmp_path_factory, small_book_files):
         log.close()
 
 
+@pytest.fixture(scope="session")
+def webserver(tmp_path_factory, small_book_files):
+    """`dagster dev` on the local tier's instance (the repo's dagster.yaml) and a local bucket."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+    bucket = LocalBucket(root=str(home / "bucket"))
+    upload(bucket, DAGSTER_DEV_BOOK_ID, small_book_files)
+    with dagster_dev(home, {"BOOK_BUCKET": bucket.root}) as url:
+        yield url, bucket, home
+
+
+# The team tier (deploy/team/dagster.yaml) on a real PostgreSQL that the tests start themselves.
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL cluster on 127.0.0.1 for the session; each test takes its own database."""
+    with running_postgres() as server:
+        yield server
+
+
+_database_numbers = itertools.count(1)
+
+
+@dataclass
+class TeamHome:
+    """A DAGSTER_HOME set up as a team does it: deploy/team/dagster.yaml copied in, the URL in the environment."""
+
+    home: Path
+    postgres_url: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"DAGSTER_HOME": str(self.home), TEAM_URL_ENV_VAR: self.postgres_url}
+
+    def on_another_machine(self, home: Path) -> TeamHome:
+        """The same database from another DAGSTER_HOME (another machine set up the same way)."""
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(TEAM_YAML, home / "dagster.yaml")
+        return TeamHome(home, self.postgres_url)
+
+
+def new_team_home(postgres: Postgres, home: Path) -> TeamHome:
+    """A fresh database and a DAGSTER_HOME at ``home`` that uses it."""
+    return TeamHome(home, postgres.create_database(f"team_{next(_database_numbers)}")).on_another_machine(home)
+
+
+@pytest.fixture
+def team_home(postgres, tmp_path, monkeypatch) -> TeamHome:
+    """The team instance for one test, in this process's environment (DagsterInstance.get() finds it)."""
+    team = new_team_home(postgres, tmp_path / "team_home")
+    for name, value in team.env.items():
+        monkeypatch.setenv(name, value)
+    return team
+
+
 REPOSITORY = {"repositoryLocationName": "book_assets", "repositoryName": "__repository__"}
 BLOCKED_BOOK_ID = "blocked-ui"   # its only drawing is far too small to print: images_at_minimum_ppi blocks it
 FIVE_ASSETS = [{"path": [name]} for name in ("raw_images", "validated_images", "image_pairs", "page_layouts", "book")]
 
 
-def launch_book_run(url: str, book_id: str, job_name: str, asset_selection: list | None = None) -> tuple[str, str]:
-    """Add the book's partition and launch ``job_name`` for it over GraphQL, as the UI does; wait for
-    the end: (run id, final status)."""
+def submit_book_run(url: str, book_id: str, job_name: str, asset_selection: list | None = None) -> str:
+    """Add the book's partition and launch ``job_name`` for it over GraphQL, as the UI does; the run id
+    (the run is queued: the daemon starts it)."""
     added = gql(url, """mutation($sel: RepositorySelector!, $key: String!) {
         addDynamicPartition(repositorySelector: $sel, partitionsDefName: "books", partitionKey: $key) {
-          __typename ... on PythonError { message } } }""", {"sel": REPOSITORY, "key": book_id})
-    assert added["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess", added
+          __typename ... on PythonError { message } ... on DuplicateDynamicPartitionError { partitionName } } }""",
+                {"sel": REPOSITORY, "key": book_id})
+    assert added["addDynamicPartition"]["__typename"] in (
+        "AddDynamicPartitionSuccess", "DuplicateDynamicPartitionError"), added
     selector = {**REPOSITORY, "jobName": job_name, **({"assetSelection": asset_selection} if asset_selection else {})}
     launched = gql(url, """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
         __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
@@ -146,15 +198,25 @@ def launch_book_run(url: str, book_id: str, job_name: str, asset_selection: list
         {"params": {"selector": selector,
                     "executionMetadata": {"tags": [{"key": "dagster/partition", "value": book_id}]}}})
     assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["launchRun"]["run"]["runId"]
-    deadline = time.monotonic() + 180
+    return launched["launchRun"]["run"]["runId"]
+
+
+def wait_for_run(url: str, run_id: str, timeout: float = 180) -> str:
+    """Poll the run over GraphQL until it ends; its final status."""
+    deadline = time.monotonic() + timeout
     while True:
         status = gql(url, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
                      {"id": run_id})["runOrError"]["status"]
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
-            return run_id, status
-        assert time.monotonic() < deadline, f"run still {status} after 180 s"
+            return status
+        assert time.monotonic() < deadline, f"run {run_id} still {status} after {timeout:.0f} s"
         time.sleep(1)
+
+
+def launch_book_run(url: str, book_id: str, job_name: str, asset_selection: list | None = None) -> tuple[str, str]:
+    """Launch a book's run as the UI does and wait for the end: (run id, final status)."""
+    run_id = submit_book_run(url, book_id, job_name, asset_selection)
+    return run_id, wait_for_run(url, run_id)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,11 @@
 """Helpers the integration tests share: upload a book, build it, read its events."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import dagster as dg
 import requests
 
@@ -47,3 +52,37 @@ def with_extra_drawing(files: dict[str, bytes], name: str, subject: str, size: i
     extra = io.BytesIO()
     draw_subject(subject, size, seed=seed).save(extra, "JPEG", quality=90)
     return {**files, f"drawings/{name}": extra.getvalue()}
+
+
+STEPS_ELSEWHERE = textwrap.dedent("""
+    import sys
+    import dagster as dg
+    from book_assets.defs.jobs import BOOK_ASSETS
+    from book_assets.defs.partitions import books_partitions
+    from book_assets.defs.resources import book_resources, bucket_from_setting
+
+    bucket_setting, book_id, selection = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+    with dg.DagsterInstance.get() as instance:
+        if not instance.has_dynamic_partition(books_partitions.name, book_id):
+            instance.add_dynamic_partitions(books_partitions.name, [book_id])
+        result = dg.materialize(BOOK_ASSETS, selection=selection, instance=instance, partition_key=book_id,
+                                resources=book_resources(bucket_from_setting(bucket_setting)), raise_on_error=False)
+        steps = sorted(e.step_key for e in result.all_events if e.event_type_value == "STEP_START")
+        print("run", result.run_id)
+        print("steps", *steps)
+        if result.success and "book" in selection:
+            print("published", result.output_for_node("book").published)
+        for event in result.all_events:
+            if event.is_step_failure:
+                print("failure", event.event_specific_data.error.message.strip())
+""")
+
+
+def run_steps_elsewhere(bucket_setting: str, book_id: str, selection: list[str], *, env: dict[str, str],
+                        cwd=None) -> str:
+    """Materialize ``selection`` of one book in a separate Python process (another machine, as far as
+    Dagster can tell: its own environment and working folder); what it printed."""
+    done = subprocess.run([sys.executable, "-c", STEPS_ELSEWHERE, bucket_setting, book_id, ",".join(selection)],
+                          env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

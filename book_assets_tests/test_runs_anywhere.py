@@ -4,50 +4,20 @@ failures are retried: a bug fails at once, a dropped connection is tried again."
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 
 import dagster as dg
 import pytest
 
 from book_assets.defs.resources import LocalBucket
 
-from .support import build, upload
+from .support import build, run_steps_elsewhere, upload
 
 pytestmark = pytest.mark.integration
-
-BOOK_ALONE = textwrap.dedent("""
-    import sys
-    import dagster as dg
-    from book_assets.defs.jobs import BOOK_ASSETS
-    from book_assets.defs.partitions import books_partitions
-    from book_assets.defs.resources import LocalBucket, book_resources
-
-    root, book_id = sys.argv[1:3]
-    with dg.DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions(books_partitions.name, [book_id])
-        result = dg.materialize(BOOK_ASSETS, selection=["book"], instance=instance, partition_key=book_id,
-                                resources=book_resources(LocalBucket(root=root)), raise_on_error=False)
-        steps = sorted(e.step_key for e in result.all_events if e.event_type_value == "STEP_START")
-        print("steps", *steps)
-        if result.success:
-            print("published", result.output_for_node("book").published)
-        else:
-            for event in result.all_events:
-                if event.is_step_failure:
-                    print("failure", event.event_specific_data.error.message.strip())
-""")
-
 
 def _run_book_alone(root: str, book_id: str, home) -> str:
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-c", BOOK_ALONE, root, book_id], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_steps_elsewhere(root, book_id, ["book"], env={"DAGSTER_HOME": str(home)})
 
 
 def test_book_runs_alone_in_a_fresh_process_from_the_manifests_in_the_bucket(bucket, instance, small_book_files,
