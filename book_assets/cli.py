@@ -72,8 +72,9 @@ def open_instance(book_id: str):
     return instance
 
 
-def build(book_id: str, bucket_setting_value: str | None = None, *, out=sys.stdout, log_level: str = "WARNING") -> int:
+def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, log_level: str = "WARNING") -> int:
     """Register the book's partition and materialize the five assets; 0 when the book was published."""
+    out = out or sys.stdout     # resolved per call, so a redirected stdout (tests, capture) is honoured
     from .core.bucket_layout import book_id_problem
 
     problem = book_id_problem(book_id)
@@ -155,7 +156,8 @@ def doctor_team(bucket_setting_value: str | None = None, *, out=None) -> int:
     return 0
 
 
-def doctor(*, out=sys.stdout) -> int:
+def doctor(*, out=None) -> int:
+    out = out or sys.stdout     # resolved per call, so a redirected stdout (tests, capture) is honoured
     from importlib.metadata import version
 
     home = ensure_dagster_home()

@@ -28,7 +28,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def bench(drawings: int = 12, variations: int = 10, workers: int = 2, *, out=sys.stdout) -> int:
+def bench(drawings: int = 12, variations: int = 10, workers: int = 2, *, out=None) -> int:
+    out = out or sys.stdout     # resolved per call, so a redirected stdout (tests, capture) is honoured
     import dagster as dg
 
     from book_assets.definitions import build_book_run

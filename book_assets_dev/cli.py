@@ -12,8 +12,9 @@ from book_assets.cli import BUCKET_HELP, DEV_COMMANDS, build
 from book_assets.defs.resources import bucket_from_setting
 
 
-def demo(bucket_setting_value: str | None = None, *, out=sys.stdout) -> int:
+def demo(bucket_setting_value: str | None = None, *, out=None) -> int:
     """Write the generated sample book into the bucket, then build it."""
+    out = out or sys.stdout     # resolved per call, so a redirected stdout (tests, capture) is honoured
     from .samples import SAMPLE_BOOK_ID, write_sample_book
 
     bucket = bucket_from_setting(bucket_setting_value)
