@@ -1,8 +1,6 @@
 """The cover sheet: back, spine, front; spine width from pages and paper; spine text only when wide."""
 from __future__ import annotations
 
-import io
-
 import pytest
 from pypdf import PdfReader
 
@@ -11,18 +9,8 @@ from book_assets.core.layout import BookContent, ImageSource, SpreadContent
 from book_assets.core.preflight import preflight_cover
 from book_assets.core.press import make_press_ready
 from book_assets.core.profiles import PROFILES, normalize_paper
-from book_assets_dev.samples import draw_subject
 
 KDP = PROFILES["kdp-8.5x8.5"]
-
-
-@pytest.fixture(scope="module")
-def drawing_jpeg(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("cover") / "max.jpg"
-    buffer = io.BytesIO()
-    draw_subject("monster", 1800, seed=0).save(buffer, "JPEG", quality=90)
-    path.write_bytes(buffer.getvalue())
-    return str(path)
 
 
 def content() -> BookContent:

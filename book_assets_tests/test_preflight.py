@@ -329,7 +329,7 @@ def test_a_broken_pdfx_file_has_each_problem_reported_by_name(tmp_path, drawing_
         if number == 3:
             canvas.setFillColorCMYK(0.8, 0.8, 0.8, 0.8)
             canvas.rect(100, 100, 200, 200, stroke=0, fill=1)               # 320 % over 2.8 in
-            canvas.drawImage(drawing_jpeg, 320, 320, 200, 200)                # RGB, 900 PPI
+            canvas.drawImage(drawing_jpeg, 320, 320, 200, 200)                # RGB, 648 PPI
             canvas.setFont("Helvetica", 14)                                   # base-14: not embedded
             canvas.drawString(100, 400, "not embedded")
         canvas.showPage()
@@ -356,11 +356,3 @@ def test_a_broken_pdfx_file_has_each_problem_reported_by_name(tmp_path, drawing_
     assert {"pdfx_version", "output_intent", "font_not_embedded"} <= kdp
     assert not {"ink_over_limit", "image_colour_space"} & kdp                 # RGB and ink are fine for KDP
 
-
-@pytest.fixture(scope="module")
-def drawing_jpeg(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("broken") / "drawing.jpg"
-    buffer = io.BytesIO()
-    draw_subject("cat", 2500, seed=3).save(buffer, "JPEG", quality=90)
-    path.write_bytes(buffer.getvalue())
-    return str(path)
