@@ -23,7 +23,7 @@ from PIL import Image
 from book_assets.defs.resources import GCSBucket, LocalBucket
 from book_assets_dev.gcs_emulator import EMULATOR_ENV_VAR, Emulator, free_port, running_emulator
 from book_assets_dev.postgres import Postgres, running_postgres
-from book_assets_dev.samples import SampleDrawing, sample_book_files
+from book_assets_dev.samples import SampleDrawing, draw_subject, sample_book_files
 
 from .support import DAGSTER_DEV_BOOK_ID, gql, upload
 
@@ -45,6 +45,16 @@ def small_book_files() -> dict[str, bytes]:
         (SampleDrawing("max", "monster", 3, "helpful"), SampleDrawing("zoom", "rocket", 5, "random")),
         include_bad=False, include_config=False,
     )
+
+
+@pytest.fixture(scope="session")
+def drawing_jpeg(tmp_path_factory) -> str:
+    """One 1800 px drawing as a JPEG file, for tests that draw a picture into a PDF themselves."""
+    path = tmp_path_factory.mktemp("drawing") / "max.jpg"
+    buffer = io.BytesIO()
+    draw_subject("monster", 1800, seed=0).save(buffer, "JPEG", quality=90)
+    path.write_bytes(buffer.getvalue())
+    return str(path)
 
 
 @pytest.fixture

@@ -1,27 +1,16 @@
 """The cover sheet: back, spine, front; spine width from pages and paper; spine text only when wide."""
 from __future__ import annotations
 
-import io
-
 import pytest
 from pypdf import PdfReader
 
 from book_assets.core.cover import SPINE_MARGIN_IN, layout_cover, render_cover
 from book_assets.core.layout import BookContent, ImageSource, SpreadContent
 from book_assets.core.preflight import preflight_cover
+from book_assets.core.press import make_press_ready
 from book_assets.core.profiles import PROFILES, normalize_paper
-from book_assets_dev.samples import draw_subject
 
 KDP = PROFILES["kdp-8.5x8.5"]
-
-
-@pytest.fixture(scope="module")
-def drawing_jpeg(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("cover") / "max.jpg"
-    buffer = io.BytesIO()
-    draw_subject("monster", 1800, seed=0).save(buffer, "JPEG", quality=90)
-    path.write_bytes(buffer.getvalue())
-    return str(path)
 
 
 def content() -> BookContent:
@@ -76,6 +65,7 @@ def test_front_has_title_author_and_a_sharp_picture_back_keeps_the_barcode_clear
 def test_written_cover_passes_preflight(tmp_path, drawing_jpeg, pages):
     cover = layout_cover(content(), KDP, pages, "white")
     render_cover(cover, lambda key: drawing_jpeg, tmp_path / "cover.pdf", title="Max and Friends")
+    make_press_ready(tmp_path / "cover.pdf", KDP)
     report = preflight_cover(tmp_path / "cover.pdf", KDP, cover.sheet, cover.trim_box, cover.safe_boxes())
     assert report.problems == []
     assert report.pages == 1 and report.fonts and report.min_ppi >= 300

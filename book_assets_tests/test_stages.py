@@ -146,4 +146,11 @@ def test_the_report_accounts_for_every_object(bucket, instance, small_book_files
     assert [r["reason"] for r in report.rejected] == ["too_small"]
     assert report.config_files == ["books/r/pairs.csv"]
     published = json.loads(bucket.read_bytes("published/r/report.json"))
-    assert published["report_version"] == 2 and published["rejected"] == report.rejected
+    assert published["report_version"] == 3 and published["rejected"] == report.rejected
+    # Every preflight item of both files, with what was measured and the limit it was held to.
+    for name in ("book.pdf", "cover.pdf"):
+        items = {item["item"]: item for item in published["preflight"][name]}
+        assert items["output_intent"]["value"].startswith("sRGB") and items["output_intent"]["passed"]
+        assert items["min_image_ppi"]["value"] >= items["min_image_ppi"]["limit"] == 200
+        assert items["file_mb"]["value"] < items["file_mb"]["limit"]
+        assert all(item["passed"] for item in items.values())

@@ -6,7 +6,9 @@ family from :mod:`fonts` (the canvas's initial font too, otherwise reportlab wri
 Helvetica into every page's resources); print copies are sRGB JPEGs and go into the PDF
 byte-for-byte (DCTDecode), and only a copy with far more pixels than its largest placement needs
 (above the profile's ``max_image_ppi``) is resampled to ``resample_ppi`` and re-encoded once, ICC
-profile kept; bytes are deterministic (``invariant=1``), so a re-run that changes nothing writes
+profile kept; neutral colours (text, frames, white areas) are set as gray, which a CMYK
+conversion prints in black ink alone — small text in four inks blurs when the plates shift; bytes are
+deterministic (``invariant=1``), so a re-run that changes nothing writes
 the same file.
 
 Image XObjects are named after the print copy's *bucket key*, not the local path it was read
@@ -32,7 +34,7 @@ from reportlab.pdfbase import pdfdoc
 from reportlab.pdfgen.canvas import Canvas
 
 from . import fonts
-from .colour import relative_luminance
+from .colour import parse_hex_colour, relative_luminance
 from .layout import PlacedImage, PlacedText
 from .profiles import Box, PrintProfile
 
@@ -80,11 +82,21 @@ def pdf_canvas(out_path: Path, size: tuple[float, float], *, title: str, author:
         partial.unlink(missing_ok=True)
 
 
+def set_colour(canvas: Canvas, colour: str | tuple[int, int, int], *, stroke: bool = False) -> None:
+    """Fill (or stroke) colour: a neutral one as DeviceGray, so the press conversion prints it in
+    black ink only; any other as RGB."""
+    r, g, b = parse_hex_colour(colour) if isinstance(colour, str) else colour
+    if r == g == b:
+        (canvas.setStrokeGray if stroke else canvas.setFillGray)(r / 255)
+    else:
+        (canvas.setStrokeColorRGB if stroke else canvas.setFillColorRGB)(r / 255, g / 255, b / 255)
+
+
 def fill_box(canvas: Canvas, rgb: tuple[int, int, int], box: Box) -> None:
     """A plain filled rectangle: a page's colour out to the bleed edge (no white slivers after
     trimming), or the white area a cover keeps for its barcode."""
     x0, y0, x1, y1 = box
-    canvas.setFillColorRGB(*(channel / 255 for channel in rgb))
+    set_colour(canvas, rgb)
     canvas.rect(x0, y0, x1 - x0, y1 - y0, stroke=0, fill=1)
 
 
@@ -130,7 +142,7 @@ def line_positions(text: PlacedText, font_name: str) -> list[tuple[str, float, f
 def draw_text(canvas: Canvas, text: PlacedText, colour: str) -> None:
     """Each line as runs: the family where it has the glyphs, the fallback font where it does not."""
     font_name = font_for(text)
-    canvas.setFillColor(colour)
+    set_colour(canvas, colour)
     for line, x, baseline in line_positions(text, font_name):
         line_object = canvas.beginText(x, baseline)     # one text object per line, so it extracts as one
         for piece, run_font in fonts.runs(line, font_name):

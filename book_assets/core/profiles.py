@@ -5,6 +5,10 @@ picture-book trim, KDP 8.5 × 8.5 in. Print profiles add 0.125 in of bleed on th
 (a page is trim + 0.125 in wide and + 0.25 in high), keep text inside a safe margin (0.375 in;
 0.5 in for IngramSpark and Lulu, whose trimming varies more), and pad the book to 24 pages or the
 next multiple of 8. ``screen`` is for sharing: no bleed, no padding, smaller images.
+
+Colour follows the press: KDP and ``screen`` books stay RGB and declare sRGB as their output
+intent; IngramSpark and Lulu get PDF/X-3:2002 in CMYK with the total ink their presses accept
+(``core.press`` does the conversion).
 """
 from __future__ import annotations
 
@@ -42,10 +46,16 @@ class PrintProfile:
     reject_ppi: float = 200.0        # preflight: an image in the written PDF below this is an error
     max_file_mb: float = 650.0       # the print services' upload limit
     service: str = "kdp"             # "kdp" | "ingram" | "lulu" | "screen"
+    pdfx: str | None = None          # "PDF/X-3:2002": CMYK for an offset/POD press; None: RGB with an sRGB intent
+    max_ink_percent: float | None = None   # total area coverage the press accepts (CMYK books only)
 
     @property
     def is_print(self) -> bool:
         return self.service != "screen"
+
+    @property
+    def is_cmyk(self) -> bool:
+        return self.pdfx is not None
 
     @property
     def page_width_pt(self) -> float:
@@ -89,10 +99,16 @@ def normalize_paper(paper: str) -> str:
     return key
 
 
+# IngramSpark rejects files above 240 % total ink; Lulu publishes no single figure we could confirm, so
+# its books get the same conservative limit.
+PRESS_INK_LIMIT = {"ingram": 240.0, "lulu": 240.0}
+
+
 def _print(name: str, width_in: float, height_in: float, service: str) -> PrintProfile:
-    margin = 0.5 if service in ("ingram", "lulu") else 0.375
-    return PrintProfile(name=name, trim_width_in=width_in, trim_height_in=height_in, safe_margin_in=margin,
-                        service=service)
+    press = service in PRESS_INK_LIMIT
+    return PrintProfile(name=name, trim_width_in=width_in, trim_height_in=height_in,
+                        safe_margin_in=0.5 if press else 0.375, service=service,
+                        pdfx="PDF/X-3:2002" if press else None, max_ink_percent=PRESS_INK_LIMIT.get(service))
 
 
 A4_IN = (210 / MM_PER_INCH, 297 / MM_PER_INCH)

@@ -22,7 +22,7 @@ from . import fonts
 from .colour import parse_hex_colour
 from .draw import (
     draw_image, draw_text, fill_box, font_for, line_positions, pdf_canvas, resample_all, resample_targets,
-    text_colour_on,
+    set_colour, text_colour_on,
 )
 from .layout import BookLayout, Page, PrintProfile
 from .profiles import Box
@@ -53,7 +53,7 @@ def _draw_frame(canvas: Canvas, box: Box) -> None:
     """A dashed rounded outline: the space an activity page leaves for a child's own drawing."""
     x0, y0, x1, y1 = box
     canvas.saveState()
-    canvas.setStrokeColor(FRAME_GREY)
+    set_colour(canvas, FRAME_GREY, stroke=True)
     canvas.setLineWidth(FRAME_LINE_PT)
     canvas.setDash(6, 4)
     canvas.roundRect(x0, y0, x1 - x0, y1 - y0, radius=FRAME_RADIUS_PT, stroke=1, fill=0)

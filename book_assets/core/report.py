@@ -14,7 +14,8 @@ from typing import Any
 
 from .layout import Page
 
-REPORT_VERSION = 2    # 2: "pairs" lists printed pairs only; "held" and "excluded" list the variations left out
+REPORT_VERSION = 3    # 2: "pairs" lists printed pairs only; "held" and "excluded" list the variations left out
+                      # 3: "preflight" lists every item measured per file, with its value and limit
 
 
 @dataclass
@@ -32,6 +33,8 @@ class BookReport:
     excluded: list[dict[str, str]] = field(default_factory=list)   # {"generated", "reason", "message"}
     problems: list[str] = field(default_factory=list)   # plain sentences about settings and overrides
     metrics: dict[str, Any] = field(default_factory=dict)
+    # per written file ("book.pdf", "cover.pdf"): [{"item", "value", "limit", "passed"}]
+    preflight: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         body = {"report_version": REPORT_VERSION, **self.__dict__}

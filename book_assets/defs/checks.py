@@ -67,11 +67,13 @@ PAGE_LAYOUTS_CHECKS = [
 ]
 BOOK_CHECKS = [
     _spec("pdf_preflight", "book",
-          "The written PDF, re-opened: page count rule, page/trim/bleed boxes per profile, every font embedded, "
-          "no text outside the safe area, image PPI and sRGB, no annotations, file size under the limit."),
+          "The written PDF, re-opened with pikepdf: PDF/X version and output intent per profile, page count rule, "
+          "page/trim/bleed boxes, every font embedded, no text outside the safe area, image PPI and colour space, "
+          "total ink on a CMYK raster (PDF/X books), no transparency or annotations, file size under the limit."),
     _spec("cover_preflight", "book",
           "The written cover.pdf, re-opened: one sheet sized from trim, spine (page count × paper) and bleed; "
-          "boxes, fonts, text inside the panels' safe areas, image PPI."),
+          "PDF/X version and output intent, boxes, fonts, text inside the panels' safe areas, image PPI and colour "
+          "space, total ink (PDF/X books), no transparency or annotations."),
     _spec("everything_accounted_for", "book",
           "Every object under books/<id>/ is on a page, held out for review, excluded in pairs.csv, unpaired, "
           "rejected with a reason, or a settings file."),
@@ -198,11 +200,24 @@ def check_images_ppi(layout: Layout, *, minimum: bool) -> dg.AssetCheckResult:
                    below_threshold=_listing(lines))
 
 
+def preflight_table(items_by_file: dict[str, list[dict]]) -> dg.MetadataValue:
+    """Every preflight item of every file as one markdown table: measured value, limit, verdict."""
+    rows = ["| file | item | measured | limit | ok |", "|---|---|---|---|---|"]
+    rows += [f"| {name} | {item['item']} | {'—' if item['value'] is None else item['value']} | "
+             f"{'—' if item['limit'] is None else item['limit']} | {'yes' if item['passed'] else '**no**'} |"
+             for name, items in items_by_file.items() for item in items]
+    return dg.MetadataValue.md("\n".join(rows))
+
+
 def check_pdf_preflight(report: PreflightReport, *, check_name: str = "pdf_preflight",
                         notes: Sequence[str] = ()) -> dg.AssetCheckResult:
-    """Findings of re-opening the written PDF or cover (core.preflight); must be none."""
+    """Findings of re-opening the written PDF or cover (core.preflight); must be none. The metadata
+    lists every item measured with its value and limit."""
     return _result(check_name, not report.problems, len(report.problems), 0, pages=report.pages,
                    fonts=", ".join(report.fonts), min_image_ppi=report.min_ppi, pdf_bytes=report.bytes,
+                   pdfx_version=report.pdfx_version or "none", output_intent=report.output_intent or "none",
+                   max_ink_percent=report.max_ink,
+                   items=preflight_table({"pdf" if check_name == "pdf_preflight" else "cover": report.item_table()}),
                    warnings=_listing([*report.warnings, *notes]), problems=_listing(report.problems),
                    codes=dg.MetadataValue.json(_count_codes(report.problems)))
 

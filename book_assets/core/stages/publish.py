@@ -7,6 +7,7 @@ ends with ``status.json`` saying whether the files beside it are the newest uplo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import tempfile
 import time
@@ -20,6 +21,7 @@ from ..cover import render_cover
 from ..inventory import Role
 from ..pairing import PairStatus
 from ..preflight import PreflightReport, preflight_cover, preflight_pdf
+from ..press import PressResult, make_press_ready
 from ..preview import PreviewPage, render_preview
 from ..problems import Problem, by_page, first_of
 from ..render import RenderStats, render_page_png, render_pdf
@@ -43,7 +45,7 @@ class BookBuild:
 
 
 def build_report(inventory: Inventory, validation: Validation, pairing: Pairing, layout: Layout,
-                 metrics: dict) -> BookReport:
+                 metrics: dict, preflight: dict[str, list[dict]] | None = None) -> BookReport:
     """``report.json``: where every object of the book folder went."""
     return BookReport(
         book_id=inventory.book_id,
@@ -62,6 +64,7 @@ def build_report(inventory: Inventory, validation: Validation, pairing: Pairing,
         problems=[*first_of([p.message for p in layout.config_problems]),
                   *first_of([f"pairs.csv: {p.message}" for p in pairing.override_problems])],
         metrics=metrics,
+        preflight=preflight or {},
     )
 
 
@@ -127,10 +130,17 @@ class Rendered:
     thumbnails: tuple[bytes, ...]
     preflight_ms: float
     thumbnails_ms: float
+    press: PressResult | None = None           # what made book.pdf press-ready (output intent, PDF/X)
+    cover_press: PressResult | None = None
+
+    def preflight_items(self) -> dict[str, list[dict]]:
+        """Every preflight item measured, with its value and limit, per written file."""
+        return {"book.pdf": self.preflight.item_table(), "cover.pdf": self.cover_preflight.item_table()}
 
 
 def render_book(layout: Layout, store: ObjectStore, folder: Path, files: contextlib.ExitStack) -> Rendered:
-    """Write book.pdf and cover.pdf into ``folder``, preflight both, and draw every page's thumbnail.
+    """Write book.pdf and cover.pdf into ``folder``, make both what the profile's press asks for
+    (core.press), preflight both, and draw every page's thumbnail.
     Print copies are fetched from the store once each and kept open in ``files`` until it closes."""
     book, cover = layout.layout, layout.cover
     local: dict[str, str] = {}
@@ -142,15 +152,18 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, files: context
 
     pdf_path, cover_path = folder / "book.pdf", folder / "cover.pdf"
     stats = render_pdf(book, image_path, pdf_path)
+    press = make_press_ready(pdf_path, book.profile)
+    stats = dataclasses.replace(stats, bytes=press.bytes)
     started = time.perf_counter()
     preflight = preflight_pdf(pdf_path, book.profile, expected_pages=len(book.pages))
     preflight_ms = ms_since(started)
-    cover_stats = render_cover(cover, image_path, cover_path, title=book.title, author=book.author)
+    render_cover(cover, image_path, cover_path, title=book.title, author=book.author)
+    cover_press = make_press_ready(cover_path, book.profile)     # the cover follows the interior's profile
     cover_check = preflight_cover(cover_path, book.profile, cover.sheet, cover.trim_box, cover.safe_boxes())
     started = time.perf_counter()
     thumbnails = tuple(render_page_png(p, book.profile, image_path, width_px=THUMBNAIL_PX) for p in book.pages)
-    return Rendered(pdf_path, cover_path, stats, cover_stats.bytes, preflight, cover_check, thumbnails,
-                    preflight_ms, ms_since(started))
+    return Rendered(pdf_path, cover_path, stats, cover_press.bytes, preflight, cover_check, thumbnails,
+                    preflight_ms, ms_since(started), press, cover_press)
 
 
 def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered) -> str:
@@ -209,7 +222,8 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
     with tempfile.TemporaryDirectory(prefix="book-") as tmp, contextlib.ExitStack() as files:
         rendered = render_book(layout, store, Path(tmp), files)
         report = build_report(inventory, validation, pairing, layout,
-                              report_metrics(inventory, validation, pairing, layout, rendered.stats))
+                              report_metrics(inventory, validation, pairing, layout, rendered.stats),
+                              rendered.preflight_items())
         missing = unaccounted(report, inventory.keys)
         refusals = (*rendered.preflight.problems, *rendered.cover_preflight.problems,
                     *(Problem("unaccounted_object", f"{key} is not accounted for in the report") for key in missing))
@@ -228,6 +242,8 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
             "preflight_ms": rendered.preflight_ms, "min_pdf_ppi": rendered.preflight.min_ppi,
             "spine_in": round(layout.cover.spine_in, 4), "cover_bytes": rendered.cover_bytes,
             "thumbnails_ms": rendered.thumbnails_ms, "upload_ms": upload_ms,
+            "press": rendered.press.kind, "press_ms": rendered.press.ms,
+            "max_ink_percent": rendered.preflight.max_ink, "cover_max_ink_percent": rendered.cover_preflight.max_ink,
         },
     )
     return BookBuild(result=result, preflight=rendered.preflight, cover_preflight=rendered.cover_preflight,

@@ -60,6 +60,8 @@ def book(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventor
     return dg.MaterializeResult(
         value=result,
         metadata={**result.metrics(), **links, "source_fingerprint": result.source_fingerprint,
+                  "preflight": checks.preflight_table({"book.pdf": built.preflight.item_table(),
+                                                       "cover.pdf": built.cover_preflight.item_table()}),
                   "preview": dg.MetadataValue.md(thumbnail_markdown(built.thumbnails[:PREVIEW_PAGES])),
                   "all_pages": dg.MetadataValue.md(page_strip_markdown(built.thumbnails))},
         check_results=[
