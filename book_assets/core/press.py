@@ -11,7 +11,7 @@ reportlab writes RGB pages with no output intent. After rendering, :func:`make_p
   the conversion itself never asks for more ink; neutral text and lines are drawn in gray
   (:func:`draw.set_colour`) and Ghostscript maps gray to black ink alone.
 
-Measured on the sample book (``book_assets_tests/test_press.py`` keeps measuring it): re-encoding the
+Measured on the sample book (``book_assets_tests/test_preflight.py`` keeps measuring it): re-encoding the
 CMYK images as JPEG rings around dark edges, so single 400-PPI pixels overshoot the link's limit by up
 to ~25 points while the area coverage a press measures (0.7 mm cells) overshoots by ~2. The link
 therefore aims ``INK_HEADROOM_PERCENT`` below the limit; the preflight measures the written file.
@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import pikepdf
@@ -55,6 +56,13 @@ PDFX_DEF = """%!
 """
 
 
+class PressKind(StrEnum):
+    """What the press step made of a file; the value is what the book metadata shows."""
+
+    SRGB_INTENT = "srgb-intent"     # RGB pages as rendered, with sRGB declared as the output intent
+    PDFX_3 = "pdfx-3"               # PDF/X-3:2002 in CMYK, ink-limited, with the press's output intent
+
+
 class PressError(RuntimeError):
     """A conversion tool is missing or failed; the message names the Debian package or the output."""
 
@@ -63,7 +71,7 @@ class PressError(RuntimeError):
 class PressResult:
     """What the press step did to one file."""
 
-    kind: str                 # "srgb-intent" | "pdfx-3"
+    kind: PressKind
     bytes: int
     ms: float
     ink_limit_percent: float | None = None   # what the conversion aimed at (CMYK only)
@@ -74,9 +82,9 @@ def make_press_ready(path: Path, profile: PrintProfile) -> PressResult:
     started = time.perf_counter()
     if profile.is_cmyk:
         aim = to_pdfx3(path, profile)
-        return PressResult("pdfx-3", path.stat().st_size, ms_since(started), aim)
+        return PressResult(PressKind.PDFX_3, path.stat().st_size, ms_since(started), aim)
     add_srgb_intent(path)
-    return PressResult("srgb-intent", path.stat().st_size, ms_since(started))
+    return PressResult(PressKind.SRGB_INTENT, path.stat().st_size, ms_since(started))
 
 
 def _need(path: Path, package: str) -> Path:
