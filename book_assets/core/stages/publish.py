@@ -242,7 +242,7 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
             "preflight_ms": rendered.preflight_ms, "min_pdf_ppi": rendered.preflight.min_ppi,
             "spine_in": round(layout.cover.spine_in, 4), "cover_bytes": rendered.cover_bytes,
             "thumbnails_ms": rendered.thumbnails_ms, "upload_ms": upload_ms,
-            "press": rendered.press.kind, "press_ms": rendered.press.ms,
+            "press": rendered.press.kind.value, "press_ms": rendered.press.ms,
             "max_ink_percent": rendered.preflight.max_ink, "cover_max_ink_percent": rendered.cover_preflight.max_ink,
         },
     )
