@@ -90,3 +90,12 @@ def test_dg_check_defs_passes(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("instance_file", ["dagster.yaml", "deploy/team/dagster.yaml"])
+def test_every_tier_runs_one_build_of_a_book_at_a_time(instance_file):
+    """Both instance files queue a second run of the same book behind the first, whatever started it."""
+    runs = yaml.safe_load((PROJECT / instance_file).read_text())["concurrency"]["runs"]
+    assert {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in \
+        runs["tag_concurrency_limits"]
+    assert runs["max_concurrent_runs"] >= 2
