@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from ..core.contracts import Inventory, Layout, Pairing, Validation
+from ..core.contracts import Inventory, Layout, Pairing, Validation, runner_up_probability
 from ..core.inventory import Role
 from ..core.pairing import PairStatus
 from ..core.preflight import PreflightReport
@@ -149,8 +149,7 @@ def check_pairs_need_review(pairing: Pairing) -> dg.AssetCheckResult:
     held = sum(1 for p in flagged if p.status is PairStatus.HELD)
     lines = []
     for p in flagged:
-        runner = max(0.0, p.score - p.margin)
-        second = f"{p.runner_up} ({runner:.2f})" if p.runner_up else "none"
+        second = f"{p.runner_up} ({runner_up_probability(p):.2f})" if p.runner_up else "none"
         mark = "HELD, not printed: " if p.status is PairStatus.HELD else ""
         lines.append(f"{mark}{p.generated} → {p.drawing} (confidence {p.confidence:.2f}; runner-up {second})"
                      + (f": {p.reason}" if p.reason else ""))

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..bucket_layout import published_prefix
-from ..contracts import Inventory, Layout, Pairing, PublishedBook, Validation
+from ..contracts import Inventory, Layout, Pairing, PublishedBook, Validation, runner_up_probability
 from ..cover import render_cover
 from ..inventory import Role
 from ..pairing import PairStatus
@@ -57,8 +57,8 @@ def build_report(inventory: Inventory, validation: Validation, pairing: Pairing,
         rejected=[{"key": i.key, "reason": i.reason, "message": i.message} for i in validation.rejected()],
         config_files=sorted(e.key for e in inventory.of_role(Role.CONFIG, Role.OVERRIDES)),
         held=[{"generated": p.generated, "drawing": p.drawing, "confidence": round(p.confidence, 4),
-               "runner_up": p.runner_up, "runner_up_probability": round(max(0.0, p.score - p.margin), 4)
-               if p.runner_up else 0.0, "message": p.reason} for p in pairing.with_status(PairStatus.HELD)],
+               "runner_up": p.runner_up, "runner_up_probability": round(runner_up_probability(p), 4),
+               "message": p.reason} for p in pairing.with_status(PairStatus.HELD)],
         excluded=[{"generated": p.generated, "reason": p.status.value, "message": p.reason}
                   for p in pairing.with_status(PairStatus.REVIEWER_EXCLUDED)],
         problems=[*first_of([p.message for p in layout.config_problems]),

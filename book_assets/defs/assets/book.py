@@ -7,7 +7,7 @@ import dagster as dg
 from PIL import Image
 
 from ...core.bucket_layout import book_prefix, contents_fingerprint
-from ...core.contracts import Inventory, Layout, Pairing, PublishedBook, Validation
+from ...core.contracts import Inventory, Layout, Pairing, Validation
 from ...core.stages.publish import make_book
 from .. import checks
 from ..resources import Bucket, link

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ...core.contracts import PAIR_COLUMNS, Inventory, Pairing, Validation
+from ...core.contracts import PAIR_COLUMNS, Inventory, Validation
 from ...core.inventory import Role
 from ...core.problems import first_of
 from ...core.stages.pairing import (

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ...core.contracts import Inventory, Layout, Pairing, Validation
+from ...core.contracts import Inventory, Pairing, Validation
 from ...core.problems import first_of
 from ...core.stages.layout import lay_out_book
 from .. import checks

@@ -5,7 +5,6 @@ import time
 import dagster as dg
 
 from ...core.bucket_layout import book_prefix
-from ...core.contracts import Inventory
 from ...core.stages.inventory import take_inventory
 from ...core.timing import ms_since
 from .. import checks

@@ -1,8 +1,9 @@
 """``validated_images``: each upload judged — accepted with its features and print copy, or rejected."""
 
 import dagster as dg
+import pandas as pd
 
-from ...core.contracts import Inventory, Validation
+from ...core.contracts import Inventory
 from ...core.imaging import REJECTION_REASONS
 from ...core.problems import first_of
 from ...core.stages.validation import validate_book
@@ -31,13 +32,15 @@ def validated_images(context: dg.AssetExecutionContext, config: ValidationConfig
             first_of([f"{image.key}: {image.reason}" for image in validation.rejected()])))
     context.log.info(fields("validated", book=book_id, asset="validated_images", **validation.metrics()))
     reasons = validation.rejection_reasons()
-    rejected = validation.table()
+    # only the rejected rows (the whole table would re-encode every image's features to show none of them)
+    rejected = pd.DataFrame([{"key": i.key, "reason": i.reason, "message": i.message} for i in validation.rejected()],
+                            columns=["key", "reason", "message"])
     return dg.MaterializeResult(
         value=validation,
         metadata={
             "dagster/row_count": len(validation.images), **validation.metrics(),
             "rejection_reasons": dg.MetadataValue.json(reasons),
-            "rejections": table_metadata(rejected[rejected["status"] == "rejected"], ["key", "reason", "message"]),
+            "rejections": table_metadata(rejected, ["key", "reason", "message"]),
             "reason_codes": dg.MetadataValue.json({code: REJECTION_REASONS.get(code, "") for code in reasons}),
         },
         check_results=[checks.check_every_upload_judged(validation, raw_images), checks.check_rejection_rate(validation)],
