@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# Test processes (pytest-xdist): one per core; a test file stays on one worker (its module fixtures built once).
+TEST_WORKERS ?= auto
 
 .PHONY: install fonts browser photos postgres demo test eval-pairing dev dev-gcs clean
 
@@ -20,7 +22,7 @@ demo: install fonts      ## build the sample book end to end on the local bucket
 test: install browser photos postgres   ## check the definitions (`dg check defs`), then run the whole test suite
 	mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Debian packages the book needs: the fonts (SIL Andika, DejaVu Sans as its fallback) and the press tools
 # (Ghostscript for PDF/X and the ink raster, its SWOP CMYK profile, the sRGB profile, LittleCMS's linkicc
