@@ -27,7 +27,7 @@ from .partitions import books_partitions
 from .resources import Bucket, GCSBucket
 from .sensors import (DEFAULT_INTERVAL_SECONDS, DEFAULT_MAX_BOOKS_PER_TICK, book_is_current_event,
                       book_run_request, default_sensor_status, latest_book_fingerprint, quiet_period_setting,
-                      some_names, subscription_setting)
+                      run_for_contents, some_names, subscription_setting)
 
 DEFAULT_MAX_MESSAGES_PER_TICK = 1000    # one pull; each message's ack id (~200 bytes) waits in the cursor a tick
 PULL_TIMEOUT_SECONDS = 5.0     # a pull with nothing waiting blocks this long; a tick must end well inside 60 s
@@ -144,8 +144,9 @@ def build_pubsub_sensor(job, *, name: str = "books_pubsub_sensor", quiet_period_
             built_from = latest_book_fingerprint(context.instance, book_id)
             if not objects:
                 emptied.append(book_id)          # the whole folder was deleted: nothing left to build
-            elif already_requested(absorbed.cursor, book_id, digest) or built_from == digest:
-                unchanged.append(book_id)        # a redelivery, or built from these contents already
+            elif (already_requested(absorbed.cursor, book_id, digest) or built_from == digest
+                  or run_for_contents(context.instance, book_id, digest)):
+                unchanged.append(book_id)        # a redelivery, or built, queued or running for these contents
             else:
                 run_requests.append(book_run_request(book_id, digest, len(objects), max_runtime))
                 behind.append(book_is_current_event(book_id, built_from, digest, "a build is queued"))

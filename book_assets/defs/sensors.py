@@ -113,8 +113,9 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
                       for state in (*plan.ready, *plan.quiet, *plan.deferred)}
         run_requests, up_to_date = [], []
         for state in plan.ready:
-            if built_from[state.book_id] == state.fingerprint:
-                up_to_date.append(state.book_id)     # built from these contents already (e.g. from the UI)
+            if (built_from[state.book_id] == state.fingerprint
+                    or run_for_contents(context.instance, state.book_id, state.fingerprint)):
+                up_to_date.append(state.book_id)     # built, queued or running for these contents already
                 continue
             run_requests.append(book_run_request(state.book_id, state.fingerprint, len(state.objects), max_runtime))
         behind = [book_is_current_event(state.book_id, built_from[state.book_id], state.fingerprint,
@@ -154,6 +155,21 @@ def book_run_request(book_id: str, fingerprint: str, object_count: int, max_runt
     if max_runtime:
         tags["dagster/max_runtime"] = str(max_runtime)
     return dg.RunRequest(run_key=f"{book_id}:{fingerprint}", partition_key=book_id, tags=tags)
+
+
+# A run in one of these states means the contents it carries need no other run.
+_LIVE_OR_DONE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                 dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.SUCCESS]
+
+
+def run_for_contents(instance: dg.DagsterInstance, book_id: str, fingerprint: str) -> bool:
+    """Whether a run of these contents of the book is queued, running or succeeded — whoever asked for it.
+
+    Dagster's run keys are per sensor: they stop a sensor repeating itself, not the listing sensor and
+    the Pub/Sub sensor (or a person) from asking for the same contents.
+    """
+    return instance.get_runs_count(dg.RunsFilter(
+        tags={"dagster/partition": book_id, "book_assets/fingerprint": fingerprint}, statuses=_LIVE_OR_DONE)) > 0
 
 
 def latest_book_fingerprint(instance: dg.DagsterInstance, book_id: str) -> str | None:
