@@ -50,11 +50,13 @@ def main(argv: list[str]) -> int:
     p_load.add_argument("--big-objects", type=int, default=100_000,
                         help="objects in the big local bucket whose listing tick is timed (0: skip)")
     p_load.add_argument("--big-books", type=int, default=2000, help="books those objects are spread over")
+    p_load.add_argument("--no-build", action="store_true", help="upload and time the sensor ticks only (no daemon)")
     args = parser.parse_args(argv)
     if args.command == "loadtest":
         from .loadtest import loadtest
 
-        return loadtest(args.books, tuple(args.backend or ("local", "gcs")), args.big_objects, args.big_books)
+        return loadtest(args.books, tuple(args.backend or ("local", "gcs")), args.big_objects, args.big_books,
+                        build=not args.no_build)
     if args.command == "eval-pairing" and args.fit:
         from .pairing_fit import run_fit
 

@@ -16,12 +16,11 @@ notifications into Google's Pub/Sub emulator — it:
    ``published/<id>/book.pdf``.
 
 Then it times the listing sensor over a big local bucket (default 100,000 objects in 2,000 books), where
-listing is what costs. Exit 1 when a book was not published exactly once.
+listing is what costs (``--books 0`` times only that). Exit 1 when a book was not published exactly once.
 """
 from __future__ import annotations
 
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from book_assets.defs.pubsub_sensor import BookNotifications, build_pubsub_senso
 from book_assets.defs.resources import Bucket, GCSBucket, LocalBucket
 from book_assets.defs.sensors import BOOK, build_books_sensor
 
-from .notification_stack import NotificationStack, running_notification_stack
+from .notification_stack import NotificationStack, environment, running_notification_stack, stop_process_group
 from .samples import SampleDrawing, sample_book_files, upload_book
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -108,12 +107,18 @@ def _evaluate(sensor, instance, resources: dict, cursor: str | None) -> tuple[dg
 
 
 def time_listing_ticks(bucket: Bucket, objects: int, books: int, label: str) -> list[Tick]:
-    """The listing sensor's first tick (every book new) and a steady one (nothing changed), on a scratch instance."""
-    sensor = build_books_sensor(build_book_job, quiet_period_seconds=0)
+    """The listing sensor's first tick (every book new; at most 25 requested), one tick that takes in every
+    book (the cap lifted, so the cursor passes them all), and a steady tick with nothing new."""
+    capped = build_books_sensor(build_book_job, quiet_period_seconds=0)
+    uncapped = build_books_sensor(build_book_job, quiet_period_seconds=0, max_books_per_tick=max(books, 1))
+    resources = {"bucket": bucket}
     with dg.instance_for_test() as instance:
-        first, first_s = _evaluate(sensor, instance, {"bucket": bucket}, None)
-        _, steady_s = _evaluate(sensor, instance, {"bucket": bucket}, first.cursor)
+        first, first_s = _evaluate(capped, instance, resources, None)
+    with dg.instance_for_test() as instance:
+        every, every_s = _evaluate(uncapped, instance, resources, None)
+        _, steady_s = _evaluate(capped, instance, resources, every.cursor)
     return [Tick(f"books_sensor first ({label})", objects, books, first_s, len(first.run_requests or [])),
+            Tick(f"books_sensor all books in one tick ({label})", objects, books, every_s, len(every.run_requests or [])),
             Tick(f"books_sensor steady ({label})", objects, books, steady_s, 0)]
 
 
@@ -150,12 +155,7 @@ def running_daemon(home: Path, env: dict[str, str]):
     try:
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process, timeout=60)
         log.close()
 
 
@@ -201,7 +201,8 @@ def build_with_daemon(figures: BackendFigures, bucket: Bucket, book_ids: list[st
             figures.published += bucket.exists(f"published/{book_id}/book.pdf")
 
 
-def run_backend(backend: str, books: int, quiet: float, timeout: float, work: Path, say) -> BackendFigures:
+def run_backend(backend: str, books: int, quiet: float, timeout: float, work: Path, say,
+                build: bool = True) -> BackendFigures:
     files = small_book()
     book_ids = [f"load-{i:04d}" for i in range(books)]
     env = {"BOOK_SENSOR_DEFAULT_STATUS": "running", "BOOK_SENSOR_QUIET_SECONDS": str(quiet)}
@@ -219,8 +220,9 @@ def run_backend(backend: str, books: int, quiet: float, timeout: float, work: Pa
         figures.ticks += time_listing_ticks(bucket, figures.objects, books, backend)
         if backend == "gcs":
             figures.ticks += time_pubsub_ticks(bucket, measure, figures.objects, books)
-        time.sleep(quiet)
-        build_with_daemon(figures, bucket, book_ids, work / "home", env, timeout, say)
+        if build:
+            time.sleep(quiet)
+            build_with_daemon(figures, bucket, book_ids, work / "home", env, timeout, say)
     return figures
 
 
@@ -231,21 +233,6 @@ def _emulated_bucket(stack: ExitStack, notify: NotificationStack) -> GCSBucket:
     stack.enter_context(environment(notify.environment()))
     storage.Client(project=notify.project, credentials=AnonymousCredentials()).create_bucket("loadtest-books")
     return GCSBucket(bucket="loadtest-books", timeout_seconds=30.0, retry_deadline_seconds=60.0)
-
-
-@contextmanager
-def environment(values: dict[str, str]):
-    """These variables set in this process for the block, then restored."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _subscription(notify: NotificationStack, name: str) -> str:
@@ -273,10 +260,11 @@ def big_bucket_ticks(objects: int, books: int, work: Path) -> list[Tick]:
 class LoadReport:
     backends: list[BackendFigures]
     big: list[Tick]
+    built: bool = True              # False: uploads and sensor ticks only (--no-build)
 
     @property
     def ok(self) -> bool:
-        return all(f.duplicates == 0 and f.published == f.books and not f.failed_runs
+        return not self.built or all(f.duplicates == 0 and f.published == f.books and not f.failed_runs
                    and all(f.materializations_per_book[b] == 1 for b in f.materializations_per_book)
                    for f in self.backends)
 
@@ -298,6 +286,8 @@ def format_report(report: LoadReport) -> list[str]:
             extra = f", {t.messages} notifications" if t.messages is not None else ""
             lines.append(f"[{f.backend}]   tick {t.sensor}: {t.seconds * 1000:.0f} ms over {t.objects} objects / "
                          f"{t.books} books{extra}, {t.requested} runs requested")
+        if not report.built:
+            continue
         lines.append(f"[{f.backend}] built {sum(1 for n in f.materializations_per_book.values() if n)}/{f.books} books "
                      f"in {f.wall_seconds / 60:.1f} min: {f.books_per_minute:.1f} books/min")
         lines.append(f"[{f.backend}] queue wait {_spread(f.queue_waits)}; run time {_spread(f.run_seconds)}")
@@ -306,28 +296,33 @@ def format_report(report: LoadReport) -> list[str]:
     for t in report.big:
         lines.append(f"[big] tick {t.sensor}: {t.seconds:.2f} s over {t.objects:,} objects in {t.books:,} books, "
                      f"{t.requested} runs requested")
+    if not report.built:
+        lines.append("Not built (--no-build): uploads and sensor ticks only.")
+        return lines
     lines.append("OK: every book published exactly once." if report.ok else
                  "FAILED: a book was not published exactly once (see the lines above).")
     return lines
 
 
 def run_loadtest(books: int = 200, backends: tuple[str, ...] = ("local", "gcs"), big_objects: int = 100_000,
-                 big_books: int = 2000, quiet: float = 5.0, timeout: float = 7200.0, say=print) -> LoadReport:
+                 big_books: int = 2000, quiet: float = 5.0, timeout: float = 7200.0, say=print,
+                 build: bool = True) -> LoadReport:
     with tempfile.TemporaryDirectory(prefix="book-loadtest-") as scratch:
         work = Path(scratch)
         figures = []
-        for backend in backends:
+        for backend in backends if books else ():
             (work / backend).mkdir()
             (work / backend / "home").mkdir()
-            figures.append(run_backend(backend, books, quiet, timeout, work / backend, say))
+            figures.append(run_backend(backend, books, quiet, timeout, work / backend, say, build))
         big = big_bucket_ticks(big_objects, big_books, work) if big_objects else []
-    return LoadReport(figures, big)
+    return LoadReport(figures, big, build)
 
 
-def loadtest(books: int, backends: tuple[str, ...], big_objects: int, big_books: int, *, out=None) -> int:
+def loadtest(books: int, backends: tuple[str, ...], big_objects: int, big_books: int, *, build: bool = True,
+             out=None) -> int:
     out = out or sys.stdout
     report = run_loadtest(books, backends, big_objects, big_books,
-                          say=lambda line: print(line, file=sys.stderr, flush=True))
+                          say=lambda line: print(line, file=sys.stderr, flush=True), build=build)
     for line in format_report(report):
         print(line, file=out)
     return 0 if report.ok else 1

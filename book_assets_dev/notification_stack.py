@@ -62,18 +62,33 @@ def fake_gcs_server_binary() -> Path:
     return _server._get_binary_path()
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process_group(process: subprocess.Popen, timeout: float = 10) -> None:
     """SIGTERM to the process group we started (gcloud's Java child too), SIGKILL if it lingers."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     for stream in (process.stdout, process.stderr):
         if stream:
             stream.close()
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """These variables set in this process for the block, then restored (the clients read them)."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -108,7 +123,7 @@ def pubsub_emulator(project: str, log_dir: Path) -> Iterator[str]:
         _wait_for_http(f"http://127.0.0.1:{port}/", process, log, "the Pub/Sub emulator")
         yield f"127.0.0.1:{port}"
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 @contextmanager
@@ -125,7 +140,7 @@ def fake_gcs_server(pubsub_host: str, project: str, topic_name: str, log_dir: Pa
         _wait_for_http(f"{url}/storage/v1/b", process, log, "fake-gcs-server")
         yield url
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 @contextmanager
@@ -138,19 +153,12 @@ def running_notification_stack(project: str = "book-assets-test", topic_name: st
     with ExitStack() as stack:
         logs = Path(log_dir) if log_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="notify-")))
         pubsub_host = stack.enter_context(pubsub_emulator(project, logs))
-        previous = os.environ.get(PUBSUB_ENV_VAR)
-        os.environ[PUBSUB_ENV_VAR] = pubsub_host       # the admin clients below find the emulator through it
-        try:
-            topic = f"projects/{project}/topics/{topic_name}"
-            subscription = f"projects/{project}/subscriptions/{subscription_name}"
+        topic = f"projects/{project}/topics/{topic_name}"
+        subscription = f"projects/{project}/subscriptions/{subscription_name}"
+        with environment({PUBSUB_ENV_VAR: pubsub_host}):      # the admin clients find the emulator through it
             with pubsub_v1.PublisherClient() as publisher:
                 publisher.create_topic(name=topic)
             with pubsub_v1.SubscriberClient() as subscriber:
                 subscriber.create_subscription(name=subscription, topic=topic, ack_deadline_seconds=ack_deadline_seconds)
-        finally:
-            if previous is None:
-                os.environ.pop(PUBSUB_ENV_VAR, None)
-            else:
-                os.environ[PUBSUB_ENV_VAR] = previous
         storage_url = stack.enter_context(fake_gcs_server(pubsub_host, project, topic_name, logs))
         yield NotificationStack(storage_url, pubsub_host, project, topic, subscription)

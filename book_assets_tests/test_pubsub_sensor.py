@@ -3,7 +3,6 @@ Google's Pub/Sub emulator (book_assets_dev.notification_stack), evaluated with b
 from __future__ import annotations
 
 import itertools
-import os
 import time
 
 import dagster as dg
@@ -17,7 +16,7 @@ from book_assets.defs.jobs import build_book_job
 from book_assets.defs.pubsub_sensor import BookNotifications, build_pubsub_sensor
 from book_assets.defs.resources import GCSBucket
 from book_assets.defs.sensors import build_books_sensor
-from book_assets_dev.notification_stack import NotificationStack, running_notification_stack
+from book_assets_dev.notification_stack import NotificationStack, environment, running_notification_stack
 
 pytestmark = pytest.mark.integration
 
@@ -29,16 +28,8 @@ BOOK = {"drawings/max.png": b"max drawing", "generated/max-1.png": b"variation o
 def stack(tmp_path_factory) -> NotificationStack:
     """Both servers for this module; the clients find them through the environment while it runs."""
     with running_notification_stack(log_dir=tmp_path_factory.mktemp("notify")) as running:
-        previous = {name: os.environ.get(name) for name in running.environment()}
-        os.environ.update(running.environment())
-        try:
+        with environment(running.environment()):
             yield running
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 _numbers = itertools.count(1)

@@ -66,10 +66,12 @@ class BookNotifications(dg.ConfigurableResource):
                 except DeadlineExceeded:
                     break                   # nothing waiting
                 batch = response.received_messages
+                if not batch:
+                    break
+                # A pull returns what one server has at hand (the emulator: at most 100), so pull again
+                # until nothing comes or the tick has its share.
                 pulled.extend(PulledMessage(m.ack_id, m.message.message_id, dict(m.message.attributes),
                                             m.message.publish_time.timestamp()) for m in batch)
-                if len(batch) < min(1000, max_messages - len(pulled) + len(batch)):
-                    break                   # fewer than asked: the rest (if any) comes next tick
 
         return pulled
 
