@@ -3,6 +3,9 @@ Google's Pub/Sub emulator (book_assets_dev.notification_stack), evaluated with b
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import time
 
 import dagster as dg
@@ -177,3 +180,21 @@ def test_messages_are_acknowledged_only_after_a_cursor_holds_them(setup, instanc
     assert EventCursor.decode(following.cursor).to_ack == ()
     redeliver(notifications, EventCursor.decode(stored.cursor).to_ack)
     assert waiting_messages(notifications) == 0                        # acknowledged: they never come back
+
+
+@pytest.mark.parametrize("subscription, expected", [
+    (None, "books_sensor:30"),
+    ("projects/p/subscriptions/book-events", "books_pubsub_sensor:30 books_sensor:900"),
+])
+def test_the_sensor_is_picked_by_configuration(subscription, expected):
+    """A subscription in BOOK_PUBSUB_SUBSCRIPTION adds the Pub/Sub sensor and turns the listing into a
+    reconciliation every 15 min; without one only the listing sensor exists (a fresh process each: the
+    setting is read when the code location loads)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("BOOK_PUBSUB_SUBSCRIPTION", "BOOK_SENSOR_RECONCILE_SECONDS")}
+    if subscription:
+        env["BOOK_PUBSUB_SUBSCRIPTION"] = subscription
+    shown = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "from book_assets.definitions import defs; print(' '.join("
+         "f'{s.name}:{s.minimum_interval_seconds}' for s in defs().sensors if s.name.startswith('books')))"],
+        env=env, capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+    assert shown == expected
