@@ -111,9 +111,11 @@ def build_pubsub_sensor(job, *, name: str = "books_pubsub_sensor", quiet_period_
                                 "again, and run keys keep books that were already built from building again.")
             cursor = EventCursor()
         if cursor.to_ack:               # the stored cursor holds these messages: now they may go
+            from google.api_core.exceptions import GoogleAPICallError
+
             try:
                 notifications.acknowledge(list(cursor.to_ack))
-            except Exception as problem:  # an expired ack id: Pub/Sub redelivers, the cursor's seen ids absorb it
+            except GoogleAPICallError as problem:  # expired ack ids: Pub/Sub redelivers, `seen` absorbs them
                 context.log.warning(f"Acknowledging {len(cursor.to_ack)} messages failed ({problem}); "
                                     "they will be delivered again and ignored as duplicates.")
             cursor = replace(cursor, to_ack=())
