@@ -19,7 +19,7 @@ from book_assets.defs.jobs import build_book_job
 from book_assets.defs.pubsub_sensor import BookNotifications, build_pubsub_sensor
 from book_assets.defs.resources import GCSBucket
 from book_assets.defs.sensors import build_books_sensor
-from book_assets_dev.notification_stack import NotificationStack, environment, running_notification_stack
+from book_assets_dev.notification_stack import NotificationStack, running_notification_stack
 
 pytestmark = pytest.mark.integration
 
@@ -29,19 +29,21 @@ BOOK = {"drawings/max.png": b"max drawing", "generated/max-1.png": b"variation o
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> NotificationStack:
-    """Both servers for this module; the clients find them through the environment while it runs."""
+    """Both servers for this module (each test points the clients at them: `setup`)."""
     with running_notification_stack(log_dir=tmp_path_factory.mktemp("notify")) as running:
-        with environment(running.environment()):
-            yield running
+        yield running
 
 
 _numbers = itertools.count(1)
 
 
 @pytest.fixture
-def setup(stack):
+def setup(stack, monkeypatch):
     """A fresh bucket and its own subscription (the topic carries every bucket's events; the sensor ignores
-    other buckets' — which the first tick of every test exercises)."""
+    other buckets' — which the first tick of every test exercises). The environment points the clients at
+    the servers for this test only, so other modules' emulators on the same worker are left alone."""
+    for name, value in stack.environment().items():
+        monkeypatch.setenv(name, value)
     n = next(_numbers)
     name = f"pubsub-books-{n}"
     storage.Client(project=stack.project, credentials=AnonymousCredentials()).create_bucket(name)
@@ -136,7 +138,7 @@ def test_a_deletion_requests_a_rebuild(setup, instance):
     assert rebuild.tags["book_assets/objects"] == str(len(BOOK) - 1)
 
 
-def test_duplicate_and_redelivered_messages_never_request_twice(setup, instance):
+def test_duplicate_and_redelivered_messages_never_request_twice(stack, setup, instance):
     bucket, notifications = setup
     evaluate = sensor(quiet=0)
     upload(bucket, "dup-book", BOOK)
@@ -151,16 +153,11 @@ def test_duplicate_and_redelivered_messages_never_request_twice(setup, instance)
 
     # Cloud Storage sends the same notification twice (a new message id): listed again, same contents, no run.
     with pubsub_v1.PublisherClient() as publisher:
-        publisher.publish(stack_topic(notifications), b"{}", eventType="OBJECT_FINALIZE", bucketId=bucket.bucket,
+        publisher.publish(stack.topic, b"{}", eventType="OBJECT_FINALIZE", bucketId=bucket.bucket,
                           objectId="books/dup-book/drawings/max.png", objectGeneration="1",
                           eventTime="2026-01-01T00:00:00Z", payloadFormat="JSON_API_V1").result(timeout=10)
     third = tick(evaluate, instance, bucket, notifications, second.cursor)
     assert not third.run_requests and "already requested or built" in third.skip_reason.skip_message
-
-
-def stack_topic(notifications: BookNotifications) -> str:
-    with pubsub_v1.SubscriberClient() as subscriber:
-        return subscriber.get_subscription(subscription=notifications.subscription).topic
 
 
 def test_messages_are_acknowledged_only_after_a_cursor_holds_them(setup, instance):
