@@ -15,7 +15,7 @@ from ..profiles import DEFAULT_PROFILE, PROFILES, PrintProfile, normalize_paper
 from ..store import ObjectStore
 from ..timing import ms_since
 from ..story import (
-    BookConfig, DrawingFacts, default_title, drawing_key_to_path, name_from_filename, parse_book_config,
+    BookConfig, DrawingConfig, DrawingFacts, DrawingName, default_title, drawing_key_to_path, name_drawings, parse_book_config,
     reading_level, story_texts,
 )
 
@@ -71,6 +71,7 @@ class BookPlan:
     paper: str
     problems: tuple[Problem, ...]
     text_sources: dict[str, TextSource]
+    names: tuple[DrawingName, ...]
 
 
 def plan_book(inventory: Inventory, validation: Validation, pairing: Pairing, store: ObjectStore, *,
@@ -87,21 +88,24 @@ def plan_book(inventory: Inventory, validation: Validation, pairing: Pairing, st
         return ImageSource(key=key, print_copy=image.print_copy, width_px=image.print_width,
                            height_px=image.print_height, mean_lab=tuple(image.features.mean_lab))
 
-    facts = [DrawingFacts(key=k, name=name_from_filename(k.rsplit("/", 1)[-1]),
-                          colours=list(validation.get(k).features.dominant_colours),
+    names = name_drawings([(k, _given(config, k).title) for k in drawings], seed=inventory.book_id)
+    facts = [DrawingFacts(key=k, name=named.name, colours=list(validation.get(k).features.dominant_colours),
                           variation_count=len(pairing.variations.get(k, ())))
-             for k in drawings]
+             for k, named in zip(drawings, names)]
     texts = story_texts(config, facts, seed=inventory.book_id)
     spreads, text_sources = [], {}
     for fact, text in zip(facts, texts):
-        chosen = config.drawings.get(drawing_key_to_path(fact.key))
-        text_sources[fact.key] = TextSource.BOOK_TOML if chosen and chosen.text else TextSource.WRITER
-        spreads.append(SpreadContent(drawing=source(fact.key), text=text,
-                                     variations=[source(v) for v in pairing.variations.get(fact.key, ())],
-                                     title=chosen.title if chosen and chosen.title else fact.name))
+        text_sources[fact.key] = TextSource.BOOK_TOML if _given(config, fact.key).text else TextSource.WRITER
+        spreads.append(SpreadContent(drawing=source(fact.key), text=text, title=fact.name,
+                                     variations=[source(v) for v in pairing.variations.get(fact.key, ())]))
     content = BookContent(title=config.title or default_title(facts), author=config.author,
                           dedication=config.dedication, spreads=spreads, copyright=config.copyright)
-    return BookPlan(content, profile, paper, tuple(problems), text_sources)
+    return BookPlan(content, profile, paper, tuple(problems), text_sources, tuple(names))
+
+
+def _given(config: BookConfig, key: str) -> DrawingConfig:
+    """What book.toml says about one drawing (empty settings when it says nothing)."""
+    return config.drawings.get(drawing_key_to_path(key)) or DrawingConfig()
 
 
 def lay_out_book(inventory: Inventory, validation: Validation, pairing: Pairing, store: ObjectStore, *,
@@ -117,6 +121,7 @@ def lay_out_book(inventory: Inventory, validation: Validation, pairing: Pairing,
         book_id=inventory.book_id, layout=layout,
         cover=layout_cover(plan.content, plan.profile, len(layout.pages), plan.paper),
         config_problems=plan.problems, layout_problems=tuple(check_layout(layout)), text_sources=plan.text_sources,
+        drawing_names=plan.names,
         reading_level_mean=round(statistics.fmean(reading_level(s.text) for s in spreads), 2) if spreads else 0.0,
         layout_ms=layout_ms,
     )

@@ -18,8 +18,10 @@ keeps what it can, uses defaults for the rest and explains each problem in a pla
 """
 from __future__ import annotations
 
+import json
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -185,3 +187,15 @@ def drawing_key_to_path(key: str) -> str:
     "drawings" keeps its settings."""
     match = _DRAWING_KEY.match(key)
     return match.group(1) if match else normalize_drawing_path(key)
+
+
+def drawing_sections(titles: Sequence[tuple[str, str]]) -> str:
+    """A ``book.toml`` block to paste, one ``[drawings."…"]`` section per (drawing key, title)."""
+    sections = [f"[drawings.{_toml_string(drawing_key_to_path(key))}]\ntitle = {_toml_string(title)}\n"
+                for key, title in titles]
+    return "\n".join(sections)
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's, \\uXXXX included)."""
+    return json.dumps(text, ensure_ascii=False)

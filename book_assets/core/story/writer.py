@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .config import BookConfig, drawing_key_to_path
-from .names import drawing_colour_names, number_word, short_name
+from .names import drawing_colour_names, name_drawings, number_word, short_name
 from .readability import reading_level
 
 @dataclass
@@ -143,20 +143,11 @@ _WARM = [
 ]
 
 _LEADING_ARTICLE = re.compile(r"^(The|A|An) ")
-_FALLBACK_NAMES = ["Little Friend", "Buddy", "Sunny", "Pip", "Dot", "Scribble", "Doodle", "Squiggle"]
 
 
 def story_names(facts: Sequence[DrawingFacts]) -> list[str]:
-    """The name used for each drawing in the text; drawings without a usable name get a friendly one."""
-    taken = {fact.name.strip() for fact in facts if fact.name.strip()}
-    spare = iter([name for name in _FALLBACK_NAMES if name not in taken])
-    names: list[str] = []
-    for index, fact in enumerate(facts):
-        name = fact.name.strip()
-        if not name:
-            name = next(spare, f"Friend Number {number_word(index + 1).title()}")
-        names.append(name)
-    return names
+    """The name used for each drawing in the text: its own, or one read from its key or invented (names.name_drawings)."""
+    return [named.name for named in name_drawings([(fact.key, fact.name.strip()) for fact in facts])]
 
 
 def _seeded_rng(facts: Sequence[DrawingFacts], seed: str) -> random.Random:
