@@ -4,6 +4,7 @@ drawings_named_by_us check lists them with a book.toml block to paste."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import tomllib
 
@@ -14,7 +15,7 @@ from book_assets.core.filenames import NameKind, filename_words, read_file_name
 from book_assets.core.story import NameSource, name_drawings, name_from_filename, parse_book_config
 from book_assets_dev.samples import SampleDrawing, sample_book_files
 
-from .support import build, check_results, upload
+from .support import build, check_results, materialization, upload
 
 
 @pytest.mark.parametrize("filename", [
@@ -82,9 +83,11 @@ def test_a_name_no_font_can_print_is_replaced():
 _SUBJECTS = ("monster", "cat", "fish")
 
 
-def _build_named_book(bucket, instance, stems: tuple[str, ...]):
+def _build_named_book(bucket, instance, stems: tuple[str, ...], book_toml: str = ""):
     files = sample_book_files(tuple(SampleDrawing(stem, _SUBJECTS[i], 1 + i, "random") for i, stem in enumerate(stems)),
                               include_bad=False, include_config=False)
+    if book_toml:
+        files["book.toml"] = book_toml.encode()
     upload(bucket, "named", files)
     result = build(bucket, instance, "named")
     assert result.success
@@ -128,3 +131,16 @@ def test_meaningless_and_prompt_names_never_reach_the_pdf(bucket, instance, kind
     if kind == "prompt":
         assert {"The Purple Monster", "The Orange Cat", "The Blue Fish"} == set(names)
     assert tomllib.loads(block)
+
+
+def test_book_toml_sections_match_like_a_person_reads_them_and_a_stray_one_is_reported(bucket, instance):
+    """[drawings."img_2231.JPG"] is IMG_2231.jpg; [drawings."ghost.jpg"] is reported in the page_layouts
+    metadata and in report.json, naming the closest drawing."""
+    toml = ('[drawings."img_2231.JPG"]\ntext = "Our cat naps in the sun all day long."\n'
+            '[drawings."DSC_0024.jpg"]\ntext = "Nobody wrote this one."\n')
+    result, text = _build_named_book(bucket, instance, BOOKS["camera"], toml)
+    assert "Our cat naps in the sun all day long." in " ".join(text.split())
+    metadata = materialization(result, "page_layouts").metadata
+    assert "DSC_0024.jpg" in metadata["config_problems"].value and "DSC_0042.jpg" in metadata["config_problems"].value
+    report = json.loads(bucket.read_bytes("published/named/report.json"))
+    assert any("DSC_0024.jpg" in line and "DSC_0042.jpg" in line for line in json.dumps(report).split("\\n"))

@@ -258,3 +258,33 @@ def test_drawing_paths_are_anchored_on_the_book_folder():
     assert drawing_key_to_path("books/b1/drawings/a/max.png") == "a/max.png"
     assert drawing_key_to_path("books/drawings/drawings/max.png") == "max.png"       # a book called "drawings"
     assert drawing_key_to_path("books/b1/drawings/drawings/max.png") == "drawings/max.png"
+
+
+# -- book.toml sections are matched like a person reads them ---------------------------------------
+
+def test_drawing_sections_match_ignoring_case_and_by_file_name_inside_folders():
+    from book_assets.core.story import resolve_drawing_sections
+    keys = ["books/b/drawings/max.jpg", "books/b/drawings/class-a/luna.png", "books/b/drawings/pip.png"]
+    config, problems = parse_book_config('[drawings."Max.JPG"]\ntitle = "Max the Monster"\n'
+                                         '[drawings."luna.png"]\ntext = "Luna naps."\n'
+                                         '[drawings."drawings/pip.png"]\ntitle = "Pip"\n'
+                                         '[drawings."ghost.jpg"]\ntext = "Boo."\n'
+                                         '[drawings."max.jpg"]\ntitle = "Second Max"\n')
+    assert not problems
+    sections, problems = resolve_drawing_sections(config, keys)
+    assert sections["books/b/drawings/max.jpg"].title == "Max the Monster"
+    assert sections["books/b/drawings/class-a/luna.png"].text == "Luna naps."
+    assert sections["books/b/drawings/pip.png"].title == "Pip"
+    assert [p.code for p in problems] == ["unknown_drawing_section", "duplicate_drawing_section"]
+    ghost, twin = problems
+    assert ghost.drawing == "ghost.jpg" and "Did you mean" in ghost.message and "class-a/luna.png" not in ghost.message
+    assert "max.jpg" in twin.message and "only the first was used" in twin.message
+
+
+def test_a_section_for_a_file_name_two_folders_share_is_not_guessed():
+    from book_assets.core.story import resolve_drawing_sections
+    keys = ["books/b/drawings/a/max.jpg", "books/b/drawings/b/max.jpg"]
+    config, _ = parse_book_config('[drawings."max.jpg"]\ntitle = "Max"\n')
+    sections, problems = resolve_drawing_sections(config, keys)
+    assert sections == {} and problems[0].code == "unknown_drawing_section"
+    assert "a/max.jpg" in problems[0].message or "b/max.jpg" in problems[0].message

@@ -15,8 +15,8 @@ from ..profiles import DEFAULT_PROFILE, PROFILES, PrintProfile, normalize_paper
 from ..store import ObjectStore
 from ..timing import ms_since
 from ..story import (
-    BookConfig, DrawingConfig, DrawingFacts, DrawingName, default_title, drawing_key_to_path, name_drawings, parse_book_config,
-    reading_level, story_texts,
+    BookConfig, DrawingConfig, DrawingFacts, DrawingName, DrawingResolver, default_title, name_drawings,
+    parse_book_config, reading_level, resolve_drawing_sections, story_texts,
 )
 
 CONFIG_PROBLEM = "book_toml"
@@ -49,13 +49,15 @@ def choose_profile(name: str, paper: str, problems: list[Problem]) -> tuple[Prin
 
 def order_drawings(drawings: list[str], config: BookConfig) -> tuple[list[str], list[Problem]]:
     """Drawings in ``page_order`` first (as listed), then the rest by name; plus problems with the order."""
-    by_relative = {drawing_key_to_path(key): key for key in drawings}
+    resolver = DrawingResolver(drawings)
     ordered, problems = [], []
     for relative in config.page_order:
-        key = by_relative.get(relative)
+        key = resolver.find(relative)
         if key is None:
+            closest = resolver.closest(relative)
             problems.append(Problem("unknown_page_order_entry", f"book.toml page_order names '{relative}', but there "
-                                    "is no accepted drawing with that name."))
+                                    "is no accepted drawing with that name"
+                                    + (f"; did you mean '{closest}'?" if closest else ".")))
         elif key not in ordered:
             ordered.append(key)
     return ordered + [k for k in sorted(drawings) if k not in ordered], problems
@@ -88,24 +90,23 @@ def plan_book(inventory: Inventory, validation: Validation, pairing: Pairing, st
         return ImageSource(key=key, print_copy=image.print_copy, width_px=image.print_width,
                            height_px=image.print_height, mean_lab=tuple(image.features.mean_lab))
 
-    names = name_drawings([(k, _given(config, k).title) for k in drawings], seed=inventory.book_id)
+    sections, section_problems = resolve_drawing_sections(config, drawings)
+    problems += section_problems
+    names = name_drawings([(k, sections.get(k, DrawingConfig()).title) for k in drawings], seed=inventory.book_id)
     facts = [DrawingFacts(key=k, name=named.name, colours=list(validation.get(k).features.dominant_colours),
                           variation_count=len(pairing.variations.get(k, ())))
              for k, named in zip(drawings, names)]
-    texts = story_texts(config, facts, seed=inventory.book_id)
+    texts = story_texts(config, facts, seed=inventory.book_id, sections=sections)
     spreads, text_sources = [], {}
     for fact, text in zip(facts, texts):
-        text_sources[fact.key] = TextSource.BOOK_TOML if _given(config, fact.key).text else TextSource.WRITER
+        text_sources[fact.key] = TextSource.BOOK_TOML if fact.key in sections and sections[fact.key].text \
+            else TextSource.WRITER
         spreads.append(SpreadContent(drawing=source(fact.key), text=text, title=fact.name,
                                      variations=[source(v) for v in pairing.variations.get(fact.key, ())]))
     content = BookContent(title=config.title or default_title(facts), author=config.author,
                           dedication=config.dedication, spreads=spreads, copyright=config.copyright)
     return BookPlan(content, profile, paper, tuple(problems), text_sources, tuple(names))
 
-
-def _given(config: BookConfig, key: str) -> DrawingConfig:
-    """What book.toml says about one drawing (empty settings when it says nothing)."""
-    return config.drawings.get(drawing_key_to_path(key)) or DrawingConfig()
 
 
 def lay_out_book(inventory: Inventory, validation: Validation, pairing: Pairing, store: ObjectStore, *,

@@ -18,11 +18,14 @@ keeps what it can, uses defaults for the rest and explains each problem in a pla
 """
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from ..problems import Problem
 
 
 @dataclass
@@ -199,3 +202,65 @@ def drawing_sections(titles: Sequence[tuple[str, str]]) -> str:
 def _toml_string(text: str) -> str:
     """A TOML basic string (JSON's escapes are TOML's, \\uXXXX included)."""
     return json.dumps(text, ensure_ascii=False)
+
+
+class DrawingResolver:
+    """Finds the drawing a book.toml path means, as a person would: exactly, then ignoring case, then by
+    file name alone when only one drawing has it ("Max.JPG" and "max.jpg" are the same drawing;
+    "max.jpg" means "class-a/max.jpg" when there is no other max.jpg)."""
+
+    def __init__(self, drawing_keys: Sequence[str]):
+        self._paths = {drawing_key_to_path(key): key for key in drawing_keys}
+        self._folded: dict[str, list[str]] = {}
+        self._by_file: dict[str, list[str]] = {}
+        for path, key in self._paths.items():
+            self._folded.setdefault(path.casefold(), []).append(key)
+            self._by_file.setdefault(path.rsplit("/", 1)[-1].casefold(), []).append(key)
+
+    def find(self, path: str) -> str | None:
+        """The drawing key ``path`` (below drawings/) names, or None when it names none or several."""
+        path = normalize_drawing_path(path)
+        if path in self._paths:
+            return self._paths[path]
+        for candidates in (self._folded.get(path.casefold(), []),
+                           [] if "/" in path else self._by_file.get(path.casefold(), [])):
+            if len(candidates) == 1:
+                return candidates[0]
+        return None
+
+    def closest(self, path: str) -> str | None:
+        """The drawing path most like ``path``, for a problem that says what was probably meant."""
+        folded = {p.casefold(): p for p in self._paths}
+        match = difflib.get_close_matches(normalize_drawing_path(path).casefold(), list(folded), n=1, cutoff=0.4)
+        return folded[match[0]] if match else None
+
+
+UNKNOWN_DRAWING_SECTION = "unknown_drawing_section"
+DUPLICATE_DRAWING_SECTION = "duplicate_drawing_section"
+
+
+def resolve_drawing_sections(config: BookConfig, drawing_keys: Sequence[str]) -> tuple[dict[str, DrawingConfig],
+                                                                                       list[Problem]]:
+    """book.toml's ``[drawings."…"]`` sections by the drawing key they mean, and a Problem for each
+    section that means no drawing (naming the closest one) or one another section already describes."""
+    resolver = DrawingResolver(drawing_keys)
+    matched: dict[str, DrawingConfig] = {}
+    sections: dict[str, str] = {}
+    problems: list[Problem] = []
+    for path, settings in config.drawings.items():
+        key = resolver.find(path)
+        if key is None:
+            closest = resolver.closest(path)
+            hint = (f" Did you mean [drawings.{_toml_string(closest)}]? Rename the section to that."
+                    if closest else " Check the file name under drawings/ and rename the section to match it.")
+            problems.append(Problem(UNKNOWN_DRAWING_SECTION, f"book.toml has a section [drawings.{_toml_string(path)}] "
+                                    f"but there is no accepted drawing at drawings/{path}, so its title and text were "
+                                    f"not used.{hint}", drawing=path))
+        elif key in matched:
+            problems.append(Problem(DUPLICATE_DRAWING_SECTION, f"book.toml has two sections for the drawing "
+                                    f"drawings/{drawing_key_to_path(key)}: [drawings.{_toml_string(sections[key])}] "
+                                    f"and [drawings.{_toml_string(path)}]; only the first was used. Merge them into "
+                                    "one.", drawing=key))
+        else:
+            matched[key], sections[key] = settings, path
+    return matched, problems

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from .config import BookConfig, drawing_key_to_path
+from .config import BookConfig, DrawingConfig, drawing_key_to_path
 from .names import drawing_colour_names, name_drawings, number_word, short_name
 from .readability import reading_level
 
@@ -269,7 +269,8 @@ def default_title(facts: Sequence[DrawingFacts]) -> str:
     return f"{names[0]}, {names[1]} and Friends"
 
 
-def story_texts(config: BookConfig, facts: Sequence[DrawingFacts], *, seed: str = "") -> list[str]:
+def story_texts(config: BookConfig, facts: Sequence[DrawingFacts], *, seed: str = "",
+                sections: Mapping[str, DrawingConfig] | None = None) -> list[str]:
     """Page text per drawing: the maker's text from book.toml where given, else the writer's.
 
     The writer sees the whole book, so openings and endings stay in place even when only some
@@ -278,6 +279,6 @@ def story_texts(config: BookConfig, facts: Sequence[DrawingFacts], *, seed: str 
     written = write_story(facts, age_range=config.age_range, seed=seed)
     texts: list[str] = []
     for fact, generated in zip(facts, written):
-        given = config.drawings.get(drawing_key_to_path(fact.key))
+        given = sections.get(fact.key) if sections is not None else config.drawings.get(drawing_key_to_path(fact.key))
         texts.append(given.text if given and given.text else generated)
     return texts
