@@ -7,6 +7,7 @@ import io
 import json
 import re
 import tomllib
+import unicodedata
 
 import pytest
 from pypdf import PdfReader
@@ -144,3 +145,45 @@ def test_book_toml_sections_match_like_a_person_reads_them_and_a_stray_one_is_re
     assert "DSC_0024.jpg" in metadata["config_problems"].value and "DSC_0042.jpg" in metadata["config_problems"].value
     report = json.loads(bucket.read_bytes("published/named/report.json"))
     assert any("DSC_0024.jpg" in line and "DSC_0042.jpg" in line for line in json.dumps(report).split("\\n"))
+
+
+# --- names in other scripts -------------------------------------------------------------------------
+
+SCRIPT_NAMES = ("猫", "지민", "สมชาย", "प्रिया", "ليلى", "נועה")
+
+
+def _pdf_texts(pdf: bytes) -> str:
+    """The PDF's text as two readers extract it, NFKC-folded (Arabic comes back as presentation forms).
+    pypdf reads right-to-left runs in reading order but ignores ActualText; PDFium (Chromium's PDF
+    reader) reads ActualText, which is how shaped Devanagari keeps its letters."""
+    import pypdfium2
+    document = pypdfium2.PdfDocument(pdf)
+    by_pdfium = "\n".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
+    by_pypdf = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    return unicodedata.normalize("NFKC", by_pypdf + "\n" + by_pdfium)
+
+
+def test_names_in_any_script_are_printed_shaped_and_searchable(bucket, instance):
+    """Drawings named in Chinese, Korean, Thai, Hindi, Arabic and Hebrew: the book publishes (no
+    text_fits failure), each name is its drawing's title, and the PDF's text holds every name."""
+    files = sample_book_files(tuple(SampleDrawing(name, "monster", 1, "random") for name in SCRIPT_NAMES),
+                              include_bad=False, include_config=False)
+    upload(bucket, "scripts", files)
+    result = build(bucket, instance, "scripts")
+    assert result.success
+    checks = check_results(result)
+    assert checks["text_fits"].passed and checks["pdf_preflight"].passed
+    assert checks["drawings_named_by_us"].passed        # every name printable: none replaced
+    text = _pdf_texts(bucket.read_bytes("published/scripts/book.pdf"))
+    for name in SCRIPT_NAMES:
+        assert text.count(unicodedata.normalize("NFKC", name)) >= 2, name      # title and story
+
+
+def test_words_in_scripts_that_need_shaping_get_a_shaping_font():
+    from book_assets.core import fonts
+    pieces = fonts.runs("Here comes נועה. Then ليلى and प्रिया meet 猫!", fonts.REGULAR)
+    assert ("נועה", "BookScript-Hebrew") in pieces and ("ليلى", "BookScript-Arabic") in pieces
+    assert ("प्रिया", "BookScript-Devanagari") in pieces and ("猫", "BookScript-CJK") in pieces
+    assert (". Then ", fonts.REGULAR) in pieces        # the full stop stays with the English text
+    assert fonts.run_width("ليلى", "BookScript-Arabic", 20) < fonts.pdfmetrics.stringWidth(
+        "ليلى", "BookScript-Arabic", 20)               # joined letters are narrower than isolated ones

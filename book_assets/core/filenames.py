@@ -33,7 +33,13 @@ CONNECTIVES = frozenset("the an of and by".split())
 
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I)
 _HEX_BLOB = re.compile(r"^(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}$", re.I)
-_CHUNK = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")     # letters and digits, joined by inner apostrophes
+# Combining marks are part of their word: vowel signs and viramas in Devanagari and Thai, harakat in
+# Arabic, niqqud in Hebrew, accents typed as combining characters ("प्रिया" is one word, not "प र य").
+_MARKS = ("\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+          "\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963\u0981-\u0983\u09bc-\u09d7"
+          "\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u3099\u309a")
+_LETTER = rf"(?:[^\W_]|[{_MARKS}])"
+_CHUNK = re.compile(rf"{_LETTER}+(?:['’]{_LETTER}+)*")     # letters and digits, joined by inner apostrophes
 
 
 def strip_extension(name: str) -> str:

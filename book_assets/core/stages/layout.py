@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..contracts import Inventory, Layout, Pairing, TextSource, Validation
 from ..cover import layout_cover
+from ..fonts import missing_glyphs
 from ..inventory import Role
 from ..layout import BookContent, ImageSource, SpreadContent, layout_book
 from ..layout_checks import check_layout
@@ -92,7 +93,8 @@ def plan_book(inventory: Inventory, validation: Validation, pairing: Pairing, st
 
     sections, section_problems = resolve_drawing_sections(config, drawings)
     problems += section_problems
-    names = name_drawings([(k, sections.get(k, DrawingConfig()).title) for k in drawings], seed=inventory.book_id)
+    names = name_drawings([(k, sections.get(k, DrawingConfig()).title) for k in drawings], seed=inventory.book_id,
+                          usable=lambda name: not missing_glyphs(name))
     facts = [DrawingFacts(key=k, name=named.name, colours=list(validation.get(k).features.dominant_colours),
                           variation_count=len(pairing.variations.get(k, ())))
              for k, named in zip(drawings, names)]
