@@ -24,6 +24,7 @@ from .layout import (
 )
 from .profiles import POINTS_PER_INCH, SPINE_TEXT_MIN_PAGES, Box, PrintProfile
 from .render import RenderStats
+from .typography import mid_sentence
 
 WHITE = (255, 255, 255)
 SPINE_MARGIN_IN = 0.0625          # spine text stays this far from each fold
@@ -108,13 +109,28 @@ def _front(cover: CoverLayout, content: BookContent, safe: Box, image: ImageSour
         cover.images.append(contain(image, frame, cover.profile.min_ppi))
 
 
+BLURB_NAMES = 6     # names the back cover lists before "and friends"
+
+
+def meet_line(titles: list[str]) -> str:
+    """The blurb's first line: "Meet Max, Luna and Pip!", or with more than BLURB_NAMES characters,
+    "Meet Max, Luna, …, Zoom and friends!" — nobody silently dropped."""
+    names = list(dict.fromkeys(title.strip() for title in titles if title.strip()))
+    names = [mid_sentence(name) for name in names]
+    if not names:
+        return "A picture book made from children's drawings."
+    if len(names) > BLURB_NAMES:
+        return f"Meet {', '.join(names[:BLURB_NAMES])} and friends!"
+    if len(names) == 1:
+        return f"Meet {names[0]}!"
+    return f"Meet {', '.join(names[:-1])} and {names[-1]}!"
+
+
 def _back(cover: CoverLayout, content: BookContent, safe: Box) -> None:
     x0, y0, x1, y1 = safe
     drawings = len(content.spreads)
     variations = sum(len(spread.variations) for spread in content.spreads)
-    names = [spread.title for spread in content.spreads if spread.title][:6]
-    blurb = (f"Meet {', '.join(names[:-1])} and {names[-1]}!" if len(names) > 1 else
-             f"Meet {names[0]}!" if names else "A picture book made from children's drawings.")
+    blurb = meet_line([spread.title for spread in content.spreads if spread.title])
     blurb += (f"\n\n{drawings} drawing{'s' * (drawings != 1)} by {content.author or 'young artists'}, "
               f"and {variations} new picture{'s' * (variations != 1)} made from them.")
     barcode_w, barcode_h = (v * POINTS_PER_INCH for v in BARCODE_IN)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .config import BookConfig, DrawingConfig, drawing_key_to_path
 from .names import drawing_colour_names, name_drawings, number_word, short_name
+from ..typography import mid_sentence
 from .readability import reading_level
 
 @dataclass
@@ -265,8 +266,8 @@ def default_title(facts: Sequence[DrawingFacts]) -> str:
     if len(names) == 1:
         return f"The Story of {_LEADING_ARTICLE.sub(lambda m: m.group(1).lower() + ' ', names[0])}"
     if len(names) == 2:
-        return f"{names[0]} and {names[1]}"
-    return f"{names[0]}, {names[1]} and Friends"
+        return f"{names[0]} and {mid_sentence(names[1])}"
+    return f"{names[0]}, {mid_sentence(names[1])} and Friends"
 
 
 def story_texts(config: BookConfig, facts: Sequence[DrawingFacts], *, seed: str = "",
