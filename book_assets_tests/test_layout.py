@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import pytest
 from PIL import Image, ImageCms
@@ -351,7 +352,7 @@ def test_wordless_story_page_is_reported():
     assert [page.kind for page in layout.pages][:7] == ["title", "copyright", "dedication", "drawing", "story",
                                                         "end", "activity"]
     assert [str(p) for p in check_layout(layout)] == [
-        "Page 5: This page faces a drawing that has no variations, but has no words on it."]
+        "Page 5: This page faces a drawing that has no variations, but has no words on it. Fix: give the drawing a text in book.toml."]
 
 
 def _drawing_at(width_px: int) -> PlacedImage:
@@ -477,3 +478,19 @@ def test_a_one_letter_word_never_ends_a_title_line():
         block = fit_block(title, width, 400, BOLD, 40, 20, 1.2, cut=True)
         for line in block.lines[:-1]:
             assert len(line.replace("\u00a0", " ").split(" ")[-1]) > 1, (width, block.lines)
+
+
+def test_a_cut_story_names_its_drawing_page_words_over_and_the_fix():
+    layout = layout_book(make_book(1, 4, "The little monster walked to the market to buy apples. " * 60),
+                         PROFILE, roomy_when_sparse=False)
+    cut = [problem for problem in check_layout(layout) if problem.code == "text_cut_short"]
+    assert len(cut) == 1
+    problem = cut[0]
+    assert problem.page == 4 and problem.drawing == "books/demo/drawings/d0.png"
+    words_over = int(re.search(r"about (\d+) words too long", problem.message).group(1))
+    story = next(t for t in layout.pages[3].texts if t.role == "story")
+    kept = len(" ".join(story.lines).replace("\u2026", "").split())
+    assert words_over == 600 - kept + 1
+    assert "drawing d0.png on page 4" in problem.message
+    assert '[drawings."drawings/d0.png"]' not in problem.message and '[drawings."d0.png"]' in problem.message
+    assert f"by at least {words_over} words" in problem.message

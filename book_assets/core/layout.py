@@ -118,6 +118,7 @@ class PlacedText:
     role: TextRole = TextRole.STORY
     shrunk_from: float | None = None  # the preferred size, when the text had to shrink to fit
     truncated: bool = False           # last resort: the text did not fit even at the minimum size
+    words_cut: int = 0                # how many of its words did not fit (the problem says how much to shorten)
                                       # and was cut (ends with an ellipsis); check_layout reports it
 
 
@@ -315,6 +316,7 @@ class TextBlock:
     leading: float
     preferred: float
     truncated: bool = False
+    words_cut: int = 0
 
     @property
     def height(self) -> float:
@@ -324,7 +326,8 @@ class TextBlock:
         shrunk = self.preferred if self.size < self.preferred - EPS_PT else None
         return PlacedText(lines=self.lines, x=x, y=y, width=width, height=self.height,
                           font_name=self.font_name, font_size=self.size, leading=self.leading,
-                          align=align, role=role, shrunk_from=shrunk, truncated=self.truncated)
+                          align=align, role=role, shrunk_from=shrunk, truncated=self.truncated,
+                          words_cut=self.words_cut)
 
 
 def fit_block(text: str, width: float, height: float, font_name: str, preferred: float,
@@ -340,7 +343,9 @@ def fit_block(text: str, width: float, height: float, font_name: str, preferred:
     if not cut:
         return None
     lines = _cut_to_fit(text, width, height, font_name, min_size, leading_ratio)
-    return TextBlock(lines, font_name, min_size, min_size * leading_ratio, preferred, truncated=True)
+    kept = len(" ".join(lines).removesuffix(ELLIPSIS).split())
+    return TextBlock(lines, font_name, min_size, min_size * leading_ratio, preferred, truncated=True,
+                     words_cut=max(1, len(text.split()) - kept + 1))    # the last kept word may be partial
 
 
 # --------------------------------------------------------------------------------------------
