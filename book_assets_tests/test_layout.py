@@ -352,7 +352,8 @@ def test_wordless_story_page_is_reported():
     assert [page.kind for page in layout.pages][:7] == ["title", "copyright", "dedication", "drawing", "story",
                                                         "end", "activity"]
     assert [str(p) for p in check_layout(layout)] == [
-        "Page 5: This page faces a drawing that has no variations, but has no words on it. Fix: give the drawing a text in book.toml."]
+        "Page 5: This page faces a drawing that has no variations, but has no words on it. "
+        "Fix: give the drawing a text in book.toml."]
 
 
 def _drawing_at(width_px: int) -> PlacedImage:

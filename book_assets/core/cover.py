@@ -9,6 +9,7 @@ prints there.
 """
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -185,3 +186,22 @@ def render_cover(cover: CoverLayout, image_path: Callable[[str], str], out_path:
         canvas.showPage()
     return RenderStats(pages=1, bytes=out_path.stat().st_size, seconds=time.perf_counter() - started,
                        images=len(cover.images), unique_images=len(embedded), resampled_images=len(resampled))
+
+
+def front_cover_png(cover_pdf: Path, cover: CoverLayout, width_px: int) -> bytes:
+    """The front panel of the written cover.pdf as a PNG ``width_px`` wide (trimmed, no bleed): the
+    preview shows the cover exactly as it prints."""
+    import pypdfium2    # only the preview needs a rasteriser
+
+    x0, y0, x1, y1 = cover.front
+    scale = width_px / (x1 - x0)
+    document = pypdfium2.PdfDocument(str(cover_pdf))
+    try:
+        page = document[0]
+        crop = (x0, y0, page.get_width() - x1, page.get_height() - y1)     # left, bottom, right, top
+        image = page.render(scale=scale, crop=crop).to_pil()
+    finally:
+        document.close()
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
