@@ -25,6 +25,7 @@ from .layout import (
 )
 from .profiles import POINTS_PER_INCH, SPINE_TEXT_MIN_PAGES, Box, PrintProfile
 from .render import RenderStats
+from .story.language import DEFAULT_LANGUAGE, Language, language_for
 from .typography import mid_sentence
 
 WHITE = (255, 255, 255)
@@ -113,27 +114,29 @@ def _front(cover: CoverLayout, content: BookContent, safe: Box, image: ImageSour
 BLURB_NAMES = 6     # names the back cover lists before "and friends"
 
 
-def meet_line(titles: list[str]) -> str:
+def meet_line(titles: list[str], words: Language | None = None) -> str:
     """The blurb's first line: "Meet Max, Luna and Pip!", or with more than BLURB_NAMES characters,
     "Meet Max, Luna, …, Zoom and friends!" — nobody silently dropped."""
+    words = words or language_for(DEFAULT_LANGUAGE)
     names = list(dict.fromkeys(title.strip() for title in titles if title.strip()))
     names = [mid_sentence(name) for name in names]
     if not names:
-        return "A picture book made from children's drawings."
+        return words.fallback_blurb
     if len(names) > BLURB_NAMES:
-        return f"Meet {', '.join(names[:BLURB_NAMES])} and friends!"
-    if len(names) == 1:
-        return f"Meet {names[0]}!"
-    return f"Meet {', '.join(names[:-1])} and {names[-1]}!"
+        return words.meet.format(names=words.and_friends.format(names=", ".join(names[:BLURB_NAMES])))
+    return words.meet.format(names=words.join(names))
 
 
 def _back(cover: CoverLayout, content: BookContent, safe: Box) -> None:
     x0, y0, x1, y1 = safe
     drawings = len(content.spreads)
     variations = sum(len(spread.variations) for spread in content.spreads)
-    blurb = meet_line([spread.title for spread in content.spreads if spread.title])
-    blurb += (f"\n\n{drawings} drawing{'s' * (drawings != 1)} by {content.author or 'young artists'}, "
-              f"and {variations} new picture{'s' * (variations != 1)} made from them.")
+    words = content.words
+    blurb = meet_line([spread.title for spread in content.spreads if spread.title], words)
+    made = words.blurb_made.format(drawings=words.count(drawings, words.drawing),
+                                   maker=content.author or words.young_artists,
+                                   pictures=words.count(variations, words.picture))
+    blurb += f"\n\n{made[0].upper()}{made[1:]}"
     barcode_w, barcode_h = (v * POINTS_PER_INCH for v in BARCODE_IN)
     if cover.profile.is_print:
         cover.barcode = (x1 - barcode_w, y0, x1, y0 + barcode_h)

@@ -17,6 +17,7 @@ from .arrange import MAX_PER_PAGE, arrange_by_colour, grid_for, split_for_pages
 from .colour import lab_to_hex
 from .fonts import BOLD, ITALIC, REGULAR, text_width
 from .profiles import POINTS_PER_INCH, PROFILES, Box, PrintProfile, profile_named  # noqa: F401 - re-exported
+from .story.language import DEFAULT_LANGUAGE, Language, language_for
 from .typography import mid_sentence, typeset
 
 WHITE = "#ffffff"
@@ -84,6 +85,11 @@ class BookContent:
     spreads: list[SpreadContent]
     copyright: str = ""               # the copyright line from book.toml; a sensible one when empty
     year: int = field(default_factory=lambda: datetime.now(timezone.utc).year)   # for the copyright line
+    language: str = DEFAULT_LANGUAGE  # what the book's own sentences are written in (story/language.py)
+
+    @property
+    def words(self) -> Language:
+        return language_for(self.language)
 
 
 @dataclass
@@ -454,12 +460,14 @@ def copyright_page(number: int, profile: PrintProfile, content: BookContent) -> 
     """The verso of the title page, where picture books say who made them and who owns it."""
     page, safe = _new_page(number, profile, PageKind.COPYRIGHT)
     author = content.author.strip()
-    notice = content.copyright.strip() or (f"Text and pictures \u00a9 {content.year} {author}. All rights reserved."
-                                            if author else f"\u00a9 {content.year}. All rights reserved.")
+    words = content.words
+    notice = content.copyright.strip() or (
+        f"{words.copyright_by.format(year=content.year, author=author)} {words.rights}" if author
+        else f"\u00a9 {content.year}. {words.rights}")
     lines = [content.title.strip()]
     if author:
-        lines.append(f"Pictures and words by {author}")
-    lines += [notice, "Each drawing faces the new pictures an image model made from it."]
+        lines.append(words.pictures_and_words_by.format(author=author))
+    lines += [notice, words.faces]
     block = fit_block("\n".join(line for line in lines if line), _width(safe), _height(safe) * 0.4,
                       REGULAR, SMALL_PRINT_PT, SMALL_PRINT_PT, BODY_LEADING, cut=True)
     if block.lines:
@@ -467,9 +475,9 @@ def copyright_page(number: int, profile: PrintProfile, content: BookContent) -> 
     return page
 
 
-def dedication_page(number: int, profile: PrintProfile, dedication: str) -> Page:
+def dedication_page(number: int, profile: PrintProfile, dedication: str, words: Language) -> Page:
     page, safe = _new_page(number, profile, PageKind.DEDICATION)
-    text = dedication.strip() or "This book belongs to\n\n______________________"
+    text = dedication.strip() or f"{words.belongs_to}\n\n______________________"
     block = fit_block(text, _width(safe), _height(safe), ITALIC, STORY_PT, profile.min_text_pt, BODY_LEADING,
                       cut=True)
     if block.lines:
@@ -624,9 +632,9 @@ def large_spread_pages(number: int, profile: PrintProfile, spread: SpreadContent
     return pages
 
 
-def end_page(number: int, profile: PrintProfile) -> Page:
+def end_page(number: int, profile: PrintProfile, words: Language) -> Page:
     page, safe = _new_page(number, profile, PageKind.END)
-    block = fit_block("The End", _width(safe), _height(safe), BOLD, END_PT, profile.min_text_pt, HEADING_LEADING,
+    block = fit_block(words.the_end, _width(safe), _height(safe), BOLD, END_PT, profile.min_text_pt, HEADING_LEADING,
                       cut=True)
     _centred(page, safe, block, TextRole.END)
     return page
@@ -638,7 +646,7 @@ def activity_page(number: int, profile: PrintProfile, prompt: str) -> Page:
     x0, y0, x1, y1 = safe
     room = _height(safe) * 0.2
     block = (fit_block(prompt, _width(safe), room, BOLD, PROMPT_PT, profile.min_text_pt, HEADING_LEADING)
-             or fit_block("Draw your own picture here!", _width(safe), room, BOLD, PROMPT_PT,
+             or fit_block(prompt.split(" ", 1)[0], _width(safe), room, BOLD, PROMPT_PT,
                           profile.min_text_pt, HEADING_LEADING, cut=True))
     page.texts.append(block.place(x0, y1 - block.height, _width(safe), TextRole.PROMPT))
     page.frames.append((x0, y0, x1, y1 - block.height - 2 * GAP_PT))
@@ -648,12 +656,13 @@ def activity_page(number: int, profile: PrintProfile, prompt: str) -> Page:
 def closing_page(number: int, profile: PrintProfile, content: BookContent) -> Page:
     """The last page: what the book is made of, said warmly."""
     page, safe = _new_page(number, profile, PageKind.CLOSING)
-    drawings = len(content.spreads)
+    words = content.words
     variations = sum(len(spread.variations) for spread in content.spreads)
-    maker = content.author.strip() or "its young artists"
-    text = (f"{content.title.strip() or 'This book'} was drawn by {maker}: "
-            f"{drawings} drawing{'s' * (drawings != 1)} and {variations} new picture{'s' * (variations != 1)} "
-            f"made from them.\n\nThank you for reading!")
+    text = (words.closing.format(title=content.title.strip() or words.this_book,
+                                 maker=content.author.strip() or words.young_artists,
+                                 drawings=words.count(len(content.spreads), words.drawing),
+                                 pictures=words.count(variations, words.picture))
+            + f"\n\n{words.thank_you}")
     block = fit_block(text, _width(safe), _height(safe) * 0.5, ITALIC, STORY_PT, profile.min_text_pt,
                       BODY_LEADING, cut=True)
     _centred(page, safe, block, TextRole.CLOSING)
@@ -674,8 +683,8 @@ def activity_prompts(content: BookContent) -> tuple[list[str], list[str]]:
     for spread in content.spreads:
         if spread.title.strip() and spread.title.strip() not in names:
             names.append(spread.title.strip())
-    return ([f"Draw {mid_sentence(name)} on a new adventure!" for name in names],
-            ["Draw a new friend for this book!", "What happens next? Draw it here!", "Draw yourself in the story!"])
+    words = content.words
+    return ([words.draw_character.format(name=mid_sentence(name)) for name in names], list(words.general_prompts))
 
 
 def end_matter(padding: int, content: BookContent) -> list[str | None]:
@@ -725,11 +734,11 @@ def _padding_share(layout: BookLayout) -> float:
 def _layout_book(content: BookContent, profile: PrintProfile, *, large: bool) -> BookLayout:
     pages = [title_page(1, profile, content),
              copyright_page(2, profile, content),                 # the title page's verso
-             dedication_page(3, profile, content.dedication)]     # so the first drawing opens a spread on page 4
+             dedication_page(3, profile, content.dedication, content.words)]     # so the first drawing opens a spread on page 4
     for spread in content.spreads:
         builder = large_spread_pages if large and spread.variations else spread_pages
         pages += builder(len(pages) + 1, profile, spread)
-    pages.append(end_page(len(pages) + 1, profile))
+    pages.append(end_page(len(pages) + 1, profile, content.words))
     content_pages = len(pages) + 1     # + the closing page
     padding = profile.page_count(content_pages) - content_pages
     for prompt in end_matter(padding, content):

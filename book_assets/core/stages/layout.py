@@ -105,8 +105,9 @@ def plan_book(inventory: Inventory, validation: Validation, pairing: Pairing, st
             else TextSource.WRITER
         spreads.append(SpreadContent(drawing=source(fact.key), text=text, title=fact.name,
                                      variations=[source(v) for v in pairing.variations.get(fact.key, ())]))
-    content = BookContent(title=config.title or default_title(facts), author=config.author,
-                          dedication=config.dedication, spreads=spreads, copyright=config.copyright)
+    content = BookContent(title=config.title or default_title(facts, config.language), author=config.author,
+                          dedication=config.dedication, spreads=spreads, copyright=config.copyright,
+                          language=config.language)
     return BookPlan(content, profile, paper, tuple(problems), text_sources, tuple(names))
 
 

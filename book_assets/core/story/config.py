@@ -6,6 +6,7 @@
     author = "Ms. Rivera's Class"
     dedication = "For every child who ever drew a monster."
     age_range = [4, 7]                    # youngest and oldest reader, in years
+    language = "en"                       # en, es, fr, de or ru: the book's own words and its story
     profile = "kdp-8.5x8.5"               # print profile name
     page_order = ["max.png", "luna.png"]  # drawings in story order; others follow, by name
     [drawings."max.png"]                  # keyed by the path below drawings/
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..problems import Problem
+from .language import LANGUAGES, language_for
 
 
 @dataclass
@@ -43,11 +45,12 @@ class BookConfig:
     profile: str = "kdp-8.5x8.5"
     paper: str = "white"                  # white | cream | premium-colour: sets the cover's spine width
     copyright: str = ""                   # the copyright line on page 2
+    language: str = "en"                  # en | es | fr | de | ru: the book's own sentences and the writer's
     page_order: list[str] = field(default_factory=list)              # paths relative to drawings/
     drawings: dict[str, DrawingConfig] = field(default_factory=dict)  # keyed by path relative to drawings/
 
 
-_TEXT_SETTINGS = ("title", "author", "dedication", "profile", "paper", "copyright")
+_TEXT_SETTINGS = ("title", "author", "dedication", "profile", "paper", "copyright", "language")
 _KNOWN_SETTINGS = set(_TEXT_SETTINGS) | {"age_range", "page_order", "drawings"}
 _MAX_READER_AGE = 18
 
@@ -110,6 +113,17 @@ def parse_book_config(toml_text: str) -> tuple[BookConfig, list[str]]:
         else:
             problems.append(f"In book.toml, '{key}' should be text in quotes but is {_type_word(value)}; "
                             f"the default was used.")
+
+    if config.language:
+        try:
+            config.language = language_for(config.language).code
+        except KeyError:
+            problems.append(f"book.toml asks for language '{config.language}', which this book maker cannot write "
+                            f"yet, so the book's own words are in English. Languages: "
+                            f"{', '.join(f'{code} ({language.name})' for code, language in LANGUAGES.items())}.")
+            config.language = "en"
+    else:
+        config.language = "en"
 
     if "age_range" in data:
         config.age_range, problem = _parse_age_range(data["age_range"], config.age_range)
