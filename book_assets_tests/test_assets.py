@@ -93,9 +93,10 @@ def test_checks_pass_on_the_sample_book(sample_build):
         "every_object_listed", "every_upload_judged", "rejection_rate", "every_variation_placed_or_flagged",
         "pairs_need_review", "every_drawing_has_variations", "text_fits", "images_at_target_ppi",
         "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for", "book_is_current",
+        "drawings_named_by_us",
     }
     for name in ("every_object_listed", "every_upload_judged", "every_variation_placed_or_flagged",
-                 "text_fits", "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for"):
+                 "text_fits", "drawings_named_by_us", "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for"):
         assert checks[name].passed, name
         assert "value" in checks[name].metadata and "threshold" in checks[name].metadata
 
