@@ -105,7 +105,8 @@ _TOOL_NAME = re.compile(
 # Words a device name carries besides its counter ("Screenshot 2024-05-01 at 10.22.31 PM").
 _DEVICE_WORDS = frozenset("""
     pxl mvimg vid gopr dji sam wp p fb mov snapchat signal received whatsapp whats app chatgpt gemini generated
-    comfyui screen shot screenshot bildschirmfoto capture captura de pantalla снимок экрана at am pm jan feb mar
+    comfyui screen shot screenshot bildschirmfoto capture captura de pantalla снимок экрана at am pm
+    jan feb mar
     apr may jun jul aug sep sept oct nov dec
     """.split())
 # An image tool's name that carries the prompt: "DALL·E 2024-01-05 12.34.56 - a purple monster…",

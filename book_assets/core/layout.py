@@ -734,7 +734,7 @@ def _padding_share(layout: BookLayout) -> float:
 def _layout_book(content: BookContent, profile: PrintProfile, *, large: bool) -> BookLayout:
     pages = [title_page(1, profile, content),
              copyright_page(2, profile, content),                 # the title page's verso
-             dedication_page(3, profile, content.dedication, content.words)]     # so the first drawing opens a spread on page 4
+             dedication_page(3, profile, content.dedication, content.words)]   # the first drawing opens page 4
     for spread in content.spreads:
         builder = large_spread_pages if large and spread.variations else spread_pages
         pages += builder(len(pages) + 1, profile, spread)

@@ -16,6 +16,8 @@ from .readability import count_syllables, reading_level
 from .writer import DrawingFacts, default_title, story_texts, write_story
 
 __all__ = [
-    "BookConfig", "DrawingConfig", "DrawingResolver", "resolve_drawing_sections", "DrawingFacts", "DrawingName", "NameSource", "colour_name", "count_syllables",
-    "default_title", "delta_e_2000", "drawing_key_to_path", "drawing_sections", "name_drawings", "name_from_filename", "parse_book_config", "reading_level", "story_texts", "write_story",
+    "BookConfig", "DrawingConfig", "DrawingFacts", "DrawingName", "DrawingResolver", "NameSource", "colour_name",
+    "count_syllables", "default_title", "delta_e_2000", "drawing_key_to_path", "drawing_sections", "name_drawings",
+    "name_from_filename", "parse_book_config", "reading_level", "resolve_drawing_sections", "story_texts",
+    "write_story",
 ]

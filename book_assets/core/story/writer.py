@@ -32,7 +32,8 @@ _LEADING_ARTICLE = re.compile(r"^(The|A|An) ")
 
 
 def story_names(facts: Sequence[DrawingFacts]) -> list[str]:
-    """The name used for each drawing in the text: its own, or one read from its key or invented (names.name_drawings)."""
+    """The name each drawing goes by in the text: its own, else one read from its key or invented
+    (names.name_drawings)."""
     return [named.name for named in name_drawings([(fact.key, fact.name.strip()) for fact in facts])]
 
 
@@ -87,7 +88,7 @@ def _pick(pool: _TemplatePool, values: dict[str, str], used: set[str], page_so_f
     if not options:
         return None
     before = [sentence for sentence in page_so_far if sentence]
-    template, sentence = min(options, key=lambda option: (reading_level(" ".join([*before, option[1]])), options.index(option)))
+    template, sentence = min(options, key=lambda option: reading_level(" ".join([*before, option[1]])))
     pool.take(template)
     used.add(sentence)
     return sentence
