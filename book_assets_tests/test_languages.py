@@ -60,6 +60,7 @@ def test_the_book_speaks_its_language(shared_bucket, instance, two_drawings, lan
     # the story is the writer's, in that language: one of its opening sentences is on page 4
     openings = [template.split("{name}")[0].strip() for template in PHRASES[language]["open"]]
     assert any(opening and opening in text for opening in openings), text[:600]
+    assert f'<html lang="{language}">' in bucket.read_bytes(f"published/{book}/preview.html").decode()
 
 
 def test_an_unknown_language_is_reported_and_the_book_is_english(shared_bucket, instance, two_drawings):

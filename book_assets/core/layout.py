@@ -150,6 +150,7 @@ class BookLayout:
     title: str
     author: str
     pages: list[Page]
+    language: str = DEFAULT_LANGUAGE      # what the pages are written in (preview.html's lang)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -744,7 +745,8 @@ def _layout_book(content: BookContent, profile: PrintProfile, *, large: bool) ->
     for prompt in end_matter(padding, content):
         pages.append(activity_page(len(pages) + 1, profile, prompt) if prompt else blank_page(len(pages) + 1, profile))
     pages.append(closing_page(len(pages) + 1, profile, content))
-    return BookLayout(profile=profile, title=content.title, author=content.author, pages=pages)
+    return BookLayout(profile=profile, title=content.title, author=content.author, pages=pages,
+                      language=content.language)
 
 
 def min_text_size(role: TextRole, profile: PrintProfile) -> float:

@@ -180,7 +180,7 @@ def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered) -> str:
         facts={"profile": book.profile.name, "pages": rendered.stats.pages,
                "PDF": f"{rendered.stats.bytes / 1e6:.1f} MB",
                "cover spine": f"{cover.spine_in:.3f} in ({cover.paper} paper)"},
-        cover=front_cover_png(rendered.cover_path, cover, PREVIEW_COVER_PX),
+        cover=front_cover_png(rendered.cover_path, cover, PREVIEW_COVER_PX), language=book.language,
     )
 
 
