@@ -24,12 +24,13 @@ test: install browser photos postgres notifications   ## check the definitions (
 	VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# Debian packages the book needs: the fonts (SIL Andika, DejaVu Sans as its fallback) and the press tools
+# Debian packages the book needs: the fonts (SIL Andika, DejaVu Sans as its fallback, Noto Sans for Thai,
+# Devanagari, Arabic and Hebrew, WenQuanYi Zen Hei for Chinese, Japanese and Korean) and the press tools
 # (Ghostscript for PDF/X and the ink raster, its SWOP CMYK profile, the sRGB profile, LittleCMS's linkicc
 # for the ink-limited device link; qpdf and Poppler to cross-check in the tests) for every build, and
 # Chromium for the browser tests (Playwright drives it; it never downloads a browser).
 APT_PRESS := ghostscript libgs-common icc-profiles-free liblcms2-utils qpdf poppler-utils
-APT_FONTS := fonts-sil-andika fonts-dejavu-core $(APT_PRESS)
+APT_FONTS := fonts-sil-andika fonts-dejavu-core fonts-noto-core fonts-wqy-zenhei $(APT_PRESS)
 define apt_ensure
 	@missing=""; for pkg in $(1); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \

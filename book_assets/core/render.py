@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from . import fonts
@@ -147,7 +146,7 @@ def render_page_png(page: Page, profile: PrintProfile, image_path: Callable[[str
             for piece, run_font in fonts.runs(line, font_name):
                 font = _pil_font(run_font, size_px)
                 draw.text((x * scale, (page_height - baseline) * scale), piece, font=font, fill=colour, anchor="ls")
-                x += pdfmetrics.stringWidth(piece, run_font, text.font_size)
+                x += fonts.run_width(piece, run_font, text.font_size)
 
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG", optimize=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..bucket_layout import published_prefix
 from ..contracts import Inventory, Layout, Pairing, PublishedBook, Validation, runner_up_probability
-from ..cover import render_cover
+from ..cover import front_cover_png, render_cover
 from ..inventory import Role
 from ..pairing import PairStatus
 from ..preflight import PreflightReport, preflight_cover, preflight_pdf
@@ -30,6 +30,7 @@ from ..store import ObjectStore
 from ..timing import ms_since
 
 THUMBNAIL_PX = 300    # pages/page-NNN.png and the pictures in preview.html
+PREVIEW_COVER_PX = 800    # the front cover in preview.html: sharp at a phone's or a laptop's width
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered) -> str:
         facts={"profile": book.profile.name, "pages": rendered.stats.pages,
                "PDF": f"{rendered.stats.bytes / 1e6:.1f} MB",
                "cover spine": f"{cover.spine_in:.3f} in ({cover.paper} paper)"},
+        cover=front_cover_png(rendered.cover_path, cover, PREVIEW_COVER_PX), language=book.language,
     )
 
 
