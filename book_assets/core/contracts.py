@@ -25,6 +25,7 @@ from .inventory import Role
 from .layout import BookLayout
 from .pairing import Pair, PairStatus
 from .problems import Problem
+from .story.config import BookConfig
 from .story.names import DrawingName
 
 
@@ -278,6 +279,8 @@ class Layout(StageResult, contract="layout", schema_version=1):
     layout_problems: tuple[Problem, ...] = ()       # geometry the text_fits check refuses
     text_sources: dict[str, TextSource] = field(default_factory=dict)   # drawing key -> where its text came from
     drawing_names: tuple[DrawingName, ...] = ()     # the name each drawing goes by, and where it came from
+    book_config: BookConfig = field(default_factory=BookConfig)   # book.toml as read (defaults where unset)
+    story_texts: dict[str, str] = field(default_factory=dict)     # drawing key -> its whole story text
     reading_level_mean: float = 0.0
     layout_ms: float = 0.0
 

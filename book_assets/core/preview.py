@@ -11,11 +11,13 @@ import base64
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
 
 from .layout import PageKind
+from .review import ReviewPanel
 
 STYLE = """
 *, *::before, *::after { box-sizing: border-box; }
@@ -39,6 +41,21 @@ main { padding: 16px; }
 .notes ul { margin: 0; padding-left: 18px; }
 nav { display: flex; gap: 12px; justify-content: center; align-items: center; padding: 12px; }
 nav button { font-size: 1em; padding: 6px 16px; }
+#review { margin: 12px 16px 0; background: #fffaf0; border: 1px solid #d8cfbf; padding: 8px 14px; }
+#review summary { font-weight: 600; cursor: pointer; padding: 4px 0; }
+#review .where { margin: 4px 0 8px; }
+#review .item { border: 1px solid #e0d6c4; margin: 10px 0; padding: 8px 10px; display: flex; flex-wrap: wrap;
+                gap: 10px; align-items: flex-start; min-width: 0; }
+#review legend { font-weight: 600; overflow-wrap: anywhere; }
+#review .thumb { width: 120px; height: 120px; object-fit: contain; background: #fff; border: 1px solid #ddd; }
+#review .option .thumb { width: 64px; height: 64px; vertical-align: middle; margin: 0 6px; }
+#review .options, #review .fields { display: flex; flex-direction: column; gap: 6px; flex: 1 1 260px; min-width: 0; }
+#review .option { display: flex; align-items: center; gap: 4px; flex-wrap: wrap; overflow-wrap: anywhere; }
+#review input[type=radio] { width: 1.2em; height: 1.2em; }
+#review select, #review input[type=text], #review textarea { font: inherit; max-width: 100%; }
+#review textarea, #review input[type=text] { width: 100%; }
+#review .actions { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; margin: 8px 0; }
+#review .actions button { font-size: 1em; padding: 8px 14px; }
 @media (max-width: 700px) {
   main { padding: 8px; }
   .spread { flex-direction: column; align-items: center; gap: 10px; }
@@ -104,9 +121,12 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
+# The review panel's script (core/review.py says what it shows): its own file, hashed like the other.
+REVIEW_SCRIPT = (Path(__file__).parent / "templates" / "review.js").read_text(encoding="utf-8")
+
 # Only the page's own style and script run (by their hashes, no 'unsafe-inline'), so anything that
 # got into the page from an upload could not run or load anything even if escaping ever failed.
-CSP = (f"default-src 'none'; img-src data:; style-src {_csp_hash(STYLE)}; script-src {_csp_hash(SCRIPT)}; "
+CSP = (f"default-src 'none'; img-src data:; style-src {_csp_hash(STYLE)}; script-src {_csp_hash(SCRIPT)} {_csp_hash(REVIEW_SCRIPT)}; "
        "base-uri 'none'; form-action 'none'")
 
 
@@ -136,11 +156,12 @@ def _base64(png: bytes) -> str:
 
 def render_preview(title: str, pages: Sequence[PreviewPage], warnings: Mapping[int, Sequence[str]] | None = None,
                    general: Sequence[str] = (), facts: Mapping[str, object] | None = None, *,
-                   cover: bytes | None = None, language: str = "en") -> str:
+                   cover: bytes | None = None, language: str = "en", review: ReviewPanel | None = None) -> str:
     """The preview page, from ``templates/preview.html.j2`` (autoescaped: every name and sentence
     from an upload is text, never markup). ``warnings`` maps a page number to the sentences about
     it; ``cover`` is a PNG of the front cover, shown first. The page images carry their own printed
-    page numbers, so the preview adds none."""
+    page numbers, so the preview adds none. ``review``: the panel where the maker settles unsure pairs,
+    names and texts (shown when it has anything to settle)."""
     warnings = warnings or {}
     by_number = {page.number: page for page in pages}
     opened = []
@@ -153,6 +174,7 @@ def render_preview(title: str, pages: Sequence[PreviewPage], warnings: Mapping[i
                        "notes": [(n, text) for n in (left, right) if n for text in warnings.get(n, ())]})
     return _TEMPLATES.get_template("preview.html.j2").render(
         title=title, language=language, csp=Markup(CSP), style=Markup(STYLE), script=Markup(SCRIPT),
+        review_script=Markup(REVIEW_SCRIPT), review=review.to_json_data() if review and review.has_work else None,
         facts=[(str(k), str(v)) for k, v in (facts or {}).items()],
         general=list(general), cover=_base64(cover) if cover else None, spreads=opened,
         book_facts={"spreads": len(opened), "pages": len(pages), "cover": bool(cover)})

@@ -75,6 +75,7 @@ class BookPlan:
     problems: tuple[Problem, ...]
     text_sources: dict[str, TextSource]
     names: tuple[DrawingName, ...]
+    config: BookConfig
 
 
 def plan_book(inventory: Inventory, validation: Validation, pairing: Pairing, store: ObjectStore, *,
@@ -108,7 +109,7 @@ def plan_book(inventory: Inventory, validation: Validation, pairing: Pairing, st
     content = BookContent(title=config.title or default_title(facts, config.language), author=config.author,
                           dedication=config.dedication, spreads=spreads, copyright=config.copyright,
                           language=config.language)
-    return BookPlan(content, profile, paper, tuple(problems), text_sources, tuple(names))
+    return BookPlan(content, profile, paper, tuple(problems), text_sources, tuple(names), config)
 
 
 
@@ -125,7 +126,8 @@ def lay_out_book(inventory: Inventory, validation: Validation, pairing: Pairing,
         book_id=inventory.book_id, layout=layout,
         cover=layout_cover(plan.content, plan.profile, len(layout.pages), plan.paper),
         config_problems=plan.problems, layout_problems=tuple(check_layout(layout)), text_sources=plan.text_sources,
-        drawing_names=plan.names,
+        drawing_names=plan.names, book_config=plan.config,
+        story_texts={spread.drawing.key: spread.text for spread in spreads},
         reading_level_mean=round(statistics.fmean(reading_level(s.text) for s in spreads), 2) if spreads else 0.0,
         layout_ms=layout_ms,
     )

@@ -26,6 +26,7 @@ from ..preview import PreviewPage, render_preview
 from ..problems import Problem, by_page, first_of
 from ..render import RenderStats, render_page_png, render_pdf
 from ..report import BookReport, page_entries, unaccounted
+from ..review import ReviewPanel, review_panel
 from ..store import ObjectStore
 from ..timing import ms_since
 
@@ -167,8 +168,18 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, files: context
                     preflight_ms, ms_since(started), press, cover_press)
 
 
-def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered) -> str:
-    """preview.html: every page as a spread, with what a person should look at on each page."""
+def review_of(book_id: str, validation: Validation, pairing: Pairing, layout: Layout, store: ObjectStore,
+              files: contextlib.ExitStack) -> ReviewPanel:
+    """The preview's review panel, its pictures drawn from the images' print copies."""
+    def image_file(key: str) -> str:
+        return str(files.enter_context(store.local_path(validation.get(key).print_copy)))
+
+    return review_panel(book_id, pairing, layout, image_file)
+
+
+def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered, review: ReviewPanel | None = None) -> str:
+    """preview.html: every page as a spread, with what a person should look at on each page, and the
+    review panel where the maker settles what we were unsure of."""
     book, cover = layout.layout, layout.cover
     return render_preview(
         book.title, [PreviewPage(p.number, p.kind, png) for p, png in zip(book.pages, rendered.thumbnails)],
@@ -180,7 +191,7 @@ def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered) -> str:
         facts={"profile": book.profile.name, "pages": rendered.stats.pages,
                "PDF": f"{rendered.stats.bytes / 1e6:.1f} MB",
                "cover spine": f"{cover.spine_in:.3f} in ({cover.paper} paper)"},
-        cover=front_cover_png(rendered.cover_path, cover, PREVIEW_COVER_PX), language=book.language,
+        cover=front_cover_png(rendered.cover_path, cover, PREVIEW_COVER_PX), language=book.language, review=review,
     )
 
 
@@ -230,8 +241,11 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
         refusals = (*rendered.preflight.problems, *rendered.cover_preflight.problems,
                     *(Problem("unaccounted_object", f"{key} is not accounted for in the report") for key in missing))
         publish = not refusals
-        upload_ms = publish_files(store, inventory.book_id, rendered, report,
-                                  preview_html(layout, pairing, rendered)) if publish else 0.0
+        upload_ms = 0.0
+        if publish:
+            review = review_of(inventory.book_id, validation, pairing, layout, store, files)
+            upload_ms = publish_files(store, inventory.book_id, rendered, report,
+                                      preview_html(layout, pairing, rendered, review))
         write_status(store, inventory.book_id, run_id, published=publish, problems=[str(p) for p in refusals])
     stats = rendered.stats
     result = PublishedBook(
