@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import ipaddress
 import mimetypes
@@ -26,6 +27,7 @@ import dagster as dg
 import pydantic
 from dagster_gcp import GCSResource
 
+from ..core.listing_index import INDEX_FILE, FileIdentity, ListingIndex
 from ..core.store import BucketObject, UnsafeKeyError, check_key  # noqa: F401 - part of this module's interface
 from ..paths import default_paths
 
@@ -63,6 +65,11 @@ class Bucket(dg.ConfigurableResource, ABC):
     def url(self, key: str) -> str:
         """Where a person finds the object (a file path or a gs:// URL)."""
 
+    def with_content_hashes(self, objects: list[BucketObject]) -> list[BucketObject]:
+        """``objects`` (from a listing without hashes) with their content hashes. Object stores list
+        them anyway (GCS's md5), so this is the identity there; a local folder reads its listing index."""
+        return objects
+
     def work_key(self, *parts: str) -> str:
         return "/".join([self.work_prefix.strip("/"), *parts])
 
@@ -97,7 +104,7 @@ class LocalBucket(Bucket):
         if linked:      # os.walk would follow a linked top folder: links are reported, never followed
             raise UnsafeKeyError(f"{linked} is a link to another folder, not a folder of the bucket; links "
                                  "are never followed. Copy the folder itself into the bucket.")
-        found = []
+        found, files = [], []
         for dirpath, dirnames, filenames in os.walk(start):
             dirnames.sort()
             linked = [name for name in dirnames if os.path.islink(os.path.join(dirpath, name))]
@@ -113,13 +120,32 @@ class LocalBucket(Bucket):
                     found.append(BucketObject(key, 0, link.st_mtime, str(link.st_mtime_ns), "", symlink=True))
                     continue
                 stat = path.stat()
-                digest = "sha256:" + _sha256_file(path) if with_hash else ""
                 # When the file arrived here, like GCS's `updated`: the ctime, which the kernel sets.
                 # A copy that keeps an old mtime (cp -p, rsync -t, file managers) still gets a new
                 # ctime, and an mtime from a device with a wrong clock (even in the future) is ignored.
                 arrived_ns = stat.st_ctime_ns
-                found.append(BucketObject(key, stat.st_size, arrived_ns / 1e9, str(arrived_ns), digest))
+                found.append(BucketObject(key, stat.st_size, arrived_ns / 1e9, str(arrived_ns), ""))
+                files.append((key, path, FileIdentity.of(stat)))
+        if with_hash:
+            found = self._hashed(found, files)
         return sorted(found, key=lambda o: o.key)
+
+    def with_content_hashes(self, objects: list[BucketObject]) -> list[BucketObject]:
+        files = []
+        for obj in objects:
+            if obj.symlink or obj.content_hash:
+                continue
+            path = self._path(obj.key)
+            with contextlib.suppress(FileNotFoundError):
+                files.append((obj.key, path, FileIdentity.of(path.stat(follow_symlinks=False))))
+        return self._hashed(objects, files)
+
+    def _hashed(self, objects: list[BucketObject], files) -> list[BucketObject]:
+        """Hashes from the listing index: only files new or changed since the last listing are read."""
+        index = ListingIndex(Path(self.root).resolve() / self.work_prefix.strip("/") / INDEX_FILE)
+        hashes = index.hashes(files)
+        return [dataclasses.replace(o, content_hash="sha256:" + hashes[o.key]) if o.key in hashes else o
+                for o in objects]
 
     def folder_change_times(self, prefix: str) -> dict[str, float]:
         """The newest ctime of any directory inside each folder: a folder moved in, or a file moved
@@ -194,14 +220,6 @@ def _printable(key: str) -> str:
         return key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --- Google Cloud Storage -------------------------------------------------------------------------
 
 class GCSNameError(ValueError):
@@ -260,8 +278,11 @@ def check_object_name(name: str) -> str:
     return name
 
 
-def _md5_hex(b64_digest: str | None) -> str:
-    return base64.b64decode(b64_digest).hex() if b64_digest else ""
+def _listed_hash(md5_b64: str | None, crc32c_b64: str | None) -> str:
+    """``md5:<hex>``; ``crc32c:<hex>`` for a composite object, which GCS lists without md5; "" for neither."""
+    if md5_b64:
+        return "md5:" + base64.b64decode(md5_b64).hex()
+    return "crc32c:" + base64.b64decode(crc32c_b64).hex() if crc32c_b64 else ""
 
 
 class GCSBucket(Bucket):
@@ -319,21 +340,21 @@ class GCSBucket(Bucket):
     # -- the Bucket interface --------------------------------------------------------------------
 
     def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]:
-        """Every object under ``prefix``, page by page; md5 comes with the listing, so it is always given."""
+        """Every object under ``prefix``, page by page; the content hash comes with the listing, so it is
+        always given: md5, or crc32c for a composite object (which has no md5)."""
         pages = self._bucket().client.list_blobs(
             self._bucket(), prefix=self._root + prefix, page_size=self.page_size,
-            fields="items(name,size,updated,generation,md5Hash),nextPageToken",
+            fields="items(name,size,updated,generation,md5Hash,crc32c),nextPageToken",
             timeout=self._timeout, retry=self._retry,
         )
         found = []
         for blob in pages:
             if blob.name.endswith("/") and not blob.size:
                 continue  # a "folder" placeholder made by the console, not a file
-            digest = _md5_hex(blob.md5_hash)
             found.append(BucketObject(
                 key=self._key(blob.name), size=int(blob.size or 0),
                 updated=blob.updated.timestamp() if blob.updated else 0.0,
-                generation=str(blob.generation), content_hash=f"md5:{digest}" if digest else "",
+                generation=str(blob.generation), content_hash=_listed_hash(blob.md5_hash, blob.crc32c),
             ))
         return sorted(found, key=lambda o: o.key)
 

@@ -2,9 +2,9 @@
 
 Each tick lists ``books/``, hands the listing to ``core.change_detection.plan_tick`` (which books
 changed, which have settled, where the cursor moves; see its docstring), registers new book
-folders as partitions, and requests one run per settled book with
-``run_key = <book_id>:<fingerprint of its contents>`` — unless the newest ``book`` was already made
-from those contents (a build from the UI). Each book whose folder changed since its published book
+folders as partitions, and requests one run per settled book (``BookState.run_key``: the book, the
+content fingerprint, its newest change) — unless the newest ``book`` was already made from those
+contents (a build from the UI, or the same bytes uploaded again). Each book whose folder changed since its published book
 gets a failed ``book_is_current`` check at once, so the UI shows it is behind.
 """
 
@@ -86,7 +86,8 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
         objects = bucket.list_objects(BOOKS_PREFIX, with_hash=False)
         folder_times = bucket.folder_change_times(BOOKS_PREFIX)
         listing_ms = (time.perf_counter() - started) * 1000.0
-        plan = plan_tick(objects, cursor, time.time(), quiet, max_books_per_tick, folder_times)
+        plan = plan_tick(objects, cursor, time.time(), quiet, max_books_per_tick, folder_times,
+                         with_hashes=bucket.with_content_hashes)
 
         known = set(context.instance.get_dynamic_partitions(books_partitions.name))
         new_books = [b for b in plan.book_ids if b not in known]
@@ -103,7 +104,7 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
             tags = {"book_assets/fingerprint": digest, "book_assets/objects": str(len(state.objects))}
             if max_runtime:
                 tags["dagster/max_runtime"] = str(max_runtime)
-            run_requests.append(dg.RunRequest(run_key=f"{state.book_id}:{digest}",
+            run_requests.append(dg.RunRequest(run_key=state.run_key,
                                               partition_key=state.book_id, tags=tags))
         behind = [book_is_current_event(state.book_id, built_from[state.book_id], state.fingerprint,
                                         "waiting for the upload to settle" if state in plan.quiet else
