@@ -1,4 +1,4 @@
-"""The PDF as a printer sees it (opened with pypdf), and the Pillow page thumbnails."""
+"""The PDF as a printer sees it (opened with pypdf); its page images are in test_page_images.py."""
 from __future__ import annotations
 
 import io
@@ -11,7 +11,7 @@ from reportlab.pdfbase import pdfmetrics
 
 from book_assets.core import fonts
 from book_assets.core.layout import BookLayout, Page, PlacedImage, PlacedText, PrintProfile
-from book_assets.core.render import RenderStats, render_page_png, render_pdf, text_colour_on
+from book_assets.core.render import RenderStats, render_pdf, text_colour_on
 
 BASE_14 = {"Courier", "Courier-Bold", "Courier-BoldOblique", "Courier-Oblique", "Helvetica", "Helvetica-Bold",
            "Helvetica-BoldOblique", "Helvetica-Oblique", "Symbol", "Times-Bold", "Times-BoldItalic",
@@ -157,29 +157,6 @@ def test_deterministic_bytes_even_from_another_folder(tmp_path, jpegs):
     stats = render_pdf(sample_layout(), lambda key: str(moved[key]), second)
     assert first.read_bytes() == second.read_bytes()
     assert stats.reencoded_images == 0
-
-
-def test_background_fills_the_bleed_and_text_contrasts(jpegs):
-    layout = sample_layout()
-    png = render_page_png(layout.pages[0], PROFILE, lambda key: str(jpegs[key]), width_px=200)
-    thumb = Image.open(io.BytesIO(png)).convert("RGB")
-    assert thumb.getpixel((0, 0)) == thumb.getpixel((199, thumb.height - 1)) == (0x1d, 0x2b, 0x53)
-    assert text_colour_on((0x1d, 0x2b, 0x53)) == "#ffffff"
-    assert text_colour_on((255, 241, 232)) != "#ffffff"
-
-
-def test_render_page_png_has_the_page_geometry(jpegs):
-    layout = sample_layout()
-    png = render_page_png(layout.pages[1], PROFILE, lambda key: str(jpegs[key]))
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    thumb = Image.open(io.BytesIO(png)).convert("RGB")
-    assert thumb.width == 360
-    assert thumb.height == round(PROFILE.page_height_pt * 360 / PROFILE.page_width_pt)
-    red, green, blue = thumb.getpixel((thumb.width - 5, 5))      # the full-bleed crimson drawing
-    assert red > 180 and green < 60 and blue < 90
-    assert min(thumb.crop((0, thumb.height - 20, 360, thumb.height)).get_flattened_data()) == (255, 255, 255)  # white page below
-    story_band = thumb.crop((30, thumb.height - 90, 300, thumb.height - 55))
-    assert min(sum(pixel) for pixel in story_band.get_flattened_data()) < 200   # the story text is drawn there
 
 
 def test_non_jpeg_print_copy_still_renders_and_is_counted(tmp_path, jpegs):

@@ -1,4 +1,4 @@
-"""Draw a :class:`BookLayout` as a print-ready PDF (reportlab) and as small page thumbnails (Pillow).
+"""Draw a :class:`BookLayout` as a print-ready PDF (reportlab); page images are rasterised from it (core.page_images).
 
 Page boxes are what a printer checks first: MediaBox = BleedBox = the whole page including bleed,
 TrimBox = the profile's trim box for that page (bleed sits on the outside edge, so rectos and
@@ -7,21 +7,16 @@ versos differ). No annotations, no links. Fonts, images and deterministic bytes 
 """
 from __future__ import annotations
 
-import functools
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from . import fonts
 from .colour import parse_hex_colour
 from .draw import (
-    draw_image, draw_text, fill_box, font_for, line_positions, pdf_canvas, resample_all, resample_targets,
+    draw_image, draw_text, fill_box, pdf_canvas, resample_all, resample_targets,
     set_colour, text_colour_on,
 )
 from .layout import BookLayout, Page, PrintProfile
@@ -104,51 +99,3 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
                        unique_images=len(embedded),
                        reencoded_images=sum(1 for passed in embedded.values() if not passed),
                        resampled_images=len(resampled))
-
-
-# ---------------------------------------------------------------------------------------------
-# thumbnails
-# ---------------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def _pil_font(name: str, size_px: float) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(fonts.font_path(name)), size_px)
-
-
-def render_page_png(page: Page, profile: PrintProfile, image_path: Callable[[str], str], *,
-                    width_px: int = 360) -> bytes:
-    """A small PNG of one page (same geometry as the PDF, bleed included) for previews in the UI."""
-    fonts.register_fonts()
-    scale = width_px / profile.page_width_pt
-    height_px = max(1, round(profile.page_height_pt * scale))
-    page_height = profile.page_height_pt
-    background = parse_hex_colour(page.background, default=WHITE)
-    canvas = Image.new("RGB", (width_px, height_px), background)
-
-    for placed in page.images:
-        box_w = max(1, round(placed.width * scale))
-        box_h = max(1, round(placed.height * scale))
-        with Image.open(image_path(placed.print_copy)) as source:
-            source.draft("RGB", (box_w, box_h))     # JPEG: decode at 1/2–1/8 size, far cheaper
-            tile = source.convert("RGB").resize((box_w, box_h), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        canvas.paste(tile, (round(placed.x * scale), round((page_height - placed.y - placed.height) * scale)))
-
-    draw = ImageDraw.Draw(canvas)
-    for x0, y0, x1, y1 in page.frames:
-        draw.rounded_rectangle((x0 * scale, (page_height - y1) * scale, x1 * scale, (page_height - y0) * scale),
-                               radius=max(1, round(FRAME_RADIUS_PT * scale)), outline=FRAME_GREY,
-                               width=max(1, round(FRAME_LINE_PT * scale)))
-    colour = text_colour_on(background)
-    for text in page.texts:
-        font_name = font_for(text)
-        size_px = max(1.0, text.font_size * scale)
-        for line, x, baseline in line_positions(text, font_name):
-            for piece, run_font in fonts.runs(line, font_name):
-                font = _pil_font(run_font, size_px)
-                draw.text((x * scale, (page_height - baseline) * scale), piece, font=font, fill=colour, anchor="ls")
-                x += pdfmetrics.stringWidth(piece, run_font, text.font_size)
-
-    buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()

@@ -24,12 +24,14 @@ from ..preflight import PreflightReport, preflight_cover, preflight_pdf
 from ..press import PressResult, make_press_ready
 from ..preview import PreviewPage, render_preview
 from ..problems import Problem, by_page, first_of
-from ..render import RenderStats, render_page_png, render_pdf
+from ..page_images import cover_image, page_images
+from ..render import RenderStats, render_pdf
 from ..report import BookReport, page_entries, unaccounted
 from ..store import ObjectStore
 from ..timing import ms_since
 
 THUMBNAIL_PX = 300    # pages/page-NNN.png and the pictures in preview.html
+COVER_IMAGE_PX = 900  # the cover sheet (back, spine, front) as one picture
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,9 @@ class Rendered:
     thumbnails_ms: float
     press: PressResult | None = None           # what made book.pdf press-ready (output intent, PDF/X)
     cover_press: PressResult | None = None
+    cover_png: bytes = b""                     # the cover sheet rasterised from cover.pdf
+    pages_reused: int = 0                      # page images read back: their inputs did not change
+    pages_rasterised: int = 0                  # page images drawn from book.pdf in this build
 
     def preflight_items(self) -> dict[str, list[dict]]:
         """Every preflight item measured, with its value and limit, per written file."""
@@ -140,7 +145,8 @@ class Rendered:
 
 def render_book(layout: Layout, store: ObjectStore, folder: Path, files: contextlib.ExitStack) -> Rendered:
     """Write book.pdf and cover.pdf into ``folder``, make both what the profile's press asks for
-    (core.press), preflight both, and draw every page's thumbnail.
+    (core.press), preflight both, and rasterise every page's image from the written PDF (reused for
+    pages whose inputs did not change, core.page_images) and the cover's from cover.pdf.
     Print copies are fetched from the store once each and kept open in ``files`` until it closes."""
     book, cover = layout.layout, layout.cover
     local: dict[str, str] = {}
@@ -161,9 +167,11 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, files: context
     cover_press = make_press_ready(cover_path, book.profile)     # the cover follows the interior's profile
     cover_check = preflight_cover(cover_path, book.profile, cover.sheet, cover.trim_box, cover.safe_boxes())
     started = time.perf_counter()
-    thumbnails = tuple(render_page_png(p, book.profile, image_path, width_px=THUMBNAIL_PX) for p in book.pages)
-    return Rendered(pdf_path, cover_path, stats, cover_press.bytes, preflight, cover_check, thumbnails,
-                    preflight_ms, ms_since(started), press, cover_press)
+    images = page_images(book.pages, book.profile, pdf_path, store, THUMBNAIL_PX)
+    cover_png = cover_image(cover_path, COVER_IMAGE_PX)
+    return Rendered(pdf_path, cover_path, stats, cover_press.bytes, preflight, cover_check, images.pngs,
+                    preflight_ms, ms_since(started), press, cover_press, cover_png=cover_png,
+                    pages_reused=images.reused, pages_rasterised=images.rasterised)
 
 
 def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered) -> str:
@@ -242,6 +250,7 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
             "preflight_ms": rendered.preflight_ms, "min_pdf_ppi": rendered.preflight.min_ppi,
             "spine_in": round(layout.cover.spine_in, 4), "cover_bytes": rendered.cover_bytes,
             "thumbnails_ms": rendered.thumbnails_ms, "upload_ms": upload_ms,
+            "pages_reused": rendered.pages_reused, "pages_rasterised": rendered.pages_rasterised,
             "press": rendered.press.kind.value, "press_ms": rendered.press.ms,
             "max_ink_percent": rendered.preflight.max_ink, "cover_max_ink_percent": rendered.cover_preflight.max_ink,
         },
