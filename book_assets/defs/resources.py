@@ -17,6 +17,7 @@ import ipaddress
 import mimetypes
 import os
 import re
+import shutil
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -49,6 +50,10 @@ class Bucket(dg.ConfigurableResource, ABC):
     @abstractmethod
     def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
         """Write an object atomically: readers see the old object or the whole new one."""
+
+    @abstractmethod
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """``write_bytes`` from a local file, streamed: a large PDF is never held in memory to upload it."""
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
@@ -167,13 +172,24 @@ class LocalBucket(Bucket):
         return self._path(key).read_bytes()
 
     def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        self._write_atomically(key, lambda handle: handle.write(data))
+
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        def copy(handle) -> None:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, handle, 1 << 20)
+
+        self._write_atomically(key, copy)
+
+    def _write_atomically(self, key: str, fill) -> None:
+        """A temporary file beside the target, filled, synced and renamed over it."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".book_assets-tmp-")
         try:
             os.fchmod(fd, 0o644)   # published files are for people to open, not private temp files
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                fill(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -378,6 +394,27 @@ class GCSBucket(Bucket):
             return
         self.write_bytes_if_generation(key, data, int(current.generation) if current else 0, content_type=content_type)
 
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """Like ``write_bytes``, uploading straight from the file (the client streams it in chunks)."""
+        from google.api_core.exceptions import PreconditionFailed
+
+        name = self._name(check_key(key))
+        local_md5 = _md5_b64_file(path)
+        current = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+        if current is not None and current.md5_hash == local_md5 and current.size == path.stat().st_size:
+            return
+        generation = int(current.generation) if current else 0
+        kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
+        try:
+            self._bucket().blob(name).upload_from_filename(
+                str(path), content_type=kind, if_generation_match=generation, checksum="md5",
+                timeout=self._timeout, retry=self._retry)
+        except PreconditionFailed:
+            now = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+            if now is not None and now.md5_hash == local_md5:
+                return
+            raise self._conflict(key, generation, now) from None
+
     def write_bytes_if_generation(self, key: str, data: bytes, generation: int, *,
                                   content_type: str | None = None) -> None:
         """Upload ``data`` only if the live generation of ``key`` is ``generation`` (0: the object must not exist).
@@ -399,11 +436,13 @@ class GCSBucket(Bucket):
             now = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
             if now is not None and now.md5_hash == _md5_b64(data):
                 return
-            found = f"generation {now.generation}" if now is not None else "no object (deleted)"
-            raise PreconditionConflict(
-                f"{self.url(key)} changed while this run was writing it: expected generation {generation}, "
-                f"found {found}. It was not overwritten; build the book again to publish the newest version."
-            ) from None
+            raise self._conflict(key, generation, now) from None
+
+    def _conflict(self, key: str, generation: int, now) -> PreconditionConflict:
+        found = f"generation {now.generation}" if now is not None else "no object (deleted)"
+        return PreconditionConflict(
+            f"{self.url(key)} changed while this run was writing it: expected generation {generation}, "
+            f"found {found}. It was not overwritten; build the book again to publish the newest version.")
 
     def exists(self, key: str) -> bool:
         return self._bucket().blob(self._name(key)).exists(timeout=self._timeout, retry=self._retry)
@@ -434,6 +473,14 @@ class GCSBucket(Bucket):
 
 def _md5_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+
+
+def _md5_b64_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode("ascii")
 
 
 def parse_gcs_setting(setting: str) -> tuple[str, str]:

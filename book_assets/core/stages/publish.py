@@ -214,8 +214,10 @@ def publish_files(store: ObjectStore, book_id: str, rendered: Rendered, report: 
         store.write_bytes(key, png, content_type="image/png")
     store.write_bytes(out + "report.json", report.to_json().encode(), content_type="application/json")
     store.write_bytes(out + "preview.html", preview.encode(), content_type="text/html")
-    store.write_bytes(out + "cover.pdf", rendered.cover_path.read_bytes(), content_type="application/pdf")
-    store.write_bytes(out + "book.pdf", rendered.pdf_path.read_bytes(), content_type="application/pdf")
+    if rendered.cover_png:
+        store.write_bytes(out + "cover.png", rendered.cover_png, content_type="image/png")
+    store.write_file(out + "cover.pdf", rendered.cover_path, content_type="application/pdf")
+    store.write_file(out + "book.pdf", rendered.pdf_path, content_type="application/pdf")
     current = set(page_keys)
     for stale in [o.key for o in store.list_objects(out + "pages/", with_hash=False) if o.key not in current]:
         store.delete(stale)
