@@ -122,7 +122,7 @@ def plan_tick(objects: list[BucketObject], cursor: Cursor, now: float,
     plan.invalid_folders = dict(sorted(invalid.items()))
     plan.book_ids = sorted(by_book)
 
-    changed = []
+    changed_books = []
     for book_id, book_objects in by_book.items():
         prefix = f"{BOOKS_PREFIX}{book_id}/"
         times = [(o.updated, o.key) for o in book_objects]
@@ -130,10 +130,12 @@ def plan_tick(objects: list[BucketObject], cursor: Cursor, now: float,
             times.append((folder_times[book_id], prefix))
         changes = [t for t in times if t > watermark]
         if changes:
-            if with_hashes is not None:
-                book_objects = with_hashes(book_objects)
-            digest = contents_fingerprint(book_objects, prefix)
-            changed.append(BookState(book_id, book_objects, changes, max(t for t, _ in times), digest))
+            changed_books.append((book_id, book_objects, changes, max(t for t, _ in times)))
+    if with_hashes is not None and changed_books:     # one call for every changed book's objects
+        hashed = {o.key: o for o in with_hashes([o for _, objs, _, _ in changed_books for o in objs])}
+        changed_books = [(b, [hashed.get(o.key, o) for o in objs], c, n) for b, objs, c, n in changed_books]
+    changed = [BookState(book_id, objs, changes, newest, contents_fingerprint(objs, f"{BOOKS_PREFIX}{book_id}/"))
+               for book_id, objs, changes, newest in changed_books]
     for state in sorted(changed, key=lambda s: s.first_change):
         if cursor.requested.get(state.book_id) == state.fingerprint:
             plan.already.append(state)
