@@ -186,15 +186,19 @@ def run_build(label: str, bucket_root: Path, home: Path, *, profile_to: Path | N
     """``book-assets build`` in its own process, as a person runs it; its peak RSS from wait4."""
     env = {**os.environ, "DAGSTER_HOME": str(home), "BOOK_BUCKET": str(bucket_root)}
     command = [sys.executable, "-m", "book_assets.cli", "build", BOOK_ID]
-    if profile_to is not None:
-        command = [_py_spy(), "record", "--subprocesses", "--nonblocking", "--rate", "50",
-                   "--format", "raw", "--output", str(profile_to), "--", *command]
     with tempfile.TemporaryFile("w+") as log:
         t0 = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        profiler = None
+        if profile_to is not None:      # attached, so wait4 below still measures the build's own memory
+            profiler = subprocess.Popen(
+                [_py_spy(), "record", "--pid", str(process.pid), "--subprocesses", "--nonblocking", "--rate", "50",
+                 "--format", "raw", "--output", str(profile_to)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - t0
         process.returncode = os.waitstatus_to_exitcode(status)
+        if profiler is not None:
+            profiler.wait(timeout=120)
         log.seek(0)
         output = log.read()
     figures = BuildFigures(label, wall, process.returncode, usage.ru_maxrss / 1024.0, output=output)
