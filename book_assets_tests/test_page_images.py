@@ -71,3 +71,24 @@ def test_the_cover_image_is_the_cover_pdf(tmp_path, jpegs):
     png = cover_image(pdf, 500)
     with Image.open(io.BytesIO(png)) as image:
         assert image.width == 500 and image.format == "PNG"
+
+
+def test_a_rebuilt_book_reuses_its_page_images_and_redraws_only_the_changed_spread(bucket, instance, small_book_files):
+    """Real runs (dg.materialize): built twice unchanged, then with one variation replaced."""
+    from .support import build, materialization, upload
+
+    upload(bucket, "again", small_book_files)
+    first = materialization(build(bucket, instance, "again"), "book").metadata
+    assert first["pages_rasterised"].value == first["pages"].value and first["pages_reused"].value == 0
+
+    unchanged = materialization(build(bucket, instance, "again"), "book").metadata
+    assert unchanged["pages_reused"].value == unchanged["pages"].value and unchanged["pages_rasterised"].value == 0
+
+    replaced = "generated/max_02.png"
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(small_book_files[replaced])).convert("RGB").rotate(90).save(buffer, "PNG")
+    bucket.write_bytes(f"books/again/{replaced}", buffer.getvalue())
+    changed = materialization(build(bucket, instance, "again"), "book").metadata
+    assert changed["pages"].value == first["pages"].value
+    assert 1 <= changed["pages_rasterised"].value <= 2                   # the spread that shows it, no more
+    assert changed["pages_reused"].value == changed["pages"].value - changed["pages_rasterised"].value
