@@ -157,7 +157,7 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, files: context
         return local[print_copy]
 
     pdf_path, cover_path = folder / "book.pdf", folder / "cover.pdf"
-    stats = render_pdf(book, image_path, pdf_path)
+    stats = render_pdf(book, image_path, pdf_path, store=store)
     press = make_press_ready(pdf_path, book.profile)
     stats = dataclasses.replace(stats, bytes=press.bytes)
     started = time.perf_counter()
@@ -253,6 +253,7 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
             "spine_in": round(layout.cover.spine_in, 4), "cover_bytes": rendered.cover_bytes,
             "thumbnails_ms": rendered.thumbnails_ms, "upload_ms": upload_ms,
             "pages_reused": rendered.pages_reused, "pages_rasterised": rendered.pages_rasterised,
+            "pdf_parts": stats.parts, "pdf_parts_reused": stats.parts_reused,
             "press": rendered.press.kind.value, "press_ms": rendered.press.ms,
             "max_ink_percent": rendered.preflight.max_ink, "cover_max_ink_percent": rendered.cover_preflight.max_ink,
         },
