@@ -1,6 +1,7 @@
 """The PDF as a printer sees it (opened with pypdf); its page images are in test_page_images.py."""
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from reportlab.pdfbase import pdfmetrics
 
 from book_assets.core import fonts
 from book_assets.core.layout import BookLayout, Page, PlacedImage, PlacedText, PrintProfile
+from book_assets.defs.resources import LocalBucket
 from book_assets.core.render import RenderStats, render_pdf, text_colour_on
 
 BASE_14 = {"Courier", "Courier-Bold", "Courier-BoldOblique", "Courier-Oblique", "Helvetica", "Helvetica-Bold",
@@ -174,3 +176,37 @@ def test_empty_layout_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no pages"):
         render_pdf(BookLayout(PROFILE, "t", "a", []), str, tmp_path / "book.pdf")
     assert not (tmp_path / "book.pdf").exists()
+
+
+def _content_streams(path: Path) -> list[bytes]:
+    import pikepdf
+
+    with pikepdf.open(path) as pdf:
+        return [page.obj.Contents.read_bytes() for page in pdf.pages]     # reportlab: one stream a page
+
+
+def _eight_pages() -> BookLayout:
+    layout = sample_layout()
+    extra = [dataclasses.replace(page, number=page.number + 4) for page in sample_layout().pages]
+    return BookLayout(layout.profile, layout.title, layout.author, layout.pages + extra)
+
+
+def test_a_rebuild_reuses_unchanged_parts_and_equals_a_cold_build_page_for_page(tmp_path, jpegs, bucket):
+    paths = lambda key: str(jpegs[key])      # noqa: E731
+    layout = _eight_pages()
+    first = render_pdf(layout, paths, tmp_path / "first.pdf", store=bucket)
+    assert (first.parts, first.parts_reused) == (2, 0)
+    unchanged = render_pdf(layout, paths, tmp_path / "unchanged.pdf", store=bucket)
+    assert unchanged.parts_reused == 2                                      # nothing drawn again
+    assert _content_streams(tmp_path / "unchanged.pdf") == _content_streams(tmp_path / "first.pdf")
+
+    changed = _eight_pages()
+    story = changed.pages[5].texts[0]
+    changed.pages[5].texts[0] = dataclasses.replace(story, lines=["Max lives under the stairs", "and loves red socks."])
+    incremental = render_pdf(changed, paths, tmp_path / "incremental.pdf", store=bucket)
+    assert incremental.parts_reused == 1                                    # only the changed page's part drawn
+    cold = render_pdf(changed, paths, tmp_path / "cold.pdf", store=LocalBucket(root=str(tmp_path / "empty")))
+    assert cold.parts_reused == 0
+    assert _content_streams(tmp_path / "incremental.pdf") == _content_streams(tmp_path / "cold.pdf")
+    assert _content_streams(tmp_path / "incremental.pdf")[5] != _content_streams(tmp_path / "first.pdf")[5]
+    assert len(PdfReader(tmp_path / "incremental.pdf").pages) == 8
