@@ -93,9 +93,10 @@ def test_checks_pass_on_the_sample_book(sample_build):
         "every_object_listed", "every_upload_judged", "rejection_rate", "every_variation_placed_or_flagged",
         "pairs_need_review", "every_drawing_has_variations", "text_fits", "images_at_target_ppi",
         "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for", "book_is_current",
+        "drawings_named_by_us",
     }
     for name in ("every_object_listed", "every_upload_judged", "every_variation_placed_or_flagged",
-                 "text_fits", "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for"):
+                 "text_fits", "drawings_named_by_us", "images_at_minimum_ppi", "pdf_preflight", "cover_preflight", "everything_accounted_for"):
         assert checks[name].passed, name
         assert "value" in checks[name].metadata and "threshold" in checks[name].metadata
 
@@ -351,3 +352,20 @@ def test_a_pair_more_likely_wrong_than_right_is_held_out_and_reported(small_book
     assert checks["every_variation_placed_or_flagged"].passed and checks["everything_accounted_for"].passed
     preview = bucket.read_bytes("published/b-held/preview.html").decode()
     assert "5d1e9b3a0c77.png: Held out of the book" in preview
+
+
+def test_the_sample_reads_like_a_designed_book(sample_build):
+    """No widow in any story text, no page number on the front matter, a draw page per character
+    before any blank, and the writer's ending on the last drawing's page."""
+    _, result, _ = sample_build
+    layout = result.output_for_node("page_layouts").layout
+    stories = [text for page in layout.pages for text in page.texts if text.role == "story"]
+    assert stories
+    for text in stories:
+        assert len(text.lines) < 2 or " " in text.lines[-1].replace("\u00a0", " "), text.lines
+    assert not [page for page in layout.pages[:3] if page.folio or any(t.role == "folio" for t in page.texts)]
+    kinds = [page.kind for page in layout.pages]
+    assert "blank" not in kinds[kinds.index("end"):] or kinds.count("activity") >= len(SAMPLE_DRAWINGS)
+    from book_assets.core.story.phrases import PHRASES
+    last_story = " ".join(stories[-1].lines).replace("\u00a0", " ")
+    assert any(last_story.endswith(ending) for ending in PHRASES["en"]["end_many"]), last_story

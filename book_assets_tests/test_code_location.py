@@ -30,7 +30,8 @@ def test_webserver_shows_the_book_graph(webserver):
     assert set(nodes) == {("raw_images",), ("validated_images",), ("image_pairs",), ("page_layouts",), ("book",)}
     assert all(n["isPartitioned"] and n["partitionDefinition"]["name"] == "books" for n in nodes.values())
     checks = {c["name"]: c["blocking"] for n in nodes.values() for c in n["assetChecksOrError"]["checks"]}
-    assert len(checks) == 13 and checks["images_at_minimum_ppi"] and not checks["images_at_target_ppi"]
+    assert len(checks) == 14 and checks["images_at_minimum_ppi"] and not checks["images_at_target_ppi"]
+    assert not checks["drawings_named_by_us"]
     # freshness is whether the book reflects its folder (book_is_current), not a 7-day timer
     assert nodes[("book",)]["internalFreshnessPolicy"] is None and not checks["book_is_current"]
 

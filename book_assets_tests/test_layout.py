@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import pytest
 from PIL import Image, ImageCms
@@ -25,6 +26,8 @@ from book_assets.core.layout import (
     soft_background,
 )
 from book_assets.core.layout_checks import check_layout
+from book_assets.core.typography import typeset
+from book_assets.core.layout import fit_block, wrap_text
 
 PROFILE = PrintProfile()
 SHORT_STORY = "Max is a friendly monster. He eats blue pancakes and sings to the moon."
@@ -127,9 +130,11 @@ def test_page_sequence_and_geometry(drawings, variations):
     assert kinds[-1] == "closing" and kinds.count("end") == 1
     end = kinds.index("end")
     assert set(kinds[end + 1:-1]) <= {"activity", "blank"}        # padding only after "The End"
-    folios = {page.number: text_of(page, "folio") for page in pages if page.kind not in ("title", "blank")}
+    unnumbered = ("title", "copyright", "dedication", "blank")      # front matter and blanks
+    folios = {page.number: text_of(page, "folio") for page in pages if page.kind not in unnumbered}
     assert all(text.lines == [str(number)] for number, text in folios.items())
-    assert not [page for page in pages if page.kind in ("title", "blank") and page.folio]
+    assert not [page for page in pages if page.kind in unnumbered and page.folio]
+    assert not [t for page in pages if page.kind in unnumbered for t in page.texts if t.role == "folio"]
     assert all(not (a == b == "blank") for a, b in zip(kinds, kinds[1:])), kinds
     assert kinds.count("drawing") == drawings
 
@@ -145,13 +150,17 @@ def test_page_sequence_and_geometry(drawings, variations):
             assert " ".join(" ".join(t.lines) for t in story.texts if t.role == "story").split() \
                 == spread.text.split()
             continue
+        large = following[0].kind == "story"       # a roomier spread: drawing | story, then the grids
+        if large:
+            following = following[1:]
         grid_pages = [following[0]]
         for page in following[1:]:
             if page.kind != "variations-continued":
                 break
             grid_pages.append(page)
         assert grid_pages[0].kind == "variations"
-        assert len(grid_pages) == math.ceil(len(spread.variations) / 16)
+        expected_grids = math.ceil(len(spread.variations) / 16)
+        assert len(grid_pages) == (max(expected_grids, min(2, len(spread.variations))) if large else expected_grids)
         placed = [image.key for page in grid_pages for image in page.images]
         assert sorted(placed) == sorted(v.key for v in spread.variations)   # each exactly once
         for page in grid_pages:
@@ -178,10 +187,10 @@ def test_title_and_dedication_pages():
     layout_with = layout_book(make_book(0, 0, dedication="For Grandma, who reads to us"))
     assert text_of(layout_with.pages[2], "dedication").lines == ["For Grandma, who reads to us"]
     small_print = " ".join(text_of(layout_with.pages[1], "copyright").lines)
-    assert "Mia, age 6" in small_print and "\u00a9 Mia, age 6" in small_print
+    assert "Text and pictures \u00a9 " in small_print and "Mia, age 6. All rights reserved." in small_print
     content = make_book(0, 0)
     content.copyright = "\u00a9 2026 Room 4. Printed with love."
-    assert "\u00a9 2026 Room 4." in " ".join(text_of(layout_book(content).pages[1], "copyright").lines)
+    assert "\u00a9 2026 Room 4." in " ".join(text_of(layout_book(content).pages[1], "copyright").lines).replace("\u00a0", " ")
     assert layout_with.pages[0].images == []
 
 
@@ -233,7 +242,7 @@ def test_fit_text_breaks_a_word_only_when_it_cannot_fit():
 
 
 def _drawing_page(text: str) -> Page:
-    return layout_book(make_book(1, 4, text)).pages[3]
+    return layout_book(make_book(1, 4, text), roomy_when_sparse=False).pages[3]
 
 
 def test_long_text_shrinks_but_never_below_minimum_then_takes_frame_height():
@@ -254,7 +263,7 @@ def test_long_text_shrinks_but_never_below_minimum_then_takes_frame_height():
     assert short.images[0].height == pytest.approx(medium.images[0].height)
     assert long.images[0].height < short.images[0].height - 20
     assert long.images[0].y >= story(long).y + story(long).height
-    long_book = layout_book(make_book(1, 4, "The little monster walked to the market. " * 20))
+    long_book = layout_book(make_book(1, 4, "The little monster walked to the market. " * 20), roomy_when_sparse=False)
     assert check_layout(long_book) == []
     assert_geometry(long_book)
 
@@ -312,7 +321,7 @@ def test_grid_cells_stop_growing_at_the_target_resolution():
     square = [source(f"generated/sq{v}", 1024, 1024, (200, 40 * v, 90)) for v in range(4)]
     content = BookContent("T", "A", "", [SpreadContent(source("drawings/sq", 3000, 3000, (9, 9, 9)),
                                                        "Hi.", square)])
-    grid_page = layout_book(content).pages[4]
+    grid_page = layout_book(content, roomy_when_sparse=False).pages[4]
     assert grid_page.grid == (2, 2)
     assert min(image.ppi for image in grid_page.images) >= PROFILE.min_ppi
     # Still a generous picture: each tile over 3.3 in wide.
@@ -320,7 +329,7 @@ def test_grid_cells_stop_growing_at_the_target_resolution():
     # Low-resolution tiles are not shrunk to stamps: each keeps at least half of its room.
     tiny = [source(f"generated/tiny{v}", 200, 200, (20, 40 * v, 90)) for v in range(4)]
     content.spreads[0].variations = tiny
-    tiny_page = layout_book(content).pages[4]
+    tiny_page = layout_book(content, roomy_when_sparse=False).pages[4]
     room = (558 - (12 * 1.3 + 6) - 10.8) / 2
     assert all(image.width > 0.5 * room - 1e-6 for image in tiny_page.images)
 
@@ -330,7 +339,7 @@ def test_overlong_front_matter_and_captions_stay_in_their_boxes():
                         title="A very long and winding title about dragons " * 4)
     content.title = "A very long and winding title about dragons " * 8
     content.author = "Mia and Max and Lou " * 10
-    layout = layout_book(content)
+    layout = layout_book(content, roomy_when_sparse=False)
     assert_geometry(layout)
     problems = check_layout(layout)
     assert problems and all("cut short" in str(problem) for problem in problems)
@@ -343,7 +352,8 @@ def test_wordless_story_page_is_reported():
     assert [page.kind for page in layout.pages][:7] == ["title", "copyright", "dedication", "drawing", "story",
                                                         "end", "activity"]
     assert [str(p) for p in check_layout(layout)] == [
-        "Page 5: This page faces a drawing that has no variations, but has no words on it."]
+        "Page 5: This page faces a drawing that has no variations, but has no words on it. "
+        "Fix: give the drawing a text in book.toml."]
 
 
 def _drawing_at(width_px: int) -> PlacedImage:
@@ -377,3 +387,111 @@ def test_every_profile_lays_out_inside_its_own_boxes():
         assert len(layout.pages) == expected_page_count(3, 9, profile), profile.name
         if not profile.is_print:
             assert profile.trim_box(2) == (0.0, 0.0, profile.page_width_pt, profile.page_height_pt)
+
+
+# -- pages a designer would sign -----------------------------------------------------------------
+
+def _rows(page: Page) -> list[list]:
+    """The page's tiles grouped by row (top first), each row's frames as (left, right)."""
+    rows: dict[float, list] = {}
+    for image in page.images:
+        rows.setdefault(round(image.y + image.height / 2, 3), []).append(image)
+    return [sorted(rows[y], key=lambda image: image.x) for y in sorted(rows, reverse=True)]
+
+
+@pytest.mark.parametrize("count", range(1, 41))
+def test_every_grid_from_1_to_40_variations_is_balanced(count):
+    """No hole: rows are full but the last, which is centred under the others (each row's tiles sit
+    symmetrically about the page's safe-box centre, at even steps)."""
+    layout = layout_book(make_book(1, count), PROFILE)
+    grids = [page for page in layout.pages if page.kind in ("variations", "variations-continued")]
+    assert sum(len(page.images) for page in grids) == count
+    for page in grids:
+        safe = PROFILE.safe_box(page.number)
+        middle = (safe[0] + safe[2]) / 2
+        columns = page.grid[0]
+        rows = _rows(page)
+        assert all(len(row) == columns for row in rows[:-1]) and 1 <= len(rows[-1]) <= columns
+        cell = None
+        for row in rows:
+            centres = [image.x + image.width / 2 for image in row]
+            assert abs((centres[0] + centres[-1]) / 2 - middle) < 0.5, (count, page.number, centres)
+            steps = {round(b - a, 1) for a, b in zip(centres, centres[1:])}
+            assert len(steps) <= 1 and (cell is None or not steps or steps == cell), (count, steps, cell)
+            cell = steps or cell
+
+
+@pytest.mark.parametrize("drawings, variations", [(1, 2), (2, 4), (3, 1), (7, 9), (12, 5)])
+def test_end_matter_gives_each_character_a_draw_page_before_any_blank(drawings, variations):
+    layout = layout_book(make_book(drawings, variations), PROFILE)
+    kinds = [page.kind for page in layout.pages]
+    end = kinds.index("end")
+    tail = layout.pages[end + 1:-1]
+    prompts = [" ".join(t.lines) for page in tail if page.kind == "activity" for t in page.texts if t.role == "prompt"]
+    names = [f"Monster number {d + 1}" for d in range(drawings)]
+    first_blank = next((i for i, page in enumerate(tail) if page.kind == "blank"), len(tail))
+    drawn = [name for name in names if any(name in prompt.replace("\u00a0", " ") for prompt in prompts[:first_blank])]
+    assert drawn == names[:len(tail)] or first_blank == len(tail) and len(drawn) == min(len(names), len(tail))
+    assert all(not (a == b == "blank") for a, b in zip(kinds, kinds[1:])), kinds
+    assert kinds[-1] == "closing" and len(layout.pages) == expected_page_count(drawings, variations)
+
+
+def test_a_small_book_gets_larger_layouts_rather_than_filler():
+    """Two drawings in a 24-page book: each gets drawing | story and its variations over two pages,
+    so filler falls from 15 pages to 11."""
+    layout = layout_book(make_book(2, 4), PROFILE)
+    kinds = [page.kind for page in layout.pages]
+    assert kinds[3:11] == ["drawing", "story", "variations", "variations-continued"] * 2, kinds
+    filler = kinds[kinds.index("end") + 1:-1]
+    sparse = [page.kind for page in layout_book(make_book(2, 4), PROFILE, roomy_when_sparse=False).pages]
+    sparse_filler = sparse[sparse.index("end") + 1:-1]
+    assert (len(filler), len(sparse_filler)) == (11, 15) and len(kinds) == len(sparse) == 24
+
+
+def test_copyright_line_has_the_year_and_front_matter_no_number():
+    content = make_book(1, 2)
+    content.year = 2031
+    page = layout_book(content, PROFILE).pages[1]
+    small_print = " ".join(text_of(page, "copyright").lines).replace("\u00a0", " ")
+    assert "\u00a9 2031 Mia, age 6" in small_print and not page.folio
+
+
+def test_story_text_has_no_widow_and_curly_quotes():
+    text = "Max's friends came to play. They played until it was time for bed."
+    for width in range(150, 400, 7):
+        lines = wrap_text(typeset(text), width, REGULAR, 16)
+        if len(lines) > 1:
+            assert " " in lines[-1].replace("\u00a0", " "), (width, lines)
+    assert "Max\u2019s" in typeset(text) and "'" not in typeset(text)
+
+
+def test_back_cover_says_and_friends_rather_than_dropping_a_name():
+    from book_assets.core.cover import meet_line
+    seven = ["Max the Monster", "Luna", "Pip", "Rory", "Sunny", "Zoom", "Bella"]
+    assert meet_line(seven) == "Meet Max the Monster, Luna, Pip, Rory, Sunny, Zoom and friends!"
+    assert meet_line(seven[:3]) == "Meet Max the Monster, Luna and Pip!"
+    assert meet_line(["The Purple Monster", "Pip"]) == "Meet the Purple Monster and Pip!"
+
+
+def test_a_one_letter_word_never_ends_a_title_line():
+    title = "Луна и Макс и Кот и Пёс"
+    for width in range(200, 420, 9):        # wide enough that no word is broken
+        block = fit_block(title, width, 400, BOLD, 40, 20, 1.2, cut=True)
+        for line in block.lines[:-1]:
+            assert len(line.replace("\u00a0", " ").split(" ")[-1]) > 1, (width, block.lines)
+
+
+def test_a_cut_story_names_its_drawing_page_words_over_and_the_fix():
+    layout = layout_book(make_book(1, 4, "The little monster walked to the market to buy apples. " * 60),
+                         PROFILE, roomy_when_sparse=False)
+    cut = [problem for problem in check_layout(layout) if problem.code == "text_cut_short"]
+    assert len(cut) == 1
+    problem = cut[0]
+    assert problem.page == 4 and problem.drawing == "books/demo/drawings/d0.png"
+    words_over = int(re.search(r"about (\d+) words too long", problem.message).group(1))
+    story = next(t for t in layout.pages[3].texts if t.role == "story")
+    kept = len(" ".join(story.lines).replace("\u2026", "").split())
+    assert words_over == 600 - kept + 1
+    assert "drawing d0.png on page 4" in problem.message
+    assert '[drawings."drawings/d0.png"]' not in problem.message and '[drawings."d0.png"]' in problem.message
+    assert f"by at least {words_over} words" in problem.message

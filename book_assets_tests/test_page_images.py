@@ -7,7 +7,7 @@ import io
 from PIL import Image
 
 from book_assets.core import page_images as pages_module
-from book_assets.core.page_images import cover_image, page_images, rasterise_pages
+from book_assets.core.page_images import page_images, rasterise_pages
 from book_assets.core.render import render_pdf, text_colour_on
 
 from .test_render import PROFILE, jpegs, sample_layout  # noqa: F401 - jpegs is a fixture
@@ -64,13 +64,6 @@ def test_a_changed_page_is_rasterised_again_and_only_that_page(tmp_path, jpegs, 
     result = page_images(changed.pages, PROFILE, changed_pdf, bucket, 200)
     assert (result.reused, result.rasterised) == (3, 1) and drawn == [1]
     assert result.pngs[1] == rasterise_pages(changed_pdf, [1], 200)[1]        # the new page, from the new PDF
-
-
-def test_the_cover_image_is_the_cover_pdf(tmp_path, jpegs):
-    _, pdf = _pdf(tmp_path, jpegs)
-    png = cover_image(pdf, 500)
-    with Image.open(io.BytesIO(png)) as image:
-        assert image.width == 500 and image.format == "PNG"
 
 
 def test_a_rebuilt_book_reuses_its_page_images_and_redraws_only_the_changed_spread(bucket, instance, small_book_files):

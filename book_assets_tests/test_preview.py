@@ -33,6 +33,9 @@ def test_preview_escapes_text_and_places_warnings_beside_their_spread():
     assert "book.toml &lt;oops&gt;" in html
     spread_with_page_3 = html[html.index('id="spread-1"'):html.index('id="spread-2"')]
     assert "Page 3:</b> max_01.png prints at 250 PPI" in spread_with_page_3
+    assert 'id="cover"' not in html                       # no cover given: none shown
+    with_cover = render_preview("Max", [PreviewPage(1, "title", png)], cover=b"\x89PNG cover")
+    assert with_cover.index('id="cover"') < with_cover.index('id="spread-0"')
     assert "http://" not in html and "https://" not in html      # nothing to fetch
 
 
@@ -51,30 +54,35 @@ def published_preview(tmp_path_factory, small_book_files) -> Path:
     return Path(bucket.root) / "published" / "preview-book" / "preview.html"
 
 
+def _open(playwright, width: int, errors: list, requests: list):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
+    page.on("request", lambda request: requests.append(request.url))
+    return browser, page
+
+
 def test_preview_turns_pages_in_chromium_without_requests_or_errors(published_preview):
     assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install chromium"
-    errors, failed, requests = [], [], []
+    errors, requests = [], []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser, page = _open(playwright, 1200, errors, requests)
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("requestfailed", lambda request: failed.append(request.url))
-            page.on("request", lambda request: requests.append(request.url))
             page.goto(published_preview.as_uri())
             total = page.locator(".spread").count()
-            assert total >= 12                                  # 24 pages: 1 + 11 spreads + the last page
+            assert total >= 13                      # the cover, then 24 pages: 1 + 11 spreads + the last page
             expect(page.locator("#where")).to_have_text(f"1 / {total}")
-            expect(page.locator("#spread-0 img")).to_have_count(1)   # page 1 alone, on the right
+            expect(page.locator("#cover img")).to_be_visible()          # the cover first
             expect(page.locator("#prev")).to_be_disabled()
             page.click("#next")
-            expect(page.locator("#spread-1")).to_be_visible()
-            expect(page.locator("#spread-0")).to_be_hidden()
-            expect(page.locator("#spread-1 img")).to_have_count(2)
-            expect(page.locator("#spread-1 figure.left")).to_have_attribute("data-page", "2")
+            expect(page.locator("#spread-0")).to_be_visible()
+            expect(page.locator("#cover")).to_be_hidden()
+            expect(page.locator("#spread-0 img")).to_have_count(1)    # page 1 alone, on the right
             page.keyboard.press("ArrowRight")
             expect(page.locator("#where")).to_have_text(f"3 / {total}")
+            expect(page.locator("#spread-1 figure.left")).to_have_attribute("data-page", "2")
             page.keyboard.press("ArrowLeft")
             expect(page.locator("#where")).to_have_text(f"2 / {total}")
             for _ in range(total):
@@ -84,10 +92,47 @@ def test_preview_turns_pages_in_chromium_without_requests_or_errors(published_pr
             # every picture decoded (natural width > 0): the data URIs are real PNGs
             widths = page.eval_on_selector_all("img", "images => images.map(i => i.naturalWidth)")
             assert widths and min(widths) > 0
+            assert page.locator("figcaption").count() == 0          # page numbers only as printed, once
         finally:
             browser.close()
     assert errors == []
-    assert failed == []
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+
+
+@pytest.mark.parametrize("width, per_view", [(390, 1), (1280, 2)])
+def test_preview_shows_the_cover_and_every_page_on_a_phone_and_a_desktop(published_preview, width, per_view):
+    """Turning through the whole preview shows the cover and every page once — one page at a time on
+    a phone, spreads on a desktop — with nothing wider than the screen and no console error."""
+    errors, requests = [], []
+    seen: list[int] = []
+    with sync_playwright() as playwright:
+        browser, page = _open(playwright, width, errors, requests)
+        try:
+            page.goto(published_preview.as_uri())
+            pages = int(page.eval_on_selector("#book-facts", "e => JSON.parse(e.textContent).pages"))
+            expect(page.locator("#cover img")).to_be_visible()
+            cover_width = page.eval_on_selector("#cover img", "i => i.naturalWidth")
+            assert cover_width >= 600                                  # sharp, not a stamp
+            most_per_view = 0
+            while True:
+                visible = page.eval_on_selector_all(
+                    "figure[data-page]", "fs => fs.filter(f => f.offsetParent !== null).map(f => +f.dataset.page)")
+                seen += visible
+                most_per_view = max(most_per_view, len(visible))
+                overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                assert overflow <= 0, f"{overflow}px wider than the {width}px screen at pages {visible}"
+                for box in page.eval_on_selector_all(
+                        "figure[data-page]", "fs => fs.filter(f => f.offsetParent !== null)"
+                                             ".map(f => f.getBoundingClientRect().right)"):
+                    assert box <= width + 0.5
+                if not page.locator("#next").is_enabled():
+                    break
+                page.click("#next")
+            assert most_per_view == per_view
+        finally:
+            browser.close()
+    assert seen == list(range(1, pages + 1))
+    assert errors == []
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
 
 

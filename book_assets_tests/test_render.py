@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from reportlab.pdfbase import pdfmetrics
 from book_assets.core import fonts
 from book_assets.core.layout import BookLayout, Page, PlacedImage, PlacedText, PrintProfile
 from book_assets.defs.resources import LocalBucket
-from book_assets.core.render import RenderStats, render_pdf, text_colour_on
+from book_assets.core.render import RenderStats, render_pdf
 
 BASE_14 = {"Courier", "Courier-Bold", "Courier-BoldOblique", "Courier-Oblique", "Helvetica", "Helvetica-Bold",
            "Helvetica-BoldOblique", "Helvetica-Oblique", "Symbol", "Times-Bold", "Times-BoldItalic",

@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from book_assets.core.story.names import short_name
+from book_assets.core.story.writer import story_names
 from book_assets.core.story import (
     BookConfig,
     DrawingConfig,
@@ -258,3 +260,64 @@ def test_drawing_paths_are_anchored_on_the_book_folder():
     assert drawing_key_to_path("books/b1/drawings/a/max.png") == "a/max.png"
     assert drawing_key_to_path("books/drawings/drawings/max.png") == "max.png"       # a book called "drawings"
     assert drawing_key_to_path("books/b1/drawings/drawings/max.png") == "drawings/max.png"
+
+
+# -- book.toml sections are matched like a person reads them ---------------------------------------
+
+def test_drawing_sections_match_ignoring_case_and_by_file_name_inside_folders():
+    from book_assets.core.story import resolve_drawing_sections
+    keys = ["books/b/drawings/max.jpg", "books/b/drawings/class-a/luna.png", "books/b/drawings/pip.png"]
+    config, problems = parse_book_config('[drawings."Max.JPG"]\ntitle = "Max the Monster"\n'
+                                         '[drawings."luna.png"]\ntext = "Luna naps."\n'
+                                         '[drawings."drawings/pip.png"]\ntitle = "Pip"\n'
+                                         '[drawings."ghost.jpg"]\ntext = "Boo."\n'
+                                         '[drawings."max.jpg"]\ntitle = "Second Max"\n')
+    assert not problems
+    sections, problems = resolve_drawing_sections(config, keys)
+    assert sections["books/b/drawings/max.jpg"].title == "Max the Monster"
+    assert sections["books/b/drawings/class-a/luna.png"].text == "Luna naps."
+    assert sections["books/b/drawings/pip.png"].title == "Pip"
+    assert [p.code for p in problems] == ["unknown_drawing_section", "duplicate_drawing_section"]
+    ghost, twin = problems
+    assert ghost.drawing == "ghost.jpg" and "Did you mean" in ghost.message and "class-a/luna.png" not in ghost.message
+    assert "max.jpg" in twin.message and "only the first was used" in twin.message
+
+
+def test_a_section_for_a_file_name_two_folders_share_is_not_guessed():
+    from book_assets.core.story import resolve_drawing_sections
+    keys = ["books/b/drawings/a/max.jpg", "books/b/drawings/b/max.jpg"]
+    config, _ = parse_book_config('[drawings."max.jpg"]\ntitle = "Max"\n')
+    sections, problems = resolve_drawing_sections(config, keys)
+    assert sections == {} and problems[0].code == "unknown_drawing_section"
+    assert "a/max.jpg" in problems[0].message or "b/max.jpg" in problems[0].message
+
+
+# -- a writer that reads like a book -------------------------------------------------------------------
+
+def test_every_english_sentence_is_in_the_present_tense():
+    from book_assets.core.story.phrases import PHRASES
+    past = {"was", "were", "lived", "came", "joined", "tried", "did", "met", "played", "went", "had", "dressed"}
+    for kind, templates in PHRASES["en"].items():
+        for template in templates:
+            assert not past & set(template.lower().replace(",", " ").replace(".", " ").split()), (kind, template)
+
+
+def test_a_book_of_one_character_never_says_they():
+    for seed in map(str, range(30)):
+        text = " ".join(write_story([DrawingFacts("books/b/drawings/max.png", "Max", ["#7b2fbe"], 3)], seed=seed))
+        assert " they " not in f" {text.lower()} " and "all the friends" not in text.lower(), text
+
+
+def test_the_story_has_an_arc_start_friends_meeting_and_an_ending_on_the_last_page():
+    from book_assets.core.story.phrases import PHRASES
+    facts = twelve_drawing_book()
+    texts = write_story(facts, seed="arc")
+    names = story_names(facts)
+
+    def starts_with(text: str, kind: str, name: str, prev: str = "") -> bool:
+        return any(text.startswith(template.format(name=name, prev=prev)[:12]) for template in PHRASES["en"][kind])
+
+    assert starts_with(texts[0], "open", names[0])
+    endings = [template.format(name=short_name(names[-1])) for template in PHRASES["en"]["end_many"]]
+    assert any(texts[-1].endswith(ending) for ending in endings)
+    assert not any(text.endswith(ending) for text in texts[:-1] for ending in endings)

@@ -198,4 +198,5 @@ def test_doctor_names_missing_fonts(team_server, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(fonts, "FONT_DIRS", (tmp_path,))     # a machine without the Debian font packages
     code, failing, out = _doctor(_server_env(team_server), monkeypatch, capsys)
     assert code == 1 and failing == ["fonts"], out
-    assert "6 of 6 font files missing" in out and "apt-get install -y fonts-dejavu-core fonts-sil-andika" in out
+    assert "11 of 11 font files missing" in out
+    assert "apt-get install -y fonts-dejavu-core fonts-noto-core fonts-sil-andika fonts-wqy-zenhei" in out

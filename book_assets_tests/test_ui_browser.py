@@ -50,8 +50,8 @@ def test_asset_graph_shows_the_five_assets(browser_page):
 
 def test_checks_are_listed_on_the_asset_page(browser_page):
     page = browser_page
-    page.goto("/assets/page_layouts?view=checks")
-    for check in ("text_fits", "images_at_target_ppi", "images_at_minimum_ppi"):
+    page.goto("/assets/page_layouts?view=checks&checkDetail=text_fits")
+    for check in ("text_fits", "drawings_named_by_us", "images_at_target_ppi", "images_at_minimum_ppi"):
         expect(page.get_by_text(check, exact=True).first).to_be_visible()
     expect(page.get_by_text("This is a blocking asset check.").first).to_be_visible()
     _shot(page, "page-layouts-checks")

@@ -25,6 +25,8 @@ from .inventory import Role
 from .layout import BookLayout
 from .pairing import Pair, PairStatus
 from .problems import Problem
+from .story.config import BookConfig
+from .story.names import DrawingName
 
 
 class ManifestError(ValueError):
@@ -276,6 +278,9 @@ class Layout(StageResult, contract="layout", schema_version=1):
     config_problems: tuple[Problem, ...] = ()       # book.toml settings that were not used, and why
     layout_problems: tuple[Problem, ...] = ()       # geometry the text_fits check refuses
     text_sources: dict[str, TextSource] = field(default_factory=dict)   # drawing key -> where its text came from
+    drawing_names: tuple[DrawingName, ...] = ()     # the name each drawing goes by, and where it came from
+    book_config: BookConfig = field(default_factory=BookConfig)   # book.toml as read (defaults where unset)
+    story_texts: dict[str, str] = field(default_factory=dict)     # drawing key -> its whole story text
     reading_level_mean: float = 0.0
     layout_ms: float = 0.0
 
@@ -316,6 +321,7 @@ class Layout(StageResult, contract="layout", schema_version=1):
             "reading_level_mean": self.reading_level_mean,
             "texts_from_book_toml": sources.count(TextSource.BOOK_TOML),
             "texts_written": sources.count(TextSource.WRITER),
+            "drawings_named_by_us": sum(name.named_by_us for name in self.drawing_names),
             "layout_problems": len(self.layout_problems),
             "layout_ms": self.layout_ms,
         }

@@ -9,6 +9,7 @@ prints there.
 """
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from .layout import (
 )
 from .profiles import POINTS_PER_INCH, SPINE_TEXT_MIN_PAGES, Box, PrintProfile
 from .render import RenderStats
+from .story.language import DEFAULT_LANGUAGE, Language, language_for
+from .typography import mid_sentence
 
 WHITE = (255, 255, 255)
 SPINE_MARGIN_IN = 0.0625          # spine text stays this far from each fold
@@ -108,15 +111,32 @@ def _front(cover: CoverLayout, content: BookContent, safe: Box, image: ImageSour
         cover.images.append(contain(image, frame, cover.profile.min_ppi))
 
 
+BLURB_NAMES = 6     # names the back cover lists before "and friends"
+
+
+def meet_line(titles: list[str], words: Language | None = None) -> str:
+    """The blurb's first line: "Meet Max, Luna and Pip!", or with more than BLURB_NAMES characters,
+    "Meet Max, Luna, …, Zoom and friends!" — nobody silently dropped."""
+    words = words or language_for(DEFAULT_LANGUAGE)
+    names = list(dict.fromkeys(title.strip() for title in titles if title.strip()))
+    names = [mid_sentence(name) for name in names]
+    if not names:
+        return words.fallback_blurb
+    if len(names) > BLURB_NAMES:
+        return words.meet.format(names=words.and_friends.format(names=", ".join(names[:BLURB_NAMES])))
+    return words.meet.format(names=words.join(names))
+
+
 def _back(cover: CoverLayout, content: BookContent, safe: Box) -> None:
     x0, y0, x1, y1 = safe
     drawings = len(content.spreads)
     variations = sum(len(spread.variations) for spread in content.spreads)
-    names = [spread.title for spread in content.spreads if spread.title][:6]
-    blurb = (f"Meet {', '.join(names[:-1])} and {names[-1]}!" if len(names) > 1 else
-             f"Meet {names[0]}!" if names else "A picture book made from children's drawings.")
-    blurb += (f"\n\n{drawings} drawing{'s' * (drawings != 1)} by {content.author or 'young artists'}, "
-              f"and {variations} new picture{'s' * (variations != 1)} made from them.")
+    words = content.words
+    blurb = meet_line([spread.title for spread in content.spreads if spread.title], words)
+    made = words.blurb_made.format(drawings=words.count(drawings, words.drawing),
+                                   maker=content.author or words.young_artists,
+                                   pictures=words.count(variations, words.picture))
+    blurb += f"\n\n{made[0].upper()}{made[1:]}"
     barcode_w, barcode_h = (v * POINTS_PER_INCH for v in BARCODE_IN)
     if cover.profile.is_print:
         cover.barcode = (x1 - barcode_w, y0, x1, y0 + barcode_h)
@@ -169,3 +189,22 @@ def render_cover(cover: CoverLayout, image_path: Callable[[str], str], out_path:
         canvas.showPage()
     return RenderStats(pages=1, bytes=out_path.stat().st_size, seconds=time.perf_counter() - started,
                        images=len(cover.images), unique_images=len(embedded), resampled_images=len(resampled))
+
+
+def front_cover_png(cover_pdf: Path, cover: CoverLayout, width_px: int) -> bytes:
+    """The front panel of the written cover.pdf as a PNG ``width_px`` wide (trimmed, no bleed): the
+    preview shows the cover exactly as it prints."""
+    import pypdfium2    # only the preview needs a rasteriser
+
+    x0, y0, x1, y1 = cover.front
+    scale = width_px / (x1 - x0)
+    document = pypdfium2.PdfDocument(str(cover_pdf))
+    try:
+        page = document[0]
+        crop = (x0, y0, page.get_width() - x1, page.get_height() - y1)     # left, bottom, right, top
+        image = page.render(scale=scale, crop=crop).to_pil()
+    finally:
+        document.close()
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -147,7 +147,7 @@ def draw_text(canvas: Canvas, text: PlacedText, colour: str) -> None:
         line_object = canvas.beginText(x, baseline)     # one text object per line, so it extracts as one
         for piece, run_font in fonts.runs(line, font_name):
             line_object.setFont(run_font, text.font_size, leading=text.leading)
-            line_object.textOut(piece)
+            fonts.draw_run(line_object, piece, run_font, text.font_size)
         canvas.drawText(line_object)
 
 

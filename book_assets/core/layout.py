@@ -6,15 +6,19 @@ rendered*, i.e. including bleed. The trim box sits ``bleed`` in from the outside
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from enum import StrEnum
 
-from .arrange import arrange_by_colour, grid_for, split_for_pages
+from .arrange import MAX_PER_PAGE, arrange_by_colour, grid_for, split_for_pages
 from .colour import lab_to_hex
 from .fonts import BOLD, ITALIC, REGULAR, text_width
 from .profiles import POINTS_PER_INCH, PROFILES, Box, PrintProfile, profile_named  # noqa: F401 - re-exported
+from .story.language import DEFAULT_LANGUAGE, Language, language_for
+from .typography import mid_sentence, typeset
 
 WHITE = "#ffffff"
 
@@ -80,6 +84,12 @@ class BookContent:
     dedication: str
     spreads: list[SpreadContent]
     copyright: str = ""               # the copyright line from book.toml; a sensible one when empty
+    year: int = field(default_factory=lambda: datetime.now(timezone.utc).year)   # for the copyright line
+    language: str = DEFAULT_LANGUAGE  # what the book's own sentences are written in (story/language.py)
+
+    @property
+    def words(self) -> Language:
+        return language_for(self.language)
 
 
 @dataclass
@@ -114,6 +124,7 @@ class PlacedText:
     role: TextRole = TextRole.STORY
     shrunk_from: float | None = None  # the preferred size, when the text had to shrink to fit
     truncated: bool = False           # last resort: the text did not fit even at the minimum size
+    words_cut: int = 0                # how many of its words did not fit (the problem says how much to shorten)
                                       # and was cut (ends with an ellipsis); check_layout reports it
 
 
@@ -139,6 +150,7 @@ class BookLayout:
     title: str
     author: str
     pages: list[Page]
+    language: str = DEFAULT_LANGUAGE      # what the pages are written in (preview.html's lang)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -158,7 +170,7 @@ FOLIO_MIN_PT = 9.0
 SMALL_PRINT_PT = 11.0          # copyright lines (the readable minimum applies to story text)
 PROMPT_PT = 22.0               # the line above an activity page's drawing frame
 MIN_FRAME_SHARE = 0.5          # a low-resolution picture may shrink to half its frame's width, no further
-NO_FOLIO_KINDS = (PageKind.TITLE, PageKind.BLANK)
+NO_FOLIO_KINDS = (PageKind.TITLE, PageKind.COPYRIGHT, PageKind.DEDICATION, PageKind.BLANK)   # front matter and blanks
 BODY_LEADING = 1.3
 HEADING_LEADING = 1.2
 GAP_PT = 12.0                  # space between a picture and its text
@@ -198,12 +210,12 @@ def wrap_text(text: str, width: float, font_name: str, size: float) -> list[str]
     """
     lines: list[str] = []
     for paragraph in text.strip().split("\n"):
-        words = paragraph.split()
+        words = [word for word in re.split(r"[ \t\r]+", paragraph.strip()) if word]   # a no-break space holds
         if not words:
             if lines and lines[-1] != "":
                 lines.append("")
             continue
-        current = ""
+        current, start = "", len(lines)
         for word in words:
             candidate = f"{current} {word}" if current else word
             if text_width(candidate, font_name, size) <= width + EPS_PT:
@@ -220,7 +232,19 @@ def wrap_text(text: str, width: float, font_name: str, size: float) -> list[str]
             lines.extend(pieces[:-1])
             current = pieces[-1]
         lines.append(current)
+        if len(lines) - start >= 2:
+            _no_widow(lines, width, font_name, size)
     return lines
+
+
+def _no_widow(lines: list[str], width: float, font_name: str, size: float) -> None:
+    """A paragraph never ends on one word alone ("bed." on its own line): the line above gives it
+    its last word when both still fit."""
+    if len(lines) < 2 or " " in lines[-1] or not lines[-1] or " " not in lines[-2]:
+        return
+    head, moved = lines[-2].rsplit(" ", 1)
+    if " " in head and text_width(f"{moved} {lines[-1]}", font_name, size) <= width + EPS_PT:
+        lines[-2], lines[-1] = head, f"{moved} {lines[-1]}"
 
 
 def _candidate_sizes(preferred_size: float, min_size: float) -> list[float]:
@@ -299,6 +323,7 @@ class TextBlock:
     leading: float
     preferred: float
     truncated: bool = False
+    words_cut: int = 0
 
     @property
     def height(self) -> float:
@@ -308,12 +333,15 @@ class TextBlock:
         shrunk = self.preferred if self.size < self.preferred - EPS_PT else None
         return PlacedText(lines=self.lines, x=x, y=y, width=width, height=self.height,
                           font_name=self.font_name, font_size=self.size, leading=self.leading,
-                          align=align, role=role, shrunk_from=shrunk, truncated=self.truncated)
+                          align=align, role=role, shrunk_from=shrunk, truncated=self.truncated,
+                          words_cut=self.words_cut)
 
 
 def fit_block(text: str, width: float, height: float, font_name: str, preferred: float,
               min_size: float, leading_ratio: float, *, cut: bool = False) -> TextBlock | None:
-    """fit_text as a block; with ``cut``, a text that never fits is cut at min_size instead."""
+    """fit_text as a block, typeset (curly quotes, no lone one-letter word or number at a line end);
+    with ``cut``, a text that never fits is cut at min_size instead."""
+    text = typeset(text)
     fitted = fit_text(text, width, height, font_name=font_name, preferred_size=preferred,
                       min_size=min_size, leading_ratio=leading_ratio)
     if fitted is not None:
@@ -322,7 +350,9 @@ def fit_block(text: str, width: float, height: float, font_name: str, preferred:
     if not cut:
         return None
     lines = _cut_to_fit(text, width, height, font_name, min_size, leading_ratio)
-    return TextBlock(lines, font_name, min_size, min_size * leading_ratio, preferred, truncated=True)
+    kept = len(" ".join(lines).removesuffix(ELLIPSIS).split())
+    return TextBlock(lines, font_name, min_size, min_size * leading_ratio, preferred, truncated=True,
+                     words_cut=max(1, len(text.split()) - kept + 1))    # the last kept word may be partial
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,12 +461,14 @@ def copyright_page(number: int, profile: PrintProfile, content: BookContent) -> 
     """The verso of the title page, where picture books say who made them and who owns it."""
     page, safe = _new_page(number, profile, PageKind.COPYRIGHT)
     author = content.author.strip()
-    notice = content.copyright.strip() or (f"Text and pictures \u00a9 {author}. All rights reserved."
-                                            if author else "All rights reserved.")
+    words = content.words
+    notice = content.copyright.strip() or (
+        f"{words.copyright_by.format(year=content.year, author=author)} {words.rights}" if author
+        else f"\u00a9 {content.year}. {words.rights}")
     lines = [content.title.strip()]
     if author:
-        lines.append(f"Pictures and words by {author}")
-    lines += [notice, "Every drawing in this book faces the new versions an image model made of it."]
+        lines.append(words.pictures_and_words_by.format(author=author))
+    lines += [notice, words.faces]
     block = fit_block("\n".join(line for line in lines if line), _width(safe), _height(safe) * 0.4,
                       REGULAR, SMALL_PRINT_PT, SMALL_PRINT_PT, BODY_LEADING, cut=True)
     if block.lines:
@@ -444,9 +476,9 @@ def copyright_page(number: int, profile: PrintProfile, content: BookContent) -> 
     return page
 
 
-def dedication_page(number: int, profile: PrintProfile, dedication: str) -> Page:
+def dedication_page(number: int, profile: PrintProfile, dedication: str, words: Language) -> Page:
     page, safe = _new_page(number, profile, PageKind.DEDICATION)
-    text = dedication.strip() or "This book belongs to\n\n______________________"
+    text = dedication.strip() or f"{words.belongs_to}\n\n______________________"
     block = fit_block(text, _width(safe), _height(safe), ITALIC, STORY_PT, profile.min_text_pt, BODY_LEADING,
                       cut=True)
     if block.lines:
@@ -517,7 +549,8 @@ def story_page(number: int, profile: PrintProfile, spread: SpreadContent, backgr
 
 def variations_page(number: int, profile: PrintProfile, chunk: list[ImageSource], kind: PageKind,
                     drawing_key: str, background: str) -> Page:
-    """Up to 16 variations in a grid, arranged by colour, cells as large as sharpness allows."""
+    """Up to 16 variations in a grid, arranged by colour, cells as large as sharpness allows; a last
+    row with fewer tiles is centred under the full ones."""
     page, safe = _new_page(number, profile, kind, drawing_key=drawing_key, background=background)
     columns, rows = grid_for(len(chunk))
     arrangement = arrange_by_colour([source.mean_lab for source in chunk], columns, rows)
@@ -531,7 +564,9 @@ def variations_page(number: int, profile: PrintProfile, chunk: list[ImageSource]
         if tile is None:
             continue
         column, row = cell % columns, cell // columns
-        x = left + column * (cell_w + GUTTER_PT)
+        in_row = min(columns, len(chunk) - row * columns)    # tiles fill cells in reading order
+        shift = (columns - in_row) * (cell_w + GUTTER_PT) / 2    # a short last row is centred: no hole
+        x = left + shift + column * (cell_w + GUTTER_PT)
         y = top - (row + 1) * cell_h - row * GUTTER_PT
         page.images.append(contain(chunk[tile], (x, y, x + cell_w, y + cell_h), profile.min_ppi, tile_share))
     page.grid = (columns, rows)
@@ -578,9 +613,29 @@ def spread_pages(number: int, profile: PrintProfile, spread: SpreadContent) -> l
     return pages
 
 
-def end_page(number: int, profile: PrintProfile) -> Page:
+def large_spread_pages(number: int, profile: PrintProfile, spread: SpreadContent) -> list[Page]:
+    """A roomier spread for books that would otherwise be mostly filler: the drawing alone on the
+    verso, its title and words large on the recto, then its variations in larger tiles over two
+    facing pages (one page and a blank when there is a single variation)."""
+    background = soft_background(spread.drawing.mean_lab)
+    key = spread.drawing.key
+    pages = [lone_drawing_page(number, profile, spread, background),
+             story_page(number + 1, profile, spread, background)]
+    half = math.ceil(len(spread.variations) / 2)
+    chunks = [chunk for chunk in (spread.variations[:half], spread.variations[half:]) if chunk]
+    if any(len(chunk) > MAX_PER_PAGE for chunk in chunks):
+        chunks = _chunks(spread.variations)
+    for index, chunk in enumerate(chunks):
+        kind = PageKind.VARIATIONS if index == 0 else PageKind.VARIATIONS_CONTINUED
+        pages.append(variations_page(number + len(pages), profile, chunk, kind, key, background))
+    if (number + len(pages)) % 2 == 1:
+        pages.append(blank_page(number + len(pages), profile, background))
+    return pages
+
+
+def end_page(number: int, profile: PrintProfile, words: Language) -> Page:
     page, safe = _new_page(number, profile, PageKind.END)
-    block = fit_block("The End", _width(safe), _height(safe), BOLD, END_PT, profile.min_text_pt, HEADING_LEADING,
+    block = fit_block(words.the_end, _width(safe), _height(safe), BOLD, END_PT, profile.min_text_pt, HEADING_LEADING,
                       cut=True)
     _centred(page, safe, block, TextRole.END)
     return page
@@ -592,7 +647,7 @@ def activity_page(number: int, profile: PrintProfile, prompt: str) -> Page:
     x0, y0, x1, y1 = safe
     room = _height(safe) * 0.2
     block = (fit_block(prompt, _width(safe), room, BOLD, PROMPT_PT, profile.min_text_pt, HEADING_LEADING)
-             or fit_block("Draw your own picture here!", _width(safe), room, BOLD, PROMPT_PT,
+             or fit_block(prompt.split(" ", 1)[0], _width(safe), room, BOLD, PROMPT_PT,
                           profile.min_text_pt, HEADING_LEADING, cut=True))
     page.texts.append(block.place(x0, y1 - block.height, _width(safe), TextRole.PROMPT))
     page.frames.append((x0, y0, x1, y1 - block.height - 2 * GAP_PT))
@@ -602,12 +657,13 @@ def activity_page(number: int, profile: PrintProfile, prompt: str) -> Page:
 def closing_page(number: int, profile: PrintProfile, content: BookContent) -> Page:
     """The last page: what the book is made of, said warmly."""
     page, safe = _new_page(number, profile, PageKind.CLOSING)
-    drawings = len(content.spreads)
+    words = content.words
     variations = sum(len(spread.variations) for spread in content.spreads)
-    maker = content.author.strip() or "its young artists"
-    text = (f"{content.title.strip() or 'This book'} was drawn by {maker}: "
-            f"{drawings} drawing{'s' * (drawings != 1)} and {variations} new picture{'s' * (variations != 1)} "
-            f"made from them.\n\nThank you for reading!")
+    text = (words.closing.format(title=content.title.strip() or words.this_book,
+                                 maker=content.author.strip() or words.young_artists,
+                                 drawings=words.count(len(content.spreads), words.drawing),
+                                 pictures=words.count(variations, words.picture))
+            + f"\n\n{words.thank_you}")
     block = fit_block(text, _width(safe), _height(safe) * 0.5, ITALIC, STORY_PT, profile.min_text_pt,
                       BODY_LEADING, cut=True)
     _centred(page, safe, block, TextRole.CLOSING)
@@ -622,38 +678,75 @@ def _chunks(variations: list[ImageSource]) -> list[list[ImageSource]]:
     return chunks
 
 
-def activity_prompts(content: BookContent) -> list[str]:
-    """Prompts for the end pages, naming the book's own characters (deterministic)."""
-    names = [spread.title.strip() for spread in content.spreads if spread.title.strip()]
-    prompts = [f"Draw {name} on a new adventure!" for name in names]
-    prompts += ["Draw a new friend for this book!", "What happens next? Draw it here!"]
-    return prompts
+def activity_prompts(content: BookContent) -> tuple[list[str], list[str]]:
+    """Prompts for the end pages: one per character of the book (in story order), then general ones."""
+    names: list[str] = []
+    for spread in content.spreads:
+        if spread.title.strip() and spread.title.strip() not in names:
+            names.append(spread.title.strip())
+    words = content.words
+    return ([words.draw_character.format(name=mid_sentence(name)) for name in names], list(words.general_prompts))
 
 
-def layout_book(content: BookContent, profile: PrintProfile = PrintProfile()) -> BookLayout:
+def end_matter(padding: int, content: BookContent) -> list[str | None]:
+    """What fills the pages between "The End" and the closing page: a draw page per character
+    first, then general prompts with a blank after each (never two blanks in a row, never a blank
+    before every character has its page). None is a blank page."""
+    characters, general = activity_prompts(content)
+    kinds: list[str | None] = characters[:padding]
+    index = 0
+    while len(kinds) < padding:
+        if kinds and kinds[-1] is not None and len(kinds) + 1 < padding and index > 0:
+            kinds.append(None)
+        else:
+            kinds.append(general[index % len(general)])
+            index += 1
+    return kinds
+
+
+LARGE_LAYOUT_PADDING_SHARE = 0.25   # more filler than this share of the book: give the drawings more room
+
+
+def layout_book(content: BookContent, profile: PrintProfile = PrintProfile(), *, roomy_when_sparse: bool = True
+                ) -> BookLayout:
     """Lay out the whole book: title, copyright, dedication, one spread per drawing, "The End",
     end pages up to the profile's page count, and a closing page.
 
     Every drawing page is a verso (even number) facing its variations; a blank page is added only
-    where a spread would otherwise end on a verso. Padding alternates activity pages (a prompt and
-    a frame to draw in) with blank pages, so there are never two blank pages in a row.
+    where a spread would otherwise end on a verso. End pages give each character a draw page before
+    any blank (``end_matter``); when they would fill more than a quarter of the book, the drawings
+    get larger layouts instead (drawing | story, then their variations over two pages).
     """
+    layout = _layout_book(content, profile, large=False)
+    if roomy_when_sparse and _padding_share(layout) > LARGE_LAYOUT_PADDING_SHARE \
+            and any(spread.variations for spread in content.spreads):
+        large = _layout_book(content, profile, large=True)
+        if len(large.pages) <= len(layout.pages):
+            return large
+    return layout
+
+
+def _padding_share(layout: BookLayout) -> float:
+    filler = sum(page.kind in (PageKind.ACTIVITY, PageKind.BLANK) for page in layout.pages
+                 if page.number > next((p.number for p in layout.pages if p.kind == PageKind.END), 0))
+    return filler / len(layout.pages)
+
+
+def _layout_book(content: BookContent, profile: PrintProfile, *, large: bool) -> BookLayout:
     pages = [title_page(1, profile, content),
              copyright_page(2, profile, content),                 # the title page's verso
-             dedication_page(3, profile, content.dedication)]     # so the first drawing opens a spread on page 4
+             dedication_page(3, profile, content.dedication, content.words)]   # the first drawing opens page 4
     for spread in content.spreads:
-        pages += spread_pages(len(pages) + 1, profile, spread)
-    pages.append(end_page(len(pages) + 1, profile))
+        builder = large_spread_pages if large and spread.variations else spread_pages
+        pages += builder(len(pages) + 1, profile, spread)
+    pages.append(end_page(len(pages) + 1, profile, content.words))
     content_pages = len(pages) + 1     # + the closing page
     padding = profile.page_count(content_pages) - content_pages
-    prompts = activity_prompts(content)
-    for index in range(padding):
-        if index % 2 == 0 or index == padding - 1:
-            pages.append(activity_page(len(pages) + 1, profile, prompts[(index // 2) % len(prompts)]))
-        else:
-            pages.append(blank_page(len(pages) + 1, profile))
+    for prompt in end_matter(padding, content):
+        pages.append(activity_page(len(pages) + 1, profile, prompt) if prompt else blank_page(len(pages) + 1, profile))
     pages.append(closing_page(len(pages) + 1, profile, content))
-    return BookLayout(profile=profile, title=content.title, author=content.author, pages=pages)
+    return BookLayout(profile=profile, title=content.title, author=content.author, pages=pages,
+                      language=content.language)
 
 
 def min_text_size(role: TextRole, profile: PrintProfile) -> float:

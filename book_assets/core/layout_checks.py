@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from .fonts import missing_glyphs, text_width
 from .layout import EPS_PT, BookLayout, Page, PageKind, PlacedImage, PlacedText, TextRole, min_text_size
 from .problems import Problem
+from .story.config import drawing_key_to_path
 from .profiles import Box, PrintProfile
 
 
@@ -49,8 +50,22 @@ def check_layout(layout: BookLayout) -> list[Problem]:
     return problems
 
 
+# Problems only the layout code can cause: the maker cannot fix them, so the message says whom to tell.
+_LAYOUT_FAULTS = frozenset({"page_order", "drawing_on_right", "blank_after_blank", "empty_variations_page",
+                            "image_without_size", "image_outside_page", "images_overlap", "text_outside_page",
+                            "text_outside_safe_area", "text_too_small", "text_overflows_box", "line_wider_than_box",
+                            "text_over_image", "texts_overlap"})
+_LAYOUT_FAULT_FIX = (" Fix: nothing in your files causes this; it is a fault in the book's layout, so please report "
+                     "it with this book's report.json.")
+
+
 def _on(page: Page, code: str, message: str) -> Problem:
-    """A problem of one page (and of its drawing's spread, when the page belongs to one)."""
+    """A problem of one page (and of its drawing's spread, when the page belongs to one): the
+    message names the drawing and says what to do."""
+    if page.drawing_key and "drawing " not in message:
+        message = f"{message} (drawing {drawing_key_to_path(page.drawing_key)})"
+    if code in _LAYOUT_FAULTS:
+        message += _LAYOUT_FAULT_FIX
     return Problem(code, message, page=page.number, drawing=page.drawing_key)
 
 
@@ -79,7 +94,8 @@ def _sequence_problems(page: Page, position: int, previous_kind: PageKind | None
         problems.append(_on(page, "empty_variations_page", "This is a variations page without any pictures."))
     if page.kind == PageKind.STORY and not any(text.lines for text in page.texts if text.role != TextRole.FOLIO):
         problems.append(_on(page, "wordless_story_page", "This page faces a drawing that has no variations, "
-                                                         "but has no words on it."))
+                                                         "but has no words on it. Fix: give the drawing a text "
+                                                         "in book.toml."))
     return problems
 
 
@@ -114,9 +130,10 @@ def _text_problems(page: Page, page_box: Box, profile: PrintProfile) -> list[Pro
         missing = missing_glyphs("".join(text.lines))
         if missing:
             problems.append(_on(page, "missing_glyphs", f"{label} has characters no font of the book can draw: "
-                                                        f"{' '.join(missing)}."))
+                                                        f"{' '.join(missing)}. Fix: write that name in book.toml "
+                                                        "with letters of another script, or leave it to the book."))
         if text.truncated:
-            problems.append(_on(page, "text_cut_short", f"{label} was too long for the page and has been cut short."))
+            problems.append(_on(page, "text_cut_short", _cut_short(page, text, profile)))
         if len(text.lines) * text.leading > text.height + EPS_PT:
             problems.append(_on(page, "text_overflows_box", f"{label} has more lines than its box can hold."))
         widest = max((text_width(line, text.font_name, text.font_size) for line in text.lines), default=0.0)
@@ -128,3 +145,29 @@ def _text_problems(page: Page, page_box: Box, profile: PrintProfile) -> list[Pro
     for a, b in _overlapping(page.texts, _text_box):
         problems.append(_on(page, "texts_overlap", f"The {a.role} and {b.role} texts overlap."))
     return problems
+
+
+# Where the maker changes each kind of text, for problems that say what to do.
+_SETTING_OF_ROLE = {TextRole.TITLE: "title", TextRole.AUTHOR: "author", TextRole.DEDICATION: "dedication",
+                    TextRole.COPYRIGHT: "copyright"}
+
+
+def _cut_short(page: Page, text: PlacedText, profile: PrintProfile) -> str:
+    """Which text was cut, on which page and drawing, by how many words, and how to fix it."""
+    over = f"about {text.words_cut} word{'s' * (text.words_cut != 1)} too long"
+    at = f"even at {text.font_size:g} pt, the smallest size that reads well"
+    if page.drawing_key and text.role in (TextRole.STORY, TextRole.CAPTION):
+        path = drawing_key_to_path(page.drawing_key)
+        what = "story text" if text.role == TextRole.STORY else "title"
+        setting = "text" if text.role == TextRole.STORY else "title"
+        return (f"The {what} of drawing {path} on page {page.number} is {over} for the page {at}, so it was cut "
+                f"short. Fix: in book.toml, shorten the {setting} under [drawings.\"{path}\"] by at least "
+                f"{text.words_cut} word{'s' * (text.words_cut != 1)}"
+                + (" (or split it over two drawings)." if text.role == TextRole.STORY else "."))
+    setting = _SETTING_OF_ROLE.get(text.role)
+    if setting:
+        return (f"The book's {setting} on page {page.number} is {over} for the page {at}, so it was cut short. "
+                f"Fix: shorten '{setting}' in book.toml by at least {text.words_cut} "
+                f"word{'s' * (text.words_cut != 1)}.")
+    return (f"The {text.role} text on page {page.number} is {over} for the page {at}, so it was cut short. "
+            "This text is the book's own, not yours: please report it with this book's report.json.")

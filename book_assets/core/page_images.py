@@ -1,4 +1,4 @@
-"""Page images (thumbnails, the preview's pages, the cover image) rasterised from the PDF itself.
+"""Page images (thumbnails, the preview's pages) rasterised from the PDF itself (the cover: cover.front_cover_png).
 
 Drawn from the written, press-ready PDF with PDFium (pypdfium2), so a person looking at the
 preview sees exactly what prints — fonts, fallbacks, resampled pictures, colour conversion and
@@ -89,8 +89,3 @@ def page_images(pages: list[Page], profile: PrintProfile, pdf_path: Path, store:
         list(io_pool.map(lambda i: store.write_bytes(keys[i], drawn[i], content_type="image/png"), missing))
     pngs = tuple(png if png is not None else drawn[i] for i, png in enumerate(found))
     return PageImages(pngs, reused=len(pages) - len(missing), rasterised=len(missing))
-
-
-def cover_image(cover_pdf: Path, width_px: int) -> bytes:
-    """The cover sheet (back, spine, front) as one PNG, from cover.pdf."""
-    return _rasterise(str(cover_pdf), [0], width_px)[0]

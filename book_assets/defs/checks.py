@@ -19,6 +19,7 @@ from ..core.inventory import Role
 from ..core.pairing import PairStatus
 from ..core.preflight import PreflightReport
 from ..core.problems import Problem
+from ..core.story import drawing_sections
 from .partitions import books_partitions
 
 REJECTION_RATE_WARN = 0.20     # more than one upload in five rejected: someone should look
@@ -59,6 +60,10 @@ IMAGE_PAIRS_CHECKS = [
 PAGE_LAYOUTS_CHECKS = [
     _spec("text_fits", "page_layouts",
           "Every element lies on its page, text inside the safe margin at a readable size.", blocking=True),
+    _spec("drawings_named_by_us", "page_layouts",
+          "WARN listing drawings whose names the book made up (the file name is a counter, date, hash or camera "
+          "name, or no font has its letters) or took from an image tool's prompt, with a book.toml block to paste "
+          "and correct."),
     _spec("images_at_target_ppi", "page_layouts",
           "WARN when a placed image is below the profile's target resolution (300 PPI in print)."),
     _spec("images_at_minimum_ppi", "page_layouts",
@@ -176,6 +181,20 @@ def check_text_fits(layout: Layout) -> dg.AssetCheckResult:
     problems = layout.layout_problems
     return _result("text_fits", not problems, len(problems), 0, problems=_listing(problems),
                    codes=dg.MetadataValue.json(_count_codes(problems)))
+
+
+def check_drawings_named_by_us(layout: Layout) -> dg.AssetCheckResult:
+    """WARN listing the drawings named by the book rather than the maker, with a ready book.toml block:
+    the maker pastes it, writes the real names, and builds again."""
+    ours = [name for name in layout.drawing_names if name.named_by_us]
+    lines = [name.explanation() for name in ours]
+    block = drawing_sections([(name.key, name.name) for name in ours])
+    fix = ("\n\nTo give them their real names, paste this into the book's book.toml, change the titles and build "
+           f"again:\n\n```toml\n{block}```") if ours else ""
+    return _result("drawings_named_by_us", not ours, len(ours), 0, severity=dg.AssetCheckSeverity.WARN,
+                   description=f"{len(ours)} drawings named by the book, not by you" if ours else None,
+                   drawings=dg.MetadataValue.md(_listing(lines).value + fix if ours else "none"),
+                   book_toml=dg.MetadataValue.text(block))
 
 
 def check_images_ppi(layout: Layout, *, minimum: bool) -> dg.AssetCheckResult:

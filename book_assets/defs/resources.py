@@ -351,14 +351,15 @@ class GCSBucket(Bucket):
         return DEFAULT_RETRY.with_timeout(self.retry_deadline_seconds)
 
     @property
-    def _root(self) -> str:
+    def object_root(self) -> str:
+        """The object-name prefix of this bucket's keys (``prefix/`` or ``""``); notifications name full objects."""
         return self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""
 
     def _name(self, key: str) -> str:
-        return check_object_name(self._root + key)
+        return check_object_name(self.object_root + key)
 
     def _key(self, name: str) -> str:
-        return name[len(self._root):]
+        return name[len(self.object_root):]
 
     # -- the Bucket interface --------------------------------------------------------------------
 
@@ -366,7 +367,7 @@ class GCSBucket(Bucket):
         """Every object under ``prefix``, page by page; the content hash comes with the listing, so it is
         always given: md5, or crc32c for a composite object (which has no md5)."""
         pages = self._bucket().client.list_blobs(
-            self._bucket(), prefix=self._root + prefix, page_size=self.page_size,
+            self._bucket(), prefix=self.object_root + prefix, page_size=self.page_size,
             fields="items(name,size,updated,generation,md5Hash,crc32c),nextPageToken",
             timeout=self._timeout, retry=self._retry,
         )
@@ -475,7 +476,7 @@ class GCSBucket(Bucket):
             yield path
 
     def url(self, key: str) -> str:
-        return f"gs://{self.bucket}/{self._root}{key}"
+        return f"gs://{self.bucket}/{self.object_root}{key}"
 
 
 def _md5_b64(data: bytes) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..contracts import Inventory, Layout, Pairing, TextSource, Validation
 from ..cover import layout_cover
+from ..fonts import missing_glyphs
 from ..inventory import Role
 from ..layout import BookContent, ImageSource, SpreadContent, layout_book
 from ..layout_checks import check_layout
@@ -15,8 +16,8 @@ from ..profiles import DEFAULT_PROFILE, PROFILES, PrintProfile, normalize_paper
 from ..store import ObjectStore
 from ..timing import ms_since
 from ..story import (
-    BookConfig, DrawingFacts, default_title, drawing_key_to_path, name_from_filename, parse_book_config,
-    reading_level, story_texts,
+    BookConfig, DrawingConfig, DrawingFacts, DrawingName, DrawingResolver, default_title, name_drawings,
+    parse_book_config, reading_level, resolve_drawing_sections, story_texts,
 )
 
 CONFIG_PROBLEM = "book_toml"
@@ -49,13 +50,15 @@ def choose_profile(name: str, paper: str, problems: list[Problem]) -> tuple[Prin
 
 def order_drawings(drawings: list[str], config: BookConfig) -> tuple[list[str], list[Problem]]:
     """Drawings in ``page_order`` first (as listed), then the rest by name; plus problems with the order."""
-    by_relative = {drawing_key_to_path(key): key for key in drawings}
+    resolver = DrawingResolver(drawings)
     ordered, problems = [], []
     for relative in config.page_order:
-        key = by_relative.get(relative)
+        key = resolver.find(relative)
         if key is None:
+            closest = resolver.closest(relative)
             problems.append(Problem("unknown_page_order_entry", f"book.toml page_order names '{relative}', but there "
-                                    "is no accepted drawing with that name."))
+                                    "is no accepted drawing with that name"
+                                    + (f"; did you mean '{closest}'?" if closest else ".")))
         elif key not in ordered:
             ordered.append(key)
     return ordered + [k for k in sorted(drawings) if k not in ordered], problems
@@ -71,6 +74,8 @@ class BookPlan:
     paper: str
     problems: tuple[Problem, ...]
     text_sources: dict[str, TextSource]
+    names: tuple[DrawingName, ...]
+    config: BookConfig
 
 
 def plan_book(inventory: Inventory, validation: Validation, pairing: Pairing, store: ObjectStore, *,
@@ -87,21 +92,25 @@ def plan_book(inventory: Inventory, validation: Validation, pairing: Pairing, st
         return ImageSource(key=key, print_copy=image.print_copy, width_px=image.print_width,
                            height_px=image.print_height, mean_lab=tuple(image.features.mean_lab))
 
-    facts = [DrawingFacts(key=k, name=name_from_filename(k.rsplit("/", 1)[-1]),
-                          colours=list(validation.get(k).features.dominant_colours),
+    sections, section_problems = resolve_drawing_sections(config, drawings)
+    problems += section_problems
+    names = name_drawings([(k, sections.get(k, DrawingConfig()).title) for k in drawings], seed=inventory.book_id,
+                          usable=lambda name: not missing_glyphs(name))
+    facts = [DrawingFacts(key=k, name=named.name, colours=list(validation.get(k).features.dominant_colours),
                           variation_count=len(pairing.variations.get(k, ())))
-             for k in drawings]
-    texts = story_texts(config, facts, seed=inventory.book_id)
+             for k, named in zip(drawings, names)]
+    texts = story_texts(config, facts, seed=inventory.book_id, sections=sections)
     spreads, text_sources = [], {}
     for fact, text in zip(facts, texts):
-        chosen = config.drawings.get(drawing_key_to_path(fact.key))
-        text_sources[fact.key] = TextSource.BOOK_TOML if chosen and chosen.text else TextSource.WRITER
-        spreads.append(SpreadContent(drawing=source(fact.key), text=text,
-                                     variations=[source(v) for v in pairing.variations.get(fact.key, ())],
-                                     title=chosen.title if chosen and chosen.title else fact.name))
-    content = BookContent(title=config.title or default_title(facts), author=config.author,
-                          dedication=config.dedication, spreads=spreads, copyright=config.copyright)
-    return BookPlan(content, profile, paper, tuple(problems), text_sources)
+        text_sources[fact.key] = TextSource.BOOK_TOML if fact.key in sections and sections[fact.key].text \
+            else TextSource.WRITER
+        spreads.append(SpreadContent(drawing=source(fact.key), text=text, title=fact.name,
+                                     variations=[source(v) for v in pairing.variations.get(fact.key, ())]))
+    content = BookContent(title=config.title or default_title(facts, config.language), author=config.author,
+                          dedication=config.dedication, spreads=spreads, copyright=config.copyright,
+                          language=config.language)
+    return BookPlan(content, profile, paper, tuple(problems), text_sources, tuple(names), config)
+
 
 
 def lay_out_book(inventory: Inventory, validation: Validation, pairing: Pairing, store: ObjectStore, *,
@@ -117,6 +126,8 @@ def lay_out_book(inventory: Inventory, validation: Validation, pairing: Pairing,
         book_id=inventory.book_id, layout=layout,
         cover=layout_cover(plan.content, plan.profile, len(layout.pages), plan.paper),
         config_problems=plan.problems, layout_problems=tuple(check_layout(layout)), text_sources=plan.text_sources,
+        drawing_names=plan.names, book_config=plan.config,
+        story_texts={spread.drawing.key: spread.text for spread in spreads},
         reading_level_mean=round(statistics.fmean(reading_level(s.text) for s in spreads), 2) if spreads else 0.0,
         layout_ms=layout_ms,
     )

@@ -17,21 +17,22 @@ from pathlib import Path
 
 from ..bucket_layout import published_prefix
 from ..contracts import Inventory, Layout, Pairing, PublishedBook, Validation, runner_up_probability
-from ..cover import render_cover
+from ..cover import front_cover_png, render_cover
 from ..inventory import Role
 from ..pairing import PairStatus
 from ..preflight import PreflightReport, preflight_cover, preflight_pdf
 from ..press import PressResult, make_press_ready
 from ..preview import PreviewPage, render_preview
 from ..problems import Problem, by_page, first_of
-from ..page_images import cover_image, page_images
+from ..page_images import page_images
 from ..render import RenderStats, render_pdf
 from ..report import BookReport, page_entries, unaccounted
+from ..review import ReviewPanel, review_panel
 from ..store import ObjectStore
 from ..timing import ms_since
 
 THUMBNAIL_PX = 300    # pages/page-NNN.png and the pictures in preview.html
-COVER_IMAGE_PX = 900  # the cover sheet (back, spine, front) as one picture
+PREVIEW_COVER_PX = 800    # the front cover in preview.html: sharp at a phone's or a laptop's width
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,6 @@ class Rendered:
     thumbnails_ms: float
     press: PressResult | None = None           # what made book.pdf press-ready (output intent, PDF/X)
     cover_press: PressResult | None = None
-    cover_png: bytes = b""                     # the cover sheet rasterised from cover.pdf
     pages_reused: int = 0                      # page images read back: their inputs did not change
     pages_rasterised: int = 0                  # page images drawn from book.pdf in this build
 
@@ -146,7 +146,7 @@ class Rendered:
 def render_book(layout: Layout, store: ObjectStore, folder: Path, files: contextlib.ExitStack) -> Rendered:
     """Write book.pdf and cover.pdf into ``folder``, make both what the profile's press asks for
     (core.press), preflight both, and rasterise every page's image from the written PDF (reused for
-    pages whose inputs did not change, core.page_images) and the cover's from cover.pdf.
+    pages whose inputs did not change, core.page_images).
     Print copies are fetched from the store once each and kept open in ``files`` until it closes."""
     book, cover = layout.layout, layout.cover
     local: dict[str, str] = {}
@@ -168,14 +168,23 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, files: context
     cover_check = preflight_cover(cover_path, book.profile, cover.sheet, cover.trim_box, cover.safe_boxes())
     started = time.perf_counter()
     images = page_images(book.pages, book.profile, pdf_path, store, THUMBNAIL_PX)
-    cover_png = cover_image(cover_path, COVER_IMAGE_PX)
     return Rendered(pdf_path, cover_path, stats, cover_press.bytes, preflight, cover_check, images.pngs,
-                    preflight_ms, ms_since(started), press, cover_press, cover_png=cover_png,
+                    preflight_ms, ms_since(started), press, cover_press,
                     pages_reused=images.reused, pages_rasterised=images.rasterised)
 
 
-def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered) -> str:
-    """preview.html: every page as a spread, with what a person should look at on each page."""
+def review_of(book_id: str, validation: Validation, pairing: Pairing, layout: Layout, store: ObjectStore,
+              files: contextlib.ExitStack) -> ReviewPanel:
+    """The preview's review panel, its pictures drawn from the images' print copies."""
+    def image_file(key: str) -> str:
+        return str(files.enter_context(store.local_path(validation.get(key).print_copy)))
+
+    return review_panel(book_id, pairing, layout, image_file)
+
+
+def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered, review: ReviewPanel | None = None) -> str:
+    """preview.html: every page as a spread, with what a person should look at on each page, and the
+    review panel where the maker settles what we were unsure of."""
     book, cover = layout.layout, layout.cover
     return render_preview(
         book.title, [PreviewPage(p.number, p.kind, png) for p, png in zip(book.pages, rendered.thumbnails)],
@@ -187,6 +196,7 @@ def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered) -> str:
         facts={"profile": book.profile.name, "pages": rendered.stats.pages,
                "PDF": f"{rendered.stats.bytes / 1e6:.1f} MB",
                "cover spine": f"{cover.spine_in:.3f} in ({cover.paper} paper)"},
+        cover=front_cover_png(rendered.cover_path, cover, PREVIEW_COVER_PX), language=book.language, review=review,
     )
 
 
@@ -214,8 +224,6 @@ def publish_files(store: ObjectStore, book_id: str, rendered: Rendered, report: 
         store.write_bytes(key, png, content_type="image/png")
     store.write_bytes(out + "report.json", report.to_json().encode(), content_type="application/json")
     store.write_bytes(out + "preview.html", preview.encode(), content_type="text/html")
-    if rendered.cover_png:
-        store.write_bytes(out + "cover.png", rendered.cover_png, content_type="image/png")
     store.write_file(out + "cover.pdf", rendered.cover_path, content_type="application/pdf")
     store.write_file(out + "book.pdf", rendered.pdf_path, content_type="application/pdf")
     current = set(page_keys)
@@ -238,8 +246,11 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
         refusals = (*rendered.preflight.problems, *rendered.cover_preflight.problems,
                     *(Problem("unaccounted_object", f"{key} is not accounted for in the report") for key in missing))
         publish = not refusals
-        upload_ms = publish_files(store, inventory.book_id, rendered, report,
-                                  preview_html(layout, pairing, rendered)) if publish else 0.0
+        upload_ms = 0.0
+        if publish:
+            review = review_of(inventory.book_id, validation, pairing, layout, store, files)
+            upload_ms = publish_files(store, inventory.book_id, rendered, report,
+                                      preview_html(layout, pairing, rendered, review))
         write_status(store, inventory.book_id, run_id, published=publish, problems=[str(p) for p in refusals])
     stats = rendered.stats
     result = PublishedBook(

@@ -6,6 +6,7 @@
     author = "Ms. Rivera's Class"
     dedication = "For every child who ever drew a monster."
     age_range = [4, 7]                    # youngest and oldest reader, in years
+    language = "en"                       # en, es, fr, de or ru: the book's own words and its story
     profile = "kdp-8.5x8.5"               # print profile name
     page_order = ["max.png", "luna.png"]  # drawings in story order; others follow, by name
     [drawings."max.png"]                  # keyed by the path below drawings/
@@ -18,9 +19,15 @@ keeps what it can, uses defaults for the rest and explains each problem in a pla
 """
 from __future__ import annotations
 
+import difflib
+import json
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from ..problems import Problem
+from .language import LANGUAGES, language_for
 
 
 @dataclass
@@ -38,11 +45,12 @@ class BookConfig:
     profile: str = "kdp-8.5x8.5"
     paper: str = "white"                  # white | cream | premium-colour: sets the cover's spine width
     copyright: str = ""                   # the copyright line on page 2
+    language: str = "en"                  # en | es | fr | de | ru: the book's own sentences and the writer's
     page_order: list[str] = field(default_factory=list)              # paths relative to drawings/
     drawings: dict[str, DrawingConfig] = field(default_factory=dict)  # keyed by path relative to drawings/
 
 
-_TEXT_SETTINGS = ("title", "author", "dedication", "profile", "paper", "copyright")
+_TEXT_SETTINGS = ("title", "author", "dedication", "profile", "paper", "copyright", "language")
 _KNOWN_SETTINGS = set(_TEXT_SETTINGS) | {"age_range", "page_order", "drawings"}
 _MAX_READER_AGE = 18
 
@@ -105,6 +113,17 @@ def parse_book_config(toml_text: str) -> tuple[BookConfig, list[str]]:
         else:
             problems.append(f"In book.toml, '{key}' should be text in quotes but is {_type_word(value)}; "
                             f"the default was used.")
+
+    if config.language:
+        try:
+            config.language = language_for(config.language).code
+        except KeyError:
+            problems.append(f"book.toml asks for language '{config.language}', which this book maker cannot write "
+                            f"yet, so the book's own words are in English. Languages: "
+                            f"{', '.join(f'{code} ({language.name})' for code, language in LANGUAGES.items())}.")
+            config.language = "en"
+    else:
+        config.language = "en"
 
     if "age_range" in data:
         config.age_range, problem = _parse_age_range(data["age_range"], config.age_range)
@@ -185,3 +204,77 @@ def drawing_key_to_path(key: str) -> str:
     "drawings" keeps its settings."""
     match = _DRAWING_KEY.match(key)
     return match.group(1) if match else normalize_drawing_path(key)
+
+
+def drawing_sections(titles: Sequence[tuple[str, str]]) -> str:
+    """A ``book.toml`` block to paste, one ``[drawings."…"]`` section per (drawing key, title)."""
+    sections = [f"[drawings.{_toml_string(drawing_key_to_path(key))}]\ntitle = {_toml_string(title)}\n"
+                for key, title in titles]
+    return "\n".join(sections)
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's, \\uXXXX included)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+class DrawingResolver:
+    """Finds the drawing a book.toml path means, as a person would: exactly, then ignoring case, then by
+    file name alone when only one drawing has it ("Max.JPG" and "max.jpg" are the same drawing;
+    "max.jpg" means "class-a/max.jpg" when there is no other max.jpg)."""
+
+    def __init__(self, drawing_keys: Sequence[str]):
+        self._paths = {drawing_key_to_path(key): key for key in drawing_keys}
+        self._folded: dict[str, list[str]] = {}
+        self._by_file: dict[str, list[str]] = {}
+        for path, key in self._paths.items():
+            self._folded.setdefault(path.casefold(), []).append(key)
+            self._by_file.setdefault(path.rsplit("/", 1)[-1].casefold(), []).append(key)
+
+    def find(self, path: str) -> str | None:
+        """The drawing key ``path`` (below drawings/) names, or None when it names none or several."""
+        path = normalize_drawing_path(path)
+        if path in self._paths:
+            return self._paths[path]
+        for candidates in (self._folded.get(path.casefold(), []),
+                           [] if "/" in path else self._by_file.get(path.casefold(), [])):
+            if len(candidates) == 1:
+                return candidates[0]
+        return None
+
+    def closest(self, path: str) -> str | None:
+        """The drawing path most like ``path``, for a problem that says what was probably meant."""
+        folded = {p.casefold(): p for p in self._paths}
+        match = difflib.get_close_matches(normalize_drawing_path(path).casefold(), list(folded), n=1, cutoff=0.4)
+        return folded[match[0]] if match else None
+
+
+UNKNOWN_DRAWING_SECTION = "unknown_drawing_section"
+DUPLICATE_DRAWING_SECTION = "duplicate_drawing_section"
+
+
+def resolve_drawing_sections(config: BookConfig, drawing_keys: Sequence[str]) -> tuple[dict[str, DrawingConfig],
+                                                                                       list[Problem]]:
+    """book.toml's ``[drawings."…"]`` sections by the drawing key they mean, and a Problem for each
+    section that means no drawing (naming the closest one) or one another section already describes."""
+    resolver = DrawingResolver(drawing_keys)
+    matched: dict[str, DrawingConfig] = {}
+    sections: dict[str, str] = {}
+    problems: list[Problem] = []
+    for path, settings in config.drawings.items():
+        key = resolver.find(path)
+        if key is None:
+            closest = resolver.closest(path)
+            hint = (f" Did you mean [drawings.{_toml_string(closest)}]? Rename the section to that."
+                    if closest else " Check the file name under drawings/ and rename the section to match it.")
+            problems.append(Problem(UNKNOWN_DRAWING_SECTION, f"book.toml has a section [drawings.{_toml_string(path)}] "
+                                    f"but there is no accepted drawing at drawings/{path}, so its title and text were "
+                                    f"not used.{hint}", drawing=path))
+        elif key in matched:
+            problems.append(Problem(DUPLICATE_DRAWING_SECTION, f"book.toml has two sections for the drawing "
+                                    f"drawings/{drawing_key_to_path(key)}: [drawings.{_toml_string(sections[key])}] "
+                                    f"and [drawings.{_toml_string(path)}]; only the first was used. Merge them into "
+                                    "one.", drawing=key))
+        else:
+            matched[key], sections[key] = settings, path
+    return matched, problems

@@ -6,10 +6,14 @@ children read more easily than digits.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 
 from ..colour import delta_e_2000, parse_hex_colour, srgb_to_lab
-from ..filenames import TOOL_WORDS, filename_words
+from ..filenames import NameKind, read_file_name
 
 # ---------------------------------------------------------------------------------------------
 # drawings, from their file names
@@ -22,12 +26,104 @@ def name_from_filename(filename: str) -> str:
     """A human name from a file name: ``"max_the_monster-2.png"`` -> ``"Max the Monster"``.
 
     Directories and the extension go, camelCase and separators become spaces, numbers and
-    camera/tool words ("IMG", "copy", "final") go. Returns "" when nothing name-like is left.
+    camera/tool words ("IMG", "copy", "final") go; an image tool's name gives its prompt's subject
+    ("DALL·E … - a cute purple monster with big teeth" -> "The Purple Monster"). Returns "" when the
+    name is a counter, date, hash or camera name ("IMG_2231", "109257f7….jpg").
     """
-    basename = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    words = [word for word in filename_words(basename)
-             if not word.isdigit() and word.lower() not in TOOL_WORDS and any(ch.isalpha() for ch in word)]
+    kind, words = read_file_name(filename)
+    if kind is NameKind.PROMPT:
+        words = ["the", *words]
     return " ".join(_title_case(word, first=index == 0) for index, word in enumerate(words))
+
+
+class NameSource(StrEnum):
+    """Where the name a drawing goes by in the book came from."""
+
+    BOOK_TOML = "book.toml"
+    FILE_NAME = "file name"
+    PROMPT = "prompt"          # the subject of an image tool's prompt carried in the file name
+    INVENTED = "invented"      # the file name means nothing (or no font has its letters): we made one up
+
+
+@dataclass(frozen=True)
+class DrawingName:
+    """The name a drawing goes by in the book, and where it came from."""
+
+    key: str
+    name: str
+    source: NameSource
+
+    @property
+    def named_by_us(self) -> bool:
+        """True when the maker did not write this name: the drawings_named_by_us check lists it."""
+        return self.source in (NameSource.PROMPT, NameSource.INVENTED)
+
+    def explanation(self) -> str:
+        """Why the drawing has this name, in a sentence the maker reads."""
+        why = {NameSource.PROMPT: "taken from the image tool's prompt in its file name",
+               NameSource.INVENTED: "made up, because its file name is not a name or no font has its letters",
+               NameSource.FILE_NAME: "made from its file name",
+               NameSource.BOOK_TOML: "its title in book.toml"}[self.source]
+        return f"{self.key} is called “{self.name}”: {why}."
+
+
+# Warm, short names that read the same in many languages; a book takes them in a seeded order.
+INVENTED_NAMES = (
+    "Pip", "Momo", "Lulu", "Kiki", "Bobo", "Tilly", "Nino", "Coco", "Zuzu", "Olli", "Fifi", "Rolo", "Mimi",
+    "Tiko", "Bibi", "Lola", "Teo", "Nala", "Dani", "Suki", "Timo", "Rosa", "Milo", "Luca", "Ella", "Noa",
+    "Remi", "Kobi", "Tess", "Bruno", "Lila", "Otto", "Juno", "Nico", "Mina", "Ivo", "Yuki", "Pia", "Leo", "Ada",
+)
+
+
+def name_drawings(drawings: Sequence[tuple[str, str]], *, seed: str = "",
+                  usable: Callable[[str], bool] = lambda name: True) -> list[DrawingName]:
+    """The name of every drawing, given (key, title from book.toml or "") in book order.
+
+    The maker's title wins, then a name made from the file name, then a prompt's subject; a drawing
+    whose file name means nothing — or whose name no font can print (``usable``) — gets a warm
+    invented name that no other drawing in the book has. Two drawings whose prompts name the same
+    subject become "Pip the Purple Monster" and "Momo the Purple Monster". Deterministic per seed.
+    """
+    chosen: list[tuple[str, str, NameSource]] = []
+    for key, title in drawings:
+        if title and usable(title):
+            chosen.append((key, title, NameSource.BOOK_TOML))
+            continue
+        kind, _ = read_file_name(key)
+        name = name_from_filename(key)
+        if name and usable(name):
+            chosen.append((key, name, NameSource.PROMPT if kind is NameKind.PROMPT else NameSource.FILE_NAME))
+        else:
+            chosen.append((key, "", NameSource.INVENTED))
+    taken = {name.split(" ", 1)[0].lower() for _, name, _ in chosen if name}
+    spare = _invented_names(seed, taken)
+    prompt_counts: dict[str, int] = {}
+    for _, name, source in chosen:
+        if source is NameSource.PROMPT:
+            prompt_counts[name] = prompt_counts.get(name, 0) + 1
+    named: list[DrawingName] = []
+    for key, name, source in chosen:
+        if source is NameSource.INVENTED:
+            name = next(spare)
+        elif source is NameSource.PROMPT and prompt_counts[name] > 1:
+            name = f"{next(spare)} {name[0].lower()}{name[1:]}"     # "Pip the Purple Monster"
+        named.append(DrawingName(key, name, source))
+    return named
+
+
+def _invented_names(seed: str, taken: set[str]) -> Iterator[str]:
+    """Invented names in an order fixed by ``seed``, none already in the book; after the list,
+    the list again with "Little"/"Big"/"Baby" in front."""
+    names = list(INVENTED_NAMES)
+    random.Random(hashlib.sha256(seed.encode()).digest()).shuffle(names)
+    for prefix in ("", "Little ", "Big ", "Baby ", "Young ", "Old "):
+        for name in names:
+            if (prefix + name).split(" ", 1)[0].lower() not in taken or prefix:
+                yield prefix + name
+    counter = 0
+    while True:
+        counter += 1
+        yield f"{names[counter % len(names)]} {number_word(counter + 1).title()}"
 
 
 def _title_case(word: str, *, first: bool) -> str:

@@ -32,6 +32,7 @@ def page_layouts(context: dg.AssetExecutionContext, config: PageLayoutsConfig, b
         metadata={**layout.metrics(), "page_kinds": dg.MetadataValue.json(layout.page_kinds()),
                   "config_problems": dg.MetadataValue.md("\n".join(
                       f"- {line}" for line in first_of([str(p) for p in layout.config_problems])) or "none")},
-        check_results=[checks.check_text_fits(layout), checks.check_images_ppi(layout, minimum=False),
+        check_results=[checks.check_text_fits(layout), checks.check_drawings_named_by_us(layout),
+                       checks.check_images_ppi(layout, minimum=False),
                        checks.check_images_ppi(layout, minimum=True)],
     )

@@ -1,0 +1,139 @@
+"""The review panel of ``preview.html``: what the maker can correct from the preview, and the files it hands back.
+
+The maker sees only the bucket and the book. Every variation we were unsure of (held out of the
+book, or printed but flagged), and every drawing whose name we made up (with its story text, to
+change if the maker likes) is listed here with what the page needs to offer a choice; the page's script turns the
+choices into a ``pairs.csv`` (the rows the book already had, changed where the maker chose) and a
+``book.toml`` (the settings the book already had, with the new names and texts) for the maker to
+drop into the book folder. The panel is data (JSON in the page); the script builds the panel with
+DOM text nodes only, so nothing from an upload is ever read as markup.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+
+from PIL import Image
+
+from .contracts import Layout, Pairing
+from .pairing import SIGNAL_OVERRIDE, PairStatus
+from .story import BookConfig
+from .story.config import normalize_drawing_path
+
+REVIEW_THUMBNAIL_PX = 200        # long side of the small pictures beside each choice
+MAX_REVIEW_VARIATIONS = 200      # the first 200 unsure variations; the panel says how many more there are
+NO_DRAWING = "-"                 # a pairs.csv drawing cell meaning "from no drawing of this book"
+
+
+class ReviewReason(StrEnum):
+    """Why a variation is in the panel."""
+
+    HELD = "held"                # more likely wrong than right: left out of the book until someone decides
+    FLAGGED = "flagged"          # printed, but we were not sure of its drawing
+
+
+@dataclass(frozen=True)
+class ReviewCandidate:
+    drawing: str                 # path below the book folder ("drawings/max.png"), as pairs.csv takes it
+    probability: float
+
+
+@dataclass(frozen=True)
+class ReviewVariation:
+    generated: str               # path below the book folder ("generated/x.png")
+    reason: ReviewReason
+    candidates: tuple[ReviewCandidate, ...]   # the best drawing first, then the runner-up
+    thumbnail: str               # base64 JPEG
+
+
+@dataclass(frozen=True)
+class ReviewDrawing:
+    path: str                    # path below the book folder ("drawings/max.png")
+    section: str                 # its book.toml section key (path below drawings/)
+    name: str                    # the name it goes by in this book
+    named_by_us: bool            # we made the name up (or took it from a prompt): the maker may give the real one
+    text: str                    # its story text as printed
+    thumbnail: str
+
+
+@dataclass(frozen=True)
+class ReviewPanel:
+    book_folder: str             # where the maker puts the files: "books/<id>/"
+    variations: tuple[ReviewVariation, ...]
+    more_variations: int         # unsure variations beyond MAX_REVIEW_VARIATIONS (not shown)
+    drawings: tuple[ReviewDrawing, ...]          # every drawing, in book order
+    pairs_rows: tuple[tuple[str, str], ...]      # the pairs.csv rows the book already obeyed
+    settings: dict                               # book.toml as the book used it (see ``settings_document``)
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.variations or any(d.named_by_us for d in self.drawings))
+
+    def to_json_data(self) -> dict:
+        return asdict(self)
+
+
+def settings_document(config: BookConfig) -> dict:
+    """book.toml's settings as the book used them, for the page to write back: every setting that
+    differs from the default, and each drawing's section with what it sets."""
+    defaults = BookConfig()
+    document: dict = {}
+    for item in fields(BookConfig):
+        if item.name == "drawings":
+            continue
+        value = getattr(config, item.name)
+        if value != getattr(defaults, item.name):
+            document[item.name] = list(value) if isinstance(value, tuple | list) else value
+    sections = {key: {k: v for k, v in asdict(section).items() if v}
+                for key, section in config.drawings.items()}
+    document["drawings"] = {key: section for key, section in sections.items() if section}
+    return document
+
+
+def _relative(book_folder: str, key: str) -> str:
+    return key[len(book_folder):] if key.startswith(book_folder) else key
+
+
+def thumbnail_jpeg(path: str, px: int = REVIEW_THUMBNAIL_PX) -> str:
+    """A small JPEG of an image file as base64 (draft decoding keeps a big JPEG cheap)."""
+    with Image.open(path) as image:
+        image.draft("RGB", (px, px))
+        small = image.convert("RGB")
+        small.thumbnail((px, px), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=80)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def review_panel(book_id: str, pairing: Pairing, layout: Layout, image_file: Callable[[str], str]) -> ReviewPanel:
+    """Everything the maker can settle from the preview; ``image_file`` gives a local file for an
+    image key (its print copy)."""
+    folder = f"books/{book_id}/"
+    unsure = [p for p in pairing.pairs if p.status is PairStatus.HELD
+              or (p.status is PairStatus.PLACED and p.needs_review and p.drawing is not None)]
+    unsure.sort(key=lambda p: (p.status is not PairStatus.HELD, p.confidence, p.generated))
+    shown = unsure[:MAX_REVIEW_VARIATIONS]
+    variations = []
+    for pair in shown:
+        candidates = [ReviewCandidate(_relative(folder, pair.drawing), round(float(pair.confidence), 3))]
+        if pair.runner_up:
+            runner = max(0.0, float(pair.score) - float(pair.margin))
+            candidates.append(ReviewCandidate(_relative(folder, pair.runner_up), round(runner, 3)))
+        variations.append(ReviewVariation(
+            _relative(folder, pair.generated),
+            ReviewReason.HELD if pair.status is PairStatus.HELD else ReviewReason.FLAGGED,
+            tuple(candidates), thumbnail_jpeg(image_file(pair.generated))))
+    drawings = []
+    for named in layout.drawing_names:
+        drawings.append(ReviewDrawing(
+            path=_relative(folder, named.key), section=normalize_drawing_path(_relative(folder, named.key)),
+            name=named.name, named_by_us=named.named_by_us, text=layout.story_texts.get(named.key, ""),
+            thumbnail=thumbnail_jpeg(image_file(named.key))))
+    rows = [(_relative(folder, p.generated), _relative(folder, p.drawing)) for p in pairing.pairs
+            if p.status is not PairStatus.REVIEWER_EXCLUDED and SIGNAL_OVERRIDE in p.signals and p.drawing]
+    rows += [(_relative(folder, p.generated), NO_DRAWING) for p in pairing.with_status(PairStatus.REVIEWER_EXCLUDED)]
+    return ReviewPanel(folder, tuple(variations), len(unsure) - len(shown), tuple(drawings), tuple(sorted(rows)),
+                       settings_document(layout.book_config))
