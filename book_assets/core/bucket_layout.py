@@ -43,3 +43,12 @@ def contents_fingerprint(objects: Iterable[BucketObject], prefix: str) -> str:
         content = obj.content_hash or f"size={obj.size};generation={obj.generation}"
         digest.update(f"{obj.key[len(prefix):]}\t{content}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:16]
+
+
+def contents_run_key(book_id: str, fingerprint: str, objects: Iterable[BucketObject]) -> str:
+    """``<book_id>:<fingerprint>:<newest object>``: the same listing gives the same key (on a later tick,
+    or to the other sensor), while contents that come back (A → B → A) arrive as a newer object and get
+    a key Dagster has not spent, so the revert is built."""
+    newest = max(((o.updated, o.key) for o in objects), default=(0.0, ""))
+    change = hashlib.sha256(f"{newest[0]!r}\t{newest[1]}".encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{book_id}:{fingerprint}:{change}"

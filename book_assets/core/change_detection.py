@@ -8,7 +8,7 @@ rewritten object gets a newer updated time and is seen as a change.
 
 A book is requested once its newest object is older than the quiet period (so a folder still being
 uploaded is not built half-way) with ``run_key = <book_id>:<fingerprint of its contents>:<its newest
-change>`` (``BookState.run_key``); the fingerprint is made from content hashes, so the same bytes
+object>`` (``bucket_layout.contents_run_key``); the fingerprint is made from content hashes, so the same bytes
 uploaded again are not built again (the sensor compares with what the newest book was made from),
 while contents that come back (A → B → A) are. The watermark never passes a change that is still waiting (quiet
 period, or beyond the per-tick cap), so nothing is lost between ticks. On a local folder the
@@ -17,7 +17,6 @@ a deletion alone moves no updated time and does not trigger a rebuild (see the R
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -71,14 +70,6 @@ class BookState:
     @property
     def first_change(self) -> Watermark:
         return min(self.changes)
-
-    @property
-    def run_key(self) -> str:
-        """``<book_id>:<fingerprint>:<newest change>``: the same request on a later tick has the same key,
-        and contents that come back (A → B → A) get a new one, so the revert is built."""
-        updated, key = max(self.changes)
-        change = hashlib.sha256(f"{updated!r}\t{key}".encode("utf-8", "surrogateescape")).hexdigest()[:8]
-        return f"{self.book_id}:{self.fingerprint}:{change}"
 
 
 @dataclass
