@@ -32,6 +32,16 @@ def main(argv: list[str]) -> int:
     p_bench.add_argument("--drawings", type=int, default=12)
     p_bench.add_argument("--variations", type=int, default=10)
     p_bench.add_argument("--workers", type=int, default=2, help="validation threads")
+    p_bench.add_argument("--scale", action="store_true",
+                         help="the issue-11 book (100 3000 px JPEG drawings + 900 1024 px PNG variations): floors, "
+                              "cold build, one-change rebuilds, per-step seconds, RSS, profile")
+    p_bench.add_argument("--images", type=int, default=1000, help="with --scale: images in the book (default 1000)")
+    p_bench.add_argument("--seed", type=int, default=11, help="with --scale: the generator's seed")
+    p_bench.add_argument("--data", help="with --scale: where the generated book is kept between runs "
+                                        "(default: $TMPDIR/book_assets_scale)")
+    p_bench.add_argument("--no-profile", action="store_true", help="with --scale: skip the py-spy profile")
+    p_bench.add_argument("--sensor-tick", action="store_true",
+                         help="time books_sensor ticks over 100,000 objects in 2,000 books on a local bucket")
     p_eval = commands.add_parser("eval-pairing", help=DEV_COMMANDS["eval-pairing"])
     p_eval.add_argument("--quick", action="store_true", help="a small corpus (seconds, for smoke tests)")
     p_eval.add_argument("--seed", type=int, default=1, help="corpus seed (default 1; the model was fitted on 2)")
@@ -67,6 +77,14 @@ def main(argv: list[str]) -> int:
         return run_pairing_eval(args)
     if args.command == "demo":
         return demo(args.bucket)
+    if args.sensor_tick:
+        from .scale_bench import bench_sensor_tick
+
+        return bench_sensor_tick()
+    if args.scale:
+        from .scale_bench import bench_scale
+
+        return bench_scale(args.images, seed=args.seed, data_dir=args.data, profile=not args.no_profile)
     from .benchmark import bench
 
     return bench(args.drawings, args.variations, args.workers)

@@ -241,14 +241,14 @@ def test_republishing_removes_stale_pages_and_a_lost_race_is_not_retried(small_b
     assert not bucket.exists("published/b-again/pages/page-099.png")
     assert bucket.exists("published/b-again/pages/page-001.png")
 
-    real_write = type(bucket).write_bytes
+    real_write = type(bucket).write_file           # book.pdf is uploaded from its file
 
-    def racing_write(self, key, data, **kwargs):
+    def racing_write(self, key, path, **kwargs):
         if key.endswith("book.pdf"):
             raise PreconditionConflict(f"{key} changed while this run was writing it")
-        return real_write(self, key, data, **kwargs)
+        return real_write(self, key, path, **kwargs)
 
-    monkeypatch.setattr(type(bucket), "write_bytes", racing_write)
+    monkeypatch.setattr(type(bucket), "write_file", racing_write)
     second = build(bucket, instance, "b-again", raise_on_error=False)
     assert not second.success
     assert "changed while this run was writing it" in second.failure_data_for_node("book").user_failure_data.description

@@ -232,3 +232,16 @@ def test_delete_on_gcs(gcs_bucket):
     gcs_bucket.delete("published/b1/pages/page-009.png")
     assert not gcs_bucket.exists("published/b1/pages/page-009.png")
     gcs_bucket.delete("published/b1/pages/page-009.png")      # already gone: fine
+
+
+def test_write_file_uploads_from_the_file_and_skips_unchanged_bytes(gcs_bucket, tmp_path):
+    source = tmp_path / "book.pdf"
+    source.write_bytes(b"%PDF-1.7 " + bytes(range(256)) * 5000)
+    gcs_bucket.write_file("published/b1/book.pdf", source)
+    assert gcs_bucket.read_bytes("published/b1/book.pdf") == source.read_bytes()
+    generation = gcs_bucket.generation("published/b1/book.pdf")
+    gcs_bucket.write_file("published/b1/book.pdf", source)                 # the same bytes: not uploaded again
+    assert gcs_bucket.generation("published/b1/book.pdf") == generation
+    source.write_bytes(b"%PDF-1.7 a newer edition")
+    gcs_bucket.write_file("published/b1/book.pdf", source)
+    assert gcs_bucket.read_bytes("published/b1/book.pdf") == b"%PDF-1.7 a newer edition"

@@ -1,7 +1,7 @@
-"""The PDF as a printer sees it (opened with pypdf), and the Pillow page thumbnails."""
+"""The PDF as a printer sees it (opened with pypdf); its page images are in test_page_images.py."""
 from __future__ import annotations
 
-import io
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,8 @@ from reportlab.pdfbase import pdfmetrics
 
 from book_assets.core import fonts
 from book_assets.core.layout import BookLayout, Page, PlacedImage, PlacedText, PrintProfile
-from book_assets.core.render import RenderStats, render_page_png, render_pdf, text_colour_on
+from book_assets.defs.resources import LocalBucket
+from book_assets.core.render import RenderStats, render_pdf
 
 BASE_14 = {"Courier", "Courier-Bold", "Courier-BoldOblique", "Courier-Oblique", "Helvetica", "Helvetica-Bold",
            "Helvetica-BoldOblique", "Helvetica-Oblique", "Symbol", "Times-Bold", "Times-BoldItalic",
@@ -159,29 +160,6 @@ def test_deterministic_bytes_even_from_another_folder(tmp_path, jpegs):
     assert stats.reencoded_images == 0
 
 
-def test_background_fills_the_bleed_and_text_contrasts(jpegs):
-    layout = sample_layout()
-    png = render_page_png(layout.pages[0], PROFILE, lambda key: str(jpegs[key]), width_px=200)
-    thumb = Image.open(io.BytesIO(png)).convert("RGB")
-    assert thumb.getpixel((0, 0)) == thumb.getpixel((199, thumb.height - 1)) == (0x1d, 0x2b, 0x53)
-    assert text_colour_on((0x1d, 0x2b, 0x53)) == "#ffffff"
-    assert text_colour_on((255, 241, 232)) != "#ffffff"
-
-
-def test_render_page_png_has_the_page_geometry(jpegs):
-    layout = sample_layout()
-    png = render_page_png(layout.pages[1], PROFILE, lambda key: str(jpegs[key]))
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    thumb = Image.open(io.BytesIO(png)).convert("RGB")
-    assert thumb.width == 360
-    assert thumb.height == round(PROFILE.page_height_pt * 360 / PROFILE.page_width_pt)
-    red, green, blue = thumb.getpixel((thumb.width - 5, 5))      # the full-bleed crimson drawing
-    assert red > 180 and green < 60 and blue < 90
-    assert min(thumb.crop((0, thumb.height - 20, 360, thumb.height)).get_flattened_data()) == (255, 255, 255)  # white page below
-    story_band = thumb.crop((30, thumb.height - 90, 300, thumb.height - 55))
-    assert min(sum(pixel) for pixel in story_band.get_flattened_data()) < 200   # the story text is drawn there
-
-
 def test_non_jpeg_print_copy_still_renders_and_is_counted(tmp_path, jpegs):
     png_copy = tmp_path / "copy.png"
     Image.new("RGB", (64, 48), "seagreen").save(png_copy)
@@ -197,3 +175,37 @@ def test_empty_layout_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no pages"):
         render_pdf(BookLayout(PROFILE, "t", "a", []), str, tmp_path / "book.pdf")
     assert not (tmp_path / "book.pdf").exists()
+
+
+def _content_streams(path: Path) -> list[bytes]:
+    import pikepdf
+
+    with pikepdf.open(path) as pdf:
+        return [page.obj.Contents.read_bytes() for page in pdf.pages]     # reportlab: one stream a page
+
+
+def _eight_pages() -> BookLayout:
+    layout = sample_layout()
+    extra = [dataclasses.replace(page, number=page.number + 4) for page in sample_layout().pages]
+    return BookLayout(layout.profile, layout.title, layout.author, layout.pages + extra)
+
+
+def test_a_rebuild_reuses_unchanged_parts_and_equals_a_cold_build_page_for_page(tmp_path, jpegs, bucket):
+    paths = lambda key: str(jpegs[key])      # noqa: E731
+    layout = _eight_pages()
+    first = render_pdf(layout, paths, tmp_path / "first.pdf", store=bucket)
+    assert (first.parts, first.parts_reused) == (2, 0)
+    unchanged = render_pdf(layout, paths, tmp_path / "unchanged.pdf", store=bucket)
+    assert unchanged.parts_reused == 2                                      # nothing drawn again
+    assert _content_streams(tmp_path / "unchanged.pdf") == _content_streams(tmp_path / "first.pdf")
+
+    changed = _eight_pages()
+    story = changed.pages[5].texts[0]
+    changed.pages[5].texts[0] = dataclasses.replace(story, lines=["Max lives under the stairs", "and loves red socks."])
+    incremental = render_pdf(changed, paths, tmp_path / "incremental.pdf", store=bucket)
+    assert incremental.parts_reused == 1                                    # only the changed page's part drawn
+    cold = render_pdf(changed, paths, tmp_path / "cold.pdf", store=LocalBucket(root=str(tmp_path / "empty")))
+    assert cold.parts_reused == 0
+    assert _content_streams(tmp_path / "incremental.pdf") == _content_streams(tmp_path / "cold.pdf")
+    assert _content_streams(tmp_path / "incremental.pdf")[5] != _content_streams(tmp_path / "first.pdf")[5]
+    assert len(PdfReader(tmp_path / "incremental.pdf").pages) == 8

@@ -67,3 +67,11 @@ def test_delete_removes_and_tolerates_missing(bucket):
     bucket.delete("published/b1/pages/page-001.png")          # already gone: fine
     with pytest.raises(UnsafeKeyError):
         bucket.delete("../outside.png")
+
+
+def test_write_file_copies_a_local_file_atomically(bucket, tmp_path):
+    source = tmp_path / "book.pdf"
+    source.write_bytes(b"%PDF-1.7 " + bytes(range(256)) * 5000)
+    bucket.write_file("published/b1/book.pdf", source)
+    assert bucket.read_bytes("published/b1/book.pdf") == source.read_bytes()
+    assert [p for p in Path(bucket.root).rglob("*") if "tmp" in p.name] == []

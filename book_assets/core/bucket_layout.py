@@ -30,13 +30,25 @@ def published_prefix(book_id: str) -> str:
 
 
 def contents_fingerprint(objects: Iterable[BucketObject], prefix: str) -> str:
-    """A short digest of a book folder's contents: each name with its size and generation.
+    """A short digest of what a book folder holds: each name with its content hash.
 
-    The generation changes whenever an object is written again, and a listing gives it without
-    reading any object, so the sensor and the inventory compute the same value from their listings.
+    Content, not write history: the same bytes uploaded again give the same fingerprint (nothing to
+    rebuild), and any change of bytes gives another. Both backends list the hash without reading
+    the objects (GCS: md5, or crc32c for composite objects; a local folder: its listing index), so
+    the sensor and the inventory compute the same value. An object listed without a hash (a link,
+    which is never read) counts by its size and generation.
     """
     digest = hashlib.sha256()
     for obj in sorted(objects, key=lambda o: o.key):
-        digest.update(f"{obj.key[len(prefix):]}\tsize={obj.size};generation={obj.generation}\n"
-                      .encode("utf-8", "surrogateescape"))
+        content = obj.content_hash or f"size={obj.size};generation={obj.generation}"
+        digest.update(f"{obj.key[len(prefix):]}\t{content}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:16]
+
+
+def contents_run_key(book_id: str, fingerprint: str, objects: Iterable[BucketObject]) -> str:
+    """``<book_id>:<fingerprint>:<newest object>``: the same listing gives the same key (on a later tick,
+    or to the other sensor), while contents that come back (A → B → A) arrive as a newer object and get
+    a key Dagster has not spent, so the revert is built."""
+    newest = max(((o.updated, o.key) for o in objects), default=(0.0, ""))
+    change = hashlib.sha256(f"{newest[0]!r}\t{newest[1]}".encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{book_id}:{fingerprint}:{change}"

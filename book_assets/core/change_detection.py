@@ -7,8 +7,10 @@ deleted or rewritten object can neither stall the sensor nor make it replay the 
 rewritten object gets a newer updated time and is seen as a change.
 
 A book is requested once its newest object is older than the quiet period (so a folder still being
-uploaded is not built half-way) with ``run_key = <book_id>:<fingerprint of its contents>``, so the
-same contents never build twice. The watermark never passes a change that is still waiting (quiet
+uploaded is not built half-way) with ``run_key = <book_id>:<fingerprint of its contents>:<its newest
+object>`` (``bucket_layout.contents_run_key``); the fingerprint is made from content hashes, so the same bytes
+uploaded again are not built again (the sensor compares with what the newest book was made from),
+while contents that come back (A → B → A) are. The watermark never passes a change that is still waiting (quiet
 period, or beyond the per-tick cap), so nothing is lost between ticks. On a local folder the
 directories' change times count too (moves keep file times; deletions show only there); on GCS
 a deletion alone moves no updated time and does not trigger a rebuild (see the README).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .bucket_layout import BOOKS_PREFIX, book_id_problem, contents_fingerprint
@@ -85,11 +88,14 @@ class TickPlan:
 
 def plan_tick(objects: list[BucketObject], cursor: Cursor, now: float,
               quiet_period_seconds: float, max_books_per_tick: int,
-              folder_times: dict[str, float] | None = None) -> TickPlan:
+              folder_times: dict[str, float] | None = None,
+              with_hashes: Callable[[list[BucketObject]], list[BucketObject]] | None = None) -> TickPlan:
     """Group the listing into books, pick the changed and settled ones, and move the watermark.
 
     ``folder_times`` (local folders only) count as changes named ``books/<id>/``: they catch a
-    folder or file moved in with old times, and deletions.
+    folder or file moved in with old times, and deletions. ``with_hashes`` gives a changed book's
+    objects their content hashes (a local folder hashes only what changed, and only for the
+    books that changed); the listing's own hashes are used without it.
     """
     folder_times = folder_times or {}
     watermark = cursor.watermark
@@ -107,7 +113,7 @@ def plan_tick(objects: list[BucketObject], cursor: Cursor, now: float,
     plan.invalid_folders = dict(sorted(invalid.items()))
     plan.book_ids = sorted(by_book)
 
-    changed = []
+    changed_books = []
     for book_id, book_objects in by_book.items():
         prefix = f"{BOOKS_PREFIX}{book_id}/"
         times = [(o.updated, o.key) for o in book_objects]
@@ -115,8 +121,12 @@ def plan_tick(objects: list[BucketObject], cursor: Cursor, now: float,
             times.append((folder_times[book_id], prefix))
         changes = [t for t in times if t > watermark]
         if changes:
-            digest = contents_fingerprint(book_objects, prefix)
-            changed.append(BookState(book_id, book_objects, changes, max(t for t, _ in times), digest))
+            changed_books.append((book_id, book_objects, changes, max(t for t, _ in times)))
+    if with_hashes is not None and changed_books:     # one call for every changed book's objects
+        hashed = {o.key: o for o in with_hashes([o for _, objs, _, _ in changed_books for o in objs])}
+        changed_books = [(b, [hashed.get(o.key, o) for o in objs], c, n) for b, objs, c, n in changed_books]
+    changed = [BookState(book_id, objs, changes, newest, contents_fingerprint(objs, f"{BOOKS_PREFIX}{book_id}/"))
+               for book_id, objs, changes, newest in changed_books]
     for state in sorted(changed, key=lambda s: s.first_change):
         if cursor.requested.get(state.book_id) == state.fingerprint:
             plan.already.append(state)

@@ -1,4 +1,4 @@
-"""Draw a :class:`BookLayout` as a print-ready PDF (reportlab) and as small page thumbnails (Pillow).
+"""Draw a :class:`BookLayout` as a print-ready PDF (reportlab); page images are rasterised from it (core.page_images).
 
 Page boxes are what a printer checks first: MediaBox = BleedBox = the whole page including bleed,
 TrimBox = the profile's trim box for that page (bleed sits on the outside edge, so rectos and
@@ -7,24 +7,26 @@ versos differ). No annotations, no links. Fonts, images and deterministic bytes 
 """
 from __future__ import annotations
 
-import functools
-import io
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
 from reportlab.pdfgen.canvas import Canvas
 
-from . import fonts
 from .colour import parse_hex_colour
 from .draw import (
-    draw_image, draw_text, fill_box, font_for, line_positions, pdf_canvas, resample_all, resample_targets,
+    draw_image, draw_text, fill_box, pdf_canvas, resample_all, resample_targets,
     set_colour, text_colour_on,
 )
 from .layout import BookLayout, Page, PrintProfile
 from .profiles import Box
+from .store import ObjectStore
 
 FRAME_GREY = "#9a9a9a"
 FRAME_RADIUS_PT = 14.0
@@ -41,6 +43,8 @@ class RenderStats:
     unique_images: int = 0       # image objects embedded (a print copy placed twice is stored once)
     reencoded_images: int = 0    # print copies that were not JPEG and had to be re-encoded (should be 0)
     resampled_images: int = 0    # print copies with far more pixels than needed, resampled to resample_ppi
+    parts: int = 0               # part files the pages were drawn into (render_pdf)
+    parts_reused: int = 0        # of those, read back unchanged from the work area
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,76 +82,86 @@ def _draw_page(canvas: Canvas, page: Page, profile: PrintProfile, image_path: Ca
     return len(page.images)
 
 
-def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: str | Path) -> RenderStats:
+PAGES_PER_PART = 4        # pages drawn into one part file: small enough to redraw only what changed
+PART_FORMAT = 1           # bump when drawing changes, so no stale part is reused
+
+
+def part_key(pages: list[Page], profile: PrintProfile, title: str, author: str,
+             targets: dict[str, tuple[int, int]]) -> str:
+    """A digest of everything that decides a part's PDF: its pages' layout records (print copies are
+    content-addressed), the profile, the document's title and author, and the size each placed
+    print copy is resampled to — which depends on its largest placement anywhere in the book."""
+    placed = sorted({i.print_copy for page in pages for i in page.images})
+    inputs = {"format": PART_FORMAT, "pages": [asdict(page) for page in pages], "profile": asdict(profile),
+              "title": title, "author": author, "resampled": {k: targets.get(k) for k in placed}}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _render_part(pages: list[Page], layout: BookLayout, image_path: Callable[[str], str], out_path: Path,
+                 targets: dict[str, tuple[int, int]], counts: dict[str, int]) -> None:
+    profile = layout.profile
+    used = {i.print_copy for page in pages for i in page.images}
+    resampled = resample_all({k: v for k, v in targets.items() if k in used}, image_path)
+    embedded: dict[str, bool] = {}
+    with pdf_canvas(out_path, (profile.page_width_pt, profile.page_height_pt), title=layout.title,
+                    author=layout.author) as canvas:
+        canvas.setSubject(f"Picture book, {profile.name}")
+        for page in pages:
+            counts["placements"] += _draw_page(canvas, page, profile, image_path, embedded, resampled)
+    counts["unique"] += len(embedded)
+    counts["reencoded"] += sum(1 for passed in embedded.values() if not passed)
+    counts["resampled"] += len(resampled)
+
+
+def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: str | Path, *,
+               store: ObjectStore | None = None) -> RenderStats:
     """Write the book to ``out_path`` (atomically: a temporary file renamed into place).
+
+    The pages are drawn a few at a time into part files, which pikepdf joins into the book as it
+    writes it out, so memory holds one part, never the whole book. With a ``store``, each part is
+    kept in its work area under ``part_key`` and a rebuild reuses every part whose inputs did not
+    change: their page content is the same bytes a cold build writes.
 
     ``image_path`` maps a ``PlacedImage.print_copy`` key to a local JPEG file. A layout without
     pages raises ValueError: a zero-page PDF is not a book, and printers reject it.
     """
+    import pikepdf
+
     if not layout.pages:
         raise ValueError("the layout has no pages, so there is no book to render")
     started = time.perf_counter()
     out_path = Path(out_path)
     profile = layout.profile
-    embedded: dict[str, bool] = {}
-    resampled = resample_all(resample_targets((placed for page in layout.pages for placed in page.images), profile),
-                             image_path)
-    placements = 0
-    with pdf_canvas(out_path, (profile.page_width_pt, profile.page_height_pt), title=layout.title,
-                    author=layout.author) as canvas:
-        canvas.setSubject(f"Picture book, {profile.name}")
-        for page in layout.pages:
-            placements += _draw_page(canvas, page, profile, image_path, embedded, resampled)
+    targets = resample_targets((placed for page in layout.pages for placed in page.images), profile)
+    counts = {"placements": 0, "unique": 0, "reencoded": 0, "resampled": 0, "reused": 0}
+    parts = [layout.pages[i:i + PAGES_PER_PART] for i in range(0, len(layout.pages), PAGES_PER_PART)]
+    with tempfile.TemporaryDirectory(prefix="book-parts-", dir=out_path.parent) as tmp, \
+            contextlib.ExitStack() as held:
+        files = []
+        for number, pages in enumerate(parts):
+            key = store.work_key("pdf-parts", part_key(pages, profile, layout.title, layout.author, targets) + ".pdf") \
+                if store is not None else None
+            if key is not None and store.exists(key):
+                files.append(held.enter_context(store.local_path(key)))
+                counts["reused"] += 1
+                counts["placements"] += sum(len(page.images) for page in pages)
+                continue
+            path = Path(tmp) / f"part-{number:04d}.pdf"
+            _render_part(pages, layout, image_path, path, targets, counts)
+            if key is not None:
+                store.write_file(key, path, content_type="application/pdf")
+            files.append(path)
+        partial = out_path.with_name(f".{out_path.name}.{os.getpid()}.joined")
+        try:
+            with pikepdf.open(files[0]) as book:
+                sources = [held.enter_context(pikepdf.open(path)) for path in files[1:]]
+                for source in sources:
+                    book.pages.extend(source.pages)
+                book.save(partial, deterministic_id=True)
+            os.replace(partial, out_path)
+        finally:
+            partial.unlink(missing_ok=True)
     return RenderStats(pages=len(layout.pages), bytes=out_path.stat().st_size,
-                       seconds=time.perf_counter() - started, images=placements,
-                       unique_images=len(embedded),
-                       reencoded_images=sum(1 for passed in embedded.values() if not passed),
-                       resampled_images=len(resampled))
-
-
-# ---------------------------------------------------------------------------------------------
-# thumbnails
-# ---------------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def _pil_font(name: str, size_px: float) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(fonts.font_path(name)), size_px)
-
-
-def render_page_png(page: Page, profile: PrintProfile, image_path: Callable[[str], str], *,
-                    width_px: int = 360) -> bytes:
-    """A small PNG of one page (same geometry as the PDF, bleed included) for previews in the UI."""
-    fonts.register_fonts()
-    scale = width_px / profile.page_width_pt
-    height_px = max(1, round(profile.page_height_pt * scale))
-    page_height = profile.page_height_pt
-    background = parse_hex_colour(page.background, default=WHITE)
-    canvas = Image.new("RGB", (width_px, height_px), background)
-
-    for placed in page.images:
-        box_w = max(1, round(placed.width * scale))
-        box_h = max(1, round(placed.height * scale))
-        with Image.open(image_path(placed.print_copy)) as source:
-            source.draft("RGB", (box_w, box_h))     # JPEG: decode at 1/2–1/8 size, far cheaper
-            tile = source.convert("RGB").resize((box_w, box_h), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        canvas.paste(tile, (round(placed.x * scale), round((page_height - placed.y - placed.height) * scale)))
-
-    draw = ImageDraw.Draw(canvas)
-    for x0, y0, x1, y1 in page.frames:
-        draw.rounded_rectangle((x0 * scale, (page_height - y1) * scale, x1 * scale, (page_height - y0) * scale),
-                               radius=max(1, round(FRAME_RADIUS_PT * scale)), outline=FRAME_GREY,
-                               width=max(1, round(FRAME_LINE_PT * scale)))
-    colour = text_colour_on(background)
-    for text in page.texts:
-        font_name = font_for(text)
-        size_px = max(1.0, text.font_size * scale)
-        for line, x, baseline in line_positions(text, font_name):
-            for piece, run_font in fonts.runs(line, font_name):
-                font = _pil_font(run_font, size_px)
-                draw.text((x * scale, (page_height - baseline) * scale), piece, font=font, fill=colour, anchor="ls")
-                x += fonts.run_width(piece, run_font, text.font_size)
-
-    buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
+                       seconds=time.perf_counter() - started, images=counts["placements"],
+                       unique_images=counts["unique"], reencoded_images=counts["reencoded"],
+                       resampled_images=counts["resampled"], parts=len(parts), parts_reused=counts["reused"])

@@ -152,7 +152,7 @@ def build_pubsub_sensor(job, *, name: str = "books_pubsub_sensor", quiet_period_
                   or run_for_contents(context.instance, book_id, digest)):
                 unchanged.append(book_id)        # a redelivery, or built, queued or running for these contents
             else:
-                run_requests.append(book_run_request(book_id, digest, len(objects), max_runtime))
+                run_requests.append(book_run_request(book_id, digest, objects, max_runtime))
                 behind.append(book_is_current_event(book_id, built_from, digest, "a build is queued"))
         requested_books = [r.partition_key for r in run_requests]
         next_cursor = settle(absorbed.cursor, fingerprints, requested_books, now)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import ipaddress
 import mimetypes
 import os
 import re
+import shutil
+import stat as stat_module
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -26,6 +29,7 @@ import dagster as dg
 import pydantic
 from dagster_gcp import GCSResource
 
+from ..core.listing_index import INDEX_FILE, FileIdentity, ListingIndex
 from ..core.store import BucketObject, UnsafeKeyError, check_key  # noqa: F401 - part of this module's interface
 from ..paths import default_paths
 
@@ -49,6 +53,10 @@ class Bucket(dg.ConfigurableResource, ABC):
         """Write an object atomically: readers see the old object or the whole new one."""
 
     @abstractmethod
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """``write_bytes`` from a local file, streamed: a large PDF is never held in memory to upload it."""
+
+    @abstractmethod
     def exists(self, key: str) -> bool: ...
 
     @abstractmethod
@@ -62,6 +70,11 @@ class Bucket(dg.ConfigurableResource, ABC):
     @abstractmethod
     def url(self, key: str) -> str:
         """Where a person finds the object (a file path or a gs:// URL)."""
+
+    def with_content_hashes(self, objects: list[BucketObject]) -> list[BucketObject]:
+        """``objects`` (from a listing without hashes) with their content hashes. Object stores list
+        them anyway (GCS's md5), so this is the identity there; a local folder reads its listing index."""
+        return objects
 
     def work_key(self, *parts: str) -> str:
         return "/".join([self.work_prefix.strip("/"), *parts])
@@ -97,7 +110,7 @@ class LocalBucket(Bucket):
         if linked:      # os.walk would follow a linked top folder: links are reported, never followed
             raise UnsafeKeyError(f"{linked} is a link to another folder, not a folder of the bucket; links "
                                  "are never followed. Copy the folder itself into the bucket.")
-        found = []
+        found, files = [], []
         for dirpath, dirnames, filenames in os.walk(start):
             dirnames.sort()
             linked = [name for name in dirnames if os.path.islink(os.path.join(dirpath, name))]
@@ -113,13 +126,38 @@ class LocalBucket(Bucket):
                     found.append(BucketObject(key, 0, link.st_mtime, str(link.st_mtime_ns), "", symlink=True))
                     continue
                 stat = path.stat()
-                digest = "sha256:" + _sha256_file(path) if with_hash else ""
                 # When the file arrived here, like GCS's `updated`: the ctime, which the kernel sets.
                 # A copy that keeps an old mtime (cp -p, rsync -t, file managers) still gets a new
                 # ctime, and an mtime from a device with a wrong clock (even in the future) is ignored.
                 arrived_ns = stat.st_ctime_ns
-                found.append(BucketObject(key, stat.st_size, arrived_ns / 1e9, str(arrived_ns), digest))
+                found.append(BucketObject(key, stat.st_size, arrived_ns / 1e9, str(arrived_ns), ""))
+                files.append((key, path, FileIdentity.of(stat)))
+        if with_hash:
+            found = self._hashed(found, files)
         return sorted(found, key=lambda o: o.key)
+
+    def with_content_hashes(self, objects: list[BucketObject]) -> list[BucketObject]:
+        """The listed objects' hashes. Keys are checked as names (no '..', no absolute paths) but not
+        resolved one by one (resolving 100,000 paths costs seconds a tick): a listing's keys never pass
+        through a linked folder, and a file that has become a link since is skipped by the ``lstat``."""
+        root = Path(self.root).resolve()
+        files = []
+        for obj in objects:
+            if obj.symlink or obj.content_hash:
+                continue
+            path = root / check_key(obj.key)
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.lstat()
+                if stat_module.S_ISREG(stat.st_mode):
+                    files.append((obj.key, path, FileIdentity.of(stat)))
+        return self._hashed(objects, files)
+
+    def _hashed(self, objects: list[BucketObject], files) -> list[BucketObject]:
+        """Hashes from the listing index: only files new or changed since the last listing are read."""
+        index = ListingIndex(Path(self.root).resolve() / self.work_prefix.strip("/") / INDEX_FILE)
+        hashes = index.hashes(files)
+        return [dataclasses.replace(o, content_hash="sha256:" + hashes[o.key]) if o.key in hashes else o
+                for o in objects]
 
     def folder_change_times(self, prefix: str) -> dict[str, float]:
         """The newest ctime of any directory inside each folder: a folder moved in, or a file moved
@@ -141,13 +179,24 @@ class LocalBucket(Bucket):
         return self._path(key).read_bytes()
 
     def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        self._write_atomically(key, lambda handle: handle.write(data))
+
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        def copy(handle) -> None:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, handle, 1 << 20)
+
+        self._write_atomically(key, copy)
+
+    def _write_atomically(self, key: str, fill) -> None:
+        """A temporary file beside the target, filled, synced and renamed over it."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".book_assets-tmp-")
         try:
             os.fchmod(fd, 0o644)   # published files are for people to open, not private temp files
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                fill(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -192,14 +241,6 @@ def _printable(key: str) -> str:
         return key
     except UnicodeEncodeError:
         return key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- Google Cloud Storage -------------------------------------------------------------------------
@@ -260,8 +301,11 @@ def check_object_name(name: str) -> str:
     return name
 
 
-def _md5_hex(b64_digest: str | None) -> str:
-    return base64.b64decode(b64_digest).hex() if b64_digest else ""
+def _listed_hash(md5_b64: str | None, crc32c_b64: str | None) -> str:
+    """``md5:<hex>``; ``crc32c:<hex>`` for a composite object, which GCS lists without md5; "" for neither."""
+    if md5_b64:
+        return "md5:" + base64.b64decode(md5_b64).hex()
+    return "crc32c:" + base64.b64decode(crc32c_b64).hex() if crc32c_b64 else ""
 
 
 class GCSBucket(Bucket):
@@ -320,21 +364,21 @@ class GCSBucket(Bucket):
     # -- the Bucket interface --------------------------------------------------------------------
 
     def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]:
-        """Every object under ``prefix``, page by page; md5 comes with the listing, so it is always given."""
+        """Every object under ``prefix``, page by page; the content hash comes with the listing, so it is
+        always given: md5, or crc32c for a composite object (which has no md5)."""
         pages = self._bucket().client.list_blobs(
             self._bucket(), prefix=self.object_root + prefix, page_size=self.page_size,
-            fields="items(name,size,updated,generation,md5Hash),nextPageToken",
+            fields="items(name,size,updated,generation,md5Hash,crc32c),nextPageToken",
             timeout=self._timeout, retry=self._retry,
         )
         found = []
         for blob in pages:
             if blob.name.endswith("/") and not blob.size:
                 continue  # a "folder" placeholder made by the console, not a file
-            digest = _md5_hex(blob.md5_hash)
             found.append(BucketObject(
                 key=self._key(blob.name), size=int(blob.size or 0),
                 updated=blob.updated.timestamp() if blob.updated else 0.0,
-                generation=str(blob.generation), content_hash=f"md5:{digest}" if digest else "",
+                generation=str(blob.generation), content_hash=_listed_hash(blob.md5_hash, blob.crc32c),
             ))
         return sorted(found, key=lambda o: o.key)
 
@@ -358,6 +402,27 @@ class GCSBucket(Bucket):
             return
         self.write_bytes_if_generation(key, data, int(current.generation) if current else 0, content_type=content_type)
 
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """Like ``write_bytes``, uploading straight from the file (the client streams it in chunks)."""
+        from google.api_core.exceptions import PreconditionFailed
+
+        name = self._name(check_key(key))
+        local_md5 = _md5_b64_file(path)
+        current = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+        if current is not None and current.md5_hash == local_md5 and current.size == path.stat().st_size:
+            return
+        generation = int(current.generation) if current else 0
+        kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
+        try:
+            self._bucket().blob(name).upload_from_filename(
+                str(path), content_type=kind, if_generation_match=generation, checksum="md5",
+                timeout=self._timeout, retry=self._retry)
+        except PreconditionFailed:
+            now = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+            if now is not None and now.md5_hash == local_md5:
+                return
+            raise self._conflict(key, generation, now) from None
+
     def write_bytes_if_generation(self, key: str, data: bytes, generation: int, *,
                                   content_type: str | None = None) -> None:
         """Upload ``data`` only if the live generation of ``key`` is ``generation`` (0: the object must not exist).
@@ -379,11 +444,13 @@ class GCSBucket(Bucket):
             now = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
             if now is not None and now.md5_hash == _md5_b64(data):
                 return
-            found = f"generation {now.generation}" if now is not None else "no object (deleted)"
-            raise PreconditionConflict(
-                f"{self.url(key)} changed while this run was writing it: expected generation {generation}, "
-                f"found {found}. It was not overwritten; build the book again to publish the newest version."
-            ) from None
+            raise self._conflict(key, generation, now) from None
+
+    def _conflict(self, key: str, generation: int, now) -> PreconditionConflict:
+        found = f"generation {now.generation}" if now is not None else "no object (deleted)"
+        return PreconditionConflict(
+            f"{self.url(key)} changed while this run was writing it: expected generation {generation}, "
+            f"found {found}. It was not overwritten; build the book again to publish the newest version.")
 
     def exists(self, key: str) -> bool:
         return self._bucket().blob(self._name(key)).exists(timeout=self._timeout, retry=self._retry)
@@ -414,6 +481,14 @@ class GCSBucket(Bucket):
 
 def _md5_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+
+
+def _md5_b64_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode("ascii")
 
 
 def parse_gcs_setting(setting: str) -> tuple[str, str]:

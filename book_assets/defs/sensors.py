@@ -2,9 +2,9 @@
 
 Each tick lists ``books/``, hands the listing to ``core.change_detection.plan_tick`` (which books
 changed, which have settled, where the cursor moves; see its docstring), registers new book
-folders as partitions, and requests one run per settled book with
-``run_key = <book_id>:<fingerprint of its contents>`` — unless the newest ``book`` was already made
-from those contents (a build from the UI). Each book whose folder changed since its published book
+folders as partitions, and requests one run per settled book (``contents_run_key``: the book, the
+content fingerprint, its newest object) — unless the newest ``book`` was already made from those
+contents (a build from the UI, or the same bytes uploaded again). Each book whose folder changed since its published book
 gets a failed ``book_is_current`` check at once, so the UI shows it is behind.
 """
 
@@ -13,7 +13,7 @@ import time
 
 import dagster as dg
 
-from ..core.bucket_layout import BOOKS_PREFIX, book_id_problem
+from ..core.bucket_layout import BOOKS_PREFIX, book_id_problem, contents_run_key
 from ..core.change_detection import Cursor, TickPlan, plan_tick
 from . import jobs
 from .assets.common import fields
@@ -103,7 +103,8 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
         objects = bucket.list_objects(BOOKS_PREFIX, with_hash=False)
         folder_times = bucket.folder_change_times(BOOKS_PREFIX)
         listing_ms = (time.perf_counter() - started) * 1000.0
-        plan = plan_tick(objects, cursor, time.time(), quiet, max_books_per_tick, folder_times)
+        plan = plan_tick(objects, cursor, time.time(), quiet, max_books_per_tick, folder_times,
+                         with_hashes=bucket.with_content_hashes)
 
         known = set(context.instance.get_dynamic_partitions(books_partitions.name))
         new_books = [b for b in plan.book_ids if b not in known]
@@ -117,7 +118,7 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
                     or run_for_contents(context.instance, state.book_id, state.fingerprint)):
                 up_to_date.append(state.book_id)     # built, queued or running for these contents already
                 continue
-            run_requests.append(book_run_request(state.book_id, state.fingerprint, len(state.objects), max_runtime))
+            run_requests.append(book_run_request(state.book_id, state.fingerprint, state.objects, max_runtime))
         behind = [book_is_current_event(state.book_id, built_from[state.book_id], state.fingerprint,
                                         "waiting for the upload to settle" if state in plan.quiet else
                                         "a build is queued" if state in plan.ready else "waiting for a later tick")
@@ -148,28 +149,31 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
     return books_sensor
 
 
-def book_run_request(book_id: str, fingerprint: str, object_count: int, max_runtime: str | None) -> dg.RunRequest:
-    """One build of one book's contents: ``run_key = <book_id>:<fingerprint>``, so those contents build once
-    (both sensors make their requests here, so their run keys agree)."""
-    tags = {"book_assets/fingerprint": fingerprint, "book_assets/objects": str(object_count)}
+def book_run_request(book_id: str, fingerprint: str, objects: list, max_runtime: str | None) -> dg.RunRequest:
+    """One build of one book's contents, keyed by ``contents_run_key`` (both sensors make their requests
+    here, so their run keys agree)."""
+    tags = {"book_assets/fingerprint": fingerprint, "book_assets/objects": str(len(objects))}
     if max_runtime:
         tags["dagster/max_runtime"] = str(max_runtime)
-    return dg.RunRequest(run_key=f"{book_id}:{fingerprint}", partition_key=book_id, tags=tags)
+    return dg.RunRequest(run_key=contents_run_key(book_id, fingerprint, objects), partition_key=book_id, tags=tags)
 
 
-# A run in one of these states means the contents it carries need no other run.
-_LIVE_OR_DONE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-                 dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.SUCCESS]
+# A run in one of these states means the contents it carries need no other run. A run that succeeded
+# does not count here: the book it made is the newest one only if the newest ``book`` materialization
+# says so (``latest_book_fingerprint``), and contents that come back after another edition (A → B → A)
+# must build again.
+_LIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+         dg.DagsterRunStatus.STARTED]
 
 
 def run_for_contents(instance: dg.DagsterInstance, book_id: str, fingerprint: str) -> bool:
-    """Whether a run of these contents of the book is queued, running or succeeded — whoever asked for it.
+    """Whether a run of these contents of the book is queued or running — whoever asked for it.
 
     Dagster's run keys are per sensor: they stop a sensor repeating itself, not the listing sensor and
     the Pub/Sub sensor (or a person) from asking for the same contents.
     """
     return instance.get_runs_count(dg.RunsFilter(
-        tags={"dagster/partition": book_id, "book_assets/fingerprint": fingerprint}, statuses=_LIVE_OR_DONE)) > 0
+        tags={"dagster/partition": book_id, "book_assets/fingerprint": fingerprint}, statuses=_LIVE)) > 0
 
 
 def latest_book_fingerprint(instance: dg.DagsterInstance, book_id: str) -> str | None:

@@ -7,7 +7,7 @@ from PIL import Image, ImageOps
 
 from .decode import (
     check_dimensions, check_png_chunks, downscaled, encode_print_jpeg, exif_orientation, load_checked, open_checked,
-    pillow_warnings, print_copy, shrink_on_decode, to_srgb,
+    passes_through, pillow_warnings, print_copy, shrink_on_decode, strip_jpeg_metadata, to_srgb,
 )
 from .features import FEATURE_SIDE, ImageFeatures, features_of
 from .provenance import image_provenance
@@ -74,6 +74,9 @@ def _analyse(data: bytes, limits: ImageLimits, want_print_copy: bool) -> Analyse
     )
     if not want_print_copy:
         return AnalysedImage(features=features, print_jpeg=None)
+    if passes_through(im, source_mode, (width, height), orientation, frames, limits):
+        return AnalysedImage(features=features, print_jpeg=strip_jpeg_metadata(data),
+                             print_width=width, print_height=height)
     printable = print_copy(data, fmt, working, orientation, limits)
     return AnalysedImage(
         features=features,

@@ -331,3 +331,47 @@ def encode_print_jpeg(printable: Image.Image) -> bytes:
         buffer, format="JPEG", quality=90, progressive=False, icc_profile=_SRGB_ICC_BYTES, comment=b""
     )
     return buffer.getvalue()
+
+
+# JPEG segments a pass-through print copy keeps: the JFIF header (APP0), the ICC profile (APP2) and
+# Adobe's colour-transform flag (APP14), which decide how the pixels decode. Everything else before
+# the picture data (EXIF with GPS and camera details, XMP, IPTC, comments) is private or unused.
+_KEPT_APP_MARKERS = {0xE0, 0xE2, 0xEE}
+
+
+def strip_jpeg_metadata(data: bytes) -> bytes:
+    """The same JPEG, byte for byte in its picture data, without its metadata segments (no decode)."""
+    out = bytearray(data[:2])
+    pos = 2
+    while pos + 4 <= len(data):
+        marker = data[pos + 1]
+        if marker == 0xDA:                      # start of scan: the rest is picture data
+            out += data[pos:]
+            return bytes(out)
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        end = pos + 2 + length
+        if 0xE0 <= marker <= 0xEF and marker not in _KEPT_APP_MARKERS or marker == 0xFE:
+            pos = end
+            continue
+        out += data[pos:end]
+        pos = end
+    raise ValueError("no picture data (start of scan) in this JPEG")
+
+
+def passes_through(im: Image.Image, source_mode: str, stored_size: tuple[int, int], orientation: int, frames: int,
+                   limits: ImageLimits) -> bool:
+    """True when a JPEG upload can go to print as it is: baseline, 3-channel, sRGB (or untagged,
+    which means sRGB), upright, one frame and no larger than the print cap. Nothing to decode at
+    full size and nothing to encode: the PDF embeds its bytes (less the metadata). ``source_mode``
+    and ``stored_size`` are the file's, from before a reduced (draft) decode changed ``im``'s."""
+    if im.format != "JPEG" or source_mode != "RGB" or orientation != 1 or frames != 1:
+        return False
+    if im.info.get("progressive") or im.info.get("progression") or max(stored_size) > limits.print_max_side:
+        return False
+    icc = im.info.get("icc_profile")
+    if not icc:
+        return True
+    try:
+        return _icc_transform(bytes(icc), "RGB")[0] is None
+    except Exception:   # an unusable profile: the decoded copy notes it
+        return False

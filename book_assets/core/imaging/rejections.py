@@ -23,6 +23,10 @@ class ImageRejected(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self):
+        """Rebuilt from code and message when it crosses a process boundary (validation's worker processes)."""
+        return (type(self), (self.code, self.message))
+
 
 REJECTION_REASONS: dict[str, str] = {
     "empty_file": "The file is empty — it may not have finished uploading.",

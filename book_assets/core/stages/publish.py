@@ -24,7 +24,8 @@ from ..preflight import PreflightReport, preflight_cover, preflight_pdf
 from ..press import PressResult, make_press_ready
 from ..preview import PreviewPage, render_preview
 from ..problems import Problem, by_page, first_of
-from ..render import RenderStats, render_page_png, render_pdf
+from ..page_images import page_images
+from ..render import RenderStats, render_pdf
 from ..report import BookReport, page_entries, unaccounted
 from ..review import ReviewPanel, review_panel
 from ..store import ObjectStore
@@ -134,6 +135,8 @@ class Rendered:
     thumbnails_ms: float
     press: PressResult | None = None           # what made book.pdf press-ready (output intent, PDF/X)
     cover_press: PressResult | None = None
+    pages_reused: int = 0                      # page images read back: their inputs did not change
+    pages_rasterised: int = 0                  # page images drawn from book.pdf in this build
 
     def preflight_items(self) -> dict[str, list[dict]]:
         """Every preflight item measured, with its value and limit, per written file."""
@@ -142,7 +145,8 @@ class Rendered:
 
 def render_book(layout: Layout, store: ObjectStore, folder: Path, files: contextlib.ExitStack) -> Rendered:
     """Write book.pdf and cover.pdf into ``folder``, make both what the profile's press asks for
-    (core.press), preflight both, and draw every page's thumbnail.
+    (core.press), preflight both, and rasterise every page's image from the written PDF (reused for
+    pages whose inputs did not change, core.page_images).
     Print copies are fetched from the store once each and kept open in ``files`` until it closes."""
     book, cover = layout.layout, layout.cover
     local: dict[str, str] = {}
@@ -153,7 +157,7 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, files: context
         return local[print_copy]
 
     pdf_path, cover_path = folder / "book.pdf", folder / "cover.pdf"
-    stats = render_pdf(book, image_path, pdf_path)
+    stats = render_pdf(book, image_path, pdf_path, store=store)
     press = make_press_ready(pdf_path, book.profile)
     stats = dataclasses.replace(stats, bytes=press.bytes)
     started = time.perf_counter()
@@ -163,9 +167,10 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, files: context
     cover_press = make_press_ready(cover_path, book.profile)     # the cover follows the interior's profile
     cover_check = preflight_cover(cover_path, book.profile, cover.sheet, cover.trim_box, cover.safe_boxes())
     started = time.perf_counter()
-    thumbnails = tuple(render_page_png(p, book.profile, image_path, width_px=THUMBNAIL_PX) for p in book.pages)
-    return Rendered(pdf_path, cover_path, stats, cover_press.bytes, preflight, cover_check, thumbnails,
-                    preflight_ms, ms_since(started), press, cover_press)
+    images = page_images(book.pages, book.profile, pdf_path, store, THUMBNAIL_PX)
+    return Rendered(pdf_path, cover_path, stats, cover_press.bytes, preflight, cover_check, images.pngs,
+                    preflight_ms, ms_since(started), press, cover_press,
+                    pages_reused=images.reused, pages_rasterised=images.rasterised)
 
 
 def review_of(book_id: str, validation: Validation, pairing: Pairing, layout: Layout, store: ObjectStore,
@@ -219,8 +224,8 @@ def publish_files(store: ObjectStore, book_id: str, rendered: Rendered, report: 
         store.write_bytes(key, png, content_type="image/png")
     store.write_bytes(out + "report.json", report.to_json().encode(), content_type="application/json")
     store.write_bytes(out + "preview.html", preview.encode(), content_type="text/html")
-    store.write_bytes(out + "cover.pdf", rendered.cover_path.read_bytes(), content_type="application/pdf")
-    store.write_bytes(out + "book.pdf", rendered.pdf_path.read_bytes(), content_type="application/pdf")
+    store.write_file(out + "cover.pdf", rendered.cover_path, content_type="application/pdf")
+    store.write_file(out + "book.pdf", rendered.pdf_path, content_type="application/pdf")
     current = set(page_keys)
     for stale in [o.key for o in store.list_objects(out + "pages/", with_hash=False) if o.key not in current]:
         store.delete(stale)
@@ -258,6 +263,8 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
             "preflight_ms": rendered.preflight_ms, "min_pdf_ppi": rendered.preflight.min_ppi,
             "spine_in": round(layout.cover.spine_in, 4), "cover_bytes": rendered.cover_bytes,
             "thumbnails_ms": rendered.thumbnails_ms, "upload_ms": upload_ms,
+            "pages_reused": rendered.pages_reused, "pages_rasterised": rendered.pages_rasterised,
+            "pdf_parts": stats.parts, "pdf_parts_reused": stats.parts_reused,
             "press": rendered.press.kind.value, "press_ms": rendered.press.ms,
             "max_ink_percent": rendered.preflight.max_ink, "cover_max_ink_percent": rendered.cover_preflight.max_ink,
         },

@@ -10,12 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
 
 from ..contracts import Inventory, InventoryEntry, ValidatedImage, Validation, Verdict
 from ..imaging import FEATURES_VERSION, ImageFeatures, ImageLimits, ImageRejected, analyse_image, check_file_size
+from ..imaging.analyse import AnalysedImage
 from ..inventory import IMAGE_ROLES, Role
 from ..store import ObjectStore
 from ..timing import ms_since
@@ -46,8 +50,17 @@ def _judged(entry: InventoryEntry, outcome: dict, stem: str, **how) -> Validated
         features=features, notes="; ".join(features.notes) if features else "", **how)
 
 
-def judge_upload(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits) -> ValidatedImage:
-    """Validate one image object, from cache when its content was seen before."""
+Analyse = Callable[[bytes, ImageLimits], AnalysedImage]
+
+
+def _analyse_for_print(data: bytes, limits: ImageLimits) -> AnalysedImage:
+    return analyse_image(data, limits, want_print_copy=True)
+
+
+def judge_upload(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits,
+                 analyse: Analyse = _analyse_for_print) -> ValidatedImage:
+    """Validate one image object, from cache when its content was seen before; ``analyse`` decodes
+    (in this process by default, in a worker process under ``validate_book``)."""
     stem = cache_stem(store, entry.content_hash, limits) if entry.content_hash else None
     if stem and store.exists(stem + ".json"):
         return _judged(entry, json.loads(store.read_bytes(stem + ".json")), stem, cache_hit=True)
@@ -58,7 +71,7 @@ def judge_upload(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits)
     started = time.perf_counter()
     data = store.read_bytes(entry.key)
     try:
-        analysed = analyse_image(data, limits, want_print_copy=True)
+        analysed = analyse(data, limits)
         outcome = {"status": Verdict.OK.value, "reason": "", "message": "", "features": analysed.features.to_dict(),
                    "print_width": analysed.print_width, "print_height": analysed.print_height}
     except ImageRejected as rejected:
@@ -84,14 +97,43 @@ def _not_an_upload(entry: InventoryEntry) -> ValidatedImage:
                           reason=entry.reason, message=entry.message)
 
 
+class AnalysisPool:
+    """Decoding in ``workers`` processes, started on the first image that needs one (a rebuild whose
+    images all come from the cache starts none). Processes, not threads: Pillow releases the GIL
+    while it decodes, but features, colour conversion, hashing and the PNG checks are Python and
+    numpy that hold it, so threads cannot use every core. Forked, so a worker starts in milliseconds
+    with everything imported; it only decodes the bytes it is handed and returns the result."""
+
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, data: bytes, limits: ImageLimits) -> AnalysedImage:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        return self._pool.submit(_analyse_for_print, data, limits).result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
 def validate_book(inventory: Inventory, store: ObjectStore, *, limits: ImageLimits | None = None,
                   workers: int = 2) -> Validation:
-    """Every drawing and variation judged (in parallel threads: Pillow releases the GIL while
-    decoding), and every stray object rejected with its reason; settings files are not images."""
+    """Every drawing and variation judged — reads, cache look-ups and writes in ``workers`` threads,
+    decoding in as many processes (``AnalysisPool``) — and every stray object rejected with its
+    reason; settings files are not images."""
     limits = limits or ImageLimits()
     images = inventory.of_role(*IMAGE_ROLES)
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        judged = list(pool.map(lambda entry: judge_upload(store, entry, limits), images))
+    analyse = AnalysisPool(workers) if len(images) > 1 else _analyse_for_print
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            judged = list(pool.map(lambda entry: judge_upload(store, entry, limits, analyse), images))
+    finally:
+        if isinstance(analyse, AnalysisPool):
+            analyse.close()
     strays = [_not_an_upload(e) for e in inventory.of_role(Role.OTHER)]
     return Validation(book_id=inventory.book_id, images=tuple(judged + strays), validation_ms=ms_since(started))

@@ -42,7 +42,7 @@ def book(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventor
     """The published picture book: ``published/<book_id>/book.pdf``, cover, preview, thumbnails and ``report.json``."""
     book_id = book_id_of(context)
     built = make_book(raw_images, validated_images, image_pairs, page_layouts, bucket, run_id=context.run.run_id)
-    folder_now = contents_fingerprint(bucket.list_objects(book_prefix(book_id), with_hash=False),
+    folder_now = contents_fingerprint(bucket.list_objects(book_prefix(book_id)),
                                       book_prefix(book_id))
     result = built.result
     if result.published:

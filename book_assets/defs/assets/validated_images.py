@@ -1,4 +1,5 @@
 """``validated_images``: each upload judged — accepted with its features and print copy, or rejected."""
+import os
 
 import dagster as dg
 import pandas as pd
@@ -16,7 +17,7 @@ COLUMNS = ["key", "role", "status", "reason", "message", "format", "width", "hei
 
 
 class ValidationConfig(dg.Config):
-    workers: int = 2          # threads decoding in parallel (Pillow releases the GIL while decoding)
+    workers: int = os.cpu_count() or 2     # processes decoding in parallel (core.stages.validation.AnalysisPool)
 
 
 @dg.asset(**book_asset_args("validation", kinds={"python", "pillow"}, description_columns=COLUMNS),

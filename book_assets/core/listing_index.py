@@ -1,0 +1,94 @@
+"""Content hashes of a local bucket's files without reading every byte on every listing.
+
+A small SQLite table remembers, per object key, the file's identity when it was last hashed —
+size, mtime, inode and ctime — and its sha256. A listing hashes a file again only when one of them
+changed: a new file, a rewrite, a copy over it, a move in. ctime is part of it because no user tool
+can set it: a rewrite in place that keeps the size and restores the mtime (``cp -p`` over the file)
+still moves the ctime, so a changed file is never taken for the old one.
+
+The table lives in the bucket's working prefix (``<root>/_book_assets/listing-index.sqlite``), not
+in DAGSTER_HOME: it describes this bucket's files, so every process that lists the bucket (the
+sensor under ``dagster dev``, ``book-assets build`` with its own DAGSTER_HOME, a second instance)
+shares one index, and another bucket can never see its entries. SQLite takes care of two
+processes listing at once. Losing the file costs one full re-hash, nothing else.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+INDEX_FILE = "listing-index.sqlite"
+SCHEMA = ("CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+          "inode INTEGER, ctime_ns INTEGER, sha256 TEXT)")
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What tells a file from the one hashed last time, without reading it."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, stat: os.stat_result) -> FileIdentity:
+        return cls(stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ListingIndex:
+    """The remembered hashes of one bucket folder (see the module docstring)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.hashed = 0          # files read and hashed by this index object (the rest came from the table)
+
+    def hashes(self, files: Iterable[tuple[str, Path, FileIdentity]]) -> dict[str, str]:
+        """``key → sha256 hex`` for each (key, path, identity); only files whose identity changed are read."""
+        files = list(files)
+        if not files:
+            return {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(self.path, timeout=60.0)) as db:
+            db.execute(SCHEMA)
+            known = self._known(db, [key for key, _, _ in files])
+            found, changed = {}, []
+            for key, path, identity in files:
+                entry = known.get(key)
+                if entry is not None and entry[0] == identity:
+                    found[key] = entry[1]
+                    continue
+                try:
+                    digest = sha256_file(path)
+                except FileNotFoundError:   # deleted between the walk and now: the next listing will not list it
+                    continue
+                self.hashed += 1
+                found[key] = digest
+                changed.append((key, identity.size, identity.mtime_ns, identity.inode, identity.ctime_ns, digest))
+            if changed:
+                with db:
+                    db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", changed)
+        return found
+
+    @staticmethod
+    def _known(db: sqlite3.Connection, keys: list[str]) -> dict[str, tuple[FileIdentity, str]]:
+        """The stored rows for ``keys``: all rows at once when most are wanted (a whole-bucket listing)."""
+        wanted = set(keys)
+        lo, hi = min(keys), max(keys)
+        rows = db.execute("SELECT key, size, mtime_ns, inode, ctime_ns, sha256 FROM files WHERE key >= ? AND key <= ?",
+                          (lo, hi))
+        return {key: (FileIdentity(size, mtime, inode, ctime), digest)
+                for key, size, mtime, inode, ctime, digest in rows if key in wanted}

@@ -1,0 +1,91 @@
+"""Page images (thumbnails, the preview's pages) rasterised from the PDF itself (the cover: cover.front_cover_png).
+
+Drawn from the written, press-ready PDF with PDFium (pypdfium2), so a person looking at the
+preview sees exactly what prints — fonts, fallbacks, resampled pictures, colour conversion and
+all — not a second drawing of the layout. Pages render in forked worker processes (PDFium is not
+thread-safe), each opening the PDF once.
+
+A page image is stored in the work area under a key made from the page's inputs: its layout record
+(number, kind, placed pictures — whose print copies are content-addressed — texts, frames,
+background), the print profile, the image width and this module's format version. An unchanged
+page of a rebuilt book is read back, not rasterised again; a changed page gets a new key.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .layout import Page
+from .profiles import PrintProfile
+from .store import ObjectStore
+
+PAGE_IMAGE_FORMAT = 1          # bump when the rasterising changes, so no stale image is reused
+IN_PROCESS_PAGES = 4           # fewer pages to draw than this: no worker processes
+IO_THREADS = 8                 # cache reads and writes (network-bound on GCS)
+
+
+@dataclass(frozen=True)
+class PageImages:
+    pngs: tuple[bytes, ...]    # one PNG per page, in page order
+    reused: int                # pages read back from the work area (inputs unchanged)
+    rasterised: int            # pages drawn from the PDF in this build
+
+
+def page_input_key(page: Page, profile: PrintProfile, width_px: int) -> str:
+    """A digest of everything that decides how ``page`` looks (see the module docstring)."""
+    inputs = {"format": PAGE_IMAGE_FORMAT, "width_px": width_px, "page": asdict(page), "profile": asdict(profile)}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _rasterise(pdf_path: str, indexes: list[int], width_px: int) -> dict[int, bytes]:
+    """PNGs of the 0-based pages ``indexes`` of one PDF, ``width_px`` wide (bleed included)."""
+    import pypdfium2 as pdfium     # imported in the worker: PDFium is initialised where it is used
+
+    pngs = {}
+    document = pdfium.PdfDocument(pdf_path)
+    try:
+        for index in indexes:
+            page = document[index]
+            try:
+                bitmap = page.render(scale=width_px / page.get_width())
+                buffer = io.BytesIO()
+                bitmap.to_pil().convert("RGB").save(buffer, format="PNG")
+                pngs[index] = buffer.getvalue()
+            finally:
+                page.close()
+    finally:
+        document.close()
+    return pngs
+
+
+def rasterise_pages(pdf_path: Path, indexes: list[int], width_px: int, workers: int | None = None) -> dict[int, bytes]:
+    """PNGs of the given 0-based pages, in ``workers`` processes (all cores by default)."""
+    workers = max(1, min(workers or os.cpu_count() or 1, len(indexes)))
+    if len(indexes) < IN_PROCESS_PAGES or workers == 1:
+        return _rasterise(str(pdf_path), indexes, width_px)
+    shares = [indexes[i::workers] for i in range(workers)]
+    pngs: dict[int, bytes] = {}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        for part in pool.map(_rasterise, [str(pdf_path)] * workers, shares, [width_px] * workers):
+            pngs.update(part)
+    return pngs
+
+
+def page_images(pages: list[Page], profile: PrintProfile, pdf_path: Path, store: ObjectStore, width_px: int,
+                *, workers: int | None = None) -> PageImages:
+    """Every page's image: read back when its inputs are unchanged, else rasterised from ``pdf_path``
+    (the book as written) and stored for the next build."""
+    keys = [store.work_key("pages", f"{page_input_key(page, profile, width_px)}.png") for page in pages]
+    with ThreadPoolExecutor(IO_THREADS) as io_pool:
+        found = list(io_pool.map(lambda key: store.read_bytes(key) if store.exists(key) else None, keys))
+        missing = [i for i, png in enumerate(found) if png is None]
+        drawn = rasterise_pages(pdf_path, missing, width_px, workers) if missing else {}
+        list(io_pool.map(lambda i: store.write_bytes(keys[i], drawn[i], content_type="image/png"), missing))
+    pngs = tuple(png if png is not None else drawn[i] for i, png in enumerate(found))
+    return PageImages(pngs, reused=len(pages) - len(missing), rasterised=len(missing))
