@@ -76,6 +76,7 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
     """Register the book's partition and materialize the five assets; 0 when the book was published."""
     out = out or sys.stdout     # resolved per call, so a redirected stdout (tests, capture) is honoured
     from .core.bucket_layout import book_id_problem
+    from .core.editions import pointer_key
 
     problem = book_id_problem(book_id)
     if problem:
@@ -119,7 +120,12 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
     if result.success:
         outcome = result.output_for_node("book")
         published = outcome.published
+        if outcome.superseded_by:     # an older listing finished last: the newer edition stays current
+            print(f"A newer edition ({outcome.superseded_by}) was already current, so this build's edition was "
+                  f"discarded; {bucket.url(pointer_key(book_id))} names the current one.", file=out)
+            return EXIT_PUBLISHED
         if published:
+            print(f"Edition {outcome.edition} is now current: {bucket.url(pointer_key(book_id))}", file=out)
             report = json.loads(bucket.read_bytes(outcome.report))
             print(f"Book: {bucket.url(outcome.pdf)}", file=out)
             held = f"{len(report['held'])} held out for review, " if report["held"] else ""

@@ -26,7 +26,9 @@ import dagster as dg
 import pydantic
 from dagster_gcp import GCSResource
 
-from ..core.store import BucketObject, UnsafeKeyError, check_key  # noqa: F401 - part of this module's interface
+from ..core.store import (  # noqa: F401 - part of this module's interface
+    ABSENT, BucketObject, PreconditionConflict, UnsafeKeyError, check_key,
+)
 from ..paths import default_paths
 
 BUCKET_ENV_VAR = "BOOK_BUCKET"
@@ -47,6 +49,18 @@ class Bucket(dg.ConfigurableResource, ABC):
     @abstractmethod
     def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
         """Write an object atomically: readers see the old object or the whole new one."""
+
+    @abstractmethod
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        """The object's bytes (None when absent) and a version token for ``write_bytes_if_version``
+        (``ABSENT`` when there is no object)."""
+
+    @abstractmethod
+    def write_bytes_if_version(self, key: str, data: bytes, version: str, *, content_type: str | None = None) -> None:
+        """Write ``key`` only if it is still at ``version`` (compare-and-swap); else raise PreconditionConflict.
+
+        What makes a small pointer object (``published/<id>/current.json``) safe to switch from two
+        runs at once: the loser re-reads and decides again instead of overwriting."""
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
@@ -156,6 +170,39 @@ class LocalBucket(Bucket):
                 os.unlink(tmp)
             raise
 
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        """A local object's version is the sha256 of its bytes: it changes with every different write."""
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None, ABSENT
+        return data, hashlib.sha256(data).hexdigest()
+
+    def write_bytes_if_version(self, key: str, data: bytes, version: str, *, content_type: str | None = None) -> None:
+        """Check and write under an exclusive lock on the bucket's lock file, so two processes (or
+        threads) switching the same object take turns; the write itself is write-then-rename."""
+        self._path(key)      # the key is checked before anything is locked
+        with self._locked():
+            _, now = self.read_versioned(key)
+            if now != version:
+                raise PreconditionConflict(f"{self.url(key)} changed while this run was deciding to write it "
+                                           f"(expected version {version[:12]}, found {now[:12]}); not overwritten.")
+            self.write_bytes(key, data, content_type=content_type)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive ``flock`` on ``<root>/.book_assets-tmp-lock`` (skipped by listings like temp files)."""
+        import fcntl
+
+        root = Path(self.root)
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".book_assets-tmp-lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -206,10 +253,6 @@ def _sha256_file(path: Path) -> str:
 
 class GCSNameError(ValueError):
     """A bucket or object name that Google Cloud Storage would refuse."""
-
-
-class PreconditionConflict(RuntimeError):
-    """An upload lost a race: the object changed after we looked, so it was not overwritten."""
 
 
 _BUCKET_NAME_CHARS = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
@@ -356,6 +399,26 @@ class GCSBucket(Bucket):
         if current is not None and current.md5_hash == _md5_b64(data) and current.size == len(data):
             return
         self.write_bytes_if_generation(key, data, int(current.generation) if current else 0, content_type=content_type)
+
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        """The bytes of the live generation and that generation (read with ifGenerationMatch, so the
+        two always belong together)."""
+        from google.api_core.exceptions import NotFound, PreconditionFailed
+
+        for _ in range(3):
+            blob = self._bucket().get_blob(self._name(key), timeout=self._timeout, retry=self._retry)
+            if blob is None:
+                return None, ABSENT
+            generation = blob.generation     # read first: a download may reset it from its response headers
+            try:
+                return blob.download_as_bytes(if_generation_match=generation, timeout=self._timeout,
+                                              retry=self._retry), str(generation)
+            except (NotFound, PreconditionFailed):
+                continue      # replaced or deleted between the two requests: look again
+        raise PreconditionConflict(f"{self.url(key)} kept changing while it was read")
+
+    def write_bytes_if_version(self, key: str, data: bytes, version: str, *, content_type: str | None = None) -> None:
+        self.write_bytes_if_generation(key, data, int(version), content_type=content_type)
 
     def write_bytes_if_generation(self, key: str, data: bytes, generation: int, *,
                                   content_type: str | None = None) -> None:
