@@ -92,7 +92,8 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
     try:
         listed = bucket.list_objects(f"books/{book_id}/", with_hash=False)
     except Exception as error:  # noqa: BLE001 - an unreachable bucket is one line for a person, not a traceback
-        print(f"The bucket {bucket.url('books')} could not be listed: {type(error).__name__}: {error}", file=out)
+        cause = (str(error).strip().splitlines() or [""])[0]
+        print(f"The bucket {bucket.url('books')} could not be listed: {type(error).__name__}: {cause}", file=out)
         return EXIT_FAILED
     if not listed:
         print(f"There is no book folder books/{book_id}/ in {bucket.url('books')} (or it is empty).", file=out)
@@ -186,6 +187,7 @@ DEV_COMMANDS = {
     "demo": "write the sample book into the bucket and build it",
     "bench": "build a generated book of a chosen size and print timings and memory",
     "eval-pairing": "score pairing on a generated, labelled corpus (accuracy, calibration, timings)",
+    "faults": "build on the GCS emulator behind a fault-injecting proxy; print times and check the published set",
 }
 BUCKET_HELP = f"bucket folder (default: ${BUCKET_ENV_VAR} or ./local_bucket)"
 

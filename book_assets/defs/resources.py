@@ -30,6 +30,7 @@ from ..core.store import (  # noqa: F401 - part of this module's interface
     ABSENT, BucketObject, PreconditionConflict, UnsafeKeyError, check_key,
 )
 from ..paths import default_paths
+from .retry_budget import RetryBudget
 
 BUCKET_ENV_VAR = "BOOK_BUCKET"
 
@@ -310,8 +311,12 @@ def _md5_hex(b64_digest: str | None) -> str:
 class GCSBucket(Bucket):
     """A Google Cloud Storage bucket (optionally a prefix inside it), through dagster-gcp's ``GCSResource``.
 
-    Every request has a bounded (connect, read) timeout and the client's retry policy for transient
-    errors (429, 5xx, connection resets) with an overall deadline. Uploads carry a generation
+    Every request has a (connect, read) timeout sized to the call: a few seconds for metadata
+    (``metadata_timeout_seconds``), more for data transfers, plus time per megabyte for an upload, so
+    a stalled request is abandoned quickly. Transient errors (429, 5xx, resets, timeouts) are retried
+    with jittered exponential backoff (full jitter, 0.25 s doubling to 4 s) within a deadline per call
+    and a retry budget shared by all calls of this resource (``retry_budget.RetryBudget``); a dead
+    bucket therefore ends in one error within the deadline. Uploads carry a generation
     precondition, which both makes them safe to retry and stops a slower run from overwriting an
     object that changed after it looked. ``STORAGE_EMULATOR_HOST`` points the client at an emulator
     (anonymous credentials) for local development and tests.
@@ -320,11 +325,17 @@ class GCSBucket(Bucket):
     bucket: str
     prefix: str = ""
     project: str | None = None             # None: the client's default (GOOGLE_CLOUD_PROJECT / credentials)
-    timeout_seconds: float = 30.0          # per HTTP request: connect and read each
-    retry_deadline_seconds: float = 120.0  # all retries of one call together
+    timeout_seconds: float = 20.0          # data transfers: longest silence while reading or uploading
+    metadata_timeout_seconds: float = 5.0  # metadata, listing pages, deletes: small answers come fast
+    connect_timeout_seconds: float = 5.0
+    upload_seconds_per_mb: float = 2.0     # added to an upload's timeout per MB sent (the answer comes after)
+    retry_deadline_seconds: float = 40.0   # all retries of one call together (with the call: under 60 s)
+    retry_budget: int = 60                 # retries this resource may spend at once ...
+    retry_refill_per_second: float = 1.0   # ... and how fast spent retries come back
     page_size: int = 1000                  # objects per listing request (the GCS maximum)
 
     _clients: threading.local = pydantic.PrivateAttr(default_factory=threading.local)
+    _budget: RetryBudget | None = pydantic.PrivateAttr(default=None)
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -341,13 +352,32 @@ class GCSBucket(Bucket):
 
     @property
     def _timeout(self) -> tuple[float, float]:
-        return (self.timeout_seconds, self.timeout_seconds)
+        """For a data transfer: a stall longer than ``timeout_seconds`` without a byte is abandoned."""
+        return (min(self.connect_timeout_seconds, self.timeout_seconds), self.timeout_seconds)
+
+    @property
+    def _meta_timeout(self) -> tuple[float, float]:
+        """For a metadata call, a listing page or a delete: a small answer."""
+        quick = min(self.metadata_timeout_seconds, self.timeout_seconds)
+        return (min(self.connect_timeout_seconds, quick), quick)
+
+    def _upload_timeout(self, size: int) -> tuple[float, float]:
+        return (self._timeout[0], self.timeout_seconds + size / 1e6 * self.upload_seconds_per_mb)
+
+    @property
+    def budget(self) -> RetryBudget:
+        """The retry budget every call of this resource draws from."""
+        if self._budget is None:
+            self._budget = RetryBudget(self.retry_budget, self.retry_refill_per_second)
+        return self._budget
 
     @property
     def _retry(self):
-        from google.cloud.storage.retry import DEFAULT_RETRY
+        from google.api_core.retry import Retry
 
-        return DEFAULT_RETRY.with_timeout(self.retry_deadline_seconds)
+        budget = self.budget
+        return Retry(predicate=lambda error: is_transient(error) and budget.take(), initial=0.25, maximum=4.0,
+                     multiplier=2.0, timeout=self.retry_deadline_seconds)
 
     @property
     def _root(self) -> str:
@@ -366,7 +396,7 @@ class GCSBucket(Bucket):
         pages = self._bucket().client.list_blobs(
             self._bucket(), prefix=self._root + prefix, page_size=self.page_size,
             fields="items(name,size,updated,generation,md5Hash),nextPageToken",
-            timeout=self._timeout, retry=self._retry,
+            timeout=self._meta_timeout, retry=self._retry,
         )
         found = []
         for blob in pages:
@@ -385,7 +415,7 @@ class GCSBucket(Bucket):
 
     def generation(self, key: str) -> int:
         """The live generation of ``key``, or 0 when there is no such object (what ``ifGenerationMatch`` expects)."""
-        blob = self._bucket().get_blob(self._name(key), timeout=self._timeout, retry=self._retry)
+        blob = self._bucket().get_blob(self._name(key), timeout=self._meta_timeout, retry=self._retry)
         return int(blob.generation) if blob is not None else 0
 
     def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
@@ -395,7 +425,7 @@ class GCSBucket(Bucket):
         generation read a moment ago (0: must not exist), see ``write_bytes_if_generation``.
         """
         name = self._name(check_key(key))
-        current = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+        current = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
         if current is not None and current.md5_hash == _md5_b64(data) and current.size == len(data):
             return
         self.write_bytes_if_generation(key, data, int(current.generation) if current else 0, content_type=content_type)
@@ -406,13 +436,14 @@ class GCSBucket(Bucket):
         from google.api_core.exceptions import NotFound, PreconditionFailed
 
         for _ in range(3):
-            blob = self._bucket().get_blob(self._name(key), timeout=self._timeout, retry=self._retry)
+            blob = self._bucket().get_blob(self._name(key), timeout=self._meta_timeout, retry=self._retry)
             if blob is None:
                 return None, ABSENT
             generation = blob.generation     # read first: a download may reset it from its response headers
             try:
-                return blob.download_as_bytes(if_generation_match=generation, timeout=self._timeout,
-                                              retry=self._retry), str(generation)
+                # a fresh handle: the listed one carries a mediaLink that names the server directly
+                return self._bucket().blob(blob.name).download_as_bytes(
+                    if_generation_match=generation, timeout=self._timeout, retry=self._retry), str(generation)
             except (NotFound, PreconditionFailed):
                 continue      # replaced or deleted between the two requests: look again
         raise PreconditionConflict(f"{self.url(key)} kept changing while it was read")
@@ -436,9 +467,9 @@ class GCSBucket(Bucket):
         kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
         try:
             blob.upload_from_string(data, content_type=kind, if_generation_match=generation, checksum="md5",
-                                    timeout=self._timeout, retry=self._retry)
+                                    timeout=self._upload_timeout(len(data)), retry=self._retry)
         except PreconditionFailed:
-            now = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+            now = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
             if now is not None and now.md5_hash == _md5_b64(data):
                 return
             found = f"generation {now.generation}" if now is not None else "no object (deleted)"
@@ -448,13 +479,13 @@ class GCSBucket(Bucket):
             ) from None
 
     def exists(self, key: str) -> bool:
-        return self._bucket().blob(self._name(key)).exists(timeout=self._timeout, retry=self._retry)
+        return self._bucket().blob(self._name(key)).exists(timeout=self._meta_timeout, retry=self._retry)
 
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
 
         with contextlib.suppress(NotFound):
-            self._bucket().blob(self._name(check_key(key))).delete(timeout=self._timeout, retry=self._retry)
+            self._bucket().blob(self._name(check_key(key))).delete(timeout=self._meta_timeout, retry=self._retry)
 
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
@@ -519,14 +550,24 @@ TRANSIENT_HTTP_CODES = {408, 429, 500, 502, 503, 504}
 def is_transient(error: BaseException) -> bool:
     """True for failures that may pass on a second try — network trouble, timeouts, throttling and
     server errors; False for everything deterministic (a bug, bad data, a refused precondition)."""
+    import http.client
+
+    import urllib3
     from google.api_core import exceptions as google_errors
+    from google.auth.exceptions import TransportError
+    from google.cloud.storage.exceptions import InvalidResponse
 
     if isinstance(error, PreconditionConflict):
         return False
-    if isinstance(error, (TimeoutError, ConnectionError, google_errors.RetryError)):
+    if isinstance(error, (TimeoutError, ConnectionError, google_errors.RetryError, http.client.HTTPException,
+                          urllib3.exceptions.ProtocolError, urllib3.exceptions.TimeoutError)):
         return True
     if isinstance(error, google_errors.GoogleAPICallError):
         return getattr(error, "code", None) in TRANSIENT_HTTP_CODES
+    if isinstance(error, InvalidResponse):       # an upload or download answered with an error status
+        return getattr(error.response, "status_code", None) in TRANSIENT_HTTP_CODES
+    if isinstance(error, TransportError) and error.args and isinstance(error.args[0], BaseException):
+        return is_transient(error.args[0])
     try:
         import requests
 

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -205,16 +206,22 @@ def report_metrics(inventory: Inventory, validation: Validation, pairing: Pairin
     }
 
 
+UPLOAD_THREADS = 8    # an edition's files are independent: one stalled upload must not hold up the rest
+
+
 def publish_files(store: ObjectStore, out: str, rendered: Rendered, report: BookReport, preview: str) -> float:
-    """Upload one edition's files under the folder ``out`` (nothing reads them until the pointer
-    names them); the milliseconds it took."""
+    """Upload one edition's files under the folder ``out``, in parallel (nothing reads them until the
+    pointer names them, so their order does not matter); the milliseconds it took."""
     started = time.perf_counter()
-    for number, png in enumerate(rendered.thumbnails, start=1):
-        store.write_bytes(f"{out}pages/page-{number:03d}.png", png, content_type="image/png")
-    store.write_bytes(out + "report.json", report.to_json().encode(), content_type="application/json")
-    store.write_bytes(out + "preview.html", preview.encode(), content_type="text/html")
-    store.write_bytes(out + "cover.pdf", rendered.cover_path.read_bytes(), content_type="application/pdf")
-    store.write_bytes(out + "book.pdf", rendered.pdf_path.read_bytes(), content_type="application/pdf")
+    uploads = [*((f"{out}pages/page-{number:03d}.png", lambda png=png: png, "image/png")
+                 for number, png in enumerate(rendered.thumbnails, start=1)),
+               (out + "report.json", lambda: report.to_json().encode(), "application/json"),
+               (out + "preview.html", preview.encode, "text/html"),
+               (out + "cover.pdf", rendered.cover_path.read_bytes, "application/pdf"),
+               (out + "book.pdf", rendered.pdf_path.read_bytes, "application/pdf")]
+    with ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="publish") as pool:
+        for done in [pool.submit(lambda k, d, c: store.write_bytes(k, d(), content_type=c), *u) for u in uploads]:
+            done.result()       # the first failure is raised here (the rest finish or fail on their own)
     return ms_since(started)
 
 
