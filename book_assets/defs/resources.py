@@ -81,6 +81,11 @@ class Bucket(dg.ConfigurableResource, ABC):
     def work_key(self, *parts: str) -> str:
         return "/".join([self.work_prefix.strip("/"), *parts])
 
+    @abstractmethod
+    def check_reachable(self) -> None:
+        """Raise, naming the cause, unless the bucket itself exists and answers (``doctor``): a
+        listing of a missing folder or bucket would just be empty."""
+
     def folder_change_times(self, prefix: str) -> dict[str, float]:
         """For each folder directly under ``prefix``: when an entry was last added, renamed or removed in it.
 
@@ -151,6 +156,11 @@ class LocalBucket(Bucket):
                         newest = max(newest, os.stat(os.path.join(dirpath, name), follow_symlinks=False).st_ctime_ns)
             times[folder.name] = newest / 1e9
         return times
+
+    def check_reachable(self) -> None:
+        if not Path(self.root).is_dir():
+            raise FileNotFoundError(f"{self.root} is not a folder (create it, or set {BUCKET_ENV_VAR})")
+        os.listdir(self.root)
 
     def read_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -409,6 +419,14 @@ class GCSBucket(Bucket):
                 generation=str(blob.generation), content_hash=f"md5:{digest}" if digest else "",
             ))
         return sorted(found, key=lambda o: o.key)
+
+    def check_reachable(self) -> None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self._bucket().reload(timeout=self._meta_timeout, retry=self._retry)
+        except NotFound:
+            raise FileNotFoundError(f"there is no bucket gs://{self.bucket}") from None
 
     def read_bytes(self, key: str) -> bytes:
         return self._bucket().blob(self._name(key)).download_as_bytes(timeout=self._timeout, retry=self._retry)
