@@ -126,6 +126,7 @@ def run_faults(rates: list[float], *, seed: int = 1, stall_seconds: tuple[float,
         with running_emulator() as emulator:
             for rate in [0.0, *[r for r in rates if r > 0]]:
                 runs.append(fault_run(emulator, files, rate, seed=seed, stall_seconds=stall_seconds))
+                print(f"  {rate:.0%} faults: {runs[-1].seconds:.1f} s", file=sys.stderr, flush=True)
     finally:
         if previous is None:
             os.environ.pop(EMULATOR_ENV_VAR, None)
