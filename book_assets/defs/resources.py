@@ -335,8 +335,8 @@ class GCSBucket(Bucket):
     bucket: str
     prefix: str = ""
     project: str | None = None             # None: the client's default (GOOGLE_CLOUD_PROJECT / credentials)
-    timeout_seconds: float = 20.0          # data transfers: longest silence while reading or uploading
-    metadata_timeout_seconds: float = 5.0  # metadata, listing pages, deletes: small answers come fast
+    timeout_seconds: float = 10.0          # data transfers: longest silence while reading or uploading
+    metadata_timeout_seconds: float = 3.0  # metadata, listing pages, deletes: small answers come fast
     connect_timeout_seconds: float = 5.0
     upload_seconds_per_mb: float = 2.0     # added to an upload's timeout per MB sent (the answer comes after)
     retry_deadline_seconds: float = 40.0   # all retries of one call together (with the call: under 60 s)
