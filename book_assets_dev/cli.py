@@ -1,4 +1,4 @@
-"""``book-assets demo | bench | eval-pairing``: the dev commands, handed here by ``book_assets.cli``.
+"""``book-assets demo | bench | eval-pairing | loadtest``: the dev commands, handed here by ``book_assets.cli``.
 
 They live beside the tests, not in the product, because they need the sample book, the benchmark
 and the labelled corpora; the usage is the one the README documents for ``book-assets``.
@@ -47,7 +47,20 @@ def main(argv: list[str]) -> int:
                         help="fit the look model on the fit corpora instead, compare it with the committed one "
                              "(exit 1 when it differs) and, with --write, replace core/look_model.json")
     p_eval.add_argument("--write", action="store_true", help="with --fit: write the fitted model")
+    p_load = commands.add_parser("loadtest", help=DEV_COMMANDS["loadtest"])
+    p_load.add_argument("--books", type=int, default=200, help="small books uploaded at once (default 200)")
+    p_load.add_argument("--backend", choices=["local", "gcs"], action="append",
+                        help="local folder and/or emulated GCS with Pub/Sub notifications (default: both)")
+    p_load.add_argument("--big-objects", type=int, default=100_000,
+                        help="objects in the big local bucket whose listing tick is timed (0: skip)")
+    p_load.add_argument("--big-books", type=int, default=2000, help="books those objects are spread over")
+    p_load.add_argument("--no-build", action="store_true", help="upload and time the sensor ticks only (no daemon)")
     args = parser.parse_args(argv)
+    if args.command == "loadtest":
+        from .loadtest import loadtest
+
+        return loadtest(args.books, tuple(args.backend or ("local", "gcs")), args.big_objects, args.big_books,
+                        build=not args.no_build)
     if args.command == "eval-pairing" and args.fit:
         from .pairing_fit import run_fit
 

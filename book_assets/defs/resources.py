@@ -390,21 +390,22 @@ class GCSBucket(Bucket):
                      multiplier=2.0, timeout=self.retry_deadline_seconds)
 
     @property
-    def _root(self) -> str:
+    def object_root(self) -> str:
+        """The object-name prefix of this bucket's keys (``prefix/`` or ``""``); notifications name full objects."""
         return self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""
 
     def _name(self, key: str) -> str:
-        return check_object_name(self._root + key)
+        return check_object_name(self.object_root + key)
 
     def _key(self, name: str) -> str:
-        return name[len(self._root):]
+        return name[len(self.object_root):]
 
     # -- the Bucket interface --------------------------------------------------------------------
 
     def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]:
         """Every object under ``prefix``, page by page; md5 comes with the listing, so it is always given."""
         pages = self._bucket().client.list_blobs(
-            self._bucket(), prefix=self._root + prefix, page_size=self.page_size,
+            self._bucket(), prefix=self.object_root + prefix, page_size=self.page_size,
             fields="items(name,size,updated,generation,md5Hash),nextPageToken",
             timeout=self._meta_timeout, retry=self._retry,
         )
@@ -520,7 +521,7 @@ class GCSBucket(Bucket):
             yield path
 
     def url(self, key: str) -> str:
-        return f"gs://{self.bucket}/{self._root}{key}"
+        return f"gs://{self.bucket}/{self.object_root}{key}"
 
 
 def _md5_b64(data: bytes) -> str:

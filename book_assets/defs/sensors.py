@@ -28,6 +28,11 @@ DEFAULT_MAX_BOOKS_PER_TICK = 25         # more changed books wait for the next t
 DEFAULT_INTERVAL_SECONDS = 30
 QUIET_PERIOD_ENV_VAR = "BOOK_SENSOR_QUIET_SECONDS"
 DEFAULT_STATUS_ENV_VAR = "BOOK_SENSOR_DEFAULT_STATUS"
+# Big buckets: Cloud Storage notifications drive books_pubsub_sensor (defs/pubsub_sensor.py) when this names a
+# subscription, and the listing becomes a periodic reconciliation (every RECONCILE_INTERVAL_SECONDS).
+SUBSCRIPTION_ENV_VAR = "BOOK_PUBSUB_SUBSCRIPTION"
+RECONCILE_INTERVAL_ENV_VAR = "BOOK_SENSOR_RECONCILE_SECONDS"
+DEFAULT_RECONCILE_INTERVAL_SECONDS = 900
 
 
 def default_sensor_status() -> dg.DefaultSensorStatus:
@@ -41,7 +46,19 @@ def quiet_period_setting() -> float:
     return float(value) if value else DEFAULT_QUIET_PERIOD_SECONDS
 
 
-def _some(names, limit: int = 10) -> str:
+def subscription_setting() -> str | None:
+    """``projects/<project>/subscriptions/<name>`` when notifications drive the sensor, else None (listing only)."""
+    return os.environ.get(SUBSCRIPTION_ENV_VAR, "").strip() or None
+
+
+def listing_interval_setting() -> int:
+    """Every 30 s when the listing is the only sensor; a reconciliation every 15 min beside Pub/Sub."""
+    if subscription_setting() is None:
+        return DEFAULT_INTERVAL_SECONDS
+    return int(os.environ.get(RECONCILE_INTERVAL_ENV_VAR) or DEFAULT_RECONCILE_INTERVAL_SECONDS)
+
+
+def some_names(names, limit: int = 10) -> str:
     names = list(names)
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "") or "none"
 
@@ -56,7 +73,7 @@ def _problems(plan: TickPlan, limit: int = 10) -> list[str]:
         problems.append(f"… and {len(plan.invalid_folders) - limit} more folders with names that are not allowed")
     if plan.loose_objects:
         problems.append(f"{len(plan.loose_objects)} object(s) directly under books/ belong to no book "
-                        f"and are skipped: {_some(plan.loose_objects, 5)}")
+                        f"and are skipped: {some_names(plan.loose_objects, 5)}")
     return problems
 
 
@@ -96,15 +113,11 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
                       for state in (*plan.ready, *plan.quiet, *plan.deferred)}
         run_requests, up_to_date = [], []
         for state in plan.ready:
-            if built_from[state.book_id] == state.fingerprint:
-                up_to_date.append(state.book_id)     # built from these contents already (e.g. from the UI)
+            if (built_from[state.book_id] == state.fingerprint
+                    or run_for_contents(context.instance, state.book_id, state.fingerprint)):
+                up_to_date.append(state.book_id)     # built, queued or running for these contents already
                 continue
-            digest = state.fingerprint
-            tags = {"book_assets/fingerprint": digest, "book_assets/objects": str(len(state.objects))}
-            if max_runtime:
-                tags["dagster/max_runtime"] = str(max_runtime)
-            run_requests.append(dg.RunRequest(run_key=f"{state.book_id}:{digest}",
-                                              partition_key=state.book_id, tags=tags))
+            run_requests.append(book_run_request(state.book_id, state.fingerprint, len(state.objects), max_runtime))
         behind = [book_is_current_event(state.book_id, built_from[state.book_id], state.fingerprint,
                                         "waiting for the upload to settle" if state in plan.quiet else
                                         "a build is queued" if state in plan.ready else "waiting for a later tick")
@@ -124,7 +137,7 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
             reasons = []
             if plan.quiet:
                 reasons.append(f"{len(plan.quiet)} book(s) changed less than {quiet:g} s ago and are still "
-                               f"settling: {_some(s.book_id for s in plan.quiet)}")
+                               f"settling: {some_names(s.book_id for s in plan.quiet)}")
             reasons.append(f"no other book changed ({len(objects)} objects, {len(plan.book_ids)} books listed)")
             skip_reason = "; ".join(reasons + problems)
         return dg.SensorResult(
@@ -133,6 +146,30 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
         )
 
     return books_sensor
+
+
+def book_run_request(book_id: str, fingerprint: str, object_count: int, max_runtime: str | None) -> dg.RunRequest:
+    """One build of one book's contents: ``run_key = <book_id>:<fingerprint>``, so those contents build once
+    (both sensors make their requests here, so their run keys agree)."""
+    tags = {"book_assets/fingerprint": fingerprint, "book_assets/objects": str(object_count)}
+    if max_runtime:
+        tags["dagster/max_runtime"] = str(max_runtime)
+    return dg.RunRequest(run_key=f"{book_id}:{fingerprint}", partition_key=book_id, tags=tags)
+
+
+# A run in one of these states means the contents it carries need no other run.
+_LIVE_OR_DONE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                 dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.SUCCESS]
+
+
+def run_for_contents(instance: dg.DagsterInstance, book_id: str, fingerprint: str) -> bool:
+    """Whether a run of these contents of the book is queued, running or succeeded — whoever asked for it.
+
+    Dagster's run keys are per sensor: they stop a sensor repeating itself, not the listing sensor and
+    the Pub/Sub sensor (or a person) from asking for the same contents.
+    """
+    return instance.get_runs_count(dg.RunsFilter(
+        tags={"dagster/partition": book_id, "book_assets/fingerprint": fingerprint}, statuses=_LIVE_OR_DONE)) > 0
 
 
 def latest_book_fingerprint(instance: dg.DagsterInstance, book_id: str) -> str | None:
@@ -156,4 +193,4 @@ def book_is_current_event(book_id: str, built_from: str | None, folder_now: str,
 
 
 
-books_sensor = build_books_sensor(jobs.build_book_job)
+books_sensor = build_books_sensor(jobs.build_book_job, minimum_interval_seconds=listing_interval_setting())
