@@ -15,7 +15,7 @@ from book_assets.defs.resources import LocalBucket
 from book_assets_dev.gcs_emulator import free_port
 
 from .conftest import TEAM_YAML, dagster_dev, new_team_home, submit_book_run, wait_for_run
-from .support import run_steps_elsewhere, upload
+from .support import published, run_steps_elsewhere, upload
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_two_machines_with_one_database_and_bucket_run_different_steps_of_one_bo
     second = run_steps_elsewhere(bucket.root, "shared-book", FIVE[3:], env=machine_b.env, cwd=machine_b.home.parent)
     assert "steps image_pairs raw_images validated_images\n" in first, first
     assert "steps book page_layouts\n" in second and "published True" in second, second
-    assert bucket.exists("published/shared-book/book.pdf")
+    assert bucket.exists(published(bucket, "shared-book", "book.pdf"))
 
     run_a, run_b = (out.split("run ", 1)[1].split()[0] for out in (first, second))
     with dg.DagsterInstance.get() as instance:       # a third machine sees both runs in the shared database
@@ -120,7 +120,7 @@ def test_the_queue_runs_one_build_of_a_book_at_a_time_and_other_books_beside_it(
     # ... while queue-b, submitted after it, did not wait for either: the limit is per book, not global.
     assert runs[other].start_time < runs[first].end_time
     assert runs[other].start_time < runs[again].start_time
-    assert bucket.exists("published/queue-a/book.pdf") and bucket.exists("published/queue-b/book.pdf")
+    assert bucket.exists(published(bucket, "queue-a", "book.pdf")) and bucket.exists(published(bucket, "queue-b", "book.pdf"))
 
 
 def _doctor(env: dict[str, str], monkeypatch, capsys) -> tuple[int, list[str], str]:
