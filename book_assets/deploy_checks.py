@@ -156,8 +156,8 @@ def check_bucket(bucket) -> Finding:
     failed = [f for f in probe_bucket(bucket) if not f.ok]
     if failed:
         return Finding("bucket read/write", False, failed[0].detail)
-    key = bucket.work_key("doctor", "")
-    return Finding("bucket read/write", True, f"wrote, read, listed and deleted a probe under {bucket.url(key)}")
+    folder = bucket.url(bucket.work_key("doctor"))
+    return Finding("bucket read/write", True, f"wrote, read, listed and deleted a probe under {folder}/")
 
 
 def _one_line(where: str, problem: BaseException) -> str:

@@ -4,6 +4,7 @@ the database and the bucket; and the queue never runs two builds of one book at 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -182,6 +183,7 @@ def test_doctor_names_a_database_left_at_an_older_schema(team_server, monkeypatc
 def test_doctor_names_a_database_no_daemon_beats_for(team_home, bucket, monkeypatch, capsys):
     with dg.DagsterInstance.get():      # the webserver created the tables, but no daemon was ever started
         pass
+    Path(bucket.root).mkdir()           # a bucket folder that does not exist is a failure of its own
     code, failing, out = _doctor({"BOOK_BUCKET": bucket.root}, monkeypatch, capsys)
     assert code == 1 and failing == ["daemon heartbeats"], out
 
