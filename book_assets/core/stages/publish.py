@@ -252,7 +252,8 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
         publish = switch is Switch.WRITTEN
         write_status(store, book_id, run_id, published=publish, problems=[str(p) for p in refusals],
                      sources_listed_at=inventory.listed_at)
-    superseded_by = read_current(store, book_id).edition if switch is Switch.NEWER_KEPT else ""
+    newer = read_current(store, book_id) if switch is Switch.NEWER_KEPT else None
+    superseded_by = newer.edition if newer else ""
     keys = edition_files(book_id, edition, len(rendered.thumbnails))
     stats = rendered.stats
     result = PublishedBook(
