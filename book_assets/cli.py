@@ -1,7 +1,7 @@
 """``book-assets``: build any book and check the set-up; dev commands are handed to ``book_assets_dev``.
 
     book-assets build BOOK_ID [--bucket PATH]   build one book folder (exit 0 only when published)
-    book-assets doctor                          show what the tool will use (bucket, instance, versions)
+    book-assets doctor [--json]                 check the local tier: DAGSTER_HOME, instance, bucket, fonts
     book-assets doctor --deploy team            check a team deployment: database, daemon, bucket, fonts
 
 Dev tooling (``book_assets_dev``, beside the tests; a clone's editable install), imported only when run:
@@ -76,6 +76,7 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
     """Register the book's partition and materialize the five assets; 0 when the book was published."""
     out = out or sys.stdout     # resolved per call, so a redirected stdout (tests, capture) is honoured
     from .core.bucket_layout import book_id_problem
+    from .core.editions import pointer_key
 
     problem = book_id_problem(book_id)
     if problem:
@@ -91,7 +92,8 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
     try:
         listed = bucket.list_objects(f"books/{book_id}/", with_hash=False)
     except Exception as error:  # noqa: BLE001 - an unreachable bucket is one line for a person, not a traceback
-        print(f"The bucket {bucket.url('books')} could not be listed: {type(error).__name__}: {error}", file=out)
+        cause = (str(error).strip().splitlines() or [""])[0]
+        print(f"The bucket {bucket.url('books')} could not be listed: {type(error).__name__}: {cause}", file=out)
         return EXIT_FAILED
     if not listed:
         print(f"There is no book folder books/{book_id}/ in {bucket.url('books')} (or it is empty).", file=out)
@@ -119,7 +121,12 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
     if result.success:
         outcome = result.output_for_node("book")
         published = outcome.published
+        if outcome.superseded_by:     # an older listing finished last: the newer edition stays current
+            print(f"A newer edition ({outcome.superseded_by}) was already current, so this build's edition was "
+                  f"discarded; {bucket.url(pointer_key(book_id))} names the current one.", file=out)
+            return EXIT_PUBLISHED
         if published:
+            print(f"Edition {outcome.edition} is now current: {bucket.url(pointer_key(book_id))}", file=out)
             report = json.loads(bucket.read_bytes(outcome.report))
             print(f"Book: {bucket.url(outcome.pdf)}", file=out)
             held = f"{len(report['held'])} held out for review, " if report["held"] else ""
@@ -139,16 +146,18 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
     return EXIT_BLOCKED if blocked else EXIT_FAILED
 
 
-def doctor_team(bucket_setting_value: str | None = None, *, out=None) -> int:
-    """One line per check of the team deployment; 1 when any fails, naming each failing item."""
-    from .deploy_checks import team_findings
-
-    out = out or sys.stdout
-
-    findings = team_findings(bucket_setting_value)
-    for finding in findings:
-        print(f"{'ok  ' if finding.ok else 'FAIL'}  {finding.item:<18} {finding.detail}", file=out)
+def report_findings(findings, *, out, as_json: bool, facts: dict[str, str] | None = None) -> int:
+    """One line per check (or one JSON document for monitors); 1 when any fails, naming each failing item."""
     failed = [f.item for f in findings if not f.ok]
+    if as_json:
+        print(json.dumps({"healthy": not failed, "failed": failed, **(facts or {}),
+                          "checks": [{"item": f.item, "ok": f.ok, "detail": f.detail} for f in findings]},
+                         indent=2), file=out)
+        return 1 if failed else 0
+    for name, value in (facts or {}).items():
+        print(f"{name:<13} {value}", file=out)
+    for finding in findings:
+        print(f"{'ok  ' if finding.ok else 'FAIL'}  {finding.item:<22} {finding.detail}", file=out)
     if failed:
         print(f"{len(failed)} of {len(findings)} checks failed: {', '.join(failed)}", file=out)
         return 1
@@ -156,22 +165,31 @@ def doctor_team(bucket_setting_value: str | None = None, *, out=None) -> int:
     return 0
 
 
-def doctor(*, out=None) -> int:
+def doctor_team(bucket_setting_value: str | None = None, *, out=None, as_json: bool = False) -> int:
+    """Every check of the team deployment; 1 when any fails, naming each failing item."""
+    from .deploy_checks import team_findings
+
+    return report_findings(team_findings(bucket_setting_value), out=out or sys.stdout, as_json=as_json)
+
+
+def doctor(bucket_setting_value: str | None = None, *, out=None, as_json: bool = False) -> int:
+    """The local tier's health: DAGSTER_HOME writable, instance storage, bucket reachable/writable/readable,
+    fonts; plus what is in use (bucket, DAGSTER_HOME, defaults, versions). 1 when any check fails."""
     out = out or sys.stdout     # resolved per call, so a redirected stdout (tests, capture) is honoured
     from importlib.metadata import version
 
-    home = ensure_dagster_home()
-    print(f"bucket        {bucket_setting()}   (set {BUCKET_ENV_VAR} to change)", file=out)
-    print(f"DAGSTER_HOME  {home}", file=out)
-    print(f"defaults      {default_paths().describe()}", file=out)
-    for package in ("dagster", "dagster-webserver", "dagster-gcp", "pillow", "reportlab", "pypdf", "scipy", "imagehash"):
-        print(f"{package:<13} {version(package)}", file=out)
+    from .deploy_checks import local_findings
+
     try:
-        bucket_from_setting()
-    except ValueError as exc:
-        print(f"problem       {exc}", file=out)
-        return 1
-    return 0
+        home = ensure_dagster_home()
+    except OSError:             # the check below names the cause
+        home = Path(os.environ.get("DAGSTER_HOME") or default_paths().dagster_home)
+    findings = local_findings(bucket_setting_value or bucket_setting(), home)
+    facts = {"bucket": f"{bucket_setting_value or bucket_setting()}   (set {BUCKET_ENV_VAR} to change)",
+             "DAGSTER_HOME": str(home), "defaults": default_paths().describe(),
+             **{package: version(package) for package in ("dagster", "dagster-webserver", "dagster-gcp", "pillow",
+                                                          "reportlab", "pypdf", "scipy", "imagehash")}}
+    return report_findings(findings, out=out, as_json=as_json, facts=facts)
 
 
 # The commands that live in book_assets_dev, with their one-line help (listed here, so `--help` shows
@@ -181,6 +199,7 @@ DEV_COMMANDS = {
     "bench": "build a generated book of a chosen size and print timings and memory",
     "eval-pairing": "score pairing on a generated, labelled corpus (accuracy, calibration, timings)",
     "loadtest": "upload many small books at once; sensors and the daemon's queue build them; print the figures",
+    "faults": "build on the GCS emulator behind a fault-injecting proxy; print times and check the published set",
 }
 BUCKET_HELP = f"bucket folder (default: ${BUCKET_ENV_VAR} or ./local_bucket)"
 
@@ -210,14 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     p_doctor.add_argument("--deploy", choices=["local", "team"], default="local",
                           help="team: check the database, daemon heartbeats, bucket and fonts (exit 1 on a failure)")
     p_doctor.add_argument("--bucket", help=BUCKET_HELP)
+    p_doctor.add_argument("--json", action="store_true", help="one JSON document (for monitors) instead of lines")
     for name, text in DEV_COMMANDS.items():     # only for --help: main() hands these on before parsing
         commands.add_parser(name, help=f"{text} (dev tooling)")
     args = parser.parse_args(argv)
     if args.command == "build":
         return build(args.book_id, args.bucket)
     if args.deploy == "team":
-        return doctor_team(args.bucket)
-    return doctor()
+        return doctor_team(args.bucket, as_json=args.json)
+    return doctor(args.bucket, as_json=args.json)
 
 
 if __name__ == "__main__":

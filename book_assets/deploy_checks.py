@@ -1,9 +1,11 @@
-"""``book-assets doctor --deploy team``: is this machine's team deployment (deploy/team/dagster.yaml) healthy?
+"""``book-assets doctor [--deploy team]``: is this machine's deployment healthy?
 
 Each check names one thing an operator can fix — the instance file, the database (reachable, and its
 schema at the version this Dagster expects), the daemon's heartbeats, the bucket (a probe object
 written, read, listed and removed under the work prefix) and the book's fonts — so a failing doctor
-says what to fix, not just that something is wrong. Secrets never appear in its output.
+says what to fix, not just that something is wrong. Secrets never appear in its output. The local
+tier (``local_findings``) checks DAGSTER_HOME (writable), the instance storage, the bucket
+(reachable, writable, readable) and the fonts.
 """
 from __future__ import annotations
 
@@ -112,25 +114,99 @@ def check_daemon(tolerance_seconds: int = HEARTBEAT_TOLERANCE_SECONDS) -> Findin
     return Finding(item, True, f"every daemon beat within {tolerance_seconds} s")
 
 
-def check_bucket(bucket) -> Finding:
-    """Write, read, list and delete a probe object under the work prefix (never under books/)."""
-    item = "bucket read/write"
+def probe_bucket(bucket) -> list[Finding]:
+    """Bucket reachable (it exists and answers), writable (a probe object under the work prefix, never
+    under books/, written and deleted) and readable (the probe read back and listed)."""
     key = bucket.work_key("doctor", f"probe-{uuid.uuid4().hex}.txt")
     data = b"book-assets doctor probe\n"
+    reachable, writable, readable = "bucket reachable", "bucket writable", "bucket readable"
+    where = bucket.url("books").removesuffix("/books")      # the bucket itself, as a person finds it
+    try:
+        bucket.check_reachable()
+    except Exception as problem:      # any failure is the finding, named with its type
+        return [Finding(reachable, False, _one_line(where, problem)),
+                Finding(writable, False, "not checked: the bucket is unreachable"),
+                Finding(readable, False, "not checked: the bucket is unreachable")]
+    found = [Finding(reachable, True, where)]
     try:
         bucket.write_bytes(key, data)
-        try:
-            if bucket.read_bytes(key) != data:
-                return Finding(item, False, f"{bucket.url(key)} read back different bytes")
-            if key not in {o.key for o in bucket.list_objects(key, with_hash=False)}:
-                return Finding(item, False, f"{bucket.url(key)} was written but is not listed")
-        finally:
-            bucket.delete(key)
-        if bucket.exists(key):
-            return Finding(item, False, f"{bucket.url(key)} could not be deleted")
-    except Exception as problem:      # any failure is the finding, named with its type
-        return Finding(item, False, f"{bucket.url(key)}: {type(problem).__name__}: {problem}".splitlines()[0])
-    return Finding(item, True, f"wrote, read, listed and deleted {bucket.url(key)}")
+    except Exception as problem:
+        return [*found, Finding(writable, False, _one_line(bucket.url(key), problem)),
+                Finding(readable, False, "not checked: the probe could not be written")]
+    try:
+        if bucket.read_bytes(key) != data:
+            read = Finding(readable, False, f"{bucket.url(key)} read back different bytes")
+        elif key not in {o.key for o in bucket.list_objects(key, with_hash=False)}:
+            read = Finding(readable, False, f"{bucket.url(key)} was written but is not listed")
+        else:
+            read = Finding(readable, True, f"read and listed {bucket.url(key)}")
+    except Exception as problem:
+        read = Finding(readable, False, _one_line(bucket.url(key), problem))
+    try:
+        bucket.delete(key)
+        wrote = (Finding(writable, False, f"{bucket.url(key)} could not be deleted") if bucket.exists(key) else
+                 Finding(writable, True, f"wrote and deleted {bucket.url(key)}"))
+    except Exception as problem:
+        wrote = Finding(writable, False, _one_line(bucket.url(key), problem))
+    return [*found, wrote, read]
+
+
+def check_bucket(bucket) -> Finding:
+    """The probe of ``probe_bucket`` as one line (the team doctor's "bucket read/write")."""
+    failed = [f for f in probe_bucket(bucket) if not f.ok]
+    if failed:
+        return Finding("bucket read/write", False, failed[0].detail)
+    folder = bucket.url(bucket.work_key("doctor"))
+    return Finding("bucket read/write", True, f"wrote, read, listed and deleted a probe under {folder}/")
+
+
+def _one_line(where: str, problem: BaseException) -> str:
+    return f"{where}: {type(problem).__name__}: {problem}".splitlines()[0]
+
+
+def check_dagster_home(home: Path) -> Finding:
+    """DAGSTER_HOME exists (or can be made) and takes a file: runs, logs and the instance live there."""
+    item = "DAGSTER_HOME writable"
+    probe = home / f".doctor-probe-{uuid.uuid4().hex}"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"probe")
+        probe.unlink()
+    except OSError as problem:
+        return Finding(item, False, _one_line(str(home), problem))
+    return Finding(item, True, str(home))
+
+
+def check_instance_storage() -> Finding:
+    """The instance in $DAGSTER_HOME opens and its run storage answers a query."""
+    import dagster as dg
+
+    item = "instance storage"
+    try:
+        with dg.DagsterInstance.get() as instance:
+            runs = instance.get_runs_count()
+            kind = type(instance.run_storage).__name__
+    except Exception as problem:      # a bad dagster.yaml, an unreachable database, a broken file
+        return Finding(item, False, _one_line(os.environ.get("DAGSTER_HOME", "$DAGSTER_HOME"), problem))
+    return Finding(item, True, f"{kind}, {runs} runs")
+
+
+def local_findings(bucket_setting: str | None, home: Path) -> list[Finding]:
+    """Every check of the local tier, in the order an operator fixes them."""
+    from .defs.resources import bucket_from_setting
+
+    findings = [check_dagster_home(home)]
+    findings.append(check_instance_storage() if findings[0].ok else
+                    Finding("instance storage", False, "not checked: DAGSTER_HOME is not writable"))
+    try:
+        bucket = bucket_from_setting(bucket_setting)
+    except ValueError as problem:
+        findings += [Finding(item, False, str(problem)) for item in
+                     ("bucket reachable", "bucket writable", "bucket readable")]
+    else:
+        findings += probe_bucket(bucket)
+    findings.append(check_fonts())
+    return findings
 
 
 def check_fonts() -> Finding:

@@ -24,6 +24,10 @@ def demo(bucket_setting_value: str | None = None, *, out=None) -> int:
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "faults":       # its own options (book_assets_dev.faults)
+        from .faults import main as faults_main
+
+        return faults_main(argv[1:])
     parser = argparse.ArgumentParser(prog="book-assets", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p_demo = commands.add_parser("demo", help=DEV_COMMANDS["demo"])

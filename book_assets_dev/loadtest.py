@@ -12,8 +12,8 @@ notifications into Google's Pub/Sub emulator — it:
    on the folder, books_pubsub_sensor with the listing as reconciliation on GCS — and waits until every
    book has a finished run;
 4. reads the instance: books per minute, queue wait (run created → started), run time, runs per book and
-   ``book`` materializations per book (duplicates: anything beyond one), and checks every book's
-   ``published/<id>/book.pdf``.
+   ``book`` materializations per book (duplicates: anything beyond one), and checks every book has a
+   current edition (``published/<id>/current.json``).
 
 Then it times the listing sensor over a big local bucket (default 100,000 objects in 2,000 books), where
 listing is what costs (``--books 0`` times only that). Exit 1 when a book was not published exactly once.
@@ -34,6 +34,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from book_assets.core.editions import pointer_key
 from book_assets.defs.jobs import build_book_job
 from book_assets.defs.pubsub_sensor import BookNotifications, build_pubsub_sensor
 from book_assets.defs.resources import Bucket, GCSBucket, LocalBucket
@@ -198,7 +199,7 @@ def build_with_daemon(figures: BackendFigures, bucket: Bucket, book_ids: list[st
         for book_id in book_ids:
             figures.materializations_per_book[book_id] = len(instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=BOOK, asset_partitions=[book_id]), limit=10).records)
-            figures.published += bucket.exists(f"published/{book_id}/book.pdf")
+            figures.published += bucket.exists(pointer_key(book_id))     # current.json names its edition
 
 
 def run_backend(backend: str, books: int, quiet: float, timeout: float, work: Path, say,

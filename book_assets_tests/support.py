@@ -86,3 +86,12 @@ def run_steps_elsewhere(bucket_setting: str, book_id: str, selection: list[str],
                           env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def published(bucket, book_id: str, name: str = "book.pdf") -> str:
+    """The key of ``name`` in the book's current edition, as a reader finds it: through current.json."""
+    from book_assets.core.editions import read_current
+
+    current = read_current(bucket, book_id)
+    assert current is not None, f"published/{book_id}/current.json names no edition"
+    return current.files[name]

@@ -17,7 +17,7 @@ from book_assets.defs.jobs import BOOK_ASSETS; raw_images, validated_images, ima
 from book_assets.core.report import unaccounted
 from book_assets_dev.samples import SAMPLE_BOOK_ID, SAMPLE_DRAWINGS, sample_truth
 
-from .support import build, check_results, materialization, upload, with_extra_drawing
+from .support import build, check_results, materialization, published, upload, with_extra_drawing
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def test_sample_book_is_published_as_a_printable_pdf(sample_build):
     bucket, result, _ = sample_build
     assert result.success
     assert result.output_for_node("book").published is True
-    with bucket.local_path(f"published/{SAMPLE_BOOK_ID}/book.pdf") as pdf_path:
+    with bucket.local_path(published(bucket, SAMPLE_BOOK_ID, "book.pdf")) as pdf_path:
         reader = PdfReader(str(pdf_path))
         layout = result.output_for_node("page_layouts").layout
         assert len(reader.pages) == len(layout.pages)
@@ -103,7 +103,7 @@ def test_checks_pass_on_the_sample_book(sample_build):
 
 def test_report_accounts_for_every_object(sample_build):
     bucket, _, keys = sample_build
-    report = json.loads(bucket.read_bytes(f"published/{SAMPLE_BOOK_ID}/report.json"))
+    report = json.loads(bucket.read_bytes(published(bucket, SAMPLE_BOOK_ID, "report.json")))
     assert report["book_id"] == SAMPLE_BOOK_ID
     assert unaccounted(report, keys) == []
     rejected = {r["key"].split("/", 2)[2]: r for r in report["rejected"]}
@@ -230,16 +230,24 @@ def test_an_oversized_upload_is_rejected_without_being_read(small_book_files, bu
         assert key not in read
 
 
-def test_republishing_removes_stale_pages_and_a_lost_race_is_not_retried(small_book_files, bucket, instance,
-                                                                         monkeypatch):
+def test_republishing_makes_a_new_edition_current_and_a_lost_race_is_not_retried(small_book_files, bucket, instance,
+                                                                                   monkeypatch):
+    from book_assets.core.editions import prune_editions, read_current
     from book_assets.defs.resources import PreconditionConflict
 
     upload(bucket, "b-again", small_book_files)
-    bucket.write_bytes("published/b-again/pages/page-099.png", b"from a longer, older edition")
     first = build(bucket, instance, "b-again")
     assert first.output_for_node("book").published is True
-    assert not bucket.exists("published/b-again/pages/page-099.png")
-    assert bucket.exists("published/b-again/pages/page-001.png")
+    old = read_current(bucket, "b-again")
+    again = build(bucket, instance, "b-again")
+    new = read_current(bucket, "b-again")
+    assert again.output_for_node("book").edition == new.edition != old.edition
+    assert bucket.exists(published(bucket, "b-again", "pages/page-001.png"))
+    # the replaced edition stays readable through the grace period, then goes; the current one never does
+    assert bucket.exists(old.files["book.pdf"])
+    assert prune_editions(bucket, "b-again", grace_seconds=0) == [old.edition]
+    assert not bucket.list_objects(f"published/b-again/editions/{old.edition}/")
+    assert all(bucket.exists(key) for key in new.files.values())
 
     real_write = type(bucket).write_file           # book.pdf is uploaded from its file
 
@@ -265,7 +273,7 @@ def test_links_and_unsafe_names_are_reported_not_followed(small_book_files, buck
     (folder / "generated" / "odd\\name.png").write_bytes(small_book_files["generated/max_01.png"])
     result = build(bucket, instance, "b-links")
     assert result.output_for_node("book").published is True
-    report = json.loads(bucket.read_bytes("published/b-links/report.json"))
+    report = json.loads(bucket.read_bytes(published(bucket, "b-links", "report.json")))
     reasons = {r["key"]: r["reason"] for r in report["rejected"]}
     assert reasons["books/b-links/drawings/linked.jpg"] == "symlink"
     assert reasons["books/b-links/generated/odd\\name.png"] == "unsafe_name"
@@ -288,9 +296,9 @@ def _assert_left_out_of_every_page(bucket, result, book_id: str, key: str) -> di
     layout = result.output_for_node("page_layouts").layout
     assert all(key not in [img.key for img in page.images] for page in layout.pages)
     assert all(key not in variations for variations in result.output_for_node("image_pairs").variations.values())
-    with bucket.local_path(f"published/{book_id}/book.pdf") as pdf_path:
+    with bucket.local_path(published(bucket, book_id, "book.pdf")) as pdf_path:
         assert _pdf_images_per_page(pdf_path) == [len(page.images) for page in layout.pages]
-    report = json.loads(bucket.read_bytes(f"published/{book_id}/report.json"))
+    report = json.loads(bucket.read_bytes(published(bucket, book_id, "report.json")))
     assert all(key not in page["images"] for page in report["pages"])
     assert key not in [p["generated"] for p in report["pairs"]]
     assert unaccounted(report, [o.key for o in bucket.list_objects(f"books/{book_id}/")]) == []
@@ -350,7 +358,7 @@ def test_a_pair_more_likely_wrong_than_right_is_held_out_and_reported(small_book
     assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
     assert "HELD, not printed: " + key in warning.metadata["flagged"].value
     assert checks["every_variation_placed_or_flagged"].passed and checks["everything_accounted_for"].passed
-    preview = bucket.read_bytes("published/b-held/preview.html").decode()
+    preview = bucket.read_bytes(published(bucket, "b-held", "preview.html")).decode()
     assert "5d1e9b3a0c77.png: Held out of the book" in preview
 
 

@@ -12,7 +12,7 @@ import pytest
 from book_assets.core.report import unaccounted
 from book_assets_dev.samples import draw_subject
 
-from .support import build, upload
+from .support import build, published, upload
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def test_every_book_shape_ends_with_a_report_and_a_status(shape, bucket, instanc
     failures = [e for e in result.all_events if e.is_step_failure]
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert result.success and not failures and not retries, [e.event_specific_data.error.message for e in failures]
-    report = json.loads(bucket.read_bytes(f"published/{shape}/report.json"))
+    report = json.loads(bucket.read_bytes(published(bucket, shape, "report.json")))
     assert unaccounted(report, keys) == []
     status = json.loads(bucket.read_bytes(f"published/{shape}/status.json"))
     assert status["published"] is True and status["run_id"] == result.run_id
@@ -56,7 +56,7 @@ def test_a_name_that_is_not_utf8_is_reported_as_unsafe_not_crashed_on(bucket, in
         handle.write(_jpeg())
     result = build(bucket, instance, "bytes", raise_on_error=False)
     assert result.success
-    report = json.loads(bucket.read_bytes("published/bytes/report.json"))
+    report = json.loads(bucket.read_bytes(published(bucket, "bytes", "report.json")))
     [rejected] = report["rejected"]
     assert rejected["key"] == "books/bytes/generated/caf\\xe9_1.jpg" and rejected["reason"] == "unsafe_name"
     assert "not UTF-8" in rejected["message"] and unaccounted(report, [*keys, rejected["key"]]) == []
@@ -73,7 +73,7 @@ def test_a_linked_book_folder_is_never_followed(bucket, instance, tmp_path):
     message = failure.event_specific_data.error.message
     assert failure.step_key == "raw_images" and "books/linked is a link to another folder" in message
     assert "not retried" in message and not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-    assert not bucket.list_objects("_book_assets/cache/") and not bucket.exists("published/linked/book.pdf")
+    assert not bucket.list_objects("_book_assets/cache/") and not bucket.exists("published/linked/current.json")
 
 
 def test_thousands_of_bad_settings_lines_make_one_event_and_a_bounded_report(bucket, instance):
@@ -84,5 +84,5 @@ def test_thousands_of_bad_settings_lines_make_one_event_and_a_bounded_report(buc
     result = build(bucket, instance, "noisy")
     messages = [entry.user_message for entry in instance.all_logs(result.run_id) if "pairs.csv" in entry.user_message]
     assert len(messages) == 1 and "pairs_csv_problems" in messages[0] and "count=5000" in messages[0]
-    report = json.loads(bucket.read_bytes("published/noisy/report.json"))
+    report = json.loads(bucket.read_bytes(published(bucket, "noisy", "report.json")))
     assert len(report["problems"]) == 201 and report["problems"][-1] == "… and 4,800 more like these."

@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 
 from book_assets import cli
+from book_assets.core.editions import read_current
 
 from .support import upload
 
@@ -34,12 +35,14 @@ def test_build_publishes_and_records_history(dagster_home, bucket, small_book_fi
     out = io.StringIO()
     assert cli.build("cli-book", bucket.root, out=out) == 0
     printed = out.getvalue()
-    assert f"Book: {bucket.root}/published/cli-book/book.pdf" in printed
-    assert f"Preview in a browser: {bucket.root}/published/cli-book/preview.html" in printed
+    current = read_current(bucket, "cli-book")
+    assert f"Edition {current.edition} is now current: {bucket.root}/published/cli-book/current.json" in printed
+    assert f"Book: {bucket.root}/{current.files['book.pdf']}" in printed
+    assert f"Preview in a browser: {bucket.root}/published/cli-book/editions/{current.edition}/preview.html" in printed
     assert "check ok   book.pdf_preflight" in printed
     assert (dagster_home / "dagster.yaml").exists()
     status = json.loads(bucket.read_bytes("published/cli-book/status.json"))
-    assert status["published"] is True and status["problems"] == []
+    assert status["published"] is True and status["problems"] == [] and status["edition"] == current.edition
     with dg.DagsterInstance.get() as instance:      # the run is in the persistent instance (the UI's)
         assert instance.get_dynamic_partitions("books") == ["cli-book"]
         records = instance.fetch_materializations(dg.AssetKey("book"), limit=5).records

@@ -80,6 +80,10 @@ def test_an_installed_package_keeps_bucket_and_instance_in_the_user_data_directo
     monkeypatch.delenv("DAGSTER_HOME")
     assert bucket_setting() == str(installed / "local_bucket")
     out = io.StringIO()
+    assert cli.doctor(out=out) == 1                     # a fresh install: no bucket folder yet, and doctor says so
+    assert "FAIL  bucket reachable" in out.getvalue() and f"{installed / 'local_bucket'} is not a folder" in out.getvalue()
+    (installed / "local_bucket").mkdir()
+    out = io.StringIO()
     assert cli.doctor(out=out) == 0
     home = (installed / "dagster_home").resolve()
     assert (home / "dagster.yaml").read_bytes() == paths.INSTANCE_DEFAULTS.read_bytes()

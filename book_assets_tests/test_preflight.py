@@ -32,7 +32,7 @@ from book_assets.core.stages.layout import plan_book
 from book_assets.defs import checks
 from book_assets_dev.samples import SAMPLE_BOOK_ID, draw_subject
 
-from .support import build, check_results, materialization, upload, with_extra_drawing
+from .support import build, check_results, materialization, published, upload, with_extra_drawing
 
 pytestmark = pytest.mark.integration
 
@@ -193,7 +193,7 @@ def test_too_small_image_blocks_the_book_and_says_what_it_needs(small_book_files
     assert "drawings/tiny_cat.jpg" in message and "400×400 px" in message
     assert "Upload it at" in message and "for 300 PPI" in message
     assert not result.asset_materializations_for_node("book")
-    assert not bucket.exists("published/b-tiny/book.pdf")
+    assert not bucket.exists("published/b-tiny/current.json") and not bucket.list_objects("published/b-tiny/editions/")
 
 
 def test_profile_override_builds_the_screen_book(small_book_files, bucket, instance):
@@ -210,11 +210,11 @@ def test_profile_override_builds_the_screen_book(small_book_files, bucket, insta
     metadata = materialization(result, "book").metadata
     assert metadata["profile"].value == "screen"
     assert "data:image/jpeg;base64," in metadata["all_pages"].value
-    with bucket.local_path("published/b-screen/book.pdf") as path:
+    with bucket.local_path(published(bucket, "b-screen", "book.pdf")) as path:
         page = PdfReader(str(path)).pages[0]
         assert list(page.trimbox) == list(page.mediabox)
     for name in ("cover.pdf", "preview.html", "report.json", "pages/page-001.png"):
-        assert bucket.exists(f"published/b-screen/{name}")
+        assert bucket.exists(published(bucket, "b-screen", name))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from book_assets.defs.resources import LocalBucket
 
-from .support import build, run_steps_elsewhere, upload
+from .support import build, published, run_steps_elsewhere, upload
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +25,11 @@ def test_book_runs_alone_in_a_fresh_process_from_the_manifests_in_the_bucket(buc
     upload(bucket, "elsewhere", small_book_files)
     first = build(bucket, instance, "elsewhere")
     assert first.success
-    bucket.delete("published/elsewhere/book.pdf")
+    bucket.delete("published/elsewhere/current.json")      # unpublished: nothing current
 
     out = _run_book_alone(bucket.root, "elsewhere", tmp_path / "fresh_home")
     assert "steps book\n" in out and "published True" in out, out
-    assert bucket.exists("published/elsewhere/book.pdf")
+    assert bucket.exists(published(bucket, "elsewhere", "book.pdf"))
     assert not (tmp_path / "fresh_home" / "storage" / "page_layouts").exists()
 
     bucket.delete("_book_assets/manifests/elsewhere/page_layouts.json")

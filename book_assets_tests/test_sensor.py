@@ -24,7 +24,7 @@ from book_assets.core.change_detection import Cursor
 from book_assets.defs.sensors import build_books_sensor
 from book_assets_dev.gcs_emulator import REQUEST_LOG, free_port
 
-from .support import upload
+from .support import published, upload
 
 pytestmark = pytest.mark.integration
 
@@ -80,9 +80,9 @@ def test_upload_tick_build_publishes_into_the_emulated_bucket(gcs_bucket, instan
     elapsed = time.perf_counter() - started
     print(f"\nupload → tick → published PDF on the emulated bucket: {elapsed:.1f} s")
 
-    pdf = gcs_bucket.read_bytes("published/max-gcs/book.pdf")
+    pdf = gcs_bucket.read_bytes(published(gcs_bucket, "max-gcs", "book.pdf"))
     assert len(PdfReader(io.BytesIO(pdf)).pages) >= 4
-    report = json.loads(gcs_bucket.read_bytes("published/max-gcs/report.json"))
+    report = json.loads(gcs_bucket.read_bytes(published(gcs_bucket, "max-gcs", "report.json")))
     assert report["book_id"] == "max-gcs" and report["rejected"] == []
     assert gcs_bucket.list_objects("_book_assets/")                  # the cache lives in the same bucket
 
@@ -282,12 +282,12 @@ def test_make_dev_gcs_builds_the_sample_book(tmp_path, monkeypatch):
         while True:
             assert process.poll() is None, log_path.read_text()[-3000:]
             with contextlib.suppress(Exception):
-                if bucket.exists("published/max-and-friends/book.pdf"):
+                if bucket.exists("published/max-and-friends/current.json"):
                     break
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(2)
         print(f"\nmake dev-gcs → published sample book: {time.perf_counter() - started:.0f} s")
-        report = json.loads(bucket.read_bytes("published/max-and-friends/report.json"))
+        report = json.loads(bucket.read_bytes(published(bucket, "max-and-friends", "report.json")))
         assert report["book_id"] == "max-and-friends"
         assert "books_sensor" in log_path.read_text()
     finally:

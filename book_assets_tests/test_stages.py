@@ -133,7 +133,7 @@ def test_the_report_accounts_for_every_object(bucket, instance, small_book_files
     from book_assets.core.report import unaccounted
     from book_assets.core.stages.publish import build_report
 
-    from .support import build, upload
+    from .support import build, published, upload
 
     bad = io.BytesIO()
     Image.new("RGB", (20, 20)).save(bad, "PNG")
@@ -145,11 +145,11 @@ def test_the_report_accounts_for_every_object(bucket, instance, small_book_files
     assert unaccounted(report, stages[0].keys) == []
     assert [r["reason"] for r in report.rejected] == ["too_small"]
     assert report.config_files == ["books/r/pairs.csv"]
-    published = json.loads(bucket.read_bytes("published/r/report.json"))
-    assert published["report_version"] == 3 and published["rejected"] == report.rejected
+    stored = json.loads(bucket.read_bytes(published(bucket, "r", "report.json")))
+    assert stored["report_version"] == 3 and stored["rejected"] == report.rejected
     # Every preflight item of both files, with what was measured and the limit it was held to.
     for name in ("book.pdf", "cover.pdf"):
-        items = {item["item"]: item for item in published["preflight"][name]}
+        items = {item["item"]: item for item in stored["preflight"][name]}
         assert items["output_intent"]["value"].startswith("sRGB") and items["output_intent"]["passed"]
         assert items["min_image_ppi"]["value"] >= items["min_image_ppi"]["limit"] == 200
         assert items["file_mb"]["value"] < items["file_mb"]["limit"]

@@ -105,6 +105,7 @@ class Inventory(StageResult, contract="inventory", schema_version=1):
     entries: tuple[InventoryEntry, ...]
     fingerprint: str                    # contents_fingerprint of the listing (what the sensor compares)
     listing_ms: float = 0.0
+    listed_at: float = 0.0              # when the listing started (epoch s): which edition is newer (core.editions)
 
     def of_role(self, *roles: Role) -> list[InventoryEntry]:
         return [e for e in self.entries if e.role in roles]
@@ -349,6 +350,8 @@ class PublishedBook(StageResult, contract="published_book", schema_version=1):
     pages: int
     profile: str
     problems: tuple[Problem, ...] = ()     # why it was not published (preflight, cover, unaccounted objects)
+    edition: str = ""                      # the edition folder written (core.editions), "" when refused
+    superseded_by: str = ""                # a newer edition was already current, so this one was discarded
     figures: dict[str, Any] = field(default_factory=dict)   # sizes and timings of this build
 
     def metrics(self) -> dict[str, Any]:

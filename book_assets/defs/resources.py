@@ -30,8 +30,11 @@ import pydantic
 from dagster_gcp import GCSResource
 
 from ..core.listing_index import INDEX_FILE, FileIdentity, ListingIndex
-from ..core.store import BucketObject, UnsafeKeyError, check_key  # noqa: F401 - part of this module's interface
+from ..core.store import (  # noqa: F401 - part of this module's interface
+    ABSENT, BucketObject, PreconditionConflict, UnsafeKeyError, check_key,
+)
 from ..paths import default_paths
+from .retry_budget import RetryBudget
 
 BUCKET_ENV_VAR = "BOOK_BUCKET"
 
@@ -57,6 +60,18 @@ class Bucket(dg.ConfigurableResource, ABC):
         """``write_bytes`` from a local file, streamed: a large PDF is never held in memory to upload it."""
 
     @abstractmethod
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        """The object's bytes (None when absent) and a version token for ``write_bytes_if_version``
+        (``ABSENT`` when there is no object)."""
+
+    @abstractmethod
+    def write_bytes_if_version(self, key: str, data: bytes, version: str, *, content_type: str | None = None) -> None:
+        """Write ``key`` only if it is still at ``version`` (compare-and-swap); else raise PreconditionConflict.
+
+        What makes a small pointer object (``published/<id>/current.json``) safe to switch from two
+        runs at once: the loser re-reads and decides again instead of overwriting."""
+
+    @abstractmethod
     def exists(self, key: str) -> bool: ...
 
     @abstractmethod
@@ -78,6 +93,11 @@ class Bucket(dg.ConfigurableResource, ABC):
 
     def work_key(self, *parts: str) -> str:
         return "/".join([self.work_prefix.strip("/"), *parts])
+
+    @abstractmethod
+    def check_reachable(self) -> None:
+        """Raise, naming the cause, unless the bucket itself exists and answers (``doctor``): a
+        listing of a missing folder or bucket would just be empty."""
 
     def folder_change_times(self, prefix: str) -> dict[str, float]:
         """For each folder directly under ``prefix``: when an entry was last added, renamed or removed in it.
@@ -175,6 +195,11 @@ class LocalBucket(Bucket):
             times[folder.name] = newest / 1e9
         return times
 
+    def check_reachable(self) -> None:
+        if not Path(self.root).is_dir():
+            raise FileNotFoundError(f"{self.root} is not a folder (create it, or set {BUCKET_ENV_VAR})")
+        os.listdir(self.root)
+
     def read_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
@@ -204,6 +229,39 @@ class LocalBucket(Bucket):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        """A local object's version is the sha256 of its bytes: it changes with every different write."""
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None, ABSENT
+        return data, hashlib.sha256(data).hexdigest()
+
+    def write_bytes_if_version(self, key: str, data: bytes, version: str, *, content_type: str | None = None) -> None:
+        """Check and write under an exclusive lock on the bucket's lock file, so two processes (or
+        threads) switching the same object take turns; the write itself is write-then-rename."""
+        self._path(key)      # the key is checked before anything is locked
+        with self._locked():
+            _, now = self.read_versioned(key)
+            if now != version:
+                raise PreconditionConflict(f"{self.url(key)} changed while this run was deciding to write it "
+                                           f"(expected version {version[:12]}, found {now[:12]}); not overwritten.")
+            self.write_bytes(key, data, content_type=content_type)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive ``flock`` on ``<root>/.book_assets-tmp-lock`` (skipped by listings like temp files)."""
+        import fcntl
+
+        root = Path(self.root)
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".book_assets-tmp-lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -247,10 +305,6 @@ def _printable(key: str) -> str:
 
 class GCSNameError(ValueError):
     """A bucket or object name that Google Cloud Storage would refuse."""
-
-
-class PreconditionConflict(RuntimeError):
-    """An upload lost a race: the object changed after we looked, so it was not overwritten."""
 
 
 _BUCKET_NAME_CHARS = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
@@ -311,8 +365,12 @@ def _listed_hash(md5_b64: str | None, crc32c_b64: str | None) -> str:
 class GCSBucket(Bucket):
     """A Google Cloud Storage bucket (optionally a prefix inside it), through dagster-gcp's ``GCSResource``.
 
-    Every request has a bounded (connect, read) timeout and the client's retry policy for transient
-    errors (429, 5xx, connection resets) with an overall deadline. Uploads carry a generation
+    Every request has a (connect, read) timeout sized to the call: a few seconds for metadata
+    (``metadata_timeout_seconds``), more for data transfers, plus time per megabyte for an upload, so
+    a stalled request is abandoned quickly. Transient errors (429, 5xx, resets, timeouts) are retried
+    with jittered exponential backoff (full jitter, 0.25 s doubling to 4 s) within a deadline per call
+    and a retry budget shared by all calls of this resource (``retry_budget.RetryBudget``); a dead
+    bucket therefore ends in one error within the deadline. Uploads carry a generation
     precondition, which both makes them safe to retry and stops a slower run from overwriting an
     object that changed after it looked. ``STORAGE_EMULATOR_HOST`` points the client at an emulator
     (anonymous credentials) for local development and tests.
@@ -321,11 +379,17 @@ class GCSBucket(Bucket):
     bucket: str
     prefix: str = ""
     project: str | None = None             # None: the client's default (GOOGLE_CLOUD_PROJECT / credentials)
-    timeout_seconds: float = 30.0          # per HTTP request: connect and read each
-    retry_deadline_seconds: float = 120.0  # all retries of one call together
+    timeout_seconds: float = 10.0          # data transfers: longest silence while reading or uploading
+    metadata_timeout_seconds: float = 3.0  # metadata, listing pages, deletes: small answers come fast
+    connect_timeout_seconds: float = 5.0
+    upload_seconds_per_mb: float = 2.0     # added to an upload's timeout per MB sent (the answer comes after)
+    retry_deadline_seconds: float = 40.0   # all retries of one call together (with the call: under 60 s)
+    retry_budget: int = 60                 # retries this resource may spend at once ...
+    retry_refill_per_second: float = 1.0   # ... and how fast spent retries come back
     page_size: int = 1000                  # objects per listing request (the GCS maximum)
 
     _clients: threading.local = pydantic.PrivateAttr(default_factory=threading.local)
+    _budget: RetryBudget | None = pydantic.PrivateAttr(default=None)
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -342,13 +406,32 @@ class GCSBucket(Bucket):
 
     @property
     def _timeout(self) -> tuple[float, float]:
-        return (self.timeout_seconds, self.timeout_seconds)
+        """For a data transfer: a stall longer than ``timeout_seconds`` without a byte is abandoned."""
+        return (min(self.connect_timeout_seconds, self.timeout_seconds), self.timeout_seconds)
+
+    @property
+    def _meta_timeout(self) -> tuple[float, float]:
+        """For a metadata call, a listing page or a delete: a small answer."""
+        quick = min(self.metadata_timeout_seconds, self.timeout_seconds)
+        return (min(self.connect_timeout_seconds, quick), quick)
+
+    def _upload_timeout(self, size: int) -> tuple[float, float]:
+        return (self._timeout[0], self.timeout_seconds + size / 1e6 * self.upload_seconds_per_mb)
+
+    @property
+    def budget(self) -> RetryBudget:
+        """The retry budget every call of this resource draws from."""
+        if self._budget is None:
+            self._budget = RetryBudget(self.retry_budget, self.retry_refill_per_second)
+        return self._budget
 
     @property
     def _retry(self):
-        from google.cloud.storage.retry import DEFAULT_RETRY
+        from google.api_core.retry import Retry
 
-        return DEFAULT_RETRY.with_timeout(self.retry_deadline_seconds)
+        budget = self.budget
+        return Retry(predicate=lambda error: is_transient(error) and budget.take(), initial=0.25, maximum=4.0,
+                     multiplier=2.0, timeout=self.retry_deadline_seconds)
 
     @property
     def object_root(self) -> str:
@@ -369,7 +452,7 @@ class GCSBucket(Bucket):
         pages = self._bucket().client.list_blobs(
             self._bucket(), prefix=self.object_root + prefix, page_size=self.page_size,
             fields="items(name,size,updated,generation,md5Hash,crc32c),nextPageToken",
-            timeout=self._timeout, retry=self._retry,
+            timeout=self._meta_timeout, retry=self._retry,
         )
         found = []
         for blob in pages:
@@ -382,12 +465,20 @@ class GCSBucket(Bucket):
             ))
         return sorted(found, key=lambda o: o.key)
 
+    def check_reachable(self) -> None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self._bucket().reload(timeout=self._meta_timeout, retry=self._retry)
+        except NotFound:
+            raise FileNotFoundError(f"there is no bucket gs://{self.bucket}") from None
+
     def read_bytes(self, key: str) -> bytes:
         return self._bucket().blob(self._name(key)).download_as_bytes(timeout=self._timeout, retry=self._retry)
 
     def generation(self, key: str) -> int:
         """The live generation of ``key``, or 0 when there is no such object (what ``ifGenerationMatch`` expects)."""
-        blob = self._bucket().get_blob(self._name(key), timeout=self._timeout, retry=self._retry)
+        blob = self._bucket().get_blob(self._name(key), timeout=self._meta_timeout, retry=self._retry)
         return int(blob.generation) if blob is not None else 0
 
     def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
@@ -397,7 +488,7 @@ class GCSBucket(Bucket):
         generation read a moment ago (0: must not exist), see ``write_bytes_if_generation``.
         """
         name = self._name(check_key(key))
-        current = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+        current = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
         if current is not None and current.md5_hash == _md5_b64(data) and current.size == len(data):
             return
         self.write_bytes_if_generation(key, data, int(current.generation) if current else 0, content_type=content_type)
@@ -408,7 +499,7 @@ class GCSBucket(Bucket):
 
         name = self._name(check_key(key))
         local_md5 = _md5_b64_file(path)
-        current = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+        current = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
         if current is not None and current.md5_hash == local_md5 and current.size == path.stat().st_size:
             return
         generation = int(current.generation) if current else 0
@@ -416,12 +507,33 @@ class GCSBucket(Bucket):
         try:
             self._bucket().blob(name).upload_from_filename(
                 str(path), content_type=kind, if_generation_match=generation, checksum="md5",
-                timeout=self._timeout, retry=self._retry)
+                timeout=self._upload_timeout(path.stat().st_size), retry=self._retry)
         except PreconditionFailed:
-            now = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+            now = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
             if now is not None and now.md5_hash == local_md5:
                 return
             raise self._conflict(key, generation, now) from None
+
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        """The bytes of the live generation and that generation (read with ifGenerationMatch, so the
+        two always belong together)."""
+        from google.api_core.exceptions import NotFound, PreconditionFailed
+
+        for _ in range(3):
+            blob = self._bucket().get_blob(self._name(key), timeout=self._meta_timeout, retry=self._retry)
+            if blob is None:
+                return None, ABSENT
+            generation = blob.generation     # read first: a download may reset it from its response headers
+            try:
+                # a fresh handle: the listed one carries a mediaLink that names the server directly
+                return self._bucket().blob(blob.name).download_as_bytes(
+                    if_generation_match=generation, timeout=self._timeout, retry=self._retry), str(generation)
+            except (NotFound, PreconditionFailed):
+                continue      # replaced or deleted between the two requests: look again
+        raise PreconditionConflict(f"{self.url(key)} kept changing while it was read")
+
+    def write_bytes_if_version(self, key: str, data: bytes, version: str, *, content_type: str | None = None) -> None:
+        self.write_bytes_if_generation(key, data, int(version), content_type=content_type)
 
     def write_bytes_if_generation(self, key: str, data: bytes, generation: int, *,
                                   content_type: str | None = None) -> None:
@@ -439,9 +551,9 @@ class GCSBucket(Bucket):
         kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
         try:
             blob.upload_from_string(data, content_type=kind, if_generation_match=generation, checksum="md5",
-                                    timeout=self._timeout, retry=self._retry)
+                                    timeout=self._upload_timeout(len(data)), retry=self._retry)
         except PreconditionFailed:
-            now = self._bucket().get_blob(name, timeout=self._timeout, retry=self._retry)
+            now = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
             if now is not None and now.md5_hash == _md5_b64(data):
                 return
             raise self._conflict(key, generation, now) from None
@@ -453,13 +565,13 @@ class GCSBucket(Bucket):
             f"found {found}. It was not overwritten; build the book again to publish the newest version.")
 
     def exists(self, key: str) -> bool:
-        return self._bucket().blob(self._name(key)).exists(timeout=self._timeout, retry=self._retry)
+        return self._bucket().blob(self._name(key)).exists(timeout=self._meta_timeout, retry=self._retry)
 
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
 
         with contextlib.suppress(NotFound):
-            self._bucket().blob(self._name(check_key(key))).delete(timeout=self._timeout, retry=self._retry)
+            self._bucket().blob(self._name(check_key(key))).delete(timeout=self._meta_timeout, retry=self._retry)
 
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
@@ -532,14 +644,24 @@ TRANSIENT_HTTP_CODES = {408, 429, 500, 502, 503, 504}
 def is_transient(error: BaseException) -> bool:
     """True for failures that may pass on a second try — network trouble, timeouts, throttling and
     server errors; False for everything deterministic (a bug, bad data, a refused precondition)."""
+    import http.client
+
+    import urllib3
     from google.api_core import exceptions as google_errors
+    from google.auth.exceptions import TransportError
+    from google.cloud.storage.exceptions import InvalidResponse
 
     if isinstance(error, PreconditionConflict):
         return False
-    if isinstance(error, (TimeoutError, ConnectionError, google_errors.RetryError)):
+    if isinstance(error, (TimeoutError, ConnectionError, google_errors.RetryError, http.client.HTTPException,
+                          urllib3.exceptions.ProtocolError, urllib3.exceptions.TimeoutError)):
         return True
     if isinstance(error, google_errors.GoogleAPICallError):
         return getattr(error, "code", None) in TRANSIENT_HTTP_CODES
+    if isinstance(error, InvalidResponse):       # an upload or download answered with an error status
+        return getattr(error.response, "status_code", None) in TRANSIENT_HTTP_CODES
+    if isinstance(error, TransportError) and error.args and isinstance(error.args[0], BaseException):
+        return is_transient(error.args[0])
     try:
         import requests
 

@@ -2,16 +2,16 @@
 
 Any run that was to materialize ``book`` — the build_book job, the UI's Materialize button (the
 implicit asset job), a backfill — and failed or was cancelled leaves ``published/<id>/status.json``
-saying the newest upload is not in the book there. A run-status sensor does it rather than a job
-hook, because hooks only run in the jobs they are attached to. A status written by a run that
-started later is never overwritten by an older run's failure.
+saying the newest upload is not in the current edition. A run-status sensor does it rather than a
+job hook, because hooks only run in the jobs they are attached to. A status from a run that listed
+the book folder after this run started is never overwritten by this run's failure, and the current
+edition (``current.json``) is never touched: a failure only ever changes what status.json says.
 """
-
-import json
 
 import dagster as dg
 
-from ..core.bucket_layout import book_id_problem, published_prefix
+from ..core.bucket_layout import book_id_problem
+from ..core.editions import Switch
 from ..core.stages.publish import write_status
 from .assets.common import STOPPED_BY_SIGNAL, fields
 from .resources import Bucket
@@ -30,32 +30,21 @@ def book_of_run(run: dg.DagsterRun) -> str | None:
     return book_id if targets_book else None
 
 
-def newer_status_exists(instance: dg.DagsterInstance, bucket: Bucket, book_id: str, run: dg.DagsterRun) -> bool:
-    """Whether status.json was written by a run that started after ``run`` (so it must be left alone)."""
-    key = published_prefix(book_id) + "status.json"
-    if not bucket.exists(key):
-        return False
-    try:
-        writer = json.loads(bucket.read_bytes(key)).get("run_id")
-    except ValueError:
-        return False
-    if not writer or writer == run.run_id:
-        return False
-    theirs, ours = instance.get_run_record_by_id(writer), instance.get_run_record_by_id(run.run_id)
-    if theirs is None or ours is None:
-        return False
-    return (theirs.create_timestamp.timestamp() > ours.create_timestamp.timestamp())
-
-
 def record_run_not_published(instance: dg.DagsterInstance, bucket: Bucket, run: dg.DagsterRun,
                              problems: list[str]) -> str | None:
-    """Mark the book of a failed or cancelled ``run`` as not current; the reason it was left alone, if it was."""
+    """Mark the book of a failed or cancelled ``run`` as not current; the reason it was left alone, if it was.
+
+    The run counts as having listed the book folder when it was created (the earliest it could
+    have), so a status from a listing after that — a newer run's, or this run's own, more precise
+    one — is kept (``write_unless_newer``)."""
     book_id = book_of_run(run)
     if book_id is None:
         return f"run {run.run_id} did not build a book"
-    if newer_status_exists(instance, bucket, book_id, run):
-        return f"status.json of {book_id} is from a newer run; left as it is"
-    write_status(bucket, book_id, run.run_id, published=False, problems=problems)
+    record = instance.get_run_record_by_id(run.run_id)
+    created = record.create_timestamp.timestamp() if record is not None else 0.0
+    if write_status(bucket, book_id, run.run_id, published=False, problems=problems,
+                    sources_listed_at=created) is Switch.NEWER_KEPT:
+        return f"status.json of {book_id} is from a run that listed the book folder later; left as it is"
     return None
 
 

@@ -9,7 +9,8 @@ from ..inventory import classify, unreadable_object
 from ..store import BucketObject, is_safe_key
 
 
-def take_inventory(book_id: str, objects: Sequence[BucketObject], *, listing_ms: float = 0.0) -> Inventory:
+def take_inventory(book_id: str, objects: Sequence[BucketObject], *, listing_ms: float = 0.0,
+                   listed_at: float = 0.0) -> Inventory:
     """Every listed object with its role; objects the book must not open get role OTHER and a reason."""
     prefix = book_prefix(book_id)
     entries = []
@@ -22,4 +23,5 @@ def take_inventory(book_id: str, objects: Sequence[BucketObject], *, listing_ms:
             generation=obj.generation, content_hash=obj.content_hash, reason=placement.reason,
             message=placement.message))
     return Inventory(book_id=book_id, prefix=prefix, entries=tuple(entries),
-                     fingerprint=contents_fingerprint(objects, prefix), listing_ms=listing_ms)
+                     fingerprint=contents_fingerprint(objects, prefix), listing_ms=listing_ms,
+                     listed_at=listed_at)

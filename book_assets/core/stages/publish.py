@@ -1,8 +1,9 @@
 """Stage 5 (book): render the PDF and cover, check them as a printer would, and publish the set.
 
 Publishing writes the thumbnails, ``report.json``, ``preview.html``, ``cover.pdf`` and ``book.pdf``
-under ``published/<id>/``, prunes thumbnails of pages an earlier, longer edition had, and always
-ends with ``status.json`` saying whether the files beside it are the newest upload's book.
+into a new edition folder ``published/<id>/editions/<edition>/`` and then makes it current by
+switching ``published/<id>/current.json`` — the last write (``core.editions``). Every build ends with
+``status.json`` saying whether the current edition is the newest upload's book.
 """
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import dataclasses
 import json
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..bucket_layout import published_prefix
 from ..contracts import Inventory, Layout, Pairing, PublishedBook, Validation, runner_up_probability
 from ..cover import front_cover_png, render_cover
+from ..editions import (Edition, Switch, edition_files, edition_id, edition_prefix, make_current, prune_editions,
+                        read_current, remove_edition, status_key, write_unless_newer)
 from ..inventory import Role
 from ..pairing import PairStatus
 from ..preflight import PreflightReport, preflight_cover, preflight_pdf
@@ -98,26 +101,33 @@ def page_warnings(layout: Layout, pairing: Pairing, preflight_warnings: list[Pro
     return notes
 
 
-def status_document(book_id: str, run_id: str, *, published: bool, problems: list[str]) -> dict:
-    """``published/<id>/status.json``: whether the files beside it are the newest upload's book."""
+def status_document(book_id: str, run_id: str, *, published: bool, problems: list[str], sources_listed_at: float,
+                    current: Edition | None = None) -> dict:
+    """``published/<id>/status.json``: whether the current edition is the newest upload's book."""
     return {
         "book_id": book_id,
         "run_id": run_id,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "sources_listed_at": sources_listed_at,
         "published": published,
-        "message": ("The book here was made from the newest upload." if published else
-                    "The newest upload could not be made into a book yet (see problems); any book.pdf "
-                    "here is from an earlier upload."),
+        "message": ("The current edition was made from the newest upload." if published else
+                    "The newest upload could not be made into a book yet (see problems); the current edition "
+                    "(current.json), if any, is from an earlier upload."),
+        "edition": current.edition if current else None,
+        "files": current.files if current else {},
         "problems": problems,
     }
 
 
-def write_status(store: ObjectStore, book_id: str, run_id: str, *, published: bool, problems: list[str]) -> None:
+def write_status(store: ObjectStore, book_id: str, run_id: str, *, published: bool, problems: list[str],
+                 sources_listed_at: float) -> Switch:
     """Written by every build — published or refused here, or failed earlier (the run-status sensor) —
-    so a blocked upload never leaves an older book.pdf looking current."""
-    document = status_document(book_id, run_id, published=published, problems=problems)
-    store.write_bytes(published_prefix(book_id) + "status.json", json.dumps(document, indent=2).encode(),
-                      content_type="application/json")
+    so a blocked upload never leaves an older book looking current; never over the status of a run
+    that listed the book folder later (``write_unless_newer``)."""
+    document = status_document(book_id, run_id, published=published, problems=problems,
+                               sources_listed_at=sources_listed_at,
+                               current=read_current(store, book_id) if published else None)
+    return write_unless_newer(store, status_key(book_id), document)
 
 
 @dataclass(frozen=True)
@@ -214,29 +224,32 @@ def report_metrics(inventory: Inventory, validation: Validation, pairing: Pairin
     }
 
 
-def publish_files(store: ObjectStore, book_id: str, rendered: Rendered, report: BookReport, preview: str) -> float:
-    """Upload the book's files under ``published/<id>/`` (book.pdf last) and prune thumbnails an
-    earlier, longer edition left; the milliseconds it took."""
-    out = published_prefix(book_id)
+UPLOAD_THREADS = 8    # an edition's files are independent: one stalled upload must not hold up the rest
+
+
+def publish_files(store: ObjectStore, out: str, rendered: Rendered, report: BookReport, preview: str) -> float:
+    """Upload one edition's files under the folder ``out``, in parallel (nothing reads them until the
+    pointer names them, so their order does not matter); the milliseconds it took."""
     started = time.perf_counter()
-    page_keys = [f"{out}pages/page-{number:03d}.png" for number in range(1, len(rendered.thumbnails) + 1)]
-    for key, png in zip(page_keys, rendered.thumbnails):
-        store.write_bytes(key, png, content_type="image/png")
-    store.write_bytes(out + "report.json", report.to_json().encode(), content_type="application/json")
-    store.write_bytes(out + "preview.html", preview.encode(), content_type="text/html")
-    store.write_file(out + "cover.pdf", rendered.cover_path, content_type="application/pdf")
-    store.write_file(out + "book.pdf", rendered.pdf_path, content_type="application/pdf")
-    current = set(page_keys)
-    for stale in [o.key for o in store.list_objects(out + "pages/", with_hash=False) if o.key not in current]:
-        store.delete(stale)
+    uploads = [*((store.write_bytes, f"{out}pages/page-{number:03d}.png", png, "image/png")
+                 for number, png in enumerate(rendered.thumbnails, start=1)),
+               (store.write_bytes, out + "report.json", report.to_json().encode(), "application/json"),
+               (store.write_bytes, out + "preview.html", preview.encode(), "text/html"),
+               (store.write_file, out + "cover.pdf", rendered.cover_path, "application/pdf"),     # streamed from
+               (store.write_file, out + "book.pdf", rendered.pdf_path, "application/pdf")]        # their files
+    with ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="publish") as pool:
+        for done in [pool.submit(write, key, source, content_type=kind) for write, key, source, kind in uploads]:
+            done.result()       # the first failure is raised here (the rest finish or fail on their own)
     return ms_since(started)
 
 
 def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, layout: Layout,
               store: ObjectStore, *, run_id: str) -> BookBuild:
-    """Render and preflight; publish when everything passes and every object is accounted for; and in
-    every case write status.json."""
-    out = published_prefix(inventory.book_id)
+    """Render and preflight; when everything passes and every object is accounted for, upload a new
+    edition and make it current unless a newer one already is; prune old editions; and in every
+    case write status.json."""
+    book_id = inventory.book_id
+    edition = edition_id(inventory.listed_at, run_id)
     with tempfile.TemporaryDirectory(prefix="book-") as tmp, contextlib.ExitStack() as files:
         rendered = render_book(layout, store, Path(tmp), files)
         report = build_report(inventory, validation, pairing, layout,
@@ -245,24 +258,34 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
         missing = unaccounted(report, inventory.keys)
         refusals = (*rendered.preflight.problems, *rendered.cover_preflight.problems,
                     *(Problem("unaccounted_object", f"{key} is not accounted for in the report") for key in missing))
-        publish = not refusals
-        upload_ms = 0.0
-        if publish:
-            review = review_of(inventory.book_id, validation, pairing, layout, store, files)
-            upload_ms = publish_files(store, inventory.book_id, rendered, report,
+        upload_ms, switch, pruned = 0.0, None, []
+        if not refusals:
+            review = review_of(book_id, validation, pairing, layout, store, files)
+            upload_ms = publish_files(store, edition_prefix(book_id, edition), rendered, report,
                                       preview_html(layout, pairing, rendered, review))
-        write_status(store, inventory.book_id, run_id, published=publish, problems=[str(p) for p in refusals])
+            switch = make_current(store, Edition(book_id, edition, run_id, inventory.fingerprint, inventory.listed_at,
+                                                 edition_files(book_id, edition, len(rendered.thumbnails))))
+            if switch is Switch.NEWER_KEPT:      # never current, so no reader has it: remove it now
+                remove_edition(store, book_id, edition)
+            pruned = prune_editions(store, book_id)
+        publish = switch is Switch.WRITTEN
+        write_status(store, book_id, run_id, published=publish, problems=[str(p) for p in refusals],
+                     sources_listed_at=inventory.listed_at)
+    newer = read_current(store, book_id) if switch is Switch.NEWER_KEPT else None
+    superseded_by = newer.edition if newer else ""
+    keys = edition_files(book_id, edition, len(rendered.thumbnails))
     stats = rendered.stats
     result = PublishedBook(
-        book_id=inventory.book_id, published=publish, source_fingerprint=inventory.fingerprint,
-        pdf=out + "book.pdf", cover=out + "cover.pdf", report=out + "report.json", preview=out + "preview.html",
-        status=out + "status.json", pages=stats.pages, profile=layout.layout.profile.name, problems=refusals,
+        book_id=book_id, published=publish, source_fingerprint=inventory.fingerprint,
+        pdf=keys["book.pdf"], cover=keys["cover.pdf"], report=keys["report.json"], preview=keys["preview.html"],
+        status=status_key(book_id), pages=stats.pages, profile=layout.layout.profile.name, problems=refusals,
+        edition=edition if not refusals else "", superseded_by=superseded_by,
         figures={
             "pdf_bytes": stats.bytes, "pdf_mb": round(stats.bytes / 1e6, 2), "images_embedded": stats.images,
             "images_resampled": stats.resampled_images, "render_ms": round(stats.seconds * 1000, 1),
             "preflight_ms": rendered.preflight_ms, "min_pdf_ppi": rendered.preflight.min_ppi,
             "spine_in": round(layout.cover.spine_in, 4), "cover_bytes": rendered.cover_bytes,
-            "thumbnails_ms": rendered.thumbnails_ms, "upload_ms": upload_ms,
+            "thumbnails_ms": rendered.thumbnails_ms, "upload_ms": upload_ms, "editions_pruned": len(pruned),
             "pages_reused": rendered.pages_reused, "pages_rasterised": rendered.pages_rasterised,
             "pdf_parts": stats.parts, "pdf_parts_reused": stats.parts_reused,
             "press": rendered.press.kind.value, "press_ms": rendered.press.ms,

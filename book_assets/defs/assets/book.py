@@ -1,4 +1,5 @@
-"""``book``: the published picture book (``published/<id>/``: book.pdf, cover.pdf, preview.html, pages, report)."""
+"""``book``: the published picture book — a new edition under ``published/<id>/editions/`` (book.pdf,
+cover.pdf, preview.html, pages, report) made current by ``published/<id>/current.json``."""
 
 import base64
 import io
@@ -8,6 +9,7 @@ from PIL import Image
 
 from ...core.bucket_layout import book_prefix, contents_fingerprint
 from ...core.contracts import Inventory, Layout, Pairing, Validation
+from ...core.editions import pointer_key
 from ...core.stages.publish import make_book
 from .. import checks
 from ..resources import Bucket, link
@@ -39,7 +41,8 @@ def page_strip_markdown(pngs) -> str:
 @fail_fast_unless_transient()
 def book(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventory, validated_images: Validation,
          image_pairs: Pairing, page_layouts: Layout):
-    """The published picture book: ``published/<book_id>/book.pdf``, cover, preview, thumbnails and ``report.json``."""
+    """The published picture book: an edition (book.pdf, cover, preview, thumbnails, ``report.json``) under
+    ``published/<book_id>/editions/``, made current by ``current.json`` unless a newer edition already is."""
     book_id = book_id_of(context)
     built = make_book(raw_images, validated_images, image_pairs, page_layouts, bucket, run_id=context.run.run_id)
     folder_now = contents_fingerprint(bucket.list_objects(book_prefix(book_id)),
@@ -48,18 +51,24 @@ def book(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventor
     if result.published:
         context.log.info(fields("published", book=book_id, asset="book", url=bucket.url(result.pdf),
                                 pages=result.pages, pdf_mb=result.figures["pdf_mb"]))
+    elif result.superseded_by:
+        context.log.warning(fields("superseded", book=book_id, asset="book", edition=result.edition,
+                                   current=result.superseded_by))
     else:
         context.log.error(fields("not_published", book=book_id, asset="book", problems=len(result.problems),
                                  first=str(result.problems[0]) if result.problems else ""))
     current = folder_now == raw_images.fingerprint
     reason = ("Published from the book folder as it is now." if result.published and current else
               "The book folder changed while this build ran; the sensor builds it again." if result.published else
+              f"A newer edition ({result.superseded_by}) is current; this older one was discarded."
+              if result.superseded_by else
               "This build was not published (see pdf_preflight, cover_preflight, everything_accounted_for).")
     links = {name: link(bucket.url(key)) if result.published else "not published" for name, key in
              (("pdf", result.pdf), ("report", result.report), ("cover", result.cover), ("preview_html", result.preview))}
     return dg.MaterializeResult(
         value=result,
         metadata={**result.metrics(), **links, "source_fingerprint": result.source_fingerprint,
+                  "edition": result.edition, "current_pointer": link(bucket.url(pointer_key(book_id))),
                   "preflight": checks.preflight_table({"book.pdf": built.preflight.item_table(),
                                                        "cover.pdf": built.cover_preflight.item_table()}),
                   "preview": dg.MetadataValue.md(thumbnail_markdown(built.thumbnails[:PREVIEW_PAGES])),

@@ -20,9 +20,9 @@ COLUMNS = ["key", "relative_path", "role", "reason", "message", "size", "updated
 def raw_images(context: dg.AssetExecutionContext, bucket: Bucket):
     """Every object under ``books/<book_id>/`` with its role: drawing, generated, config, overrides, other."""
     book_id = book_id_of(context)
-    started = time.perf_counter()
+    listed_at, started = time.time(), time.perf_counter()
     objects = bucket.list_objects(book_prefix(book_id))
-    inventory = take_inventory(book_id, objects, listing_ms=ms_since(started))
+    inventory = take_inventory(book_id, objects, listing_ms=ms_since(started), listed_at=listed_at)
     if not inventory.entries:
         context.log.warning(fields("empty_book_folder", book=book_id, folder=bucket.url(book_prefix(book_id))))
     context.log.info(fields("inventory", book=book_id, asset="raw_images", **inventory.metrics()))
