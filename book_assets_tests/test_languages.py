@@ -14,7 +14,7 @@ from book_assets.core.story.language import LANGUAGES, language_for
 from book_assets.core.story.phrases import PHRASES
 from book_assets_dev.samples import SampleDrawing, sample_book_files
 
-from .support import build, check_results, materialization, upload
+from .support import build, check_results, materialization, published, upload
 
 # A few words of each language's boilerplate that its PDF must hold, and English ones it must not.
 EXPECTED = {
@@ -52,7 +52,7 @@ def test_the_book_speaks_its_language(shared_bucket, instance, two_drawings, lan
     result = build(bucket, instance, book)
     assert result.success
     text = _flat("\n".join(page.extract_text() for page in
-                           PdfReader(io.BytesIO(bucket.read_bytes(f"published/{book}/book.pdf"))).pages))
+                           PdfReader(io.BytesIO(bucket.read_bytes(published(bucket, book)))).pages))
     for words in EXPECTED[language]:
         assert words in text, (language, words)
     if language != "en":
@@ -60,7 +60,7 @@ def test_the_book_speaks_its_language(shared_bucket, instance, two_drawings, lan
     # the story is the writer's, in that language: one of its opening sentences is on page 4
     openings = [template.split("{name}")[0].strip() for template in PHRASES[language]["open"]]
     assert any(opening and opening in text for opening in openings), text[:600]
-    assert f'<html lang="{language}">' in bucket.read_bytes(f"published/{book}/preview.html").decode()
+    assert f'<html lang="{language}">' in bucket.read_bytes(published(bucket, book, "preview.html")).decode()
 
 
 def test_an_unknown_language_is_reported_and_the_book_is_english(shared_bucket, instance, two_drawings):
@@ -72,9 +72,9 @@ def test_an_unknown_language_is_reported_and_the_book_is_english(shared_bucket, 
     assert result.success and check_results(result)["text_fits"].passed
     problems = materialization(result, "page_layouts").metadata["config_problems"].value
     assert "'tlh'" in problems and "ru (Русский)" in problems
-    assert "'tlh'" in bucket.read_bytes("published/klingon/report.json").decode()
+    assert "'tlh'" in bucket.read_bytes(published(bucket, "klingon", "report.json")).decode()
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(
-        bucket.read_bytes("published/klingon/book.pdf"))).pages)
+        bucket.read_bytes(published(bucket, "klingon")))).pages)
     assert "The End" in text
 
 

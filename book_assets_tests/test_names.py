@@ -16,7 +16,7 @@ from book_assets.core.filenames import NameKind, filename_words, read_file_name
 from book_assets.core.story import NameSource, name_drawings, name_from_filename, parse_book_config
 from book_assets_dev.samples import SampleDrawing, sample_book_files
 
-from .support import build, check_results, materialization, upload
+from .support import build, check_results, materialization, published, upload
 
 
 @pytest.mark.parametrize("filename", [
@@ -92,7 +92,7 @@ def _build_named_book(bucket, instance, stems: tuple[str, ...], book_toml: str =
     upload(bucket, "named", files)
     result = build(bucket, instance, "named")
     assert result.success
-    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(bucket.read_bytes("published/named/book.pdf"))).pages)
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(bucket.read_bytes(published(bucket, "named")))).pages)
     return result, text
 
 
@@ -143,7 +143,7 @@ def test_book_toml_sections_match_like_a_person_reads_them_and_a_stray_one_is_re
     assert "Our cat naps in the sun all day long." in " ".join(text.split())
     metadata = materialization(result, "page_layouts").metadata
     assert "DSC_0024.jpg" in metadata["config_problems"].value and "DSC_0042.jpg" in metadata["config_problems"].value
-    report = json.loads(bucket.read_bytes("published/named/report.json"))
+    report = json.loads(bucket.read_bytes(published(bucket, "named", "report.json")))
     assert any("DSC_0024.jpg" in line and "DSC_0042.jpg" in line for line in json.dumps(report).split("\\n"))
 
 
@@ -174,7 +174,7 @@ def test_names_in_any_script_are_printed_shaped_and_searchable(bucket, instance)
     checks = check_results(result)
     assert checks["text_fits"].passed and checks["pdf_preflight"].passed
     assert checks["drawings_named_by_us"].passed        # every name printable: none replaced
-    text = _pdf_texts(bucket.read_bytes("published/scripts/book.pdf"))
+    text = _pdf_texts(bucket.read_bytes(published(bucket, "scripts")))
     for name in SCRIPT_NAMES:
         assert text.count(unicodedata.normalize("NFKC", name)) >= 2, name      # title and story
 

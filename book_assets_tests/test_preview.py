@@ -11,7 +11,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from book_assets.core.preview import PreviewPage, render_preview, spreads
 
-from .support import build, upload
+from .support import build, published, upload
 
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -51,7 +51,7 @@ def published_preview(tmp_path_factory, small_book_files) -> Path:
     with dg.instance_for_test() as instance:
         result = build(bucket, instance, "preview-book")
     assert result.output_for_node("book").published is True
-    return Path(bucket.root) / "published" / "preview-book" / "preview.html"
+    return Path(bucket.root) / published(bucket, "preview-book", "preview.html")
 
 
 def _open(playwright, width: int, errors: list, requests: list):

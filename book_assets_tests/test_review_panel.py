@@ -19,7 +19,7 @@ from book_assets.core.review import NO_DRAWING, review_panel, settings_document
 from book_assets.core.story import BookConfig, DrawingConfig, parse_book_config
 from book_assets.defs.resources import LocalBucket
 
-from .support import build, upload
+from .support import build, published, upload
 from .test_preview import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
@@ -123,7 +123,7 @@ def _choose_and_download(preview: Path, width: int, downloads: Path, *, runner_u
 def test_maker_fixes_the_book_from_the_preview(review_book, tmp_path):
     bucket, built = review_book
     runner_up = built["pairs"][FOLDER + FLAGGED].runner_up.removeprefix(FOLDER)
-    preview = Path(bucket.root) / "published" / BOOK / "preview.html"
+    preview = Path(bucket.root) / published(bucket, BOOK, "preview.html")
     html = preview.read_text(encoding="utf-8")
     assert 'id="review"' in html and "'unsafe-inline'" not in html
     assert 'blend, "two"' not in html, "an upload's name reached the page unescaped"
@@ -152,15 +152,15 @@ def test_maker_fixes_the_book_from_the_preview(review_book, tmp_path):
     spread_cells = [cell for page in result.output_for_node("page_layouts").layout.pages
                     if page.drawing_key == FOLDER + runner_up and page.cells for cell in page.cells]
     assert FOLDER + FLAGGED in spread_cells, "the blend is printed with the drawing the maker chose"
-    report = json.loads(bucket.read_bytes(f"published/{BOOK}/report.json"))
+    report = json.loads(bucket.read_bytes(published(bucket, BOOK, "report.json")))
     excluded = {entry["generated"]: entry for entry in report["excluded"]}
     assert excluded[FOLDER + HELD]["reason"] == "reviewer_excluded"
-    assert 'id="review-data"' not in bucket.read_bytes(f"published/{BOOK}/preview.html").decode(), \
+    assert 'id="review-data"' not in bucket.read_bytes(published(bucket, BOOK, "preview.html")).decode(), \
         "nothing is left to settle, so the next preview shows no panel"
     panel = review_panel(BOOK, pairing, result.output_for_node("page_layouts"), lambda key: str(Path(bucket.root) / key))
     assert panel.pairs_rows == ((HELD, NO_DRAWING), (FLAGGED, runner_up)), "a later panel starts from these rows"
     assert not any(d.named_by_us for d in panel.drawings) and panel.variations == ()
-    text = _pdf_text(Path(bucket.root) / "published" / BOOK / "book.pdf")
+    text = _pdf_text(Path(bucket.root) / published(bucket, BOOK))
     for fragment in ("Zoë", "the Brave", "Юля", "naps"):
         assert fragment in text, f"{fragment!r} is not in the book's text"
 

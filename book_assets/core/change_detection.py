@@ -31,6 +31,16 @@ Watermark = tuple[float, str]           # (updated time in epoch seconds, object
 START: Watermark = (float("-inf"), "")
 
 
+def read_cursor_json(text: str | None, version: int) -> dict | None:
+    """A sensor cursor's JSON object, None for no cursor yet; ValueError when it is not one of ``version``."""
+    if not text:
+        return None
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("v") != version:
+        raise ValueError(f"unknown cursor format {text[:80]!r}")
+    return data
+
+
 @dataclass(frozen=True)
 class Cursor:
     """The watermark, plus the books already requested whose changes lie above it.
@@ -50,11 +60,9 @@ class Cursor:
     @classmethod
     def decode(cls, text: str | None) -> Cursor:
         """The cursor stored in ``text``; a fresh one for no text (raises ValueError if unreadable)."""
-        if not text:
+        data = read_cursor_json(text, CURSOR_VERSION)
+        if data is None:
             return cls()
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
-            raise ValueError(f"unknown cursor format {text[:80]!r}")
         updated = START[0] if data["updated"] is None else float(data["updated"])
         return cls((updated, str(data["key"])), {str(k): str(v) for k, v in data.get("requested", {}).items()})
 

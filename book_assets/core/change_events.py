@@ -22,6 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from .bucket_layout import BOOKS_PREFIX, book_id_problem
+from .change_detection import read_cursor_json
 from .problems import Problem
 
 CURSOR_VERSION = 1
@@ -100,11 +101,9 @@ class EventCursor:
     @classmethod
     def decode(cls, text: str | None) -> EventCursor:
         """The cursor stored in ``text``; a fresh one for no text (raises ValueError if unreadable)."""
-        if not text:
+        data = read_cursor_json(text, CURSOR_VERSION)
+        if data is None:
             return cls()
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
-            raise ValueError(f"unknown cursor format {text[:80]!r}")
         return cls(
             pending={str(b): PendingBook(float(t), int(n), bool(d)) for b, (t, n, d) in data["pending"].items()},
             requested={str(b): (str(f), float(t)) for b, (f, t) in data["requested"].items()},

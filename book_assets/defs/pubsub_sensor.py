@@ -26,7 +26,7 @@ from .assets.common import fields
 from .partitions import books_partitions
 from .resources import Bucket, GCSBucket
 from .sensors import (DEFAULT_INTERVAL_SECONDS, DEFAULT_MAX_BOOKS_PER_TICK, book_is_current_event,
-                      book_run_request, default_sensor_status, latest_book_fingerprint, quiet_period_setting,
+                      book_run_request, book_sensor, latest_book_fingerprint, quiet_period_setting,
                       run_for_contents, some_names, subscription_setting)
 
 DEFAULT_MAX_MESSAGES_PER_TICK = 1000    # one pull; each message's ack id (~200 bytes) waits in the cursor a tick
@@ -93,13 +93,10 @@ def build_pubsub_sensor(job, *, name: str = "books_pubsub_sensor", quiet_period_
     quiet = quiet_period_setting() if quiet_period_seconds is None else quiet_period_seconds
     max_runtime = (job.tags or {}).get("dagster/max_runtime")
 
-    @dg.sensor(
-        name=name, job=job, minimum_interval_seconds=minimum_interval_seconds,
-        default_status=default_status or default_sensor_status(),
-        description=(f"Pulls the bucket's Cloud Storage notifications from Pub/Sub; registers new book folders as "
-                     f"partitions and builds each changed book (deletions too) once it has been quiet for "
-                     f"{quiet:g} s (at most {max_books_per_tick} books per tick)."),
-    )
+    @book_sensor(job, name, minimum_interval_seconds, default_status,
+                 f"Pulls the bucket's Cloud Storage notifications from Pub/Sub; registers new book folders as "
+                 f"partitions and builds each changed book (deletions too) once it has been quiet for "
+                 f"{quiet:g} s (at most {max_books_per_tick} books per tick).")
     def books_pubsub_sensor(context: dg.SensorEvaluationContext, bucket: Bucket, notifications: BookNotifications):
         if not isinstance(bucket, GCSBucket):
             return dg.SkipReason(f"Pub/Sub notifications come from Cloud Storage, but the book bucket is "

@@ -77,6 +77,13 @@ def _problems(plan: TickPlan, limit: int = 10) -> list[str]:
     return problems
 
 
+def book_sensor(job, name: str, minimum_interval_seconds: int, default_status: dg.DefaultSensorStatus | None,
+                description: str):
+    """The ``@dg.sensor`` decorator both book sensors (listing and Pub/Sub) are made with."""
+    return dg.sensor(name=name, job=job, minimum_interval_seconds=minimum_interval_seconds,
+                     default_status=default_status or default_sensor_status(), description=description)
+
+
 def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds: float | None = None,
                        max_books_per_tick: int = DEFAULT_MAX_BOOKS_PER_TICK,
                        minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
@@ -85,13 +92,10 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
     quiet = quiet_period_setting() if quiet_period_seconds is None else quiet_period_seconds
     max_runtime = (job.tags or {}).get("dagster/max_runtime")
 
-    @dg.sensor(
-        name=name, job=job, minimum_interval_seconds=minimum_interval_seconds,
-        default_status=default_status or default_sensor_status(),
-        description=(f"Lists books/ in the bucket; registers new book folders as partitions and builds each "
-                     f"book whose contents changed once it has been quiet for {quiet:g} s "
-                     f"(at most {max_books_per_tick} books per tick)."),
-    )
+    @book_sensor(job, name, minimum_interval_seconds, default_status,
+                 f"Lists books/ in the bucket; registers new book folders as partitions and builds each book "
+                 f"whose contents changed once it has been quiet for {quiet:g} s (at most {max_books_per_tick} "
+                 f"books per tick).")
     def books_sensor(context: dg.SensorEvaluationContext, bucket: Bucket):
         try:
             cursor = Cursor.decode(context.cursor)
