@@ -495,3 +495,13 @@ def test_a_cut_story_names_its_drawing_page_words_over_and_the_fix():
     assert "drawing d0.png on page 4" in problem.message
     assert '[drawings."drawings/d0.png"]' not in problem.message and '[drawings."d0.png"]' in problem.message
     assert f"by at least {words_over} words" in problem.message
+
+
+def test_the_closing_words_are_on_the_last_page_not_before_the_end_pages():
+    """"Close the book and dream" comes on the last printed page, after the draw pages; no story page
+    says it while pages are still to come."""
+    layout = layout_book(make_book(7, 9), PROFILE)
+    text = {page.number: " ".join(" ".join(t.lines) for t in page.texts) for page in layout.pages}
+    last = layout.pages[-1]
+    assert last.kind == "closing" and "close the book and dream" in text[last.number]
+    assert not any("close the book" in text[page.number] for page in layout.pages[:-1])

@@ -53,7 +53,7 @@ class Language:
     draw_character: str                       # "Draw {name} on a new adventure!"
     general_prompts: tuple[str, ...]
     closing: str                              # "{title} was drawn by {maker}: {drawings} and {pictures} made from them."
-    thank_you: str
+    thank_you: str                            # the closing words on the last page: close the book, thanks
     young_artists: str
     this_book: str
     meet: str                                 # "Meet {names}!"
@@ -105,7 +105,7 @@ LANGUAGES: dict[str, Language] = {language.code: language for language in (
         "Pictures and words by {author}", "Each drawing faces the new pictures an image model made from it.",
         "Draw {name} on a new adventure!",
         ("Draw a new friend for this book!", "What happens next? Draw it here!", "Draw yourself in the story!"),
-        "{title} was drawn by {maker}: {drawings} and {pictures} made from them.", "Thank you for reading!",
+        "{title} was drawn by {maker}: {drawings} and {pictures} made from them.", "Now it is time to close the book and dream. Thank you for reading!",
         "its young artists", "This book", "Meet {names}!", "{names} and friends", "{a} and {b}",
         "{a}, {b} and Friends", "The Story of {a}", "Our Picture Book", "{drawings} by {maker}, and {pictures} made from them.",
         "A picture book made from children's drawings."),
@@ -121,7 +121,7 @@ LANGUAGES: dict[str, Language] = {language.code: language for language in (
         "Dibujos y palabras de {author}", "Cada dibujo está junto a las imágenes nuevas que un modelo de imagen hizo con él.",
         "¡Dibuja a {name} en una nueva aventura!",
         ("¡Dibuja un nuevo amigo para este libro!", "¿Qué pasa después? ¡Dibújalo aquí!", "¡Dibújate en el cuento!"),
-        "{title} lo dibujaron {maker}: {drawings} y {pictures} hechas a partir de ellos.", "¡Gracias por leer!",
+        "{title} lo dibujaron {maker}: {drawings} y {pictures} hechas a partir de ellos.", "Es hora de cerrar el libro y soñar. ¡Gracias por leer!",
         "sus jóvenes artistas", "Este libro", "¡Conoce a {names}!", "{names} y sus amigos", "{a} y {b}",
         "{a}, {b} y sus amigos", "La historia de {a}", "Nuestro libro ilustrado",
         "{drawings} de {maker}, y {pictures} hechas a partir de ellos.", "Un libro ilustrado hecho con dibujos de niños.", ("un", "una")),
@@ -137,7 +137,7 @@ LANGUAGES: dict[str, Language] = {language.code: language for language in (
         "Dessins et mots de {author}", "Chaque dessin fait face aux nouvelles images qu’un modèle d’images en a tirées.",
         "Dessine {name} dans une nouvelle aventure !",
         ("Dessine un nouvel ami pour ce livre !", "Et après ? Dessine-le ici !", "Dessine-toi dans l’histoire !"),
-        "{title} a été dessiné par {maker} : {drawings} et {pictures} faites à partir d’eux.", "Merci d’avoir lu !",
+        "{title} a été dessiné par {maker} : {drawings} et {pictures} faites à partir d’eux.", "Il est temps de fermer le livre et de rêver. Merci d’avoir lu !",
         "ses jeunes artistes", "Ce livre", "Voici {names} !", "{names} et leurs amis", "{a} et {b}",
         "{a}, {b} et leurs amis", "L’histoire de {a}", "Notre livre d’images",
         "{drawings} de {maker}, et {pictures} faites à partir d’eux.", "Un livre d’images fait de dessins d’enfants.", ("un", "une")),
@@ -153,7 +153,7 @@ LANGUAGES: dict[str, Language] = {language.code: language for language in (
         "Bilder und Worte von {author}", "Jeder Zeichnung gegenüber stehen die neuen Bilder, die ein Bildmodell daraus machte.",
         "Male {name} in einem neuen Abenteuer!",
         ("Male einen neuen Freund für dieses Buch!", "Was passiert als Nächstes? Male es hier!", "Male dich selbst in die Geschichte!"),
-        "{title} wurde von {maker} gemalt: {drawings} und {pictures}, die daraus entstanden.", "Danke fürs Lesen!",
+        "{title} wurde von {maker} gemalt: {drawings} und {pictures}, die daraus entstanden.", "Jetzt ist es Zeit, das Buch zu schließen und zu träumen. Danke fürs Lesen!",
         "seinen jungen Künstlern", "Dieses Buch", "Das sind {names}!", "{names} und Freunde", "{a} und {b}",
         "{a}, {b} und Freunde", "Die Geschichte von {a}", "Unser Bilderbuch",
         "{drawings} von {maker}, und {pictures}, die daraus entstanden.", "Ein Bilderbuch aus Kinderzeichnungen.", ("eine", "ein")),
@@ -169,7 +169,7 @@ LANGUAGES: dict[str, Language] = {language.code: language for language in (
         "Рисунки и слова: {author}", "Напротив каждого рисунка — новые картинки, которые по нему сделала нейросеть.",
         "Нарисуй, куда отправится {name}!",
         ("Нарисуй нового друга для этой книги!", "Что было дальше? Нарисуй здесь!", "Нарисуй себя в этой истории!"),
-        "«{title}» нарисовали {maker}: {drawings} и {pictures} по ним.", "Спасибо, что прочитали!",
+        "«{title}» нарисовали {maker}: {drawings} и {pictures} по ним.", "Пора закрыть книгу и видеть сны. Спасибо, что прочитали!",
         "юные художники", "Эта книга", "Знакомьтесь: {names}!", "{names} и друзья", "{a} и {b}",
         "{a}, {b} и друзья", "История: {a}", "Наша книжка с картинками",
         "{drawings}: {maker}, и {pictures} по ним.", "Книжка с картинками из детских рисунков.", ("один", "один")),
