@@ -12,6 +12,7 @@ import pytest
 from .conftest import BLOCKED_BOOK_ID as BLOCKED
 from .support import DAGSTER_DEV_BOOK_ID as BOOK_ID
 from .support import gql as _gql
+from .support import published
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def test_book_partition_materializes_from_the_api(webserver, materialized_book):
     url, bucket, _ = webserver
     _, status = materialized_book
     assert status == "SUCCESS"
-    assert bucket.exists(f"published/{BOOK_ID}/book.pdf")
+    assert bucket.exists(published(bucket, BOOK_ID))
     book = _gql(url, """{ assetOrError(assetKey: {path: ["book"]}) { ... on Asset {
         assetMaterializations(partitions: ["%s"]) { metadataEntries { label } } } } }""" % BOOK_ID)
     labels = {e["label"] for e in book["assetOrError"]["assetMaterializations"][0]["metadataEntries"]}

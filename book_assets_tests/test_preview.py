@@ -2,13 +2,17 @@
 through Playwright: pages turn, nothing is fetched from a network, nothing logs an error."""
 from __future__ import annotations
 
+import base64
+import io
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageChops
 from playwright.sync_api import expect, sync_playwright
 
+from book_assets.core.page_images import rasterise_pages
 from book_assets.core.preview import PreviewPage, render_preview, spreads
 
 from .support import build, published, upload
@@ -129,9 +133,17 @@ def test_preview_shows_the_cover_and_every_page_on_a_phone_and_a_desktop(publish
                     break
                 page.click("#next")
             assert most_per_view == per_view
+            shown = page.eval_on_selector_all("figure[data-page] img", "is => is.map(i => i.src)")
         finally:
             browser.close()
     assert seen == list(range(1, pages + 1))
+    # What the browser shows is the printed PDF itself, rasterised by PDFium (not a second renderer).
+    pdf = published_preview.parent / "book.pdf"
+    for number in (1, 4, pages):
+        shown_png = Image.open(io.BytesIO(base64.b64decode(shown[number - 1].split(",", 1)[1]))).convert("RGB")
+        printed = rasterise_pages(pdf, [number - 1], shown_png.width, workers=1)[number - 1]
+        assert ImageChops.difference(shown_png, Image.open(io.BytesIO(printed)).convert("RGB")).getbbox() is None, \
+            f"page {number} in the preview is not the PDF's page"
     assert errors == []
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
 
