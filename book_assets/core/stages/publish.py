@@ -11,7 +11,9 @@ import contextlib
 import dataclasses
 import json
 import tempfile
+import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -153,21 +155,65 @@ class Rendered:
         return {"book.pdf": self.preflight.item_table(), "cover.pdf": self.cover_preflight.item_table()}
 
 
+FETCH_THREADS = 8     # print copies are independent reads: on a flaky bucket their stalls overlap, not add up
+
+
+class PrintCopies:
+    """Print copies fetched from the store to local files, each once, kept open in ``files`` until it
+    closes. ``prefetch`` fetches many in parallel; calling it with one key fetches that one if it is
+    not here yet. Safe to call from several threads (the PDF's resampling calls it from a pool)."""
+
+    def __init__(self, store: ObjectStore, files: contextlib.ExitStack):
+        self._store, self._files = store, files
+        self._local: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _fetch(self, key: str) -> tuple[str, contextlib.ExitStack]:
+        held = contextlib.ExitStack()
+        try:
+            return str(held.enter_context(self._store.local_path(key))), held
+        except BaseException:
+            held.close()
+            raise
+
+    def _keep(self, key: str, path: str, held: contextlib.ExitStack) -> str:
+        with self._lock:
+            self._files.enter_context(held)      # closed with the others, even if another fetch failed
+            return self._local.setdefault(key, path)
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        missing = sorted(set(keys) - self._local.keys())
+        if not missing:
+            return
+        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(missing)), thread_name_prefix="fetch") as pool:
+            fetches = [(key, pool.submit(self._fetch, key)) for key in missing]
+        for key, done in fetches:
+            if done.exception() is None:
+                self._keep(key, *done.result())
+        for _, done in fetches:
+            if done.exception() is not None:
+                raise done.exception()
+
+    def __call__(self, key: str) -> str:
+        with self._lock:
+            if key in self._local:
+                return self._local[key]
+        return self._keep(key, *self._fetch(key))
+
+
 def render_book(layout: Layout, store: ObjectStore, folder: Path, files: contextlib.ExitStack) -> Rendered:
     """Write book.pdf and cover.pdf into ``folder``, make both what the profile's press asks for
     (core.press), preflight both, and rasterise every page's image from the written PDF (reused for
     pages whose inputs did not change, core.page_images).
-    Print copies are fetched from the store once each and kept open in ``files`` until it closes."""
+    The print copies the drawing needs (the cover's and those on pages not reused) are fetched from
+    the store together, in parallel, before drawing starts."""
     book, cover = layout.layout, layout.cover
-    local: dict[str, str] = {}
-
-    def image_path(print_copy: str) -> str:
-        if print_copy not in local:
-            local[print_copy] = str(files.enter_context(store.local_path(print_copy)))
-        return local[print_copy]
+    image_path = PrintCopies(store, files)
+    cover_copies = [placed.print_copy for placed in cover.images]
 
     pdf_path, cover_path = folder / "book.pdf", folder / "cover.pdf"
-    stats = render_pdf(book, image_path, pdf_path, store=store)
+    stats = render_pdf(book, image_path, pdf_path, store=store,
+                       prefetch=lambda keys: image_path.prefetch([*keys, *cover_copies]))
     press = make_press_ready(pdf_path, book.profile)
     stats = dataclasses.replace(stats, bytes=press.bytes)
     started = time.perf_counter()
