@@ -201,14 +201,13 @@ class PrintCopies:
         return self._keep(key, *self._fetch(key))
 
 
-def render_book(layout: Layout, store: ObjectStore, folder: Path, files: contextlib.ExitStack) -> Rendered:
+def render_book(layout: Layout, store: ObjectStore, folder: Path, image_path: PrintCopies) -> Rendered:
     """Write book.pdf and cover.pdf into ``folder``, make both what the profile's press asks for
     (core.press), preflight both, and rasterise every page's image from the written PDF (reused for
     pages whose inputs did not change, core.page_images).
     The print copies the drawing needs (the cover's and those on pages not reused) are fetched from
     the store together, in parallel, before drawing starts."""
     book, cover = layout.layout, layout.cover
-    image_path = PrintCopies(store, files)
     cover_copies = [placed.print_copy for placed in cover.images]
 
     pdf_path, cover_path = folder / "book.pdf", folder / "cover.pdf"
@@ -229,13 +228,12 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, files: context
                     pages_reused=images.reused, pages_rasterised=images.rasterised)
 
 
-def review_of(book_id: str, validation: Validation, pairing: Pairing, layout: Layout, store: ObjectStore,
-              files: contextlib.ExitStack) -> ReviewPanel:
-    """The preview's review panel, its pictures drawn from the images' print copies."""
-    def image_file(key: str) -> str:
-        return str(files.enter_context(store.local_path(validation.get(key).print_copy)))
-
-    return review_panel(book_id, pairing, layout, image_file)
+def review_of(book_id: str, validation: Validation, pairing: Pairing, layout: Layout,
+              copies: PrintCopies) -> ReviewPanel:
+    """The preview's review panel, its pictures drawn from the images' print copies: those the book
+    already fetched are reused, every drawing's is fetched together with the rest."""
+    copies.prefetch(validation.get(named.key).print_copy for named in layout.drawing_names)
+    return review_panel(book_id, pairing, layout, lambda key: copies(validation.get(key).print_copy))
 
 
 def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered, review: ReviewPanel | None = None) -> str:
@@ -297,7 +295,8 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
     book_id = inventory.book_id
     edition = edition_id(inventory.listed_at, run_id)
     with tempfile.TemporaryDirectory(prefix="book-") as tmp, contextlib.ExitStack() as files:
-        rendered = render_book(layout, store, Path(tmp), files)
+        copies = PrintCopies(store, files)
+        rendered = render_book(layout, store, Path(tmp), copies)
         report = build_report(inventory, validation, pairing, layout,
                               report_metrics(inventory, validation, pairing, layout, rendered.stats),
                               rendered.preflight_items())
@@ -306,7 +305,7 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
                     *(Problem("unaccounted_object", f"{key} is not accounted for in the report") for key in missing))
         upload_ms, switch, pruned = 0.0, None, []
         if not refusals:
-            review = review_of(book_id, validation, pairing, layout, store, files)
+            review = review_of(book_id, validation, pairing, layout, copies)
             upload_ms = publish_files(store, edition_prefix(book_id, edition), rendered, report,
                                       preview_html(layout, pairing, rendered, review))
             switch = make_current(store, Edition(book_id, edition, run_id, inventory.fingerprint, inventory.listed_at,
