@@ -162,10 +162,12 @@ DECODE_MEMORY_BOUND = 200 * 1024 * 1024
 """Most memory one picture may take while it is decoded and made sRGB, in bytes.
 
 Validation decodes pictures in parallel on small (2-core) machines beside Dagster and the PDF
-writer, so each decode must have a ceiling that several of them can share. 200 MB holds every
-photo we are asked to print — a 60-megapixel JPEG is decoded reduced (DCT scaling), a 24-megapixel
-RGB picture with a colour profile fits whole — while a 0.14 MB zlib bomb that inflates to
-7000×7000 (~310 MB in Pillow) is refused from its header, before any pixel is decoded."""
+writer, so each decode must have a ceiling that several of them can share. 200 MB holds the photos
+we are asked to print — a JPEG of 6000 px or more on its long side is decoded at half size or less
+(DCT scaling), so the 60-megapixel cap fits; an sRGB (or untagged) RGB picture fits whole up to
+about 25 megapixels, one with another colour profile or with transparency up to about 12 — while
+a 0.14 MB zlib bomb that inflates to 7000×7000 (~310 MB in Pillow) is refused from its header,
+before any pixel is decoded. book_assets_tests/test_decode_memory.py measures it."""
 
 # What Pillow keeps per pixel in each mode (RGB is stored in 4 bytes), and the widest working
 # copy each mode can still need while it becomes sRGB RGB (to_srgb): a converted copy (4), an
