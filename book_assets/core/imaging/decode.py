@@ -165,7 +165,7 @@ Validation decodes pictures in parallel on small (2-core) machines beside Dagste
 writer, so each decode must have a ceiling that several of them can share. 200 MB holds the photos
 we are asked to print — a JPEG of 6000 px or more on its long side is decoded at half size or less
 (DCT scaling), so the 60-megapixel cap fits; an sRGB (or untagged) RGB picture fits whole up to
-about 25 megapixels, one with another colour profile or with transparency up to about 12 — while
+about 27 megapixels (4:3), one with another colour profile about 15, with transparency about 10 — while
 a 0.14 MB zlib bomb that inflates to 7000×7000 (~310 MB in Pillow) is refused from its header,
 before any pixel is decoded. book_assets_tests/test_decode_memory.py measures it."""
 
