@@ -72,6 +72,25 @@ def jpeg_claiming(width: int, height: int, real: int = 64) -> bytes:
     return bytes(data)
 
 
+def png_zlib_bomb(width: int = 7000, height: int = 7000) -> bytes:
+    """A real, complete RGB PNG of ``width`` × ``height`` black pixels: ~0.14 MB that inflates to
+    ~147 MB of rows (issue 12, item 10). Within the pixel cap, so only the decode-memory bound stops it."""
+    row = b"\x00" * (1 + 3 * width)                  # filter byte + RGB samples
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def png_of_many_chunks(chunks: int = 3_000_000, side: int = 600) -> bytes:
+    """A small real picture behind ``chunks`` empty private ancillary chunks: a 36 MB file of nothing
+    (issue 12, item 10) that a decoder must walk without holding anything per chunk."""
+    picture = _png(draw_subject("monster", side, seed=11))
+    empty = _chunk(b"prVt", b"")
+    at = 8 + 25                                     # after the signature and IHDR
+    return picture[:at] + empty * chunks + picture[at:]
+
+
 XXE_XMP = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
            '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description>&secret;</dc:description>'
@@ -100,6 +119,8 @@ def hostile_files() -> list[Hostile]:
                 "a JPEG header promising far more pixels than its bytes hold"),
         Hostile("generated/header_bomb.png", png_header_bomb(), "decompression_bomb",
                 "a PNG header claiming 10 gigapixels"),
+        Hostile("generated/zlib_bomb.png", png_zlib_bomb(), "over_memory_bound",
+                "0.14 MB inflating to 7000×7000: within the pixel cap, over the decode-memory bound"),
         Hostile("generated/scan.gif", gif.getvalue(), "unsupported_format", "a foreign image format"),
         Hostile("generated/scan.bmp", bmp.getvalue(), "unsupported_format", "a foreign image format"),
         Hostile("generated/scan.tiff", tiff.getvalue(), "unsupported_format", "a foreign image format"),

@@ -1,5 +1,7 @@
-"""The hostile corpus (book_assets_dev.hostile) beside a good book on a local bucket: no crash, the
-book still published, and every object in report.json with the verdict expected for it."""
+"""The hostile corpus (book_assets_dev.hostile) beside a good book, on a local bucket and on the GCS
+emulator: no crash, the book still published, and every object in report.json with the verdict
+expected for it. What only a file system can hold (a link, a name that is not UTF-8) is added on
+the local bucket."""
 from __future__ import annotations
 
 import json
@@ -14,10 +16,20 @@ from .support import build, published, upload
 pytestmark = pytest.mark.integration
 
 
-def test_every_hostile_upload_gets_its_verdict_and_the_book_is_published(bucket, instance, small_book_files, tmp_path):
+@pytest.fixture(params=["local", "gcs"])
+def backend(request) -> tuple[object, dict[str, tuple[str, str]]]:
+    """The bucket, and the file-system-only objects it holds (none on GCS)."""
+    if request.param == "gcs":
+        return request.getfixturevalue("gcs_bucket"), {}
+    return request.getfixturevalue("bucket"), LOCAL_ONLY
+
+
+def test_every_hostile_upload_gets_its_verdict_and_the_book_is_published(backend, instance, small_book_files, tmp_path):
+    bucket, local_only = backend
     corpus = hostile_files()
     upload(bucket, "b-hostile", {**small_book_files, **{h.relative: h.data for h in corpus}})
-    write_local_only(tmp_path / "bucket" / "books" / "b-hostile", tmp_path / "outside.png")
+    if local_only:
+        write_local_only(tmp_path / "bucket" / "books" / "b-hostile", tmp_path / "outside.png")
     started = time.perf_counter()
     result = build(bucket, instance, "b-hostile")
     seconds = time.perf_counter() - started
@@ -34,9 +46,9 @@ def test_every_hostile_upload_gets_its_verdict_and_the_book_is_published(bucket,
         verdicts[hostile.relative] = (rejected[hostile.relative]["reason"] if hostile.relative in rejected else
                                       CONFIG if hostile.relative in configs else
                                       ACCEPTED if hostile.relative in used else "unaccounted")
-    for relative, (reason, _) in LOCAL_ONLY.items():
+    for relative in local_only:
         verdicts[relative] = rejected.get(relative, {}).get("reason", "unaccounted")
-    expected = {**{h.relative: h.expected for h in corpus}, **{k: v[0] for k, v in LOCAL_ONLY.items()}}
+    expected = {**{h.relative: h.expected for h in corpus}, **{k: v[0] for k, v in local_only.items()}}
     assert verdicts == expected
     assert all(r["message"] for r in report["rejected"])               # each with a sentence for people
     # the hostile settings were reported, not crashed on
@@ -44,4 +56,4 @@ def test_every_hostile_upload_gets_its_verdict_and_the_book_is_published(bucket,
     # XXE: nothing of the file it names reached any output
     preview = bucket.read_bytes(published(bucket, "b-hostile", "preview.html")).decode()
     assert "root:" not in json.dumps(report) and "root:" not in preview
-    print(f"\nhostile corpus: {len(expected)} hostile + {len(small_book_files)} good objects built in {seconds:.1f} s")
+    print(f"\nhostile corpus on {type(bucket).__name__}: {len(expected)} hostile + {len(small_book_files)} good objects built in {seconds:.1f} s")

@@ -133,7 +133,7 @@ def rejected(data: bytes, limits: ImageLimits = ImageLimits()) -> ImageRejected:
 def test_reason_codes_are_the_agreed_set():
     assert set(REJECTION_REASONS) == {
         "empty_file", "file_too_large", "unsupported_format", "not_an_image", "truncated",
-        "corrupt", "decompression_bomb", "metadata_too_large", "too_many_pixels", "too_small",
+        "corrupt", "decompression_bomb", "metadata_too_large", "too_many_pixels", "too_small", "over_memory_bound",
     }
     for sentence in REJECTION_REASONS.values():
         assert_sentence(sentence)

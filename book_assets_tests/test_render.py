@@ -209,3 +209,30 @@ def test_a_rebuild_reuses_unchanged_parts_and_equals_a_cold_build_page_for_page(
     assert _content_streams(tmp_path / "incremental.pdf") == _content_streams(tmp_path / "cold.pdf")
     assert _content_streams(tmp_path / "incremental.pdf")[5] != _content_streams(tmp_path / "first.pdf")[5]
     assert len(PdfReader(tmp_path / "incremental.pdf").pages) == 8
+
+
+def test_print_copies_are_fetched_together_once_each_and_released_even_when_one_is_missing(gcs_bucket):
+    import contextlib
+    import threading
+
+    from book_assets.core.stages.publish import PrintCopies
+
+    keys = [f"work/print/{n}.jpg" for n in range(12)]
+    for n, key in enumerate(keys):
+        gcs_bucket.write_bytes(key, bytes([n]) * 100, content_type="image/jpeg")
+    fetching_threads = set()
+
+    class Recording:                                        # the real GCS store, noting which thread reads
+        def local_path(self, key):
+            fetching_threads.add(threading.current_thread().name)
+            return gcs_bucket.local_path(key)
+
+    with contextlib.ExitStack() as files:
+        copies = PrintCopies(Recording(), files)
+        copies.prefetch(keys)
+        paths = [copies(key) for key in keys]               # already here: no second download
+        assert [Path(p).read_bytes() for p in paths] == [bytes([n]) * 100 for n in range(12)]
+        assert len(fetching_threads) > 1 and all(name.startswith("fetch") for name in fetching_threads)
+        with pytest.raises(FileNotFoundError):
+            copies.prefetch(["work/print/missing.jpg", "work/print/extra.jpg", *keys])
+    assert not any(Path(p).exists() for p in paths)         # every download released with the stack

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -114,7 +114,8 @@ def _render_part(pages: list[Page], layout: BookLayout, image_path: Callable[[st
 
 
 def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: str | Path, *,
-               store: ObjectStore | None = None) -> RenderStats:
+               store: ObjectStore | None = None,
+               prefetch: Callable[[Iterable[str]], None] | None = None) -> RenderStats:
     """Write the book to ``out_path`` (atomically: a temporary file renamed into place).
 
     The pages are drawn a few at a time into part files, which pikepdf joins into the book as it
@@ -122,7 +123,9 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
     kept in its work area under ``part_key`` and a rebuild reuses every part whose inputs did not
     change: their page content is the same bytes a cold build writes.
 
-    ``image_path`` maps a ``PlacedImage.print_copy`` key to a local JPEG file. A layout without
+    ``image_path`` maps a ``PlacedImage.print_copy`` key to a local JPEG file; ``prefetch``, if given,
+    is first handed every print copy the parts to be drawn place, so a remote store can fetch them
+    together rather than one stall at a time. A layout without
     pages raises ValueError: a zero-page PDF is not a book, and printers reject it.
     """
     import pikepdf
@@ -138,10 +141,14 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
     with tempfile.TemporaryDirectory(prefix="book-parts-", dir=out_path.parent) as tmp, \
             contextlib.ExitStack() as held:
         files = []
-        for number, pages in enumerate(parts):
-            key = store.work_key("pdf-parts", part_key(pages, profile, layout.title, layout.author, targets) + ".pdf") \
-                if store is not None else None
-            if key is not None and store.exists(key):
+        keys = [store.work_key("pdf-parts", part_key(pages, profile, layout.title, layout.author, targets) + ".pdf")
+                if store is not None else None for pages in parts]
+        kept = [key is not None and store.exists(key) for key in keys]
+        if prefetch is not None:
+            prefetch({i.print_copy for pages, reused in zip(parts, kept) if not reused
+                      for page in pages for i in page.images})
+        for number, (pages, key, reused) in enumerate(zip(parts, keys, kept)):
+            if reused:
                 files.append(held.enter_context(store.local_path(key)))
                 counts["reused"] += 1
                 counts["placements"] += sum(len(page.images) for page in pages)

@@ -50,7 +50,7 @@ def _analyse(data: bytes, limits: ImageLimits, want_print_copy: bool) -> Analyse
 
     if fmt == "JPEG":  # DCT-domain downscale: the smallest 1/2^k decode whose long side >= 256
         shrink_on_decode(im, FEATURE_SIDE)
-    load_checked(im, data, fmt)
+    load_checked(im, data, fmt, limits)
     if fmt == "PNG":
         notes.extend(check_png_chunks(data))
     orientation = exif_orientation(im)  # after load: a PNG's eXIf chunk may follow the pixels

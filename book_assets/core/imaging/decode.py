@@ -135,6 +135,8 @@ JPEG_MIN_PIXELS_PER_BYTE = 512
 
 def open_checked(data: bytes, fmt: str) -> Image.Image:
     """Open (header only) with Pillow's bomb guard on, its warning turned into a rejection."""
+    if fmt == "PNG":
+        check_png_chunk_count(data)
     try:
         with pillow_warnings():
             im = Image.open(BytesIO(data), formats=list(ACCEPTED_FORMATS))
@@ -156,8 +158,98 @@ def open_checked(data: bytes, fmt: str) -> Image.Image:
     return im
 
 
-def load_checked(im: Image.Image, data: bytes, fmt: str) -> None:
-    """Decode the pixels; LOAD_TRUNCATED_IMAGES stays False so a short file raises here."""
+DECODE_MEMORY_BOUND = 200 * 1024 * 1024
+"""Most memory one picture may take while it is decoded and made sRGB, in bytes.
+
+Validation decodes pictures in parallel on small (2-core) machines beside Dagster and the PDF
+writer, so each decode must have a ceiling that several of them can share. 200 MB holds the photos
+we are asked to print — a JPEG of 6000 px or more on its long side is decoded at half size or less
+(DCT scaling), so the 60-megapixel cap fits; an sRGB (or untagged) RGB picture fits whole up to
+about 27 megapixels (4:3), one with another colour profile about 15, with transparency about 10 — while
+a 0.14 MB zlib bomb that inflates to 7000×7000 (~310 MB in Pillow) is refused from its header,
+before any pixel is decoded. book_assets_tests/test_decode_memory.py measures it."""
+
+# What Pillow keeps per pixel in each mode (RGB is stored in 4 bytes), and the widest working
+# copy each mode can still need while it becomes sRGB RGB (to_srgb): a converted copy (4), an
+# alpha channel (1) and the picture flattened on white (4); 16-bit and float greyscale go
+# through two float64 arrays (8 + 8), an 8-bit one (1) and RGB (4).
+_STORED_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+_WIDENED_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def decode_memory(width: int, height: int, mode: str, info: dict, print_side: int) -> int:
+    """Bytes the decoded picture and its working copies may take at once (an upper estimate): the
+    raster, its sRGB working copy, and the print copy's resize (Pillow resamples in two passes, so
+    it holds a print-wide, full-height intermediate beside the result)."""
+    stored = _STORED_BYTES_PER_PIXEL.get(mode, 4)
+    if mode in _WIDENED_MODES:
+        working = 8 + 8 + 1 + 4
+    elif mode in _ALPHA_MODES or "transparency" in info:
+        working = 4 + 1 + 4
+    elif mode != "RGB" or _converts_colours(info.get("icc_profile"), mode):
+        working = 4                                  # one converted (or colour-managed) copy
+    else:
+        working = 0                                  # RGB without a profile is used as decoded
+    scale = min(1.0, print_side / max(width, height))
+    out_w, out_h = math.ceil(width * scale), math.ceil(height * scale)
+    resize = 4 * (max(out_w, out_h) * max(width, height) + out_w * out_h) if scale < 1 else 0
+    return width * height * (stored + working) + resize
+
+
+def _converts_colours(icc: bytes | None, mode: str) -> bool:
+    """True when the embedded profile makes to_srgb build a colour-managed copy (not for sRGB)."""
+    if not icc:
+        return False
+    try:
+        return _icc_transform(bytes(icc), mode)[0] is not None
+    except Exception:       # an unusable profile is ignored by to_srgb too
+        return False
+
+
+def check_decode_memory(im: Image.Image, fmt: str, limits: ImageLimits) -> None:
+    """Refuse, from the header (after any reduced decode was asked for), a picture whose decode
+    would take more than DECODE_MEMORY_BOUND."""
+    needed = decode_memory(*im.size, im.mode, im.info, limits.print_max_side)
+    if needed > DECODE_MEMORY_BOUND:
+        name = fmt if fmt != "WEBP" else "WebP"
+        raise reject(
+            "over_memory_bound",
+            f"This {name} picture is {human_pixels(*im.size)}; opening it would take about "
+            f"{human_bytes(needed)} of memory, more than the {human_bytes(DECODE_MEMORY_BOUND)} we allow for one "
+            "picture. Please upload a smaller copy (a JPEG export of the same size usually works).",
+        )
+
+
+# A real PNG has a few dozen chunks besides its picture data; Pillow keeps every private chunk it
+# meets (about 100 bytes each, whatever its size), so a file of millions of empty ones costs
+# hundreds of MB before a pixel is read.
+MAX_PNG_CHUNKS = 10_000
+
+
+def check_png_chunk_count(data: bytes) -> None:
+    """Refuse a PNG of more than MAX_PNG_CHUNKS chunks other than picture data (header walk only)."""
+    pos, size, others = 8, len(data), 0
+    while pos + 8 <= size:
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IEND" or length > 0x7FFFFFFF:
+            return
+        if kind != b"IDAT":
+            others += 1
+            if others > MAX_PNG_CHUNKS:
+                raise reject(
+                    "over_memory_bound",
+                    f"This PNG holds more than {MAX_PNG_CHUNKS:,} blocks of extra data beside its picture; "
+                    "reading them would take far more memory than a picture needs. Please save or export it again.",
+                )
+        pos += 12 + length
+
+
+def load_checked(im: Image.Image, data: bytes, fmt: str, limits: ImageLimits) -> None:
+    """Decode the pixels, if they fit the memory bound; LOAD_TRUNCATED_IMAGES stays False so a
+    short file raises here."""
+    check_decode_memory(im, fmt, limits)
     try:
         im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -315,9 +407,9 @@ def print_copy(data: bytes, fmt: str, working: Image.Image, orientation: int,
     allows; other formats reuse ``working``, their one full decode."""
     if fmt == "JPEG":
         full = open_checked(data, fmt)
-        if limits.print_max_side / max(full.size) < 0.5:   # a DCT-scaled decode is at most half size
+        if limits.print_max_side / max(full.size) <= 0.5:   # a DCT-scaled decode is at most half size
             shrink_on_decode(full, limits.print_max_side)
-        load_checked(full, data, fmt)
+        load_checked(full, data, fmt, limits)
         if orientation != 1:
             ImageOps.exif_transpose(full, in_place=True)
         working = to_srgb(full, None)

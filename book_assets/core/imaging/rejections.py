@@ -39,6 +39,7 @@ REJECTION_REASONS: dict[str, str] = {
     "metadata_too_large": "The file carries far more hidden text (metadata) than a picture needs.",
     "too_many_pixels": "The picture has more pixels than we can handle; please upload a smaller copy.",
     "too_small": "The picture is too small to print well; please upload a larger copy.",
+    "over_memory_bound": "Opening the picture would take more memory than we allow for one picture.",
 }
 """Stable reason code -> a general sentence for a parent (the raised message adds the figures)."""
 

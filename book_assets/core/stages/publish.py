@@ -11,7 +11,9 @@ import contextlib
 import dataclasses
 import json
 import tempfile
+import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -153,21 +155,64 @@ class Rendered:
         return {"book.pdf": self.preflight.item_table(), "cover.pdf": self.cover_preflight.item_table()}
 
 
-def render_book(layout: Layout, store: ObjectStore, folder: Path, files: contextlib.ExitStack) -> Rendered:
+FETCH_THREADS = 8     # print copies are independent reads: on a flaky bucket their stalls overlap, not add up
+
+
+class PrintCopies:
+    """Print copies fetched from the store to local files, each once, kept open in ``files`` until it
+    closes. ``prefetch`` fetches many in parallel; calling it with one key fetches that one if it is
+    not here yet. Safe to call from several threads (the PDF's resampling calls it from a pool)."""
+
+    def __init__(self, store: ObjectStore, files: contextlib.ExitStack):
+        self._store, self._files = store, files
+        self._local: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _fetch(self, key: str) -> tuple[str, contextlib.ExitStack]:
+        held = contextlib.ExitStack()
+        try:
+            return str(held.enter_context(self._store.local_path(key))), held
+        except BaseException:
+            held.close()
+            raise
+
+    def _keep(self, key: str, path: str, held: contextlib.ExitStack) -> str:
+        with self._lock:
+            self._files.enter_context(held)      # closed with the others, even if another fetch failed
+            return self._local.setdefault(key, path)
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        missing = sorted(set(keys) - self._local.keys())
+        if not missing:
+            return
+        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(missing)), thread_name_prefix="fetch") as pool:
+            fetches = [(key, pool.submit(self._fetch, key)) for key in missing]
+        for key, done in fetches:
+            if done.exception() is None:
+                self._keep(key, *done.result())
+        for _, done in fetches:
+            if done.exception() is not None:
+                raise done.exception()
+
+    def __call__(self, key: str) -> str:
+        with self._lock:
+            if key in self._local:
+                return self._local[key]
+        return self._keep(key, *self._fetch(key))
+
+
+def render_book(layout: Layout, store: ObjectStore, folder: Path, image_path: PrintCopies) -> Rendered:
     """Write book.pdf and cover.pdf into ``folder``, make both what the profile's press asks for
     (core.press), preflight both, and rasterise every page's image from the written PDF (reused for
     pages whose inputs did not change, core.page_images).
-    Print copies are fetched from the store once each and kept open in ``files`` until it closes."""
+    The print copies the drawing needs (the cover's and those on pages not reused) are fetched from
+    the store together, in parallel, before drawing starts."""
     book, cover = layout.layout, layout.cover
-    local: dict[str, str] = {}
-
-    def image_path(print_copy: str) -> str:
-        if print_copy not in local:
-            local[print_copy] = str(files.enter_context(store.local_path(print_copy)))
-        return local[print_copy]
+    cover_copies = [placed.print_copy for placed in cover.images]
 
     pdf_path, cover_path = folder / "book.pdf", folder / "cover.pdf"
-    stats = render_pdf(book, image_path, pdf_path, store=store)
+    stats = render_pdf(book, image_path, pdf_path, store=store,
+                       prefetch=lambda keys: image_path.prefetch([*keys, *cover_copies]))
     press = make_press_ready(pdf_path, book.profile)
     stats = dataclasses.replace(stats, bytes=press.bytes)
     started = time.perf_counter()
@@ -183,13 +228,12 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, files: context
                     pages_reused=images.reused, pages_rasterised=images.rasterised)
 
 
-def review_of(book_id: str, validation: Validation, pairing: Pairing, layout: Layout, store: ObjectStore,
-              files: contextlib.ExitStack) -> ReviewPanel:
-    """The preview's review panel, its pictures drawn from the images' print copies."""
-    def image_file(key: str) -> str:
-        return str(files.enter_context(store.local_path(validation.get(key).print_copy)))
-
-    return review_panel(book_id, pairing, layout, image_file)
+def review_of(book_id: str, validation: Validation, pairing: Pairing, layout: Layout,
+              copies: PrintCopies) -> ReviewPanel:
+    """The preview's review panel, its pictures drawn from the images' print copies: those the book
+    already fetched are reused, every drawing's is fetched together with the rest."""
+    copies.prefetch(validation.get(named.key).print_copy for named in layout.drawing_names)
+    return review_panel(book_id, pairing, layout, lambda key: copies(validation.get(key).print_copy))
 
 
 def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered, review: ReviewPanel | None = None) -> str:
@@ -251,7 +295,8 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
     book_id = inventory.book_id
     edition = edition_id(inventory.listed_at, run_id)
     with tempfile.TemporaryDirectory(prefix="book-") as tmp, contextlib.ExitStack() as files:
-        rendered = render_book(layout, store, Path(tmp), files)
+        copies = PrintCopies(store, files)
+        rendered = render_book(layout, store, Path(tmp), copies)
         report = build_report(inventory, validation, pairing, layout,
                               report_metrics(inventory, validation, pairing, layout, rendered.stats),
                               rendered.preflight_items())
@@ -260,7 +305,7 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
                     *(Problem("unaccounted_object", f"{key} is not accounted for in the report") for key in missing))
         upload_ms, switch, pruned = 0.0, None, []
         if not refusals:
-            review = review_of(book_id, validation, pairing, layout, store, files)
+            review = review_of(book_id, validation, pairing, layout, copies)
             upload_ms = publish_files(store, edition_prefix(book_id, edition), rendered, report,
                                       preview_html(layout, pairing, rendered, review))
             switch = make_current(store, Edition(book_id, edition, run_id, inventory.fingerprint, inventory.listed_at,
