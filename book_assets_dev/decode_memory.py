@@ -15,7 +15,8 @@ from pathlib import Path
 
 # Decoded in a fresh process, file name -> the verdict the bound must give it.
 FILES = {
-    "zlib_bomb.png": "over_memory_bound",        # 0.14 MB inflating to 7000 x 7000 RGB
+    "zlib_bomb.png": "accepted",                 # 0.14 MB inflating to 7000 x 7000 RGB: decoded within the bound
+    "zlib_bomb_rgba.png": "over_memory_bound",   # 0.2 MB inflating to 7000 x 7000 RGBA: refused
     "many_chunks.png": "over_memory_bound",      # 36 MB of 3 million empty chunks
     "photo_60mp.jpg": "accepted",                # the pixel cap, decoded reduced
     "photo_4000x3000.jpg": "accepted",
@@ -40,6 +41,7 @@ def make(folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "zlib_bomb.png").write_bytes(png_zlib_bomb(7000, 7000))
+    (folder / "zlib_bomb_rgba.png").write_bytes(png_zlib_bomb(7000, 7000, alpha=True))
     (folder / "many_chunks.png").write_bytes(png_of_many_chunks(3_000_000))
     _photo(9000, 6666).save(folder / "photo_60mp.jpg", quality=85)
     _photo(4000, 3000).save(folder / "photo_4000x3000.jpg", quality=90)

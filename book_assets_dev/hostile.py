@@ -72,13 +72,14 @@ def jpeg_claiming(width: int, height: int, real: int = 64) -> bytes:
     return bytes(data)
 
 
-def png_zlib_bomb(width: int = 7000, height: int = 7000) -> bytes:
-    """A real, complete RGB PNG of ``width`` × ``height`` black pixels: ~0.14 MB that inflates to
-    ~147 MB of rows (issue 12, item 10). Within the pixel cap, so only the decode-memory bound stops it."""
-    row = b"\x00" * (1 + 3 * width)                  # filter byte + RGB samples
+def png_zlib_bomb(width: int = 7000, height: int = 7000, *, alpha: bool = False) -> bytes:
+    """A real, complete PNG of ``width`` × ``height`` black pixels (RGB, or RGBA with ``alpha``): ~0.14 MB
+    that inflates to ~147 MB of rows at 7000 × 7000 RGB (issue 12, item 10). Within the pixel cap, so only
+    the decode-memory bound limits it: the RGB one decodes within the bound, a 7000 × 7000 RGBA one is refused."""
+    row = b"\x00" * (1 + (4 if alpha else 3) * width)   # filter byte + RGB(A) samples
     packer = zlib.compressobj(9)
     idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6 if alpha else 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
@@ -119,8 +120,8 @@ def hostile_files() -> list[Hostile]:
                 "a JPEG header promising far more pixels than its bytes hold"),
         Hostile("generated/header_bomb.png", png_header_bomb(), "decompression_bomb",
                 "a PNG header claiming 10 gigapixels"),
-        Hostile("generated/zlib_bomb.png", png_zlib_bomb(), "over_memory_bound",
-                "0.14 MB inflating to 7000×7000: within the pixel cap, over the decode-memory bound"),
+        Hostile("generated/zlib_bomb.png", png_zlib_bomb(7000, 7000, alpha=True), "over_memory_bound",
+                "0.2 MB inflating to 7000×7000 RGBA: within the pixel cap, over the decode-memory bound"),
         Hostile("generated/scan.gif", gif.getvalue(), "unsupported_format", "a foreign image format"),
         Hostile("generated/scan.bmp", bmp.getvalue(), "unsupported_format", "a foreign image format"),
         Hostile("generated/scan.tiff", tiff.getvalue(), "unsupported_format", "a foreign image format"),

@@ -50,9 +50,9 @@ def test_decoding_stays_under_the_memory_bound(decode_files, name):
 
 def test_a_zlib_bomb_is_refused_from_its_header_with_a_plain_message():
     with pytest.raises(ImageRejected) as rejected:
-        analyse_image(png_zlib_bomb(7000, 7000))
+        analyse_image(png_zlib_bomb(7000, 7000, alpha=True))
     assert rejected.value.code == "over_memory_bound"
-    assert "7,000×7,000" in rejected.value.message and "200 MB" in rejected.value.message
+    assert "7,000×7,000" in rejected.value.message and "400 MB" in rejected.value.message
 
 
 def test_a_png_of_endless_chunks_is_refused_before_pillow_reads_them():
@@ -67,4 +67,6 @@ def test_the_estimate_counts_working_copies_and_the_print_resize():
     assert plain == 4000 * 3000 * 4 + 4 * (3000 * 4000 + 3000 * 2250)
     assert decode_memory(4000, 3000, "RGBA", {}, 3000) == plain + 4000 * 3000 * 9
     assert decode_memory(2000, 1500, "RGB", {}, 3000) == 2000 * 1500 * 4        # no resize below the print cap
-    assert decode_memory(7000, 7000, "RGB", {}, 3000) > DECODE_MEMORY_BOUND
+    assert decode_memory(7000, 7000, "RGBA", {}, 3000) > DECODE_MEMORY_BOUND       # refused
+    assert decode_memory(5472, 3648, "RGB", {}, 3000) + 5472 * 3648 * 4 < DECODE_MEMORY_BOUND   # 20 MP Adobe RGB
+    assert decode_memory(4096, 4096, "RGBA", {}, 3000) < DECODE_MEMORY_BOUND      # a transparent 4k upscale

@@ -158,16 +158,17 @@ def open_checked(data: bytes, fmt: str) -> Image.Image:
     return im
 
 
-DECODE_MEMORY_BOUND = 200 * 1024 * 1024
+DECODE_MEMORY_BOUND = 400 * 1024 * 1024
 """Most memory one picture may take while it is decoded and made sRGB, in bytes.
 
 Validation decodes pictures in parallel on small (2-core) machines beside Dagster and the PDF
-writer, so each decode must have a ceiling that several of them can share. 200 MB holds the photos
-we are asked to print — a JPEG of 6000 px or more on its long side is decoded at half size or less
-(DCT scaling), so the 60-megapixel cap fits; an sRGB (or untagged) RGB picture fits whole up to
-about 27 megapixels (4:3), one with another colour profile about 15, with transparency about 10 — while
-a 0.14 MB zlib bomb that inflates to 7000×7000 (~310 MB in Pillow) is refused from its header,
-before any pixel is decoded. book_assets_tests/test_decode_memory.py measures it."""
+writer, so each decode has a ceiling two of them can share inside a gigabyte. 400 MB holds what
+cameras, phones and image tools really make — a 20-megapixel photo with an Adobe RGB profile
+(~240 MB), a 4096 × 4096 upscale with transparency (~290 MB), a JPEG at the 60-megapixel cap
+(decoded at half size or less by DCT scaling), an RGB PNG up to the cap (~350 MB) — and refuses,
+from the header before any pixel is decoded, what would take more: a transparent or 16-bit picture
+of more than ~24 megapixels, or a few-hundred-kB zlib bomb inflating to such a picture.
+book_assets_tests/test_decode_memory.py measures it."""
 
 # What Pillow keeps per pixel in each mode (RGB is stored in 4 bytes), and the widest working
 # copy each mode can still need while it becomes sRGB RGB (to_srgb): a converted copy (4), an
