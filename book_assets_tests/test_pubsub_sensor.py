@@ -69,9 +69,20 @@ def tick(evaluate, instance, bucket, notifications, cursor):
     return result
 
 
-def upload(bucket: GCSBucket, book_id: str, files: dict[str, bytes]) -> None:
+def upload(bucket: GCSBucket, book_id: str, files: dict[str, bytes], notifications: BookNotifications) -> None:
+    """Write the book's files and wait until their notifications are waiting in the subscription."""
     for key, data in files.items():
         bucket.write_bytes(f"books/{book_id}/{key}", data)
+    until_delivered(notifications, len(files))
+
+
+def until_delivered(notifications: BookNotifications, count: int, timeout: float = 30.0) -> None:
+    """Wait until Pub/Sub holds ``count`` messages for the sensor: fake-gcs-server publishes a moment
+    after a write returns, so a tick straight after an upload could otherwise find fewer."""
+    deadline = time.monotonic() + timeout
+    while (waiting := waiting_messages(notifications)) < count:
+        assert time.monotonic() < deadline, f"{waiting} of {count} notifications arrived in {timeout:.0f} s"
+        time.sleep(0.2)
 
 
 def requested(result) -> list[str]:
@@ -97,7 +108,7 @@ def waiting_messages(notifications: BookNotifications) -> int:
 def test_new_upload_registers_the_partition_and_requests_one_run_after_the_quiet_period(setup, instance):
     bucket, notifications = setup
     evaluate = sensor()
-    upload(bucket, "max-pubsub", BOOK)
+    upload(bucket, "max-pubsub", BOOK, notifications)
 
     first = tick(evaluate, instance, bucket, notifications, None)
     [added] = first.dynamic_partitions_requests
@@ -126,12 +137,13 @@ def test_new_upload_registers_the_partition_and_requests_one_run_after_the_quiet
 def test_a_deletion_requests_a_rebuild(setup, instance):
     bucket, notifications = setup
     evaluate = sensor(quiet=0)
-    upload(bucket, "del-book", BOOK)
+    upload(bucket, "del-book", BOOK, notifications)
     first = tick(evaluate, instance, bucket, notifications, None)
     [built] = first.run_requests
     cursor = first.cursor
 
     bucket.delete("books/del-book/generated/max-2.png")
+    until_delivered(notifications, 1)
     result = tick(evaluate, instance, bucket, notifications, cursor)
     [rebuild] = result.run_requests
     assert rebuild.partition_key == "del-book" and rebuild.run_key != built.run_key
@@ -141,7 +153,7 @@ def test_a_deletion_requests_a_rebuild(setup, instance):
 def test_duplicate_and_redelivered_messages_never_request_twice(stack, setup, instance):
     bucket, notifications = setup
     evaluate = sensor(quiet=0)
-    upload(bucket, "dup-book", BOOK)
+    upload(bucket, "dup-book", BOOK, notifications)
     first = tick(evaluate, instance, bucket, notifications, None)
     assert requested(first) == ["dup-book"]
 
@@ -163,7 +175,7 @@ def test_duplicate_and_redelivered_messages_never_request_twice(stack, setup, in
 def test_messages_are_acknowledged_only_after_a_cursor_holds_them(setup, instance):
     bucket, notifications = setup
     evaluate = sensor()
-    upload(bucket, "ack-book", BOOK)
+    upload(bucket, "ack-book", BOOK, notifications)
 
     lost = tick(evaluate, instance, bucket, notifications, None)     # as if Dagster never stored this cursor
     held = EventCursor.decode(lost.cursor).to_ack
