@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from PIL import Image
 
-from .contracts import Layout, Pairing
+from .contracts import Layout, Pairing, runner_up_probability
 from .pairing import SIGNAL_OVERRIDE, PairStatus
 from .story import BookConfig
 from .story.config import normalize_drawing_path
@@ -120,8 +120,8 @@ def review_panel(book_id: str, pairing: Pairing, layout: Layout, image_file: Cal
     for pair in shown:
         candidates = [ReviewCandidate(_relative(folder, pair.drawing), round(float(pair.confidence), 3))]
         if pair.runner_up:
-            runner = max(0.0, float(pair.score) - float(pair.margin))
-            candidates.append(ReviewCandidate(_relative(folder, pair.runner_up), round(runner, 3)))
+            candidates.append(ReviewCandidate(_relative(folder, pair.runner_up),
+                                              round(runner_up_probability(pair), 3)))
         variations.append(ReviewVariation(
             _relative(folder, pair.generated),
             ReviewReason.HELD if pair.status is PairStatus.HELD else ReviewReason.FLAGGED,
