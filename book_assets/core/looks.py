@@ -341,16 +341,19 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
         buckets[round(math.log(probes.aspect[row]) / ASPECT_BUCKET)].append(position)
     for bucket, in_bucket in buckets.items():
         probe_aspect = math.exp(bucket * ASPECT_BUCKET)
-        samples = [_sample(sources.layouts[col],
-                           layout_windows(round(float(sources.aspect[col]), 4), probe_aspect, scales, tilts),
-                           sources.aspect[col]) for col in source_cols]
-        source_light, source_colour, source_chroma = _layout_vectors(np.concatenate(samples))
+        # One source at a time (the vectors are row by row): a source's float64 samples of every window
+        # are ~1.7 MB, a book's 100 drawings' ~170 MB, where its float32 vectors are half as much.
+        per_source = [_layout_vectors(_sample(
+            sources.layouts[col], layout_windows(round(float(sources.aspect[col]), 4), probe_aspect, scales, tilts),
+            sources.aspect[col])) for col in source_cols]
+        source_light, source_colour, source_chroma = (np.concatenate(part) for part in zip(*per_source))
+        windows_per_source = per_source[0][0].shape[0]                        # every source has as many windows
         # A block of probes at a time: each product is probes x every source window (~40 MB for 900
         # variations against 100 drawings), and the detail correlation holds six of them at once.
         for start in range(0, len(in_bucket), LAYOUT_PROBE_BLOCK):
             positions = in_bucket[start:start + LAYOUT_PROBE_BLOCK]
             rows = probe_rows[positions]
-            shape = (len(positions), source_cols.size, samples[0].shape[0])   # every source has as many windows
+            shape = (len(positions), source_cols.size, windows_per_source)
             best_light = (probe_light[positions] @ source_light.T).reshape(shape).max(axis=2)
             best_colour = (probe_colour[positions] @ source_colour.T).reshape(shape).max(axis=2)
             best_chroma = (probe_chroma[positions] @ source_chroma.T).reshape(shape).max(axis=2)

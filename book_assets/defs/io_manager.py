@@ -11,6 +11,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ..core.contracts import CONTRACTS, ManifestError, dump_manifest, load_manifest
+from ..core.memory import release_freed_memory
 from .resources import Bucket, link
 
 MANIFESTS = "manifests"
@@ -31,6 +32,9 @@ class BucketManifestIOManager(dg.IOManager):
         context.add_output_metadata({"manifest": link(self.bucket.url(key)), "manifest_bytes": len(data)})
 
     def load_input(self, context: dg.InputContext):
+        # A step starts by loading its inputs: first give back what the steps before it freed, so its
+        # own peak does not come on top of theirs (core/memory.py).
+        release_freed_memory()
         asset_name = context.asset_key.to_user_string()
         key = manifest_key(self.bucket, context.asset_partition_key, asset_name)
         where = f"The {asset_name} manifest {self.bucket.url(key)}"
