@@ -39,3 +39,10 @@ def test_freed_memory_between_live_objects_goes_back_to_the_system():
     assert figures["released"] is True and figures["kept"] == 4000
     assert figures["before"] - figures["freed"] < 60, "glibc gave the freed arrays back by itself"
     assert figures["freed"] - figures["trimmed"] > 100, "the freed arrays' pages were not returned"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux's")
+def test_the_heap_arena_bound_is_taken_by_the_c_library():
+    done = subprocess.run([sys.executable, "-c", "from book_assets.core.memory import bound_heap_arenas as b; "
+                           "print(b(), b())"], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.split() == ["True", "True"]

@@ -1,9 +1,14 @@
-"""Give the memory a finished step freed back to the operating system.
+"""Keep the run process's memory to what its current step holds.
 
-The run process holds one book step after another (in-process executor). glibc keeps what Python
-and numpy free in its heaps for reuse: after pairing a 1,000-image book the process kept ~200 MB
-it no longer used, and the next step's own peak came on top of it. ``malloc_trim`` returns those
-free pages. Elsewhere than glibc (macOS, musl) it is a no-op.
+The run process holds one book step after another (in-process executor), and glibc keeps what
+Python and numpy free in its heaps for reuse:
+- after pairing a 1,000-image book the process kept ~200 MB it no longer used, and the next step's
+  own peak came on top of it; ``malloc_trim`` returns those free pages (``release_freed_memory``);
+- every thread that allocates gets a heap of its own (up to 8 per core), and what the validation
+  and resampling threads free stays in theirs; two heaps for the whole process
+  (``bound_heap_arenas``) took the cold 1,000-image build's peak from 978 to 858 MB, at no
+  measurable cost in time.
+Elsewhere than glibc (macOS, musl) both are no-ops.
 """
 from __future__ import annotations
 
@@ -11,23 +16,36 @@ import ctypes
 import ctypes.util
 from functools import lru_cache
 
+HEAP_ARENAS = 2                   # the main heap and one that every other thread shares
+_M_ARENA_MAX = -8                 # mallopt's parameter number (glibc malloc.h)
+
 
 @lru_cache(maxsize=1)
-def _malloc_trim():
-    """glibc's ``malloc_trim``, or None when the C library has none."""
+def _libc():
+    """The C library, when it is glibc (it has ``malloc_trim``); else None."""
     name = ctypes.util.find_library("c")
     if not name:
         return None
     try:
-        return ctypes.CDLL(name).malloc_trim
+        libc = ctypes.CDLL(name)
+        libc.malloc_trim, libc.mallopt   # noqa: B018 - both present, or this is not glibc
     except (OSError, AttributeError):
         return None
+    return libc
 
 
 def release_freed_memory() -> bool:
     """Return freed heap pages to the OS; True when the C library could (glibc)."""
-    trim = _malloc_trim()
-    if trim is None:
+    libc = _libc()
+    if libc is None:
         return False
-    trim(0)
+    libc.malloc_trim(0)
     return True
+
+
+@lru_cache(maxsize=1)
+def bound_heap_arenas() -> bool:
+    """At most HEAP_ARENAS heaps for this process from now on (threads started later share them);
+    True when the C library took the setting. Once per process."""
+    libc = _libc()
+    return libc is not None and libc.mallopt(_M_ARENA_MAX, HEAP_ARENAS) == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ..core.contracts import CONTRACTS, ManifestError, dump_manifest, load_manifest
-from ..core.memory import release_freed_memory
+from ..core.memory import bound_heap_arenas, release_freed_memory
 from .resources import Bucket, link
 
 MANIFESTS = "manifests"
@@ -33,7 +33,9 @@ class BucketManifestIOManager(dg.IOManager):
 
     def load_input(self, context: dg.InputContext):
         # A step starts by loading its inputs: first give back what the steps before it freed, so its
-        # own peak does not come on top of theirs (core/memory.py).
+        # own peak does not come on top of theirs, and keep the threads it starts to shared heaps
+        # (core/memory.py).
+        bound_heap_arenas()
         release_freed_memory()
         asset_name = context.asset_key.to_user_string()
         key = manifest_key(self.bucket, context.asset_partition_key, asset_name)
