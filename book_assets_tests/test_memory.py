@@ -46,3 +46,40 @@ def test_the_heap_arena_bound_is_taken_by_the_c_library():
     done = subprocess.run([sys.executable, "-c", "from book_assets.core.memory import bound_heap_arenas as b; "
                            "print(b(), b())"], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.split() == ["True", "True"]
+
+
+_FILES_ANALYSED = """
+import json, resource, sys
+from pathlib import Path
+from book_assets.core.imaging import ImageLimits
+from book_assets.core.memory import keep_freed_pages
+from book_assets.core.stages.validation import analyse_file
+
+kept = keep_freed_pages() if sys.argv[1] == "keep" else None
+paths = sorted(Path(sys.argv[2]).glob("*.png"))
+analyse_file(paths[0], ImageLimits())       # the first file sets the heap up either way
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for path in paths[1:]:                      # each read from its file, as a worker does
+    analyse_file(path, ImageLimits())
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / (len(paths) - 1)
+print(json.dumps({"kept": kept, "faults_per_file": faults}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux's")
+def test_a_decoding_worker_keeps_its_freed_pages_for_the_next_file(tmp_path):
+    """Counted page faults per analysed file, in fresh interpreters like a worker (the files are made
+    here: making them in the measuring process would change its heap)."""
+    from book_assets_dev.scale_bench import _variation_png
+
+    for index in range(6):                  # the scale benchmark's variations
+        (tmp_path / f"{index}.png").write_bytes(_variation_png(index % 3, index, 11))
+
+    def faults(mode: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", _FILES_ANALYSED, mode, str(tmp_path)], capture_output=True,
+                              text=True, check=True, timeout=120)
+        return json.loads(done.stdout)
+
+    default, kept = faults("default"), faults("keep")
+    assert kept["kept"] is True
+    assert kept["faults_per_file"] * 4 < default["faults_per_file"], (kept, default)
