@@ -620,15 +620,17 @@ def bucket_setting() -> str:
     return os.environ.get(BUCKET_ENV_VAR) or str(default_paths().local_bucket)
 
 
-def bucket_from_setting(setting: str | None = None) -> Bucket:
-    """Pick the implementation from the setting's form: ``gs://`` → GCS, anything else → a folder."""
+def bucket_from_setting(setting: str | None = None, *, retry_deadline_seconds: float | None = None) -> Bucket:
+    """Pick the implementation from the setting's form: ``gs://`` → GCS, anything else → a folder.
+    ``retry_deadline_seconds`` shortens GCS's per-call retries (the doctor answers sooner than a build waits)."""
     setting = setting or bucket_setting()
     if setting.startswith("gs://"):
         try:
             name, prefix = parse_gcs_setting(setting)
         except (GCSNameError, UnsafeKeyError) as problem:
             raise ValueError(f"{BUCKET_ENV_VAR}={setting!r}: {problem}") from None
-        return GCSBucket(bucket=name, prefix=prefix, project=os.environ.get("GOOGLE_CLOUD_PROJECT"))
+        deadline = {} if retry_deadline_seconds is None else {"retry_deadline_seconds": retry_deadline_seconds}
+        return GCSBucket(bucket=name, prefix=prefix, project=os.environ.get("GOOGLE_CLOUD_PROJECT"), **deadline)
     if "://" in setting:
         raise ValueError(f"{BUCKET_ENV_VAR}={setting!r}: use a folder path or gs://bucket[/prefix]")
     return LocalBucket(root=str(Path(setting).expanduser().resolve()))
