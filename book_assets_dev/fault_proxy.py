@@ -50,6 +50,8 @@ class FaultPlan:
     seed: int = 0
     stall_seconds: tuple[float, float] = (5.0, 40.0)
     dead: bool = False
+    script: list[Fault | None] = field(default_factory=list)   # the faults of the first requests, in order (then ``rate``) ...
+    script_matching: str = ""                                   # ... counting only requests whose path holds this
     injected: Counter = field(default_factory=Counter)    # Fault → how many times
     requests: int = 0
     paths: list[str] = field(default_factory=list)        # "METHOD /path" of every request, in order
@@ -66,6 +68,8 @@ class FaultPlan:
             self.paths.append(request)
             if self.dead:
                 fault, stall = Fault.UNAVAILABLE, 0.0
+            elif self.script and self.script_matching in request:
+                fault, stall = self.script.pop(0), self.stall_seconds[1]
             elif self._random.random() >= self.rate:
                 fault, stall = None, 0.0
             else:

@@ -20,10 +20,13 @@ import re
 import shutil
 import stat as stat_module
 import tempfile
+import functools
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any, TypeVar
 
 import dagster as dg
 import pydantic
@@ -37,6 +40,9 @@ from ..paths import default_paths
 from .retry_budget import RetryBudget
 
 BUCKET_ENV_VAR = "BOOK_BUCKET"
+HEDGE_THREADS = 64              # a GCSBucket's calls and their hedges run here (a stalled one holds a thread until its timeout)
+_POOL_LOCK = threading.Lock()
+T = TypeVar("T")
 
 
 class Bucket(dg.ConfigurableResource, ABC):
@@ -387,9 +393,16 @@ class GCSBucket(Bucket):
     retry_budget: int = 60                 # retries this resource may spend at once ...
     retry_refill_per_second: float = 1.0   # ... and how fast spent retries come back
     page_size: int = 1000                  # objects per listing request (the GCS maximum)
+    # Hedging: a call that has not answered after this long is sent a second time and the first answer
+    # wins, so a stalled request costs about this, not a whole timeout. Every call hedged is safe to
+    # repeat: reads, deletes, and uploads with a generation precondition (only one can land). 0: off.
+    hedge_metadata_seconds: float = 1.0    # metadata, listing pages, deletes
+    hedge_transfer_seconds: float = 2.0    # downloads and uploads, plus ...
+    hedge_seconds_per_mb: float = 0.5      # ... this per MB uploaded
 
     _clients: threading.local = pydantic.PrivateAttr(default_factory=threading.local)
     _budget: RetryBudget | None = pydantic.PrivateAttr(default=None)
+    _pool: ThreadPoolExecutor | None = pydantic.PrivateAttr(default=None)
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -427,11 +440,49 @@ class GCSBucket(Bucket):
 
     @property
     def _retry(self):
+        return self._retry_until(None, None)
+
+    def _retry_until(self, settled: threading.Event | None, answered: threading.Event | None):
+        """The client's retry for one call: transient errors, within the deadline and the budget, and —
+        for one of two hedged attempts — only until the other has answered. ``answered`` is set by any
+        error other than a timeout: the server is answering, so silence is not the trouble."""
         from google.api_core.retry import Retry
 
         budget = self.budget
-        return Retry(predicate=lambda error: is_transient(error) and budget.take(), initial=0.25, maximum=4.0,
-                     multiplier=2.0, timeout=self.retry_deadline_seconds)
+
+        def predicate(error: BaseException) -> bool:
+            if answered is not None and not _is_timeout(error):
+                answered.set()
+            return (settled is None or not settled.is_set()) and is_transient(error) and budget.take()
+
+        return Retry(predicate=predicate, initial=0.25, maximum=4.0, multiplier=2.0,
+                     timeout=self.retry_deadline_seconds)
+
+    def _hedged(self, call: Callable[[Any, int], T], hedge_after: float) -> T:
+        """``call(retry, attempt)``; if attempt 0 is still silent after ``hedge_after`` seconds (no answer,
+        not even an error), it is sent again as attempt 1 and the first success is returned (both
+        failing: an error of theirs is raised). The loser stops retrying once the call is settled."""
+        if hedge_after <= 0:
+            return call(self._retry, 0)
+        with _POOL_LOCK:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=HEDGE_THREADS, thread_name_prefix="gcs")
+        settled, answered = threading.Event(), threading.Event()
+        retry = self._retry_until(settled, answered)
+        attempts = [self._pool.submit(call, retry, 0)]
+        try:
+            if not wait(attempts, timeout=hedge_after).done and not answered.is_set():
+                attempts.append(self._pool.submit(call, retry, 1))
+            while True:
+                done, pending = wait(attempts, return_when=FIRST_COMPLETED)
+                for attempt in done:
+                    if attempt.exception() is None:
+                        return attempt.result()
+                if not pending:
+                    raise next(iter(done)).exception()
+                attempts = list(pending)
+        finally:
+            settled.set()
 
     @property
     def object_root(self) -> str:
@@ -447,15 +498,23 @@ class GCSBucket(Bucket):
     # -- the Bucket interface --------------------------------------------------------------------
 
     def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]:
-        """Every object under ``prefix``, page by page; the content hash comes with the listing, so it is
-        always given: md5, or crc32c for a composite object (which has no md5)."""
-        pages = self._bucket().client.list_blobs(
-            self._bucket(), prefix=self.object_root + prefix, page_size=self.page_size,
-            fields="items(name,size,updated,generation,md5Hash,crc32c),nextPageToken",
-            timeout=self._meta_timeout, retry=self._retry,
-        )
+        """Every object under ``prefix``, page by page (each page hedged on its own); the content hash comes
+        with the listing, so it is always given: md5, or crc32c for a composite object (which has no md5)."""
+        def page(token: str | None, retry, _attempt: int) -> tuple[list, str | None]:
+            listing = self._bucket().client.list_blobs(
+                self._bucket(), prefix=self.object_root + prefix, page_size=self.page_size,
+                max_results=self.page_size, page_token=token,
+                fields="items(name,size,updated,generation,md5Hash,crc32c),nextPageToken",
+                timeout=self._meta_timeout, retry=retry,
+            )
+            return list(listing), listing.next_page_token
+
+        blobs, token = self._hedged(functools.partial(page, None), self.hedge_metadata_seconds)
+        while token:
+            more, token = self._hedged(functools.partial(page, token), self.hedge_metadata_seconds)
+            blobs += more
         found = []
-        for blob in pages:
+        for blob in blobs:
             if blob.name.endswith("/") and not blob.size:
                 continue  # a "folder" placeholder made by the console, not a file
             found.append(BucketObject(
@@ -469,16 +528,27 @@ class GCSBucket(Bucket):
         from google.api_core.exceptions import NotFound
 
         try:
-            self._bucket().reload(timeout=self._meta_timeout, retry=self._retry)
+            self._hedged(lambda retry, _: self._bucket().reload(timeout=self._meta_timeout, retry=retry),
+                         self.hedge_metadata_seconds)
         except NotFound:
             raise FileNotFoundError(f"there is no bucket gs://{self.bucket}") from None
 
     def read_bytes(self, key: str) -> bytes:
-        return self._bucket().blob(self._name(key)).download_as_bytes(timeout=self._timeout, retry=self._retry)
+        name = self._name(key)
+        return self._hedged(lambda retry, _: self._bucket().blob(name).download_as_bytes(
+            timeout=self._timeout, retry=retry), self.hedge_transfer_seconds)
+
+    def _get_blob(self, name: str):
+        """The object's metadata (None when there is none), hedged."""
+        return self._hedged(lambda retry, _: self._bucket().get_blob(name, timeout=self._meta_timeout, retry=retry),
+                            self.hedge_metadata_seconds)
+
+    def _upload_hedge(self, size: int) -> float:
+        return self.hedge_transfer_seconds + size / 1e6 * self.hedge_seconds_per_mb
 
     def generation(self, key: str) -> int:
         """The live generation of ``key``, or 0 when there is no such object (what ``ifGenerationMatch`` expects)."""
-        blob = self._bucket().get_blob(self._name(key), timeout=self._meta_timeout, retry=self._retry)
+        blob = self._get_blob(self._name(key))
         return int(blob.generation) if blob is not None else 0
 
     def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
@@ -488,7 +558,7 @@ class GCSBucket(Bucket):
         generation read a moment ago (0: must not exist), see ``write_bytes_if_generation``.
         """
         name = self._name(check_key(key))
-        current = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
+        current = self._get_blob(name)
         if current is not None and current.md5_hash == _md5_b64(data) and current.size == len(data):
             return
         self.write_bytes_if_generation(key, data, int(current.generation) if current else 0, content_type=content_type)
@@ -499,17 +569,18 @@ class GCSBucket(Bucket):
 
         name = self._name(check_key(key))
         local_md5 = _md5_b64_file(path)
-        current = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
+        current = self._get_blob(name)
         if current is not None and current.md5_hash == local_md5 and current.size == path.stat().st_size:
             return
         generation = int(current.generation) if current else 0
         kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
+        size = path.stat().st_size
         try:
-            self._bucket().blob(name).upload_from_filename(
+            self._hedged(lambda retry, _: self._bucket().blob(name).upload_from_filename(
                 str(path), content_type=kind, if_generation_match=generation, checksum="md5",
-                timeout=self._upload_timeout(path.stat().st_size), retry=self._retry)
-        except PreconditionFailed:
-            now = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
+                timeout=self._upload_timeout(size), retry=retry), self._upload_hedge(size))
+        except PreconditionFailed:       # our own earlier attempt (or its hedge) may be what landed
+            now = self._get_blob(name)
             if now is not None and now.md5_hash == local_md5:
                 return
             raise self._conflict(key, generation, now) from None
@@ -520,14 +591,15 @@ class GCSBucket(Bucket):
         from google.api_core.exceptions import NotFound, PreconditionFailed
 
         for _ in range(3):
-            blob = self._bucket().get_blob(self._name(key), timeout=self._meta_timeout, retry=self._retry)
+            blob = self._get_blob(self._name(key))
             if blob is None:
                 return None, ABSENT
             generation = blob.generation     # read first: a download may reset it from its response headers
             try:
                 # a fresh handle: the listed one carries a mediaLink that names the server directly
-                return self._bucket().blob(blob.name).download_as_bytes(
-                    if_generation_match=generation, timeout=self._timeout, retry=self._retry), str(generation)
+                return self._hedged(lambda retry, _: self._bucket().blob(blob.name).download_as_bytes(
+                    if_generation_match=generation, timeout=self._timeout, retry=retry),
+                    self.hedge_transfer_seconds), str(generation)
             except (NotFound, PreconditionFailed):
                 continue      # replaced or deleted between the two requests: look again
         raise PreconditionConflict(f"{self.url(key)} kept changing while it was read")
@@ -547,13 +619,13 @@ class GCSBucket(Bucket):
         from google.api_core.exceptions import PreconditionFailed
 
         name = self._name(check_key(key))
-        blob = self._bucket().blob(name)
         kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
         try:
-            blob.upload_from_string(data, content_type=kind, if_generation_match=generation, checksum="md5",
-                                    timeout=self._upload_timeout(len(data)), retry=self._retry)
-        except PreconditionFailed:
-            now = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
+            self._hedged(lambda retry, _: self._bucket().blob(name).upload_from_string(
+                data, content_type=kind, if_generation_match=generation, checksum="md5",
+                timeout=self._upload_timeout(len(data)), retry=retry), self._upload_hedge(len(data)))
+        except PreconditionFailed:       # our own earlier attempt (or its hedge) may be what landed
+            now = self._get_blob(name)
             if now is not None and now.md5_hash == _md5_b64(data):
                 return
             raise self._conflict(key, generation, now) from None
@@ -565,24 +637,34 @@ class GCSBucket(Bucket):
             f"found {found}. It was not overwritten; build the book again to publish the newest version.")
 
     def exists(self, key: str) -> bool:
-        return self._bucket().blob(self._name(key)).exists(timeout=self._meta_timeout, retry=self._retry)
+        name = self._name(key)
+        return self._hedged(lambda retry, _: self._bucket().blob(name).exists(timeout=self._meta_timeout, retry=retry),
+                            self.hedge_metadata_seconds)
 
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
 
-        with contextlib.suppress(NotFound):
-            self._bucket().blob(self._name(check_key(key))).delete(timeout=self._meta_timeout, retry=self._retry)
+        name = self._name(check_key(key))
+
+        def delete(retry, _attempt: int) -> None:
+            with contextlib.suppress(NotFound):     # gone already (perhaps by the other attempt): done
+                self._bucket().blob(name).delete(timeout=self._meta_timeout, retry=retry)
+
+        self._hedged(delete, self.hedge_metadata_seconds)
 
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
         from google.api_core.exceptions import NotFound
 
         suffix = Path(key).suffix if len(Path(key).suffix) <= 10 else ""
+        name = self._name(key)
         with tempfile.TemporaryDirectory(prefix="book_assets-gcs-") as tmp:
-            path = Path(tmp) / f"object{suffix}"
+            def download(retry, attempt: int) -> Path:
+                path = Path(tmp) / f"object-{attempt}{suffix}"      # each attempt its own file
+                self._bucket().blob(name).download_to_filename(str(path), timeout=self._timeout, retry=retry)
+                return path
             try:
-                self._bucket().blob(self._name(key)).download_to_filename(
-                    str(path), timeout=self._timeout, retry=self._retry)
+                path = self._hedged(download, self.hedge_transfer_seconds)
             except NotFound:
                 raise FileNotFoundError(f"no object {self.url(key)}") from None
             yield path
@@ -673,6 +755,20 @@ def is_transient(error: BaseException) -> bool:
         pass
     cause = error.__cause__ or error.__context__
     return cause is not None and cause is not error and is_transient(cause)
+
+
+def _is_timeout(error: BaseException | None) -> bool:
+    """A request that got no answer in time (here or anywhere in its causes)."""
+    import requests
+    import urllib3
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (TimeoutError, requests.Timeout, urllib3.exceptions.TimeoutError)):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def link(url: str) -> dg.MetadataValue:
