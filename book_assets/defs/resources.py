@@ -391,7 +391,8 @@ class GCSBucket(Bucket):
     upload_seconds_per_mb: float = 2.0     # added to an upload's timeout per MB sent (the answer comes after)
     retry_deadline_seconds: float = 40.0   # all retries of one call together (with the call: under 60 s)
     retry_budget: int = 60                 # retries this resource may spend at once ...
-    retry_refill_per_second: float = 1.0   # ... and how fast spent retries come back
+    retry_refill_per_second: float = 1.0   # ... and how fast spent retries come back, plus ...
+    retries_per_success: float = 1.0       # ... this many for every call that succeeds
     page_size: int = 1000                  # objects per listing request (the GCS maximum)
     # Hedging: a call that has not answered after this long is sent a second time and the first answer
     # wins, so a stalled request costs about this, not a whole timeout. Every call hedged is safe to
@@ -463,7 +464,9 @@ class GCSBucket(Bucket):
         not even an error), it is sent again as attempt 1 and the first success is returned (both
         failing: an error of theirs is raised). The loser stops retrying once the call is settled."""
         if hedge_after <= 0:
-            return call(self._retry, 0)
+            answer = call(self._retry, 0)
+            self.budget.deposit(self.retries_per_success)
+            return answer
         with _POOL_LOCK:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=HEDGE_THREADS, thread_name_prefix="gcs")
@@ -477,6 +480,7 @@ class GCSBucket(Bucket):
                 done, pending = wait(attempts, return_when=FIRST_COMPLETED)
                 for attempt in done:
                     if attempt.exception() is None:
+                        self.budget.deposit(self.retries_per_success)
                         return attempt.result()
                 if not pending:
                     raise next(iter(done)).exception()
@@ -552,36 +556,49 @@ class GCSBucket(Bucket):
         return int(blob.generation) if blob is not None else 0
 
     def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
-        """Replace the object we saw just now; an object that changed meanwhile is never overwritten.
+        """Write the object; one that changed meanwhile is never overwritten.
 
-        Unchanged bytes are not uploaded again. Otherwise the upload is conditional on the
-        generation read a moment ago (0: must not exist), see ``write_bytes_if_generation``.
-        """
-        name = self._name(check_key(key))
-        current = self._get_blob(name)
-        if current is not None and current.md5_hash == _md5_b64(data) and current.size == len(data):
-            return
-        self.write_bytes_if_generation(key, data, int(current.generation) if current else 0, content_type=content_type)
+        Most writes make a new object (an edition's file, a run's manifest, a cache entry), so the
+        upload is first tried create-only (``ifGenerationMatch=0``): one request. An object that is
+        there already is left alone when it holds these bytes, else replaced on condition that it is
+        still the generation just read (``write_bytes_if_generation``)."""
+        self._write_new_or_replace(key, lambda generation: self.write_bytes_if_generation(
+            key, data, generation, content_type=content_type))
 
     def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
         """Like ``write_bytes``, uploading straight from the file (the client streams it in chunks)."""
+        name = self._name(check_key(key))
+        kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
+        size, local_md5 = path.stat().st_size, _md5_b64_file(path)
+
+        def upload(generation: int) -> None:
+            self._upload_if_generation(key, generation, local_md5, self._upload_hedge(size), lambda retry: (
+                self._bucket().blob(name).upload_from_filename(
+                    str(path), content_type=kind, if_generation_match=generation, checksum="md5",
+                    timeout=self._upload_timeout(size), retry=retry)))
+
+        self._write_new_or_replace(key, upload)
+
+    def _write_new_or_replace(self, key: str, upload: Callable[[int], None]) -> None:
+        """``upload(0)`` (create-only); when the object exists with other bytes, ``upload(its generation)``."""
+        try:
+            upload(0)
+        except PreconditionConflict:
+            current = self._get_blob(self._name(key))
+            upload(int(current.generation) if current is not None else 0)
+
+    def _upload_if_generation(self, key: str, generation: int, md5_b64: str, hedge_after: float,
+                              send: Callable[[Any], None]) -> None:
+        """``send(retry)`` uploads with ``ifGenerationMatch=generation`` (hedged); a refused precondition
+        is success when the live object holds our bytes (our own attempt, a retry or a hedge, landed),
+        else PreconditionConflict."""
         from google.api_core.exceptions import PreconditionFailed
 
-        name = self._name(check_key(key))
-        local_md5 = _md5_b64_file(path)
-        current = self._get_blob(name)
-        if current is not None and current.md5_hash == local_md5 and current.size == path.stat().st_size:
-            return
-        generation = int(current.generation) if current else 0
-        kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
-        size = path.stat().st_size
         try:
-            self._hedged(lambda retry, _: self._bucket().blob(name).upload_from_filename(
-                str(path), content_type=kind, if_generation_match=generation, checksum="md5",
-                timeout=self._upload_timeout(size), retry=retry), self._upload_hedge(size))
-        except PreconditionFailed:       # our own earlier attempt (or its hedge) may be what landed
-            now = self._get_blob(name)
-            if now is not None and now.md5_hash == local_md5:
+            self._hedged(lambda retry, _: send(retry), hedge_after)
+        except PreconditionFailed:
+            now = self._get_blob(self._name(key))
+            if now is not None and now.md5_hash == md5_b64:
                 return
             raise self._conflict(key, generation, now) from None
 
@@ -616,19 +633,12 @@ class GCSBucket(Bucket):
         retries safe: if an earlier attempt did land, the object already holds our bytes and that
         counts as done. Anything else that moved the generation raises PreconditionConflict.
         """
-        from google.api_core.exceptions import PreconditionFailed
-
         name = self._name(check_key(key))
         kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
-        try:
-            self._hedged(lambda retry, _: self._bucket().blob(name).upload_from_string(
+        self._upload_if_generation(key, generation, _md5_b64(data), self._upload_hedge(len(data)), lambda retry: (
+            self._bucket().blob(name).upload_from_string(
                 data, content_type=kind, if_generation_match=generation, checksum="md5",
-                timeout=self._upload_timeout(len(data)), retry=retry), self._upload_hedge(len(data)))
-        except PreconditionFailed:       # our own earlier attempt (or its hedge) may be what landed
-            now = self._get_blob(name)
-            if now is not None and now.md5_hash == _md5_b64(data):
-                return
-            raise self._conflict(key, generation, now) from None
+                timeout=self._upload_timeout(len(data)), retry=retry)))
 
     def _conflict(self, key: str, generation: int, now) -> PreconditionConflict:
         found = f"generation {now.generation}" if now is not None else "no object (deleted)"
