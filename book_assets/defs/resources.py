@@ -12,21 +12,23 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import ipaddress
 import mimetypes
 import os
+import random
 import re
 import shutil
 import stat as stat_module
 import tempfile
-import functools
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import dagster as dg
 import pydantic
@@ -373,10 +375,11 @@ class GCSBucket(Bucket):
 
     Every request has a (connect, read) timeout sized to the call: a few seconds for metadata
     (``metadata_timeout_seconds``), more for data transfers, plus time per megabyte for an upload, so
-    a stalled request is abandoned quickly. Transient errors (429, 5xx, resets, timeouts) are retried
-    with jittered exponential backoff (full jitter, 0.25 s doubling to 4 s) within a deadline per call
-    and a retry budget shared by all calls of this resource (``retry_budget.RetryBudget``); a dead
-    bucket therefore ends in one error within the deadline. Uploads carry a generation
+    a stalled request is abandoned quickly — and a request still silent after a second or two is
+    hedged (sent again, first answer wins), so a stall costs about that. Transient errors (429, 5xx,
+    resets, timeouts) are retried with jittered exponential backoff (full jitter, 0.25 s doubling to
+    4 s) within a deadline per call and a retry budget shared by all calls of this resource
+    (``retry_budget.RetryBudget``); a dead bucket therefore ends in one error within the deadline. Uploads carry a generation
     precondition, which both makes them safe to retry and stops a slower run from overwriting an
     object that changed after it looked. ``STORAGE_EMULATOR_HOST`` points the client at an emulator
     (anonymous credentials) for local development and tests.
@@ -394,9 +397,10 @@ class GCSBucket(Bucket):
     retry_refill_per_second: float = 1.0   # ... and how fast spent retries come back, plus ...
     retries_per_success: float = 1.0       # ... this many for every call that succeeds
     page_size: int = 1000                  # objects per listing request (the GCS maximum)
-    # Hedging: a call that has not answered after this long is sent a second time and the first answer
-    # wins, so a stalled request costs about this, not a whole timeout. Every call hedged is safe to
-    # repeat: reads, deletes, and uploads with a generation precondition (only one can land). 0: off.
+    # Hedging: a request that has not answered after this long is sent a second time and the first
+    # answer wins, so a stalled request costs about this, not a whole timeout. Every request hedged is
+    # safe to repeat: reads, deletes, and uploads with a generation precondition (only one can land).
+    # A server answering with errors is not hedged, it is retried after a backoff. 0: off.
     hedge_metadata_seconds: float = 1.0    # metadata, listing pages, deletes
     hedge_transfer_seconds: float = 2.0    # downloads and uploads, plus ...
     hedge_seconds_per_mb: float = 0.5      # ... this per MB uploaded
@@ -439,54 +443,47 @@ class GCSBucket(Bucket):
             self._budget = RetryBudget(self.retry_budget, self.retry_refill_per_second)
         return self._budget
 
-    @property
-    def _retry(self):
-        return self._retry_until(None, None)
+    def _call(self, request: Callable[[int], T], hedge_after: float) -> T:
+        """One bucket call. Each try is one request, hedged (``_try``); a transient failure is tried
+        again after a full-jitter backoff (0.25 s doubling to 4 s) within ``retry_deadline_seconds`` and
+        while the retry budget lasts; a success earns the budget ``retries_per_success``."""
+        from google.api_core.exceptions import RetryError
 
-    def _retry_until(self, settled: threading.Event | None, answered: threading.Event | None):
-        """The client's retry for one call: transient errors, within the deadline and the budget, and —
-        for one of two hedged attempts — only until the other has answered. ``answered`` is set by any
-        error other than a timeout: the server is answering, so silence is not the trouble."""
-        from google.api_core.retry import Retry
-
-        budget = self.budget
-
-        def predicate(error: BaseException) -> bool:
-            if answered is not None and not _is_timeout(error):
-                answered.set()
-            return (settled is None or not settled.is_set()) and is_transient(error) and budget.take()
-
-        return Retry(predicate=predicate, initial=0.25, maximum=4.0, multiplier=2.0,
-                     timeout=self.retry_deadline_seconds)
-
-    def _hedged(self, call: Callable[[Any, int], T], hedge_after: float) -> T:
-        """``call(retry, attempt)``; if attempt 0 is still silent after ``hedge_after`` seconds (no answer,
-        not even an error), it is sent again as attempt 1 and the first success is returned (both
-        failing: an error of theirs is raised). The loser stops retrying once the call is settled."""
-        if hedge_after <= 0:
-            answer = call(self._retry, 0)
+        deadline = time.monotonic() + self.retry_deadline_seconds
+        ceiling = 0.25
+        while True:
+            try:
+                answer = self._try(request, hedge_after)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                pause = random.uniform(0.0, ceiling)
+                if time.monotonic() + pause > deadline:
+                    raise RetryError(f"Timeout of {self.retry_deadline_seconds}s exceeded, last exception: "
+                                     f"{error}", error) from error
+                if not self.budget.take():
+                    raise
+                time.sleep(pause)
+                ceiling = min(ceiling * 2.0, 4.0)
+                continue
             self.budget.deposit(self.retries_per_success)
             return answer
+
+    def _try(self, request: Callable[[int], T], hedge_after: float) -> T:
+        """``request(0)``; if it is still silent after ``hedge_after`` seconds, ``request(1)`` too. The first
+        answer ends the try: a success is returned, an error raised (the other request is abandoned —
+        every request sent this way is safe to repeat, and a late one changes nothing)."""
+        if hedge_after <= 0:
+            return request(0)
         with _POOL_LOCK:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=HEDGE_THREADS, thread_name_prefix="gcs")
-        settled, answered = threading.Event(), threading.Event()
-        retry = self._retry_until(settled, answered)
-        attempts = [self._pool.submit(call, retry, 0)]
-        try:
-            if not wait(attempts, timeout=hedge_after).done and not answered.is_set():
-                attempts.append(self._pool.submit(call, retry, 1))
-            while True:
-                done, pending = wait(attempts, return_when=FIRST_COMPLETED)
-                for attempt in done:
-                    if attempt.exception() is None:
-                        self.budget.deposit(self.retries_per_success)
-                        return attempt.result()
-                if not pending:
-                    raise next(iter(done)).exception()
-                attempts = list(pending)
-        finally:
-            settled.set()
+        attempts = [self._pool.submit(request, 0)]
+        if not wait(attempts, timeout=hedge_after).done:
+            attempts.append(self._pool.submit(request, 1))
+        done, _ = wait(attempts, return_when=FIRST_COMPLETED)
+        succeeded = [attempt for attempt in done if attempt.exception() is None]
+        return (succeeded[0] if succeeded else next(iter(done))).result()
 
     @property
     def object_root(self) -> str:
@@ -504,18 +501,18 @@ class GCSBucket(Bucket):
     def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]:
         """Every object under ``prefix``, page by page (each page hedged on its own); the content hash comes
         with the listing, so it is always given: md5, or crc32c for a composite object (which has no md5)."""
-        def page(token: str | None, retry, _attempt: int) -> tuple[list, str | None]:
+        def page(token: str | None, _attempt: int) -> tuple[list, str | None]:
             listing = self._bucket().client.list_blobs(
                 self._bucket(), prefix=self.object_root + prefix, page_size=self.page_size,
                 max_results=self.page_size, page_token=token,
                 fields="items(name,size,updated,generation,md5Hash,crc32c),nextPageToken",
-                timeout=self._meta_timeout, retry=retry,
+                timeout=self._meta_timeout, retry=None,
             )
             return list(listing), listing.next_page_token
 
-        blobs, token = self._hedged(functools.partial(page, None), self.hedge_metadata_seconds)
+        blobs, token = self._call(functools.partial(page, None), self.hedge_metadata_seconds)
         while token:
-            more, token = self._hedged(functools.partial(page, token), self.hedge_metadata_seconds)
+            more, token = self._call(functools.partial(page, token), self.hedge_metadata_seconds)
             blobs += more
         found = []
         for blob in blobs:
@@ -532,19 +529,19 @@ class GCSBucket(Bucket):
         from google.api_core.exceptions import NotFound
 
         try:
-            self._hedged(lambda retry, _: self._bucket().reload(timeout=self._meta_timeout, retry=retry),
+            self._call(lambda _: self._bucket().reload(timeout=self._meta_timeout, retry=None),
                          self.hedge_metadata_seconds)
         except NotFound:
             raise FileNotFoundError(f"there is no bucket gs://{self.bucket}") from None
 
     def read_bytes(self, key: str) -> bytes:
         name = self._name(key)
-        return self._hedged(lambda retry, _: self._bucket().blob(name).download_as_bytes(
-            timeout=self._timeout, retry=retry), self.hedge_transfer_seconds)
+        return self._call(lambda _: self._bucket().blob(name).download_as_bytes(
+            timeout=self._timeout, retry=None), self.hedge_transfer_seconds)
 
     def _get_blob(self, name: str):
         """The object's metadata (None when there is none), hedged."""
-        return self._hedged(lambda retry, _: self._bucket().get_blob(name, timeout=self._meta_timeout, retry=retry),
+        return self._call(lambda _: self._bucket().get_blob(name, timeout=self._meta_timeout, retry=None),
                             self.hedge_metadata_seconds)
 
     def _upload_hedge(self, size: int) -> float:
@@ -572,10 +569,10 @@ class GCSBucket(Bucket):
         size, local_md5 = path.stat().st_size, _md5_b64_file(path)
 
         def upload(generation: int) -> None:
-            self._upload_if_generation(key, generation, local_md5, self._upload_hedge(size), lambda retry: (
+            self._upload_if_generation(key, generation, local_md5, self._upload_hedge(size), lambda: (
                 self._bucket().blob(name).upload_from_filename(
                     str(path), content_type=kind, if_generation_match=generation, checksum="md5",
-                    timeout=self._upload_timeout(size), retry=retry)))
+                    timeout=self._upload_timeout(size), retry=None)))
 
         self._write_new_or_replace(key, upload)
 
@@ -588,14 +585,14 @@ class GCSBucket(Bucket):
             upload(int(current.generation) if current is not None else 0)
 
     def _upload_if_generation(self, key: str, generation: int, md5_b64: str, hedge_after: float,
-                              send: Callable[[Any], None]) -> None:
-        """``send(retry)`` uploads with ``ifGenerationMatch=generation`` (hedged); a refused precondition
+                              send: Callable[[], None]) -> None:
+        """``send()`` uploads with ``ifGenerationMatch=generation`` (hedged, retried); a refused precondition
         is success when the live object holds our bytes (our own attempt, a retry or a hedge, landed),
         else PreconditionConflict."""
         from google.api_core.exceptions import PreconditionFailed
 
         try:
-            self._hedged(lambda retry, _: send(retry), hedge_after)
+            self._call(lambda _: send(), hedge_after)
         except PreconditionFailed:
             now = self._get_blob(self._name(key))
             if now is not None and now.md5_hash == md5_b64:
@@ -614,8 +611,8 @@ class GCSBucket(Bucket):
             generation = blob.generation     # read first: a download may reset it from its response headers
             try:
                 # a fresh handle: the listed one carries a mediaLink that names the server directly
-                return self._hedged(lambda retry, _: self._bucket().blob(blob.name).download_as_bytes(
-                    if_generation_match=generation, timeout=self._timeout, retry=retry),
+                return self._call(lambda _: self._bucket().blob(blob.name).download_as_bytes(
+                    if_generation_match=generation, timeout=self._timeout, retry=None),
                     self.hedge_transfer_seconds), str(generation)
             except (NotFound, PreconditionFailed):
                 continue      # replaced or deleted between the two requests: look again
@@ -635,10 +632,10 @@ class GCSBucket(Bucket):
         """
         name = self._name(check_key(key))
         kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
-        self._upload_if_generation(key, generation, _md5_b64(data), self._upload_hedge(len(data)), lambda retry: (
+        self._upload_if_generation(key, generation, _md5_b64(data), self._upload_hedge(len(data)), lambda: (
             self._bucket().blob(name).upload_from_string(
                 data, content_type=kind, if_generation_match=generation, checksum="md5",
-                timeout=self._upload_timeout(len(data)), retry=retry)))
+                timeout=self._upload_timeout(len(data)), retry=None)))
 
     def _conflict(self, key: str, generation: int, now) -> PreconditionConflict:
         found = f"generation {now.generation}" if now is not None else "no object (deleted)"
@@ -648,7 +645,7 @@ class GCSBucket(Bucket):
 
     def exists(self, key: str) -> bool:
         name = self._name(key)
-        return self._hedged(lambda retry, _: self._bucket().blob(name).exists(timeout=self._meta_timeout, retry=retry),
+        return self._call(lambda _: self._bucket().blob(name).exists(timeout=self._meta_timeout, retry=None),
                             self.hedge_metadata_seconds)
 
     def delete(self, key: str) -> None:
@@ -656,11 +653,11 @@ class GCSBucket(Bucket):
 
         name = self._name(check_key(key))
 
-        def delete(retry, _attempt: int) -> None:
+        def delete(_attempt: int) -> None:
             with contextlib.suppress(NotFound):     # gone already (perhaps by the other attempt): done
-                self._bucket().blob(name).delete(timeout=self._meta_timeout, retry=retry)
+                self._bucket().blob(name).delete(timeout=self._meta_timeout, retry=None)
 
-        self._hedged(delete, self.hedge_metadata_seconds)
+        self._call(delete, self.hedge_metadata_seconds)
 
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
@@ -669,12 +666,12 @@ class GCSBucket(Bucket):
         suffix = Path(key).suffix if len(Path(key).suffix) <= 10 else ""
         name = self._name(key)
         with tempfile.TemporaryDirectory(prefix="book_assets-gcs-") as tmp:
-            def download(retry, attempt: int) -> Path:
+            def download(attempt: int) -> Path:
                 path = Path(tmp) / f"object-{attempt}{suffix}"      # each attempt its own file
-                self._bucket().blob(name).download_to_filename(str(path), timeout=self._timeout, retry=retry)
+                self._bucket().blob(name).download_to_filename(str(path), timeout=self._timeout, retry=None)
                 return path
             try:
-                path = self._hedged(download, self.hedge_transfer_seconds)
+                path = self._call(download, self.hedge_transfer_seconds)
             except NotFound:
                 raise FileNotFoundError(f"no object {self.url(key)}") from None
             yield path
@@ -765,20 +762,6 @@ def is_transient(error: BaseException) -> bool:
         pass
     cause = error.__cause__ or error.__context__
     return cause is not None and cause is not error and is_transient(cause)
-
-
-def _is_timeout(error: BaseException | None) -> bool:
-    """A request that got no answer in time (here or anywhere in its causes)."""
-    import requests
-    import urllib3
-
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, (TimeoutError, requests.Timeout, urllib3.exceptions.TimeoutError)):
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return False
 
 
 def link(url: str) -> dg.MetadataValue:
