@@ -18,11 +18,13 @@ so every build shows up in the Dagster UI (``make dev``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .paths import INSTANCE_DEFAULTS, default_paths
@@ -34,6 +36,7 @@ EXIT_PUBLISHED = 0     # the book is published
 EXIT_BLOCKED = 1       # a check refused the book (its reason is in the run and status.json)
 EXIT_USAGE = 2         # no such book folder, or a name that is not allowed
 EXIT_FAILED = 3        # the pipeline or the bucket failed (a bug, an outage): not the book's fault
+EXIT_BUSY = 4          # another run of this book is queued or running (the UI, the sensor, another machine)
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM (status.json says so)
 
 
@@ -72,6 +75,28 @@ def open_instance(book_id: str):
     return instance
 
 
+@contextlib.contextmanager
+def one_build_per_book(book_id: str, *, out) -> Iterator[None]:
+    """Hold the book's lock in DAGSTER_HOME while a ``book-assets build`` of it runs here.
+
+    An in-process run never passes the queue, so dagster.yaml's one-run-per-book limit does not
+    hold it back: a second ``book-assets build`` of the same book on this machine waits here
+    (saying so) until the first ends. Runs of the book that the queue launched, or another
+    machine's builds, are found in the instance instead (``build`` refuses while one is live)."""
+    import fcntl
+
+    locks = ensure_dagster_home() / ".book_locks"
+    locks.mkdir(exist_ok=True)
+    with open(locks / f"{book_id}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"Another build of books/{book_id}/ is running on this machine; waiting for it to end.",
+                  file=out, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, log_level: str = "WARNING") -> int:
     """Register the book's partition and materialize the five assets; 0 when the book was published."""
     out = out or sys.stdout     # resolved per call, so a redirected stdout (tests, capture) is honoured
@@ -87,6 +112,7 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
     from .defs.jobs import BOOK_ASSETS
     from .definitions import build_book_run
     from .defs.run_status import record_run_not_published, step_failures, was_interrupted
+    from .defs.sensors import live_runs_of_book
 
     bucket = bucket_from_setting(bucket_setting_value)
     try:
@@ -99,7 +125,13 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
         print(f"There is no book folder books/{book_id}/ in {bucket.url('books')} (or it is empty).", file=out)
         return EXIT_USAGE
     started = time.perf_counter()
-    with open_instance(book_id) as instance:
+    with open_instance(book_id) as instance, one_build_per_book(book_id, out=out):
+        live = live_runs_of_book(instance, book_id)
+        if live:
+            print(f"books/{book_id}/ is being built by another run ({', '.join(f'{r.run_id} {r.status.value}' for r in live)}): "
+                  f"one run per book, so this build did not start. Try again when it has ended (the Dagster UI "
+                  f"shows it; a run whose process died is cleared there with Terminate).", file=out)
+            return EXIT_BUSY
         result = build_book_run(instance, book_id, bucket, log_level=log_level)
         if not result.success:      # no daemon watches an in-process run: do what the run-status sensor does
             record_run_not_published(instance, bucket, result.dagster_run, step_failures(result.all_events))

@@ -215,7 +215,7 @@ def test_print_copies_are_fetched_together_once_each_and_released_even_when_one_
     import contextlib
     import threading
 
-    from book_assets.core.stages.publish import PrintCopies
+    from book_assets.core.store import LocalCopies
 
     keys = [f"work/print/{n}.jpg" for n in range(12)]
     for n, key in enumerate(keys):
@@ -228,7 +228,7 @@ def test_print_copies_are_fetched_together_once_each_and_released_even_when_one_
             return gcs_bucket.local_path(key)
 
     with contextlib.ExitStack() as files:
-        copies = PrintCopies(Recording(), files)
+        copies = LocalCopies(Recording(), files)
         copies.prefetch(keys)
         paths = [copies(key) for key in keys]               # already here: no second download
         assert [Path(p).read_bytes() for p in paths] == [bytes([n]) * 100 for n in range(12)]

@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from .draw import (
 )
 from .layout import BookLayout, Page, PrintProfile
 from .profiles import Box
-from .store import ObjectStore
+from .store import FETCH_THREADS, LocalCopies, ObjectStore
 
 FRAME_GREY = "#9a9a9a"
 FRAME_RADIUS_PT = 14.0
@@ -143,21 +144,30 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
         files = []
         keys = [store.work_key("pdf-parts", part_key(pages, profile, layout.title, layout.author, targets) + ".pdf")
                 if store is not None else None for pages in parts]
-        kept = [key is not None and store.exists(key) for key in keys]
+        # The store's calls overlap (on a flaky bucket one stall must not queue the rest): the parts
+        # looked up together, the reused ones fetched together, the new ones uploaded while drawing goes on.
+        io_pool = held.enter_context(ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="parts"))
+        kept = list(io_pool.map(lambda key: key is not None and store.exists(key), keys))
+        reused_parts = LocalCopies(store, held) if store is not None else None
+        if reused_parts is not None:
+            reused_parts.prefetch(key for key, reused in zip(keys, kept) if reused)
         if prefetch is not None:
             prefetch({i.print_copy for pages, reused in zip(parts, kept) if not reused
                       for page in pages for i in page.images})
+        uploads = []
         for number, (pages, key, reused) in enumerate(zip(parts, keys, kept)):
             if reused:
-                files.append(held.enter_context(store.local_path(key)))
+                files.append(Path(reused_parts(key)))
                 counts["reused"] += 1
                 counts["placements"] += sum(len(page.images) for page in pages)
                 continue
             path = Path(tmp) / f"part-{number:04d}.pdf"
             _render_part(pages, layout, image_path, path, targets, counts)
             if key is not None:
-                store.write_file(key, path, content_type="application/pdf")
+                uploads.append(io_pool.submit(store.write_file, key, path, content_type="application/pdf"))
             files.append(path)
+        for upload in uploads:
+            upload.result()       # the first failed upload is raised
         partial = out_path.with_name(f".{out_path.name}.{os.getpid()}.joined")
         try:
             with pikepdf.open(files[0]) as book:

@@ -22,6 +22,7 @@ from .partitions import books_partitions
 from .resources import Bucket
 
 BOOK = dg.AssetKey("book")
+PARTITION_TAG = "dagster/partition"     # every run of a book carries it; dagster.yaml's one-run-per-book limit keys on it
 
 DEFAULT_QUIET_PERIOD_SECONDS = 60.0     # a book must have been still this long before it is built
 DEFAULT_MAX_BOOKS_PER_TICK = 25         # more changed books wait for the next ticks, in change order
@@ -177,7 +178,13 @@ def run_for_contents(instance: dg.DagsterInstance, book_id: str, fingerprint: st
     the Pub/Sub sensor (or a person) from asking for the same contents.
     """
     return instance.get_runs_count(dg.RunsFilter(
-        tags={"dagster/partition": book_id, "book_assets/fingerprint": fingerprint}, statuses=_LIVE)) > 0
+        tags={PARTITION_TAG: book_id, "book_assets/fingerprint": fingerprint}, statuses=_LIVE)) > 0
+
+
+def live_runs_of_book(instance: dg.DagsterInstance, book_id: str) -> list[dg.DagsterRun]:
+    """The book's runs that are queued or running, whatever started them (the queue's per-book limit
+    keys on the same ``dagster/partition`` tag)."""
+    return list(instance.get_runs(dg.RunsFilter(tags={PARTITION_TAG: book_id}, statuses=_LIVE)))
 
 
 def latest_book_fingerprint(instance: dg.DagsterInstance, book_id: str) -> str | None:

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import tempfile
-import threading
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,7 +30,7 @@ from ..page_images import page_images
 from ..render import RenderStats, render_pdf
 from ..report import BookReport, page_entries, unaccounted
 from ..review import ReviewPanel, review_panel
-from ..store import ObjectStore
+from ..store import LocalCopies, ObjectStore
 from ..timing import ms_since
 
 THUMBNAIL_PX = 300    # pages/page-NNN.png and the pictures in preview.html
@@ -155,53 +152,7 @@ class Rendered:
         return {"book.pdf": self.preflight.item_table(), "cover.pdf": self.cover_preflight.item_table()}
 
 
-FETCH_THREADS = 8     # print copies are independent reads: on a flaky bucket their stalls overlap, not add up
-
-
-class PrintCopies:
-    """Print copies fetched from the store to local files, each once, kept open in ``files`` until it
-    closes. ``prefetch`` fetches many in parallel; calling it with one key fetches that one if it is
-    not here yet. Safe to call from several threads (the PDF's resampling calls it from a pool)."""
-
-    def __init__(self, store: ObjectStore, files: contextlib.ExitStack):
-        self._store, self._files = store, files
-        self._local: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def _fetch(self, key: str) -> tuple[str, contextlib.ExitStack]:
-        held = contextlib.ExitStack()
-        try:
-            return str(held.enter_context(self._store.local_path(key))), held
-        except BaseException:
-            held.close()
-            raise
-
-    def _keep(self, key: str, path: str, held: contextlib.ExitStack) -> str:
-        with self._lock:
-            self._files.enter_context(held)      # closed with the others, even if another fetch failed
-            return self._local.setdefault(key, path)
-
-    def prefetch(self, keys: Iterable[str]) -> None:
-        missing = sorted(set(keys) - self._local.keys())
-        if not missing:
-            return
-        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(missing)), thread_name_prefix="fetch") as pool:
-            fetches = [(key, pool.submit(self._fetch, key)) for key in missing]
-        for key, done in fetches:
-            if done.exception() is None:
-                self._keep(key, *done.result())
-        for _, done in fetches:
-            if done.exception() is not None:
-                raise done.exception()
-
-    def __call__(self, key: str) -> str:
-        with self._lock:
-            if key in self._local:
-                return self._local[key]
-        return self._keep(key, *self._fetch(key))
-
-
-def render_book(layout: Layout, store: ObjectStore, folder: Path, image_path: PrintCopies) -> Rendered:
+def render_book(layout: Layout, store: ObjectStore, folder: Path, image_path: LocalCopies) -> Rendered:
     """Write book.pdf and cover.pdf into ``folder``, make both what the profile's press asks for
     (core.press), preflight both, and rasterise every page's image from the written PDF (reused for
     pages whose inputs did not change, core.page_images).
@@ -229,7 +180,7 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, image_path: Pr
 
 
 def review_of(book_id: str, validation: Validation, pairing: Pairing, layout: Layout,
-              copies: PrintCopies) -> ReviewPanel:
+              copies: LocalCopies) -> ReviewPanel:
     """The preview's review panel, its pictures drawn from the images' print copies: those the book
     already fetched are reused, every drawing's is fetched together with the rest."""
     copies.prefetch(validation.get(named.key).print_copy for named in layout.drawing_names)
@@ -295,7 +246,7 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
     book_id = inventory.book_id
     edition = edition_id(inventory.listed_at, run_id)
     with tempfile.TemporaryDirectory(prefix="book-") as tmp, contextlib.ExitStack() as files:
-        copies = PrintCopies(store, files)
+        copies = LocalCopies(store, files)
         rendered = render_book(layout, store, Path(tmp), copies)
         report = build_report(inventory, validation, pairing, layout,
                               report_metrics(inventory, validation, pairing, layout, rendered.stats),
