@@ -67,15 +67,21 @@ def test_a_changed_page_is_rasterised_again_and_only_that_page(tmp_path, jpegs, 
 
 
 def test_a_rebuilt_book_reuses_its_page_images_and_redraws_only_the_changed_spread(bucket, instance, small_book_files):
-    """Real runs (dg.materialize): built twice unchanged, then with one variation replaced."""
+    """Real runs (dg.materialize): built twice unchanged, then with one variation replaced; the review
+    panel's thumbnails likewise."""
     from .support import build, materialization, upload
 
     upload(bucket, "again", small_book_files)
     first = materialization(build(bucket, instance, "again"), "book").metadata
     assert first["pages_rasterised"].value == first["pages"].value and first["pages_reused"].value == 0
 
+    assert first["review_thumbnails_drawn"].value > 0 and first["review_thumbnails_reused"].value == 0
+
     unchanged = materialization(build(bucket, instance, "again"), "book").metadata
     assert unchanged["pages_reused"].value == unchanged["pages"].value and unchanged["pages_rasterised"].value == 0
+    # the preview's review panel: every thumbnail read back, none drawn again
+    assert unchanged["review_thumbnails_drawn"].value == 0
+    assert unchanged["review_thumbnails_reused"].value == first["review_thumbnails_drawn"].value
 
     replaced = "generated/max_02.png"
     buffer = io.BytesIO()
@@ -85,3 +91,4 @@ def test_a_rebuilt_book_reuses_its_page_images_and_redraws_only_the_changed_spre
     assert changed["pages"].value == first["pages"].value
     assert 1 <= changed["pages_rasterised"].value <= 2                   # the spread that shows it, no more
     assert changed["pages_reused"].value == changed["pages"].value - changed["pages_rasterised"].value
+    assert changed["review_thumbnails_drawn"].value <= 1                 # the replaced variation's, if it is shown

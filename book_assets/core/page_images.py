@@ -12,22 +12,20 @@ page of a rebuilt book is read back, not rasterised again; a changed page gets a
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .derived import input_digest, read_or_make
 from .layout import Page
 from .profiles import PrintProfile
 from .store import ObjectStore
 
 PAGE_IMAGE_FORMAT = 1          # bump when the rasterising changes, so no stale image is reused
 IN_PROCESS_PAGES = 4           # fewer pages to draw than this: no worker processes
-IO_THREADS = 8                 # cache reads and writes (network-bound on GCS)
 
 
 @dataclass(frozen=True)
@@ -39,8 +37,8 @@ class PageImages:
 
 def page_input_key(page: Page, profile: PrintProfile, width_px: int) -> str:
     """A digest of everything that decides how ``page`` looks (see the module docstring)."""
-    inputs = {"format": PAGE_IMAGE_FORMAT, "width_px": width_px, "page": asdict(page), "profile": asdict(profile)}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    return input_digest({"format": PAGE_IMAGE_FORMAT, "width_px": width_px, "page": asdict(page),
+                         "profile": asdict(profile)})
 
 
 def _rasterise(pdf_path: str, indexes: list[int], width_px: int) -> dict[int, bytes]:
@@ -82,10 +80,6 @@ def page_images(pages: list[Page], profile: PrintProfile, pdf_path: Path, store:
     """Every page's image: read back when its inputs are unchanged, else rasterised from ``pdf_path``
     (the book as written) and stored for the next build."""
     keys = [store.work_key("pages", f"{page_input_key(page, profile, width_px)}.png") for page in pages]
-    with ThreadPoolExecutor(IO_THREADS) as io_pool:
-        found = list(io_pool.map(lambda key: store.read_bytes(key) if store.exists(key) else None, keys))
-        missing = [i for i, png in enumerate(found) if png is None]
-        drawn = rasterise_pages(pdf_path, missing, width_px, workers) if missing else {}
-        list(io_pool.map(lambda i: store.write_bytes(keys[i], drawn[i], content_type="image/png"), missing))
-    pngs = tuple(png if png is not None else drawn[i] for i, png in enumerate(found))
-    return PageImages(pngs, reused=len(pages) - len(missing), rasterised=len(missing))
+    images = read_or_make(store, keys, lambda missing: rasterise_pages(pdf_path, missing, width_px, workers),
+                          content_type="image/png")
+    return PageImages(images.data, reused=images.reused, rasterised=images.made)

@@ -8,8 +8,6 @@ versos differ). No annotations, no links. Fonts, images and deterministic bytes 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import tempfile
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 from reportlab.pdfgen.canvas import Canvas
 
 from .colour import parse_hex_colour
+from .derived import input_digest
 from .draw import (
     draw_image, draw_text, fill_box, pdf_canvas, resample_all, resample_targets,
     set_colour, text_colour_on,
@@ -94,7 +93,7 @@ def part_key(pages: list[Page], profile: PrintProfile, title: str, author: str,
     placed = sorted({i.print_copy for page in pages for i in page.images})
     inputs = {"format": PART_FORMAT, "pages": [asdict(page) for page in pages], "profile": asdict(profile),
               "title": title, "author": author, "resampled": {k: targets.get(k) for k in placed}}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    return input_digest(inputs)
 
 
 def _render_part(pages: list[Page], layout: BookLayout, image_path: Callable[[str], str], out_path: Path,
