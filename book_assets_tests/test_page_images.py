@@ -77,7 +77,10 @@ def test_a_rebuilt_book_reuses_its_page_images_and_redraws_only_the_changed_spre
 
     assert first["review_thumbnails_drawn"].value > 0 and first["review_thumbnails_reused"].value == 0
 
-    unchanged = materialization(build(bucket, instance, "again"), "book").metadata
+    unchanged_run = build(bucket, instance, "again")
+    unchanged = materialization(unchanged_run, "book").metadata
+    looks = materialization(unchanged_run, "image_pairs").metadata        # no image pair compared again
+    assert looks["looks_scored"].value == 0 and looks["looks_reused"].value > 0
     assert unchanged["pages_reused"].value == unchanged["pages"].value and unchanged["pages_rasterised"].value == 0
     # the preview's review panel: every thumbnail read back, none drawn again
     assert unchanged["review_thumbnails_drawn"].value == 0
