@@ -28,7 +28,7 @@ from ..editions import (Edition, Switch, edition_files, edition_id, edition_pref
 from ..inventory import Role
 from ..pairing import PairStatus
 from ..preflight import PreflightReport, preflight_cover, preflight_pdf
-from ..press import PressResult, make_press_ready
+from ..press import PressResult, declare_srgb, make_press_ready
 from ..preview import PreviewPage, render_preview
 from ..problems import Problem, by_page, first_of
 from ..page_images import page_images
@@ -215,7 +215,8 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, image_path: Pr
 
     pdf_path, cover_path = folder / "book.pdf", folder / "cover.pdf"
     stats = render_pdf(book, image_path, pdf_path, store=store,
-                       prefetch=lambda keys: image_path.prefetch([*keys, *cover_copies]))
+                       prefetch=lambda keys: image_path.prefetch([*keys, *cover_copies]),
+                       finish=None if book.profile.is_cmyk else declare_srgb)   # so the press step need not rewrite it
     press = make_press_ready(pdf_path, book.profile)
     stats = dataclasses.replace(stats, bytes=press.bytes)
     started = time.perf_counter()
