@@ -7,7 +7,7 @@ import io
 from PIL import Image
 
 from book_assets.core import page_images as pages_module
-from book_assets.core.page_images import page_images, rasterise_pages
+from book_assets.core.page_images import page_images, page_miniatures, rasterise_pages
 from book_assets.core.render import render_pdf, text_colour_on
 
 from .test_render import PROFILE, jpegs, sample_layout  # noqa: F401 - jpegs is a fixture
@@ -64,6 +64,17 @@ def test_a_changed_page_is_rasterised_again_and_only_that_page(tmp_path, jpegs, 
     result = page_images(changed.pages, PROFILE, changed_pdf, bucket, 200)
     assert (result.reused, result.rasterised) == (3, 1) and drawn == [1]
     assert result.pngs[1] == rasterise_pages(changed_pdf, [1], 200)[1]        # the new page, from the new PDF
+
+
+def test_page_miniatures_are_made_once_per_page_image(tmp_path, jpegs, bucket):
+    layout, pdf = _pdf(tmp_path, jpegs)
+    pngs = page_images(layout.pages, PROFILE, pdf, bucket, 200).pngs
+    first = page_miniatures(pngs, bucket, 96)
+    assert (first.made, first.reused) == (4, 0)
+    with Image.open(io.BytesIO(first.data[1])) as small:
+        assert small.format == "JPEG" and small.width == 96
+    again = page_miniatures((pngs[0], pngs[1], pngs[2], pngs[0]), bucket, 96)
+    assert (again.made, again.reused) == (0, 4) and again.data[3] == first.data[0]
 
 
 def test_a_rebuilt_book_reuses_its_page_images_and_redraws_only_the_changed_spread(bucket, instance, small_book_files):

@@ -12,6 +12,7 @@ page of a rebuilt book is read back, not rasterised again; a changed page gets a
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import multiprocessing
 import os
@@ -19,13 +20,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .derived import input_digest, read_or_make
+from PIL import Image
+
+from .derived import Derived, input_digest, read_or_make
 from .layout import Page
 from .profiles import PrintProfile
 from .store import ObjectStore
 
 PAGE_IMAGE_FORMAT = 1          # bump when the rasterising changes, so no stale image is reused
 IN_PROCESS_PAGES = 4           # fewer pages to draw than this: no worker processes
+MINIATURE_FORMAT = 1           # bump when page_miniature changes
 
 
 @dataclass(frozen=True)
@@ -83,3 +87,22 @@ def page_images(pages: list[Page], profile: PrintProfile, pdf_path: Path, store:
     images = read_or_make(store, keys, lambda missing: rasterise_pages(pdf_path, missing, width_px, workers),
                           content_type="image/png")
     return PageImages(images.data, reused=images.reused, rasterised=images.made)
+
+
+def page_miniature(png: bytes, px: int) -> bytes:
+    """A page image as a small JPEG at most ``px`` wide (and twice as tall): every page at a glance."""
+    with Image.open(io.BytesIO(png)) as page:
+        small = page.convert("RGB")
+    small.thumbnail((px, px * 2))
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=70)
+    return buffer.getvalue()
+
+
+def page_miniatures(pngs: tuple[bytes, ...], store: ObjectStore, px: int) -> Derived:
+    """``page_miniature`` of every page image, read back for page images an earlier build made them from."""
+    keys = [store.work_key("page-miniatures", input_digest({"format": MINIATURE_FORMAT, "px": px,
+                                                             "png": hashlib.sha256(png).hexdigest()}) + ".jpg")
+            for png in pngs]
+    return read_or_make(store, keys, lambda missing: {i: page_miniature(pngs[i], px) for i in missing},
+                        content_type="image/jpeg")
