@@ -27,7 +27,6 @@ from pathlib import Path
 
 import dagster as dg
 import pydantic
-from dagster_gcp import GCSResource
 
 from ..core.listing_index import INDEX_FILE, FileIdentity, ListingIndex
 from ..core.store import (  # noqa: F401 - part of this module's interface
@@ -401,6 +400,8 @@ class GCSBucket(Bucket):
             # dagster-gcp's GCSResource builds the client (credentials, project, STORAGE_EMULATOR_HOST).
             # It is made here rather than nested as a field: Dagster's nested-resource setup calls a
             # deprecated API in 1.13.
+            from dagster_gcp import GCSResource     # here, not at the top: it imports BigQuery, ~1 s of
+                                                    # every process start, GCS bucket or not
             handle = self._clients.bucket = GCSResource(project=self.project).get_client().bucket(self.bucket)
         return handle
 
