@@ -137,7 +137,7 @@ class LocalBucket(Bucket):
             for name in linked:        # a linked folder is reported as one link, never walked into
                 dirnames.remove(name)
             # keys from strings, one lstat per file: Path objects and a second stat cost seconds per 100,000 files
-            folder = dirpath[len(root_text) + 1:].replace(os.sep, "/") if dirpath != root_text else ""
+            folder = os.path.relpath(dirpath, root_text).replace(os.sep, "/") if dirpath != root_text else ""
             for name in sorted(filenames + linked):
                 key = _printable(f"{folder}/{name}" if folder else name)
                 if not key.startswith(prefix) or name.startswith(".book_assets-tmp"):
