@@ -123,3 +123,40 @@ def test_a_changed_field_type_fails_validation_instead_of_loading_garbage(built)
 def test_every_contract_is_registered_once():
     assert set(CONTRACTS.values()) == set(STAGES.values())
     assert all(dataclasses.is_dataclass(c) and c.__dataclass_params__.frozen for c in CONTRACTS.values())
+
+
+def test_a_run_parses_each_manifest_once_however_many_steps_read_it(built, monkeypatch):
+    """image_pairs, page_layouts and book all read the validation manifest: parsed once per run."""
+    from book_assets.defs import io_manager
+
+    bucket, _, _ = built
+    parsed: list[type] = []
+    real = io_manager.load_manifest
+    monkeypatch.setattr(io_manager, "load_manifest",
+                        lambda data, expected=None, **kw: parsed.append(expected) or real(data, expected, **kw))
+    with dg.instance_for_test() as instance:
+        assert build(bucket, instance, BOOK).success
+    assert parsed.count(Validation) == 1 and parsed.count(Inventory) == 1
+    assert sorted(c.__name__ for c in parsed) == ["Inventory", "Layout", "Pairing", "Validation"]
+
+
+def test_a_manifest_whose_bytes_changed_is_parsed_again(built):
+    from types import SimpleNamespace
+
+    from book_assets.defs.io_manager import BucketManifestIOManager
+
+    bucket, results, _ = built
+    manager = BucketManifestIOManager(bucket)
+    context = SimpleNamespace(asset_key=dg.AssetKey("image_pairs"), asset_partition_key=BOOK,
+                              dagster_type=SimpleNamespace(typing_type=Pairing))
+    first = manager.load_input(context)
+    assert manager.load_input(context) is first                     # the same bytes: the value already read
+    key = f"_book_assets/manifests/{BOOK}/image_pairs.json"
+    original = bucket.read_bytes(key)
+    try:
+        changed = dataclasses.replace(results["image_pairs"], pairing_ms=first.pairing_ms + 1)
+        bucket.write_bytes(key, dump_manifest(changed))
+        again = manager.load_input(context)
+        assert again is not first and again.pairing_ms == first.pairing_ms + 1
+    finally:
+        bucket.write_bytes(key, original)

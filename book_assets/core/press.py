@@ -110,13 +110,27 @@ def output_intent(pdf: pikepdf.Pdf, icc: Path, components: int, condition: str, 
         DestOutputProfile=profile))
 
 
-def add_srgb_intent(path: Path) -> None:
-    """Declare sRGB as the output intent of an RGB PDF (what its DeviceRGB colours mean)."""
+def declare_srgb(pdf: pikepdf.Pdf) -> None:
+    """Declare sRGB as the output intent of an open RGB PDF (what its DeviceRGB colours mean): done by
+    whoever writes the file anyway (``render_pdf``'s join), it saves rewriting the whole book."""
     icc = _need(SRGB_ICC, "icc-profiles-free")
+    pdf.Root.OutputIntents = pikepdf.Array([output_intent(pdf, icc, 3, SRGB_CONDITION, SRGB_CONDITION)])
+
+
+def declares_srgb(pdf: pikepdf.Pdf) -> bool:
+    intents = pdf.Root.get("/OutputIntents")
+    return intents is not None and any(str(i.get("/OutputConditionIdentifier", "")) == SRGB_CONDITION
+                                       for i in intents)
+
+
+def add_srgb_intent(path: Path) -> None:
+    """``declare_srgb`` on a written file, rewritten in place unless it declares sRGB already."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.intent")
     try:
         with pikepdf.open(path) as pdf:
-            pdf.Root.OutputIntents = pikepdf.Array([output_intent(pdf, icc, 3, SRGB_CONDITION, SRGB_CONDITION)])
+            if declares_srgb(pdf):
+                return
+            declare_srgb(pdf)
             pdf.save(partial, deterministic_id=True, compress_streams=True,
                      object_stream_mode=pikepdf.ObjectStreamMode.preserve)
         os.replace(partial, path)

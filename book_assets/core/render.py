@@ -8,8 +8,6 @@ versos differ). No annotations, no links. Fonts, images and deterministic bytes 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import tempfile
 import time
@@ -18,9 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pikepdf
 from reportlab.pdfgen.canvas import Canvas
 
 from .colour import parse_hex_colour
+from .derived import input_digest
 from .draw import (
     draw_image, draw_text, fill_box, pdf_canvas, resample_all, resample_targets,
     set_colour, text_colour_on,
@@ -84,18 +84,18 @@ def _draw_page(canvas: Canvas, page: Page, profile: PrintProfile, image_path: Ca
 
 
 PAGES_PER_PART = 4        # pages drawn into one part file: small enough to redraw only what changed
-PART_FORMAT = 1           # bump when drawing changes, so no stale part is reused
+PART_FORMAT = 2           # bump when drawing changes, so no stale part is reused
 
 
-def part_key(pages: list[Page], profile: PrintProfile, title: str, author: str,
-             targets: dict[str, tuple[int, int]]) -> str:
-    """A digest of everything that decides a part's PDF: its pages' layout records (print copies are
-    content-addressed), the profile, the document's title and author, and the size each placed
-    print copy is resampled to — which depends on its largest placement anywhere in the book."""
+def part_key(pages: list[Page], profile: PrintProfile, targets: dict[str, tuple[int, int]]) -> str:
+    """A digest of everything that decides a part's pages: their layout records (print copies are
+    content-addressed), the profile, and the size each placed print copy is resampled to — which
+    depends on its largest placement anywhere in the book. Not the document's title and author:
+    the joined book gets those (``render_pdf``), so a new title redraws only the pages showing it."""
     placed = sorted({i.print_copy for page in pages for i in page.images})
     inputs = {"format": PART_FORMAT, "pages": [asdict(page) for page in pages], "profile": asdict(profile),
-              "title": title, "author": author, "resampled": {k: targets.get(k) for k in placed}}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+              "resampled": {k: targets.get(k) for k in placed}}
+    return input_digest(inputs)
 
 
 def _render_part(pages: list[Page], layout: BookLayout, image_path: Callable[[str], str], out_path: Path,
@@ -116,7 +116,8 @@ def _render_part(pages: list[Page], layout: BookLayout, image_path: Callable[[st
 
 def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: str | Path, *,
                store: ObjectStore | None = None,
-               prefetch: Callable[[Iterable[str]], None] | None = None) -> RenderStats:
+               prefetch: Callable[[Iterable[str]], None] | None = None,
+               finish: Callable[[pikepdf.Pdf], None] | None = None) -> RenderStats:
     """Write the book to ``out_path`` (atomically: a temporary file renamed into place).
 
     The pages are drawn a few at a time into part files, which pikepdf joins into the book as it
@@ -126,11 +127,10 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
 
     ``image_path`` maps a ``PlacedImage.print_copy`` key to a local JPEG file; ``prefetch``, if given,
     is first handed every print copy the parts to be drawn place, so a remote store can fetch them
-    together rather than one stall at a time. A layout without
+    together rather than one stall at a time; ``finish``, if given, is applied to the joined book
+    before it is written (the press's output intent: one write of the book, not two). A layout without
     pages raises ValueError: a zero-page PDF is not a book, and printers reject it.
     """
-    import pikepdf
-
     if not layout.pages:
         raise ValueError("the layout has no pages, so there is no book to render")
     started = time.perf_counter()
@@ -142,7 +142,7 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
     with tempfile.TemporaryDirectory(prefix="book-parts-", dir=out_path.parent) as tmp, \
             contextlib.ExitStack() as held:
         files = []
-        keys = [store.work_key("pdf-parts", part_key(pages, profile, layout.title, layout.author, targets) + ".pdf")
+        keys = [store.work_key("pdf-parts", part_key(pages, profile, targets) + ".pdf")
                 if store is not None else None for pages in parts]
         # The store's calls overlap (on a flaky bucket one stall must not queue the rest): the parts
         # looked up together, the reused ones fetched together, the new ones uploaded while drawing goes on.
@@ -174,6 +174,10 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
                 sources = [held.enter_context(pikepdf.open(path)) for path in files[1:]]
                 for source in sources:
                     book.pages.extend(source.pages)
+                book.docinfo[pikepdf.Name.Title] = layout.title     # the parts' own may be an older title's
+                book.docinfo[pikepdf.Name.Author] = layout.author
+                if finish is not None:
+                    finish(book)
                 book.save(partial, deterministic_id=True)
             os.replace(partial, out_path)
         finally:

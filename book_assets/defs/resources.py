@@ -32,7 +32,6 @@ from typing import TypeVar
 
 import dagster as dg
 import pydantic
-from dagster_gcp import GCSResource
 
 from ..core.listing_index import INDEX_FILE, FileIdentity, ListingIndex
 from ..core.store import (  # noqa: F401 - part of this module's interface
@@ -139,21 +138,26 @@ class LocalBucket(Bucket):
             raise UnsafeKeyError(f"{linked} is a link to another folder, not a folder of the bucket; links "
                                  "are never followed. Copy the folder itself into the bucket.")
         found, files = [], []
+        root_text = str(root)
         for dirpath, dirnames, filenames in os.walk(start):
             dirnames.sort()
             linked = [name for name in dirnames if os.path.islink(os.path.join(dirpath, name))]
             for name in linked:        # a linked folder is reported as one link, never walked into
                 dirnames.remove(name)
+            # keys from strings, one lstat per file: Path objects and a second stat cost seconds per 100,000 files
+            folder = os.path.relpath(dirpath, root_text).replace(os.sep, "/") if dirpath != root_text else ""
             for name in sorted(filenames + linked):
-                path = Path(dirpath, name)
-                key = _printable(path.relative_to(root).as_posix())
+                key = _printable(f"{folder}/{name}" if folder else name)
                 if not key.startswith(prefix) or name.startswith(".book_assets-tmp"):
                     continue
-                if path.is_symlink():
-                    link = path.lstat()
-                    found.append(BucketObject(key, 0, link.st_mtime, str(link.st_mtime_ns), "", symlink=True))
+                path = os.path.join(dirpath, name)
+                try:
+                    stat = os.lstat(path)
+                except FileNotFoundError:     # deleted since the folder was read: the next listing will not list it
                     continue
-                stat = path.stat()
+                if stat_module.S_ISLNK(stat.st_mode):
+                    found.append(BucketObject(key, 0, stat.st_mtime, str(stat.st_mtime_ns), "", symlink=True))
+                    continue
                 # When the file arrived here, like GCS's `updated`: the ctime, which the kernel sets.
                 # A copy that keeps an old mtime (cp -p, rsync -t, file managers) still gets a new
                 # ctime, and an mtime from a device with a wrong clock (even in the future) is ignored.
@@ -419,6 +423,8 @@ class GCSBucket(Bucket):
             # dagster-gcp's GCSResource builds the client (credentials, project, STORAGE_EMULATOR_HOST).
             # It is made here rather than nested as a field: Dagster's nested-resource setup calls a
             # deprecated API in 1.13.
+            from dagster_gcp import GCSResource     # here, not at the top: it imports BigQuery, ~1 s of
+                                                    # every process start, GCS bucket or not
             handle = self._clients.bucket = GCSResource(project=self.project).get_client().bucket(self.bucket)
         return handle
 

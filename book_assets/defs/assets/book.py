@@ -2,14 +2,13 @@
 cover.pdf, preview.html, pages, report) made current by ``published/<id>/current.json``."""
 
 import base64
-import io
 
 import dagster as dg
-from PIL import Image
 
 from ...core.bucket_layout import book_prefix, contents_fingerprint
 from ...core.contracts import Inventory, Layout, Pairing, Validation
 from ...core.editions import pointer_key, read_current
+from ...core.page_images import page_miniatures
 from ...core.stages.publish import make_book
 from .. import checks
 from ..resources import Bucket, link
@@ -24,16 +23,10 @@ def thumbnail_markdown(pngs) -> str:
                     for i, png in enumerate(pngs, start=1))
 
 
-def page_strip_markdown(pngs) -> str:
-    """Every page as a small JPEG, eight to a row, so the UI shows the whole book at a glance."""
-    cells = []
-    for number, png in enumerate(pngs, start=1):
-        with Image.open(io.BytesIO(png)) as page:
-            small = page.convert("RGB")
-            small.thumbnail((STRIP_PX, STRIP_PX * 2))
-            buffer = io.BytesIO()
-            small.save(buffer, format="JPEG", quality=70)
-        cells.append(f"![{number}](data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()})")
+def page_strip_markdown(jpegs) -> str:
+    """Every page as a small JPEG (``page_miniatures``), eight to a row, so the UI shows the whole book at a glance."""
+    cells = [f"![{number}](data:image/jpeg;base64,{base64.b64encode(jpeg).decode()})"
+             for number, jpeg in enumerate(jpegs, start=1)]
     return "\n".join(" ".join(cells[i:i + 8]) + "  " for i in range(0, len(cells), 8))
 
 
@@ -79,7 +72,7 @@ def book(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventor
                   "preflight": checks.preflight_table({"book.pdf": built.preflight.item_table(),
                                                        "cover.pdf": built.cover_preflight.item_table()}),
                   "preview": dg.MetadataValue.md(thumbnail_markdown(built.thumbnails[:PREVIEW_PAGES])),
-                  "all_pages": dg.MetadataValue.md(page_strip_markdown(built.thumbnails))},
+                  "all_pages": dg.MetadataValue.md(page_strip_markdown(page_miniatures(built.thumbnails, bucket, STRIP_PX).data))},
         check_results=[
             checks.check_pdf_preflight(built.preflight),
             checks.check_pdf_preflight(built.cover_preflight, check_name="cover_preflight", notes=built.cover_notes),
