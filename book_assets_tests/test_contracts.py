@@ -129,7 +129,7 @@ def test_a_run_parses_each_manifest_once_however_many_steps_read_it(built, monke
     """image_pairs, page_layouts and book all read the validation manifest: parsed once per run."""
     from book_assets.defs import io_manager
 
-    bucket, _, _ = built
+    bucket, _, _, _ = built
     parsed: list[type] = []
     real = io_manager.load_manifest
     monkeypatch.setattr(io_manager, "load_manifest",
@@ -145,13 +145,16 @@ def test_a_manifest_whose_bytes_changed_is_parsed_again(built):
 
     from book_assets.defs.io_manager import BucketManifestIOManager
 
-    bucket, results, _ = built
+    from book_assets.defs.io_manager import manifest_key
+
+    bucket, results, _, run_id = built
     manager = BucketManifestIOManager(bucket)
     context = SimpleNamespace(asset_key=dg.AssetKey("image_pairs"), asset_partition_key=BOOK,
-                              dagster_type=SimpleNamespace(typing_type=Pairing))
+                              dagster_type=SimpleNamespace(typing_type=Pairing),
+                              upstream_output=SimpleNamespace(run_id=run_id))
     first = manager.load_input(context)
     assert manager.load_input(context) is first                     # the same bytes: the value already read
-    key = f"_book_assets/manifests/{BOOK}/image_pairs.json"
+    key = manifest_key(bucket, BOOK, run_id, "image_pairs")
     original = bucket.read_bytes(key)
     try:
         changed = dataclasses.replace(results["image_pairs"], pairing_ms=first.pairing_ms + 1)
