@@ -97,6 +97,40 @@ def one_build_per_book(book_id: str, *, out) -> Iterator[None]:
         yield
 
 
+BUILD_HOST_TAG = "book_assets/build_host"   # the machine and process of an in-process build (``book-assets build``)
+BUILD_PID_TAG = "book_assets/build_pid"
+
+
+def build_process_tags() -> dict[str, str]:
+    import socket
+
+    return {BUILD_HOST_TAG: socket.gethostname(), BUILD_PID_TAG: str(os.getpid())}
+
+
+def cleared_if_orphaned(instance, run, *, out) -> bool:
+    """Mark canceled a live run of a ``book-assets build`` on this machine whose process is gone (killed
+    with SIGKILL, or the machine restarted): nothing else ever ends it — no daemon watches an
+    in-process run — and it would keep every later build of the book out. Called with the book's
+    build lock held; a run of another machine, or one whose process still lives, is left alone."""
+    import socket
+
+    pid = run.tags.get(BUILD_PID_TAG, "")
+    if run.tags.get(BUILD_HOST_TAG) != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return False                 # alive (or a process that reused its number: left alone, never cleared wrongly)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False                 # alive, another user's
+    instance.report_run_canceled(run, message=f"The book-assets build process (pid {pid}) that ran this build "
+                                              f"ended without finishing it; marked canceled by the next build.")
+    print(f"An earlier build of this book (run {run.run_id}) lost its process (pid {pid}); it is marked canceled.",
+          file=out, flush=True)
+    return True
+
+
 def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, log_level: str = "WARNING") -> int:
     """Register the book's partition and materialize the five assets; 0 when the book was published."""
     out = out or sys.stdout     # resolved per call, so a redirected stdout (tests, capture) is honoured
@@ -126,13 +160,13 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
         return EXIT_USAGE
     started = time.perf_counter()
     with open_instance(book_id) as instance, one_build_per_book(book_id, out=out):
-        live = live_runs_of_book(instance, book_id)
+        live = [run for run in live_runs_of_book(instance, book_id) if not cleared_if_orphaned(instance, run, out=out)]
         if live:
             print(f"books/{book_id}/ is being built by another run ({', '.join(f'{r.run_id} {r.status.value}' for r in live)}): "
                   f"one run per book, so this build did not start. Try again when it has ended (the Dagster UI "
-                  f"shows it; a run whose process died is cleared there with Terminate).", file=out)
+                  f"shows it; a run whose process died on another machine is cleared there with Terminate).", file=out)
             return EXIT_BUSY
-        result = build_book_run(instance, book_id, bucket, log_level=log_level)
+        result = build_book_run(instance, book_id, bucket, log_level=log_level, tags=build_process_tags())
         if not result.success:      # no daemon watches an in-process run: do what the run-status sensor does
             record_run_not_published(instance, bucket, result.dagster_run, step_failures(result.all_events))
     outcomes = {event.step_key: event for event in result.all_events

@@ -35,11 +35,11 @@ def build_definitions(bucket) -> dg.Definitions:
 
 
 def build_book_run(instance: dg.DagsterInstance, book_id: str, bucket, *, log_level: str = "WARNING",
-                   run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+                   run_config: dict | None = None, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
     """Run the ``build_book`` job for one book in this process (the CLI and the benchmark), so the
     run carries the job's name and tags in the UI exactly like one launched from there."""
     config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
     return build_definitions(bucket).resolve_job_def("build_book").execute_in_process(
         instance=instance, partition_key=book_id, raise_on_error=False,
-        tags={"book": book_id}, run_config=config,
+        tags={"book": book_id, **(tags or {})}, run_config=config,
     )

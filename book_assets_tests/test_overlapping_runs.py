@@ -191,14 +191,24 @@ def test_a_second_book_assets_build_of_the_same_book_waits_for_the_first(tmp_pat
     assert second.returncode == cli.EXIT_PUBLISHED, out
 
     # a live run of the book in the instance (queued by the daemon, or another machine's build): refused
+    # and a build on this machine that was killed (SIGKILL) left its run STARTED: cleared, never blocking
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = gone.stdout.strip()
     with dg.DagsterInstance.get() as instance:
         live = instance.create_run_for_job(_build_book_job(), tags={PARTITION_TAG: BOOK_ID},
                                            status=dg.DagsterRunStatus.STARTED)
+        orphan = instance.create_run_for_job(
+            _build_book_job(), status=dg.DagsterRunStatus.STARTED,
+            tags={PARTITION_TAG: BOOK_ID, **cli.build_process_tags(), cli.BUILD_PID_TAG: dead_pid})
     refused = subprocess.run([sys.executable, "-c", BUILD_IN_A_PROCESS, BOOK_ID, bucket.root], env=env,
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == cli.EXIT_BUSY, refused.stdout + refused.stderr
     assert f"is being built by another run ({live.run_id} STARTED)" in refused.stdout
+    assert f"run {orphan.run_id}) lost its process (pid {dead_pid}); it is marked canceled" in refused.stdout
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_run_by_id(orphan.run_id).status == dg.DagsterRunStatus.CANCELED
+        assert instance.get_run_by_id(live.run_id).status == dg.DagsterRunStatus.STARTED   # another machine's: left
 
 
 def test_old_runs_manifests_are_pruned_but_the_newest_of_each_stage_stays(bucket):
