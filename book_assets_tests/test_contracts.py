@@ -163,3 +163,35 @@ def test_a_manifest_whose_bytes_changed_is_parsed_again(built):
         assert again is not first and again.pairing_ms == first.pairing_ms + 1
     finally:
         bucket.write_bytes(key, original)
+
+
+def test_the_io_manager_retries_an_outage_but_not_a_bug(built):
+    """A failure inside the IO manager follows the assets' policy: a bug or a bad key fails once and
+    for all (``allow_retries=False``); a network error goes to the step's retry policy."""
+    from types import SimpleNamespace
+
+    from book_assets.defs.io_manager import BucketManifestIOManager
+
+    bucket, _, _, run_id = built
+
+    class Broken:
+        def __init__(self, error):
+            self.error = error
+
+        def work_key(self, *parts):
+            return bucket.work_key(*parts)
+
+        def url(self, key):
+            return bucket.url(key)
+
+        def read_bytes(self, key):
+            raise self.error
+
+    context = SimpleNamespace(asset_key=dg.AssetKey("image_pairs"), asset_partition_key=BOOK,
+                              dagster_type=SimpleNamespace(typing_type=Pairing),
+                              upstream_output=SimpleNamespace(run_id=run_id))
+    with pytest.raises(dg.Failure) as failure:
+        BucketManifestIOManager(Broken(UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed"))).load_input(context)
+    assert failure.value.allow_retries is False and "not retried" in failure.value.description
+    with pytest.raises(ConnectionResetError):
+        BucketManifestIOManager(Broken(ConnectionResetError("reset by peer"))).load_input(context)

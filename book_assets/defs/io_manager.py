@@ -23,6 +23,7 @@ import uuid
 import dagster as dg
 
 from ..core.contracts import CONTRACTS, ManifestError, dump_manifest, load_manifest
+from .assets.common import fail_fast_unless_transient
 from .resources import Bucket, link
 
 MANIFESTS = "manifests"
@@ -74,6 +75,8 @@ class BucketManifestIOManager(dg.IOManager):
         self.bucket = bucket
         self._read: dict[str, tuple[bytes, object]] = {}      # manifest key -> (sha256 of its bytes, its value)
 
+    # Like the assets' bodies: a bucket outage is retried by the step's policy, a bug or bad key is not.
+    @fail_fast_unless_transient()
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         asset_name = context.asset_key.to_user_string()
         key = manifest_key(self.bucket, context.partition_key, context.run_id, asset_name)
@@ -83,6 +86,7 @@ class BucketManifestIOManager(dg.IOManager):
         if asset_name == PRUNED_BY:
             prune_manifests(self.bucket, context.partition_key, keep_run=context.run_id)
 
+    @fail_fast_unless_transient()
     def load_input(self, context: dg.InputContext):
         asset_name = context.asset_key.to_user_string()
         book_id = context.asset_partition_key
