@@ -18,11 +18,13 @@ so every build shows up in the Dagster UI (``make dev``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .paths import INSTANCE_DEFAULTS, default_paths
@@ -34,6 +36,7 @@ EXIT_PUBLISHED = 0     # the book is published
 EXIT_BLOCKED = 1       # a check refused the book (its reason is in the run and status.json)
 EXIT_USAGE = 2         # no such book folder, or a name that is not allowed
 EXIT_FAILED = 3        # the pipeline or the bucket failed (a bug, an outage): not the book's fault
+EXIT_BUSY = 4          # another run of this book is queued or running (the UI, the sensor, another machine)
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM (status.json says so)
 
 
@@ -72,6 +75,62 @@ def open_instance(book_id: str):
     return instance
 
 
+@contextlib.contextmanager
+def one_build_per_book(book_id: str, *, out) -> Iterator[None]:
+    """Hold the book's lock in DAGSTER_HOME while a ``book-assets build`` of it runs here.
+
+    An in-process run never passes the queue, so dagster.yaml's one-run-per-book limit does not
+    hold it back: a second ``book-assets build`` of the same book on this machine waits here
+    (saying so) until the first ends. Runs of the book that the queue launched, or another
+    machine's builds, are found in the instance instead (``build`` refuses while one is live)."""
+    import fcntl
+
+    locks = ensure_dagster_home() / ".book_locks"
+    locks.mkdir(exist_ok=True)
+    with open(locks / f"{book_id}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"Another build of books/{book_id}/ is running on this machine; waiting for it to end.",
+                  file=out, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+BUILD_HOST_TAG = "book_assets/build_host"   # the machine and process of an in-process build (``book-assets build``)
+BUILD_PID_TAG = "book_assets/build_pid"
+
+
+def build_process_tags() -> dict[str, str]:
+    import socket
+
+    return {BUILD_HOST_TAG: socket.gethostname(), BUILD_PID_TAG: str(os.getpid())}
+
+
+def cleared_if_orphaned(instance, run, *, out) -> bool:
+    """Mark canceled a live run of a ``book-assets build`` on this machine whose process is gone (killed
+    with SIGKILL, or the machine restarted): nothing else ever ends it — no daemon watches an
+    in-process run — and it would keep every later build of the book out. Called with the book's
+    build lock held; a run of another machine, or one whose process still lives, is left alone."""
+    import socket
+
+    pid = run.tags.get(BUILD_PID_TAG, "")
+    if run.tags.get(BUILD_HOST_TAG) != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return False                 # alive (or a process that reused its number: left alone, never cleared wrongly)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False                 # alive, another user's
+    instance.report_run_canceled(run, message=f"The book-assets build process (pid {pid}) that ran this build "
+                                              f"ended without finishing it; marked canceled by the next build.")
+    print(f"An earlier build of this book (run {run.run_id}) lost its process (pid {pid}); it is marked canceled.",
+          file=out, flush=True)
+    return True
+
+
 def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, log_level: str = "WARNING") -> int:
     """Register the book's partition and materialize the five assets; 0 when the book was published."""
     out = out or sys.stdout     # resolved per call, so a redirected stdout (tests, capture) is honoured
@@ -87,6 +146,7 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
     from .defs.jobs import BOOK_ASSETS
     from .definitions import build_book_run
     from .defs.run_status import record_run_not_published, step_failures, was_interrupted
+    from .defs.sensors import live_runs_of_book
 
     bucket = bucket_from_setting(bucket_setting_value)
     try:
@@ -99,8 +159,14 @@ def build(book_id: str, bucket_setting_value: str | None = None, *, out=None, lo
         print(f"There is no book folder books/{book_id}/ in {bucket.url('books')} (or it is empty).", file=out)
         return EXIT_USAGE
     started = time.perf_counter()
-    with open_instance(book_id) as instance:
-        result = build_book_run(instance, book_id, bucket, log_level=log_level)
+    with open_instance(book_id) as instance, one_build_per_book(book_id, out=out):
+        live = [run for run in live_runs_of_book(instance, book_id) if not cleared_if_orphaned(instance, run, out=out)]
+        if live:
+            print(f"books/{book_id}/ is being built by another run ({', '.join(f'{r.run_id} {r.status.value}' for r in live)}): "
+                  f"one run per book, so this build did not start. Try again when it has ended (the Dagster UI "
+                  f"shows it; a run whose process died on another machine is cleared there with Terminate).", file=out)
+            return EXIT_BUSY
+        result = build_book_run(instance, book_id, bucket, log_level=log_level, tags=build_process_tags())
         if not result.success:      # no daemon watches an in-process run: do what the run-status sensor does
             record_run_not_published(instance, bucket, result.dagster_run, step_failures(result.all_events))
     outcomes = {event.step_key: event for event in result.all_events

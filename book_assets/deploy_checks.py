@@ -23,6 +23,9 @@ DRIVER = "postgresql+psycopg2"
 # The daemon writes a heartbeat every 30 s; three missed ones mean it is not running (Dagster's own
 # liveness check allows 30 minutes, too slow to catch a daemon that died this morning).
 HEARTBEAT_TOLERANCE_SECONDS = 120
+# A bucket that does not answer fails "bucket reachable" after this many seconds of retries (a build
+# waits up to GCSBucket.retry_deadline_seconds, 40 s, per call; a monitor wants its answer sooner).
+DOCTOR_RETRY_DEADLINE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,7 @@ def local_findings(bucket_setting: str | None, home: Path) -> list[Finding]:
     findings.append(check_instance_storage() if findings[0].ok else
                     Finding("instance storage", False, "not checked: DAGSTER_HOME is not writable"))
     try:
-        bucket = bucket_from_setting(bucket_setting)
+        bucket = bucket_from_setting(bucket_setting, retry_deadline_seconds=DOCTOR_RETRY_DEADLINE_SECONDS)
     except ValueError as problem:
         findings += [Finding(item, False, str(problem)) for item in
                      ("bucket reachable", "bucket writable", "bucket readable")]
@@ -237,7 +240,7 @@ def team_findings(bucket_setting: str | None = None) -> list[Finding]:
     else:
         findings.append(Finding("daemon heartbeats", False, "not checked: the database is unreachable"))
     try:
-        bucket = bucket_from_setting(bucket_setting)
+        bucket = bucket_from_setting(bucket_setting, retry_deadline_seconds=DOCTOR_RETRY_DEADLINE_SECONDS)
     except ValueError as problem:
         findings.append(Finding("bucket read/write", False, str(problem)))
     else:

@@ -50,9 +50,12 @@ class FaultPlan:
     seed: int = 0
     stall_seconds: tuple[float, float] = (5.0, 40.0)
     dead: bool = False
+    script: list[Fault | None] = field(default_factory=list)   # the faults of the first requests, in order (then ``rate``) ...
+    script_matching: str = ""                                   # ... counting only requests whose path holds this
     injected: Counter = field(default_factory=Counter)    # Fault → how many times
     requests: int = 0
     paths: list[str] = field(default_factory=list)        # "METHOD /path" of every request, in order
+    drawn: list[Fault | None] = field(default_factory=list)   # the fault each of those got (None: forwarded)
 
     def __post_init__(self):
         self._random = random.Random(self.seed)
@@ -64,14 +67,19 @@ class FaultPlan:
             self.requests += 1
             self.paths.append(request)
             if self.dead:
-                self.injected[Fault.UNAVAILABLE] += 1
-                return Fault.UNAVAILABLE, 0.0
-            if self._random.random() >= self.rate:
-                return None, 0.0
-            kinds = list(Fault) if is_upload else [f for f in Fault if f is not Fault.LOST_RESPONSE]
-            fault = self._random.choice(kinds)
-            self.injected[fault] += 1
-            return fault, self._random.uniform(*self.stall_seconds)
+                fault, stall = Fault.UNAVAILABLE, 0.0
+            elif self.script and self.script_matching in request:
+                fault, stall = self.script.pop(0), self.stall_seconds[1]
+            elif self._random.random() >= self.rate:
+                fault, stall = None, 0.0
+            else:
+                kinds = list(Fault) if is_upload else [f for f in Fault if f is not Fault.LOST_RESPONSE]
+                fault = self._random.choice(kinds)
+                stall = self._random.uniform(*self.stall_seconds)
+            self.drawn.append(fault)
+            if fault is not None:
+                self.injected[fault] += 1
+            return fault, stall
 
 
 def _handler(upstream: str, plan: FaultPlan) -> type[http.server.BaseHTTPRequestHandler]:

@@ -13,18 +13,93 @@ published set is not intact or a build failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
 import os
+import re
 import sys
+import threading
 import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from .fault_proxy import FaultPlan, running_fault_proxy
 from .gcs_emulator import EMULATOR_ENV_VAR, running_emulator
 
 BOOK_ID = "flaky-book"
+
+
+# The Bucket operations the pipeline calls (what a step waits on), timed in the client.
+BUCKET_OPERATIONS = ("list_objects", "read_bytes", "local_path", "read_versioned", "exists", "write_bytes",
+                     "write_file", "write_bytes_if_version", "delete")
+
+
+@dataclass
+class OperationTimes:
+    """One bucket operation's calls in one build: how many, their total and slowest seconds."""
+
+    calls: int = 0
+    seconds: float = 0.0
+    slowest: float = 0.0
+
+
+class BucketTimes:
+    """Per operation, every call's time (thread-safe: the book step calls the bucket from pools)."""
+
+    def __init__(self):
+        self.by_operation: dict[str, OperationTimes] = defaultdict(OperationTimes)
+        self._lock = threading.Lock()
+
+    def record(self, operation: str, seconds: float) -> None:
+        with self._lock:
+            figures = self.by_operation[operation]
+            figures.calls += 1
+            figures.seconds += seconds
+            figures.slowest = max(figures.slowest, seconds)
+
+
+def timed_bucket(bucket, times: BucketTimes):
+    """``bucket`` (same class and settings) with every call of ``BUCKET_OPERATIONS`` timed into ``times``
+    (a closure, not a field: Dagster may copy a resource, the closure goes with the class)."""
+    base = type(bucket)
+
+    def timing(operation: str):
+        plain = getattr(base, operation)
+
+        def call(self, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return plain(self, *args, **kwargs)
+            finally:
+                times.record(operation, time.perf_counter() - started)
+        return call
+
+    @contextlib.contextmanager
+    def local_path(self, key):
+        started = time.perf_counter()
+        with base.local_path(self, key) as path:
+            times.record("local_path", time.perf_counter() - started)     # the download, not the caller's use
+            yield path
+
+    methods = {name: timing(name) for name in BUCKET_OPERATIONS if name != "local_path"}
+    timed = type(f"Timed{base.__name__}", (base,), {**methods, "local_path": local_path})
+    return timed(**{name: getattr(bucket, name) for name in base.model_fields})
+
+
+def request_kind(request: str) -> str:
+    """What a Cloud Storage JSON-API request does, from ``METHOD /path?query``."""
+    method, _, path = request.partition(" ")
+    if "/upload/" in path:
+        return "upload"
+    if method == "DELETE":
+        return "delete"
+    if "alt=media" in path or path.startswith("/download/"):
+        return "download"
+    if re.search(r"/b/[^/]+/o(\?|$)", path):
+        return "list"
+    return "metadata" if "/o/" in path else "bucket"
 
 
 @dataclass
@@ -39,6 +114,10 @@ class FaultRun:
     injected: dict[str, int] = field(default_factory=dict)
     requests: int = 0                     # through the proxy, retries included
     editions: int = 0
+    steps: dict[str, float] = field(default_factory=dict)          # step → seconds (all its attempts)
+    step_attempts: dict[str, int] = field(default_factory=dict)
+    operations: dict[str, OperationTimes] = field(default_factory=dict)   # bucket operation → times
+    requests_by_kind: dict[str, Counter] = field(default_factory=dict)  # request kind → {fault or "ok": n}
 
     @property
     def intact(self) -> bool:
@@ -98,18 +177,26 @@ def fault_run(emulator, files: dict[str, bytes], rate: float, *, seed: int, stal
     direct = GCSBucket(bucket=name)
     upload_book(direct, BOOK_ID, files)
     plan = FaultPlan(rate=rate, seed=seed, stall_seconds=stall_seconds)
+    times = BucketTimes()
     with running_fault_proxy(emulator.url, plan) as proxy, dg.instance_for_test() as instance:
         os.environ[EMULATOR_ENV_VAR] = proxy             # clients are made lazily, so this one goes through it
-        flaky = GCSBucket(bucket=name, **(bucket_settings or {}))
+        flaky = timed_bucket(GCSBucket(bucket=name, **(bucket_settings or {})), times)
         instance.add_dynamic_partitions(books_partitions.name, [BOOK_ID])
         started = time.perf_counter()
         result = build_book_run(instance, BOOK_ID, flaky)
         seconds = time.perf_counter() - started
         os.environ[EMULATOR_ENV_VAR] = emulator.url
         success = result.success and result.output_for_node("book").published
+        stats = instance.get_run_step_stats(result.run_id)
     problems, names, editions = published_set_problems(GCSBucket(bucket=name), BOOK_ID)
+    by_kind: dict[str, Counter] = defaultdict(Counter)
+    for request, fault in zip(plan.paths, plan.drawn):
+        by_kind[request_kind(request)][fault.value if fault else "ok"] += 1
     return FaultRun(rate, seconds, bool(success), names, problems, {f.value: n for f, n in plan.injected.items()},
-                    plan.requests, editions)
+                    plan.requests, editions,
+                    steps={s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats},
+                    step_attempts={s.step_key: s.attempts for s in stats},
+                    operations=dict(times.by_operation), requests_by_kind=dict(by_kind))
 
 
 def run_faults(rates: list[float], *, seed: int = 1, stall_seconds: tuple[float, float] = (5.0, 40.0),
@@ -143,7 +230,30 @@ def run_faults(rates: list[float], *, seed: int = 1, stall_seconds: tuple[float,
               f"{run.editions:>8}  {verdict:<6}  {injected}", file=out)
         for problem in run.problems + ([] if same else ["its files differ from the fault-free build's"]):
             print(f"       {problem}", file=out)
+    print_where_the_time_went(runs, out)
     return (0 if all(r.intact and r.names == base.names for r in runs) else 1), runs
+
+
+def print_where_the_time_went(runs: list[FaultRun], out) -> None:
+    """Per step (from the run's step events) and per bucket operation (timed in the client), each rate
+    beside the fault-free build; then the requests the proxy saw per kind and what it did to them."""
+    rates = "".join(f"{run.rate:>16.0%}" for run in runs)
+    print(f"\nseconds per step (attempts){rates}", file=out)
+    for step in runs[0].steps:
+        cells = "".join(f"{run.steps.get(step, float('nan')):>12.1f} ({run.step_attempts.get(step, 0)})" for run in runs)
+        print(f"  {step:<25}{cells}", file=out)
+    print(f"\nbucket operations: calls / seconds / slowest{rates}", file=out)
+    for operation in BUCKET_OPERATIONS:
+        if not any(operation in run.operations for run in runs):
+            continue
+        cells = "".join(f"{op.calls:>5} {op.seconds:>5.0f} {op.slowest:>4.0f}" for op in
+                        (run.operations.get(operation, OperationTimes()) for run in runs))
+        print(f"  {operation:<25}{cells}", file=out)
+    print("\nrequests through the proxy, per kind: total (faults injected)", file=out)
+    for run in runs[1:]:
+        kinds = ", ".join(f"{kind} {sum(counts.values())} ({sum(counts.values()) - counts['ok']})"
+                          for kind, counts in sorted(run.requests_by_kind.items()))
+        print(f"  {run.rate:.0%}: {kinds}", file=out)
 
 
 def main(argv: list[str]) -> int:

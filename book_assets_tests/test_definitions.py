@@ -36,6 +36,33 @@ def test_definitions_load_without_warnings():
         assert node.owners == ["team:book-makers"] and node.tags["stage"]
 
 
+def test_in_process_builds_run_the_code_locations_job(tmp_path):
+    """build_book_run's Definitions (no defs-folder loader) hold the same job, assets and checks."""
+    from book_assets.definitions import book_definitions, build_definitions
+    from book_assets.defs.resources import LocalBucket
+
+    location = book_definitions().get_repository_def()
+    build = build_definitions(LocalBucket(root=str(tmp_path))).get_repository_def()
+    assert build.asset_graph.get_all_asset_keys() == location.asset_graph.get_all_asset_keys()
+    assert build.asset_graph.asset_check_keys == location.asset_graph.asset_check_keys
+    ours, theirs = build.get_job("build_book"), location.get_job("build_book")
+    assert ours.tags == theirs.tags and ours.partitions_def == theirs.partitions_def
+    assert {n.name: n.definition.retry_policy for n in ours.nodes} == \
+           {n.name: n.definition.retry_policy for n in theirs.nodes}
+    for key in location.asset_graph.get_all_asset_keys():
+        a, b = build.asset_graph.get(key), location.asset_graph.get(key)
+        assert (a.tags, a.owners, a.partitions_def, a.check_keys) == (b.tags, b.owners, b.partitions_def, b.check_keys)
+
+
+def test_a_build_process_does_not_import_bigquery():
+    code = ("import sys, book_assets.cli, book_assets.definitions as d, book_assets.defs.resources as r; "
+            "d.build_definitions(r.LocalBucket(root='.')).resolve_job_def('build_book'); "
+            "print(sorted(m for m in sys.modules if m.startswith(('dagster_gcp', 'google.cloud.bigquery'))))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_every_check_is_per_book():
     from book_assets.definitions import book_definitions
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from book_assets import cli
-from book_assets.deploy_checks import probe_bucket
-from book_assets.defs.resources import LocalBucket
+from book_assets.deploy_checks import DOCTOR_RETRY_DEADLINE_SECONDS, probe_bucket
+from book_assets.defs.resources import GCSBucket, LocalBucket
+from book_assets_dev.gcs_emulator import EMULATOR_ENV_VAR, free_port
 
 ITEMS = ["DAGSTER_HOME writable", "instance storage", "bucket reachable", "bucket writable", "bucket readable", "fonts"]
 
@@ -78,6 +79,35 @@ def test_a_gcs_bucket_that_does_not_exist_fails_reachable(home, gcs_emulator, ca
     code, report = _doctor(capsys, "gs://no-such-books")
     assert code == 1 and report["failed"] == ["bucket reachable", "bucket writable", "bucket readable"]
     assert "there is no bucket gs://no-such-books" in report["checks"][2]["detail"]
+    capsys.readouterr()
+    assert cli.main(["doctor", "--bucket", "gs://no-such-books"]) == 1
+    assert "FAIL  bucket reachable" in capsys.readouterr().out
+
+
+def test_an_unreachable_gcs_endpoint_fails_reachable_with_exit_1_after_the_doctors_deadline(home, monkeypatch,
+                                                                                            capsys):
+    """Nothing listens on the endpoint: refused connections are retried until the doctor's deadline
+    (10 s, not a build's 40 s), then "bucket reachable" fails naming the bucket and the cause."""
+    monkeypatch.setenv(EMULATOR_ENV_VAR, f"http://127.0.0.1:{free_port()}")      # a closed port
+    code, report = _doctor(capsys, "gs://books-offline")
+    assert code == 1 and report["healthy"] is False
+    assert report["failed"] == ["bucket reachable", "bucket writable", "bucket readable"]
+    detail = report["checks"][2]["detail"]
+    assert detail.startswith("gs://books-offline: RetryError")
+    assert f"Timeout of {DOCTOR_RETRY_DEADLINE_SECONDS}s exceeded" in detail and "Connection refused" in detail
+    capsys.readouterr()
+    assert cli.main(["doctor", "--bucket", "gs://books-offline"]) == 1        # the lines for people
+    assert "3 of 6 checks failed: bucket reachable, bucket writable, bucket readable" in capsys.readouterr().out
+
+
+def test_an_unreachable_endpoint_costs_retries_bounded_by_the_deadline_and_the_budget(monkeypatch):
+    """Counted, not timed: the probe retries a refused connection (it is transient), the deadline ends
+    it, and the retries spent stay within the resource's retry budget."""
+    monkeypatch.setenv(EMULATOR_ENV_VAR, f"http://127.0.0.1:{free_port()}")
+    bucket = GCSBucket(bucket="books-offline", retry_deadline_seconds=1.0, retry_budget=20)
+    [reachable, *_] = probe_bucket(bucket)
+    assert not reachable.ok and "Timeout of 1.0s exceeded" in reachable.detail
+    assert 1 <= bucket.budget.spent <= 20 and bucket.budget.refused == 0
 
 
 def test_missing_fonts_fail_fonts(home, folder, capsys, monkeypatch, tmp_path):

@@ -48,6 +48,41 @@ def test_retries_stop_when_the_budget_is_spent(gcs_emulator, monkeypatch):
     assert len([p for p in plan.paths if "/o/books%2Fb%2Fa.png" in p]) == 4, plan.paths
 
 
+def test_a_stalled_read_is_answered_by_its_hedge_not_by_a_retry_after_the_timeout(gcs_emulator, monkeypatch):
+    """The first request stalls far past its timeout; the hedge sent after 0.3 s answers. Counted,
+    not timed: two requests, no retry spent (a retry would come only after the 3 s timeout)."""
+    direct = GCSBucket(bucket="hedged-books")
+    gcs_emulator.create_bucket("hedged-books")
+    direct.write_bytes("books/b/a.txt", b"hello")
+    plan = FaultPlan(script=[Fault.STALL], script_matching=OBJECT, stall_seconds=(8.0, 8.0))
+    with running_fault_proxy(gcs_emulator.url, plan) as proxy:
+        monkeypatch.setenv(EMULATOR_ENV_VAR, proxy)
+        bucket = GCSBucket(bucket="hedged-books", hedge_transfer_seconds=0.3)
+        assert bucket.read_bytes("books/b/a.txt") == b"hello"
+    assert _object_requests(plan) == [Fault.STALL, None]
+    assert bucket.budget.spent == 0
+
+
+def test_an_answering_bucket_is_not_hedged(gcs_emulator, monkeypatch):
+    """Errors are answers: a 503 is retried after its backoff, never hedged (which would double the
+    load on a server that is already saying it is overloaded)."""
+    gcs_emulator.create_bucket("busy-books")
+    plan = FaultPlan(script=[None, *[Fault.UNAVAILABLE] * 5], script_matching=OBJECT)
+    with running_fault_proxy(gcs_emulator.url, plan) as proxy:
+        monkeypatch.setenv(EMULATOR_ENV_VAR, proxy)
+        bucket = GCSBucket(bucket="busy-books", hedge_metadata_seconds=0.5)
+        assert bucket.exists("books/b/warm-up.png") is False      # the client is made (a slow first call)
+        assert bucket.exists("books/b/none.png") is False         # five 503s, backing off, then the answer
+    assert _object_requests(plan) == [None, *[Fault.UNAVAILABLE] * 5, None] and bucket.budget.spent == 5
+
+
+OBJECT = "/o/books%2Fb%2F"      # requests for the test's objects (the client also fetches bucket metadata itself)
+
+
+def _object_requests(plan: FaultPlan) -> list[Fault | None]:
+    return [fault for path, fault in zip(plan.paths, plan.drawn) if OBJECT in path]
+
+
 # google-cloud-storage leaves the socket of a request it abandoned (a stall past its timeout, a reset)
 # to the garbage collector; that is the client's doing under injected faults, not a leak of ours.
 @pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")

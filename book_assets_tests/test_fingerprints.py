@@ -134,6 +134,21 @@ def test_the_local_listing_hashes_only_changed_files(bucket: LocalBucket, counte
     assert counted_hashing == []
 
 
+def test_a_first_listing_of_many_files_hashes_each_once_in_threads(bucket: LocalBucket, counted_hashing):
+    """Past THREADED_FROM files the index reads them in threads: each exactly once, the same digests."""
+    import hashlib
+
+    count = listing_index.THREADED_FROM * 2
+    for n in range(count):
+        bucket.write_bytes(f"books/b/generated/v{n:03d}.png", f"variation {n}".encode())
+    listed = bucket.list_objects("books/b/")
+    assert sorted(counted_hashing) == sorted(f"v{n:03d}.png" for n in range(count))
+    assert all(o.content_hash == "sha256:" + hashlib.sha256(f"variation {int(o.key[-7:-4])}".encode()).hexdigest()
+               for o in listed)
+    counted_hashing.clear()
+    assert bucket.list_objects("books/b/") == listed and counted_hashing == []
+
+
 def test_gcs_lists_crc32c_for_composite_objects_which_have_no_md5():
     import base64
 

@@ -187,3 +187,17 @@ def test_words_in_scripts_that_need_shaping_get_a_shaping_font():
     assert (". Then ", fonts.REGULAR) in pieces        # the full stop stays with the English text
     assert fonts.run_width("ليلى", "BookScript-Arabic", 20) < fonts.pdfmetrics.stringWidth(
         "ليلى", "BookScript-Arabic", 20)               # joined letters are narrower than isolated ones
+
+
+def test_colour_name_is_the_nearest_name_by_ciede2000_one_by_one():
+    """The vectorised nearest-name search picks what comparing every name one by one picks."""
+    import random
+
+    from book_assets.core.colour import delta_e_2000, parse_hex_colour, srgb_to_lab
+    from book_assets.core.story import names
+
+    rng = random.Random(11)
+    for hex_colour in [f"#{rng.getrandbits(24):06x}" for _ in range(400)]:
+        lab = srgb_to_lab(parse_hex_colour(hex_colour))
+        one_by_one = min(names._COLOUR_LABS, key=lambda name: delta_e_2000(lab, names._COLOUR_LABS[name]))
+        assert names.colour_name(hex_colour) == one_by_one, hex_colour

@@ -7,7 +7,7 @@ import io
 from PIL import Image
 
 from book_assets.core import page_images as pages_module
-from book_assets.core.page_images import page_images, rasterise_pages
+from book_assets.core.page_images import page_images, page_miniatures, rasterise_pages
 from book_assets.core.render import render_pdf, text_colour_on
 
 from .test_render import PROFILE, jpegs, sample_layout  # noqa: F401 - jpegs is a fixture
@@ -66,16 +66,36 @@ def test_a_changed_page_is_rasterised_again_and_only_that_page(tmp_path, jpegs, 
     assert result.pngs[1] == rasterise_pages(changed_pdf, [1], 200)[1]        # the new page, from the new PDF
 
 
+def test_page_miniatures_are_made_once_per_page_image(tmp_path, jpegs, bucket):
+    layout, pdf = _pdf(tmp_path, jpegs)
+    pngs = page_images(layout.pages, PROFILE, pdf, bucket, 200).pngs
+    first = page_miniatures(pngs, bucket, 96)
+    assert (first.made, first.reused) == (4, 0)
+    with Image.open(io.BytesIO(first.data[1])) as small:
+        assert small.format == "JPEG" and small.width == 96
+    again = page_miniatures((pngs[0], pngs[1], pngs[2], pngs[0]), bucket, 96)
+    assert (again.made, again.reused) == (0, 4) and again.data[3] == first.data[0]
+
+
 def test_a_rebuilt_book_reuses_its_page_images_and_redraws_only_the_changed_spread(bucket, instance, small_book_files):
-    """Real runs (dg.materialize): built twice unchanged, then with one variation replaced."""
+    """Real runs (dg.materialize): built twice unchanged, then with one variation replaced; the review
+    panel's thumbnails likewise."""
     from .support import build, materialization, upload
 
     upload(bucket, "again", small_book_files)
     first = materialization(build(bucket, instance, "again"), "book").metadata
     assert first["pages_rasterised"].value == first["pages"].value and first["pages_reused"].value == 0
 
-    unchanged = materialization(build(bucket, instance, "again"), "book").metadata
+    assert first["review_thumbnails_drawn"].value > 0 and first["review_thumbnails_reused"].value == 0
+
+    unchanged_run = build(bucket, instance, "again")
+    unchanged = materialization(unchanged_run, "book").metadata
+    looks = materialization(unchanged_run, "image_pairs").metadata        # no image pair compared again
+    assert looks["looks_scored"].value == 0 and looks["looks_reused"].value > 0
     assert unchanged["pages_reused"].value == unchanged["pages"].value and unchanged["pages_rasterised"].value == 0
+    # the preview's review panel: every thumbnail read back, none drawn again
+    assert unchanged["review_thumbnails_drawn"].value == 0
+    assert unchanged["review_thumbnails_reused"].value == first["review_thumbnails_drawn"].value
 
     replaced = "generated/max_02.png"
     buffer = io.BytesIO()
@@ -85,3 +105,4 @@ def test_a_rebuilt_book_reuses_its_page_images_and_redraws_only_the_changed_spre
     assert changed["pages"].value == first["pages"].value
     assert 1 <= changed["pages_rasterised"].value <= 2                   # the spread that shows it, no more
     assert changed["pages_reused"].value == changed["pages"].value - changed["pages_rasterised"].value
+    assert changed["review_thumbnails_drawn"].value <= 1                 # the replaced variation's, if it is shown

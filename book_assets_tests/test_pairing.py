@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
 from book_assets.core.contracts import Pairing
 from book_assets.core.imaging import ImageFeatures, analyse_image
+from book_assets.core.look_memo import LookMemo, dump_memo, load_memo
 from book_assets.core.pairing import (
     HOLD_BELOW,
     Candidate,
@@ -774,3 +775,77 @@ def test_shape_descriptors_are_mirror_exact_colour_blind_and_survive_the_cache(d
     unrelated = max(structure_descriptors(other)[0] @ plain[0] for other in drawings_images[:4])
     assert recoloured > 0.95 > unrelated + 0.2
 
+
+
+# --------------------------------------------------------------------------------------------
+# The look memo: a rebuild scores only the pairs with a new image
+# --------------------------------------------------------------------------------------------
+
+
+def _memo_book(drawings_images) -> tuple[list[Candidate], list[Candidate]]:
+    """Five drawings and three noisy, recoloured variations of each, every image with a content id."""
+    drawings = [replace(c, content_id=f"copy-of-{c.key}")
+                for c in _drawing_candidates(drawings_images, [f"d{i}.png" for i in range(5)])]
+    generated = []
+    for index, image in enumerate(drawings_images):
+        for variant in range(3):
+            key = f"{PREFIX}generated/{_random_name(random.Random(index * 10 + variant))}.png"
+            look = _noisy(_recolour(image, 40 * variant), seed=index * 10 + variant)
+            generated.append(Candidate(key, features_of(look), content_id=f"copy-of-{key}"))
+    return drawings, generated
+
+
+def _same_pairing(memoised: PairingResult, cold: PairingResult) -> None:
+    """Every decision equal; the scores a cold pairing prints, to within float32 products summed in
+    another order (the memo's blocks are smaller matrices than a cold pairing's)."""
+    assert memoised.ordered_variations == cold.ordered_variations
+    for a, b in zip(memoised.pairs, cold.pairs, strict=True):
+        assert (a.generated, a.drawing, a.status, a.confidence, a.needs_review, a.runner_up, a.signals) == \
+               (b.generated, b.drawing, b.status, b.confidence, b.needs_review, b.runner_up, b.signals)
+        assert a.score == pytest.approx(b.score, abs=1e-5) and a.margin == pytest.approx(b.margin, abs=1e-5)
+
+
+def test_one_added_variation_is_scored_alone_and_the_pairing_equals_a_cold_one(drawings_images):
+    drawings, generated = _memo_book(drawings_images)
+    first = LookMemo()
+    pair_images(drawings, generated[:-1], memo=first)
+    assert first.reused == 0 and first.scored == 14 * 5 + 14 * 14
+
+    again = LookMemo(first.kept)
+    memoised = pair_images(drawings, generated, memo=again)
+    # its row against the drawings (5), its row against the variations (15) and its column (14)
+    assert again.scored == 5 + 15 + 14
+    assert again.reused == 15 * 5 + 15 * 15 - again.scored
+    _same_pairing(memoised, pair_images(drawings, generated, memo=LookMemo()))
+
+
+def test_a_replaced_variation_is_scored_again_and_a_removed_one_is_dropped(drawings_images):
+    drawings, generated = _memo_book(drawings_images)
+    first = LookMemo()
+    pair_images(drawings, generated, memo=first)
+    replaced = [*generated[:-2], replace(generated[-1], content_id="copy-of-new-bytes")]   # one gone, one new bytes
+    again = LookMemo(first.kept)
+    memoised = pair_images(drawings, replaced, memo=again)
+    assert again.scored == 5 + 14 + 13 and again.changed()
+    assert "copy-of-new-bytes" in again.kept["drawings"].probes
+    assert generated[-2].content_id not in again.kept["siblings"].probes
+    _same_pairing(memoised, pair_images(drawings, replaced, memo=LookMemo()))
+
+    unchanged = LookMemo(again.kept)
+    pair_images(drawings, replaced, memo=unchanged)
+    assert unchanged.scored == 0 and not unchanged.changed()
+
+
+def test_a_memo_is_stored_and_read_back_and_unreadable_bytes_mean_score_everything(drawings_images):
+    drawings, generated = _memo_book(drawings_images)
+    first = LookMemo()
+    pair_images(drawings, generated, memo=first)
+    stored = load_memo(dump_memo(first.kept))
+    assert stored.keys() == first.kept.keys()
+    for name, matrix in first.kept.items():
+        assert stored[name].probes == matrix.probes and np.array_equal(stored[name].values, matrix.values)
+    assert load_memo(b"not a memo") == {} and load_memo(dump_memo(first.kept)[:100]) == {}
+    images_without_ids = [replace(c, content_id="") for c in generated]
+    blind = LookMemo(stored)
+    pair_images(drawings, images_without_ids, memo=blind)
+    assert blind.reused == 0 and blind.scored == 15 * 5 + 15 * 15, "no id: never taken for a known image"

@@ -211,11 +211,31 @@ def test_a_rebuild_reuses_unchanged_parts_and_equals_a_cold_build_page_for_page(
     assert len(PdfReader(tmp_path / "incremental.pdf").pages) == 8
 
 
+def test_a_new_title_redraws_only_the_part_showing_it_and_the_book_equals_a_cold_one(tmp_path, jpegs, bucket):
+    """book.toml's title is on the title page and in the document info: the other parts are reused,
+    and the joined book carries the new title (the reused parts' own info names the old one)."""
+    import pikepdf
+
+    paths = lambda key: str(jpegs[key])      # noqa: E731
+    render_pdf(_eight_pages(), paths, tmp_path / "first.pdf", store=bucket)
+    retitled = _eight_pages()
+    retitled.title = "Max and Friends, Again"
+    retitled.pages[0].texts[0] = dataclasses.replace(retitled.pages[0].texts[0], lines=["Max and Friends, Again"])
+    incremental = render_pdf(retitled, paths, tmp_path / "incremental.pdf", store=bucket)
+    assert (incremental.parts, incremental.parts_reused) == (2, 1)          # the part with the title page drawn
+    cold = render_pdf(retitled, paths, tmp_path / "cold.pdf", store=LocalBucket(root=str(tmp_path / "empty")))
+    assert cold.parts_reused == 0
+    assert (tmp_path / "incremental.pdf").read_bytes() == (tmp_path / "cold.pdf").read_bytes()
+    with pikepdf.open(tmp_path / "incremental.pdf") as pdf:
+        assert str(pdf.docinfo["/Title"]) == "Max and Friends, Again"
+        assert str(pdf.docinfo["/Author"]) == "Ms. Rivera's Class"
+
+
 def test_print_copies_are_fetched_together_once_each_and_released_even_when_one_is_missing(gcs_bucket):
     import contextlib
     import threading
 
-    from book_assets.core.stages.publish import PrintCopies
+    from book_assets.core.store import LocalCopies
 
     keys = [f"work/print/{n}.jpg" for n in range(12)]
     for n, key in enumerate(keys):
@@ -228,7 +248,7 @@ def test_print_copies_are_fetched_together_once_each_and_released_even_when_one_
             return gcs_bucket.local_path(key)
 
     with contextlib.ExitStack() as files:
-        copies = PrintCopies(Recording(), files)
+        copies = LocalCopies(Recording(), files)
         copies.prefetch(keys)
         paths = [copies(key) for key in keys]               # already here: no second download
         assert [Path(p).read_bytes() for p in paths] == [bytes([n]) * 100 for n in range(12)]

@@ -15,7 +15,7 @@ from playwright.sync_api import sync_playwright
 
 from book_assets.core.imaging import analyse_image
 from book_assets.core.pairing import Candidate, PairStatus, pair_images, parse_overrides
-from book_assets.core.review import NO_DRAWING, review_panel, settings_document
+from book_assets.core.review import NO_DRAWING, review_panel, settings_document, thumbnail_jpeg
 from book_assets.core.story import BookConfig, DrawingConfig, parse_book_config
 from book_assets.defs.resources import LocalBucket
 
@@ -157,7 +157,8 @@ def test_maker_fixes_the_book_from_the_preview(review_book, tmp_path):
     assert excluded[FOLDER + HELD]["reason"] == "reviewer_excluded"
     assert 'id="review-data"' not in bucket.read_bytes(published(bucket, BOOK, "preview.html")).decode(), \
         "nothing is left to settle, so the next preview shows no panel"
-    panel = review_panel(BOOK, pairing, result.output_for_node("page_layouts"), lambda key: str(Path(bucket.root) / key))
+    panel = review_panel(BOOK, pairing, result.output_for_node("page_layouts"),
+                         lambda key: thumbnail_jpeg(str(Path(bucket.root) / key)))
     assert panel.pairs_rows == ((HELD, NO_DRAWING), (FLAGGED, runner_up)), "a later panel starts from these rows"
     assert not any(d.named_by_us for d in panel.drawings) and panel.variations == ()
     text = _pdf_text(Path(bucket.root) / published(bucket, BOOK))

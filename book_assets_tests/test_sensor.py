@@ -326,3 +326,23 @@ def test_book_is_current_flips_when_an_upload_changes_and_back_after_the_rebuild
     assert current.passed and current.metadata["published_from"].value == behind.metadata["folder_now"].value
     after = tick(sensor, instance, bucket, changed.cursor)
     assert requested(after) == [] and not after.asset_events
+
+
+def test_newest_fingerprints_of_many_books_come_from_few_queries_and_match_one_by_one(monkeypatch):
+    """Paged newest first, a few books a query: each book's newest materialization decides, as asked one by one."""
+    from book_assets.defs import sensors
+
+    monkeypatch.setattr(sensors, "FINGERPRINT_QUERY_BOOKS", 2)     # several queries, several pages each
+    monkeypatch.setattr(sensors, "FINGERPRINT_QUERY_ROWS", 1)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("books", ["a", "b", "c", "d"])
+        for book_id, fingerprint in [("a", "f1"), ("b", "f3"), ("a", "f2"), ("d", "f4"), ("b", "f5"), ("d", "f6")]:
+            instance.report_runless_asset_event(dg.AssetMaterialization(
+                asset_key="book", partition=book_id, metadata={"source_fingerprint": fingerprint}))
+        queries = []
+        real = instance.fetch_materializations
+        monkeypatch.setattr(instance, "fetch_materializations", lambda *a, **kw: queries.append(1) or real(*a, **kw))
+        newest = sensors.latest_book_fingerprints(instance, ["a", "b", "c", "d"])
+        assert newest == {"a": "f2", "b": "f5", "c": None, "d": "f6"}
+        assert newest == {b: sensors.latest_book_fingerprint(instance, b) for b in "abcd"}
+        assert len(queries) < 10

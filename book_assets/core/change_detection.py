@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .bucket_layout import BOOKS_PREFIX, book_id_problem, contents_fingerprint
 from .store import BucketObject
@@ -80,6 +81,25 @@ class BookState:
         return min(self.changes)
 
 
+Waiting = TypeVar("Waiting")
+
+
+def settled_first(in_change_order: Sequence[Waiting], last_change: Callable[[Waiting], float], now: float,
+                  quiet_period_seconds: float, max_ready: int) -> tuple[list[Waiting], list[Waiting], list[Waiting]]:
+    """(quiet, ready, deferred): books changed within the quiet period wait; of the settled ones the first
+    ``max_ready`` in change order are built this tick and the rest wait for the next. Both sensors
+    (listing and Pub/Sub) decide with it."""
+    quiet, ready, deferred = [], [], []
+    for item in in_change_order:
+        if last_change(item) > now - quiet_period_seconds:
+            quiet.append(item)
+        elif len(ready) < max_ready:
+            ready.append(item)
+        else:
+            deferred.append(item)
+    return quiet, ready, deferred
+
+
 @dataclass
 class TickPlan:
     """What one tick decided, computed without Dagster from a listing, the watermark and the clock."""
@@ -135,15 +155,11 @@ def plan_tick(objects: list[BucketObject], cursor: Cursor, now: float,
         changed_books = [(b, [hashed.get(o.key, o) for o in objs], c, n) for b, objs, c, n in changed_books]
     changed = [BookState(book_id, objs, changes, newest, contents_fingerprint(objs, f"{BOOKS_PREFIX}{book_id}/"))
                for book_id, objs, changes, newest in changed_books]
-    for state in sorted(changed, key=lambda s: s.first_change):
-        if cursor.requested.get(state.book_id) == state.fingerprint:
-            plan.already.append(state)
-        elif state.newest_update > now - quiet_period_seconds:
-            plan.quiet.append(state)
-        elif len(plan.ready) < max_books_per_tick:
-            plan.ready.append(state)
-        else:
-            plan.deferred.append(state)
+    in_change_order = sorted(changed, key=lambda s: s.first_change)
+    plan.already = [s for s in in_change_order if cursor.requested.get(s.book_id) == s.fingerprint]
+    plan.quiet, plan.ready, plan.deferred = settled_first(
+        [s for s in in_change_order if cursor.requested.get(s.book_id) != s.fingerprint],
+        lambda s: s.newest_update, now, quiet_period_seconds, max_books_per_tick)
 
     # Advance over changes in time order, stopping before the first one that still waits.
     waiting = {s.book_id for s in plan.quiet + plan.deferred}

@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from .bucket_layout import BOOKS_PREFIX, book_id_problem
-from .change_detection import read_cursor_json
+from .change_detection import read_cursor_json, settled_first
 from .problems import Problem
 
 CURSOR_VERSION = 1
@@ -177,15 +177,10 @@ class SettledPlan:
 
 def plan_settled(cursor: EventCursor, now: float, quiet_period_seconds: float, max_books_per_tick: int) -> SettledPlan:
     """Settled books first in the order they changed, at most ``max_books_per_tick`` of them."""
-    plan = SettledPlan()
-    for book_id, state in sorted(cursor.pending.items(), key=lambda item: (item[1].changed_at, item[0])):
-        if state.changed_at > now - quiet_period_seconds:
-            plan.quiet.append(book_id)
-        elif len(plan.ready) < max_books_per_tick:
-            plan.ready.append(book_id)
-        else:
-            plan.deferred.append(book_id)
-    return plan
+    in_change_order = sorted(cursor.pending, key=lambda book_id: (cursor.pending[book_id].changed_at, book_id))
+    quiet, ready, deferred = settled_first(in_change_order, lambda book_id: cursor.pending[book_id].changed_at,
+                                           now, quiet_period_seconds, max_books_per_tick)
+    return SettledPlan(ready=ready, quiet=quiet, deferred=deferred)
 
 
 def settle(cursor: EventCursor, fingerprints: dict[str, str], requested: list[str], now: float) -> EventCursor:

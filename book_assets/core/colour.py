@@ -68,6 +68,13 @@ def delta_e_2000(lab1: Sequence[float], lab2: Sequence[float]) -> float:
     return float(deltaE_ciede2000(np.asarray(lab1, dtype=np.float64), np.asarray(lab2, dtype=np.float64)))
 
 
+def nearest_by_delta_e(lab: Sequence[float], candidates: np.ndarray) -> int:
+    """Index of the row of ``candidates`` (N x 3 Lab) nearest ``lab`` by CIEDE2000, the first on a tie:
+    one vectorised call instead of N ``delta_e_2000`` calls."""
+    distances = deltaE_ciede2000(np.broadcast_to(np.asarray(lab, dtype=np.float64), candidates.shape), candidates)
+    return int(np.argmin(distances))
+
+
 def mean_lab(pixels) -> tuple[float, float, float]:
     """Lab of the colour an image blends to when seen from afar: the mean taken in linear light."""
     linear = srgb_to_linear(np.asarray(pixels, dtype=np.float64).reshape(-1, 3) / 255.0).mean(axis=0)

@@ -222,6 +222,8 @@ class Pairing(StageResult, contract="pairing", schema_version=1):
     variations: dict[str, tuple[str, ...]]          # drawing key -> its printed variations, in book order
     override_problems: tuple[Problem, ...] = ()
     pairing_ms: float = 0.0
+    looks_scored: int = 0                           # image pairs whose looks were compared in this build
+    looks_reused: int = 0                           # ... and those read back from the last build (core.look_memo)
 
     def with_status(self, status: PairStatus) -> list[Pair]:
         return [p for p in self.pairs if p.status is status]
@@ -256,7 +258,7 @@ class Pairing(StageResult, contract="pairing", schema_version=1):
             "override_problems": len(self.override_problems),
             "confidence_mean": round(sum(chosen) / len(chosen), 3) if chosen else 0.0,
             "confidence_min": round(min(chosen), 3) if chosen else 0.0,
-            "pairing_ms": self.pairing_ms,
+            "pairing_ms": self.pairing_ms, "looks_scored": self.looks_scored, "looks_reused": self.looks_reused,
         }
 
 

@@ -19,6 +19,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +42,31 @@ class FileIdentity:
         return cls(stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+HASH_THREADS = 8               # reading files waits on the disk, not the GIL: a first listing of a big bucket overlaps them
+THREADED_FROM = 64             # fewer files than this: hashed in the calling thread
+
+
+def _hash_or_none(path: str | os.PathLike) -> str | None:
+    try:
+        return sha256_file(path)
+    except FileNotFoundError:
+        return None
+
+
+def _hash_all(paths: list) -> list[str | None]:
+    """sha256 of each file (None for one deleted meanwhile), in order."""
+    if len(paths) < THREADED_FROM:
+        return [_hash_or_none(path) for path in paths]
+    with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="hash") as pool:
+        return list(pool.map(_hash_or_none, paths, chunksize=64))
 
 
 class ListingIndex:
@@ -65,15 +85,16 @@ class ListingIndex:
         with contextlib.closing(sqlite3.connect(self.path, timeout=60.0)) as db:
             db.execute(SCHEMA)
             known = self._known(db, [key for key, _, _ in files])
-            found, changed = {}, []
+            found, to_hash = {}, []
             for key, path, identity in files:
                 entry = known.get(key)
                 if entry is not None and entry[0] == identity:
                     found[key] = entry[1]
-                    continue
-                try:
-                    digest = sha256_file(path)
-                except FileNotFoundError:   # deleted between the walk and now: the next listing will not list it
+                else:
+                    to_hash.append((key, path, identity))
+            changed = []
+            for (key, _, identity), digest in zip(to_hash, _hash_all([path for _, path, _ in to_hash])):
+                if digest is None:          # deleted between the walk and now: the next listing will not list it
                     continue
                 self.hashed += 1
                 found[key] = digest

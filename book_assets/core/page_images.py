@@ -14,20 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from PIL import Image
+
+from .derived import Derived, input_digest, read_or_make
 from .layout import Page
 from .profiles import PrintProfile
 from .store import ObjectStore
 
 PAGE_IMAGE_FORMAT = 1          # bump when the rasterising changes, so no stale image is reused
 IN_PROCESS_PAGES = 4           # fewer pages to draw than this: no worker processes
-IO_THREADS = 8                 # cache reads and writes (network-bound on GCS)
+MINIATURE_FORMAT = 1           # bump when page_miniature changes
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ class PageImages:
 
 def page_input_key(page: Page, profile: PrintProfile, width_px: int) -> str:
     """A digest of everything that decides how ``page`` looks (see the module docstring)."""
-    inputs = {"format": PAGE_IMAGE_FORMAT, "width_px": width_px, "page": asdict(page), "profile": asdict(profile)}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    return input_digest({"format": PAGE_IMAGE_FORMAT, "width_px": width_px, "page": asdict(page),
+                         "profile": asdict(profile)})
 
 
 def _rasterise(pdf_path: str, indexes: list[int], width_px: int) -> dict[int, bytes]:
@@ -82,10 +84,25 @@ def page_images(pages: list[Page], profile: PrintProfile, pdf_path: Path, store:
     """Every page's image: read back when its inputs are unchanged, else rasterised from ``pdf_path``
     (the book as written) and stored for the next build."""
     keys = [store.work_key("pages", f"{page_input_key(page, profile, width_px)}.png") for page in pages]
-    with ThreadPoolExecutor(IO_THREADS) as io_pool:
-        found = list(io_pool.map(lambda key: store.read_bytes(key) if store.exists(key) else None, keys))
-        missing = [i for i, png in enumerate(found) if png is None]
-        drawn = rasterise_pages(pdf_path, missing, width_px, workers) if missing else {}
-        list(io_pool.map(lambda i: store.write_bytes(keys[i], drawn[i], content_type="image/png"), missing))
-    pngs = tuple(png if png is not None else drawn[i] for i, png in enumerate(found))
-    return PageImages(pngs, reused=len(pages) - len(missing), rasterised=len(missing))
+    images = read_or_make(store, keys, lambda missing: rasterise_pages(pdf_path, missing, width_px, workers),
+                          content_type="image/png")
+    return PageImages(images.data, reused=images.reused, rasterised=images.made)
+
+
+def page_miniature(png: bytes, px: int) -> bytes:
+    """A page image as a small JPEG at most ``px`` wide (and twice as tall): every page at a glance."""
+    with Image.open(io.BytesIO(png)) as page:
+        small = page.convert("RGB")
+    small.thumbnail((px, px * 2))
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=70)
+    return buffer.getvalue()
+
+
+def page_miniatures(pngs: tuple[bytes, ...], store: ObjectStore, px: int) -> Derived:
+    """``page_miniature`` of every page image, read back for page images an earlier build made them from."""
+    keys = [store.work_key("page-miniatures", input_digest({"format": MINIATURE_FORMAT, "px": px,
+                                                             "png": hashlib.sha256(png).hexdigest()}) + ".jpg")
+            for png in pngs]
+    return read_or_make(store, keys, lambda missing: {i: page_miniature(pngs[i], px) for i in missing},
+                        content_type="image/jpeg")

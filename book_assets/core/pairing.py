@@ -27,13 +27,14 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .filenames import CONNECTIVES, GENERATOR_WORDS, TOOL_WORDS, filename_words, strip_extension
 from .imaging import ImageFeatures
+from .look_memo import LookMemo
 from .look_model import FITTED_MODEL, LookModel
 from .looks import PreparedLooks, fallback_channels, look_channels
 
@@ -90,6 +91,7 @@ class Candidate:
     key: str                 # bucket key, e.g. "books/b1/generated/max_03.png"
     features: ImageFeatures
     uploaded: float = 0.0    # epoch seconds (weak signal); 0 = unknown
+    content_id: str = ""     # names the features' content (the print copy key) for a LookMemo; "" = none
 
 
 # A pairs.csv drawing cell that says "from none of this book's drawings" (compared case-insensitively).
@@ -528,6 +530,7 @@ def pair_images(
     review_below: float = REVIEW_BELOW,
     capacity: int | None = None,
     model: LookModel = FITTED_MODEL,
+    memo: LookMemo | None = None,
 ) -> PairingResult:
     """Assign every generated image to one drawing; one ``Pair`` per input, in input order.
 
@@ -536,15 +539,17 @@ def pair_images(
     max(16, 2 * ceil(G / D)) lets real, uneven books fit while no drawing can absorb everything.
     An override to None (``parse_overrides``' "none of these") excludes the variation; a pair more
     likely wrong than right (confidence below ``HOLD_BELOW``) is held out of the book. ``model`` is
-    the fitted look model; the fitting command passes candidates of its own.
+    the fitted look model; the fitting command passes candidates of its own. ``memo`` (for that model)
+    holds the look log-odds of the book's last pairing: only pairs with a new image are scored.
     """
+    memo = memo if memo is not None else LookMemo()
     overrides = dict(overrides or {})
     excluded = {key for key, target in overrides.items() if target is None}
     if any(c.key in excluded for c in generated):
         # Taken out before scoring: an excluded variation fills no drawing's place and is nobody's sibling.
         kept = pair_images(drawings, [c for c in generated if c.key not in excluded],
                            {k: v for k, v in overrides.items() if v is not None},
-                           review_below=review_below, capacity=capacity, model=model)
+                           review_below=review_below, capacity=capacity, model=model, memo=memo)
         others = iter(kept.pairs)
         return PairingResult([_excluded_pair(c.key) if c.key in excluded else next(others) for c in generated],
                              kept.ordered_variations)
@@ -566,11 +571,10 @@ def pair_images(
     gen_keys = [c.key for c in gen_sorted]
 
     g_looks = PreparedLooks([c.features for c in gen_sorted])
-    d_looks = PreparedLooks([c.features for c in drawing_list])
     evidence = _Evidence(
         provenance=_provenance_scores(gen_sorted, drawing_keys),
         filename=_filename_scores(gen_keys, drawing_keys),
-        looks=look_logits(g_looks, d_looks, model),
+        looks=_memo_looks(memo, "drawings", gen_sorted, drawing_list, model),
         upload=_upload_time_scores(gen_sorted, drawing_list),
         null_logit=np.where(g_looks.full_ok, model.null_logit, model.fallback_null_logit),
     )
@@ -591,7 +595,8 @@ def pair_images(
                 bad_override[row] = target
     remaining = np.maximum(capacity - np.bincount(assigned[fixed], minlength=n_drw), 0)
     # A drawing's variations resemble each other: each one's evidence is joined by its look-alikes'.
-    _add_sibling_evidence(evidence, g_looks, assigned, fixed, model)
+    _add_sibling_evidence(evidence, lambda: _memo_looks(memo, "siblings", gen_sorted, gen_sorted, model, sibling=True),
+                          assigned, fixed, model)
     # Pooled evidence is surer than any one image's: scale it so the confidences stay calibrated.
     evidence.looks *= model.calibration
     evidence.null_logit = evidence.null_logit * model.calibration
@@ -617,8 +622,19 @@ def pair_images(
     return PairingResult([p for p in pairs if p is not None], ordered)
 
 
+def _memo_looks(memo: LookMemo, name: str, probes: Sequence[Candidate], sources: Sequence[Candidate],
+                model: LookModel, *, sibling: bool = False) -> np.ndarray:
+    """``look_logits`` of probes x sources, scoring only the pairs ``memo`` does not know."""
+    def score(rows: list[int], cols: list[int]) -> np.ndarray:
+        return look_logits(PreparedLooks([probes[r].features for r in rows]),
+                           PreparedLooks([sources[c].features for c in cols]), model, sibling=sibling)
+
+    return memo.matrix(name, [c.content_id for c in probes], [c.content_id for c in sources], score)
+
+
 def _add_sibling_evidence(
-    evidence: _Evidence, looks: PreparedLooks, assigned: np.ndarray, fixed: np.ndarray, model: LookModel
+    evidence: _Evidence, sibling_looks: Callable[[], np.ndarray], assigned: np.ndarray, fixed: np.ndarray,
+    model: LookModel
 ) -> None:
     """Let each variation's look evidence be joined by that of the variations most like it.
 
@@ -633,7 +649,7 @@ def _add_sibling_evidence(
     n_gen, n_drw = evidence.looks.shape
     if n_gen < 2 or n_drw < 2 or model.sibling_weight == 0:
         return
-    alike = look_logits(looks, looks, model, sibling=True)
+    alike = sibling_looks()       # variation x variation look log-odds
     np.fill_diagonal(alike, -np.inf)
     k = min(SIBLING_NEIGHBOURS, n_gen - 1)
     neighbours = np.argpartition(-alike, k - 1, axis=1)[:, :k]

@@ -110,13 +110,27 @@ def output_intent(pdf: pikepdf.Pdf, icc: Path, components: int, condition: str, 
         DestOutputProfile=profile))
 
 
-def add_srgb_intent(path: Path) -> None:
-    """Declare sRGB as the output intent of an RGB PDF (what its DeviceRGB colours mean)."""
+def declare_srgb(pdf: pikepdf.Pdf) -> None:
+    """Declare sRGB as the output intent of an open RGB PDF (what its DeviceRGB colours mean): done by
+    whoever writes the file anyway (``render_pdf``'s join), it saves rewriting the whole book."""
     icc = _need(SRGB_ICC, "icc-profiles-free")
+    pdf.Root.OutputIntents = pikepdf.Array([output_intent(pdf, icc, 3, SRGB_CONDITION, SRGB_CONDITION)])
+
+
+def declares_srgb(pdf: pikepdf.Pdf) -> bool:
+    intents = pdf.Root.get("/OutputIntents")
+    return intents is not None and any(str(i.get("/OutputConditionIdentifier", "")) == SRGB_CONDITION
+                                       for i in intents)
+
+
+def add_srgb_intent(path: Path) -> None:
+    """``declare_srgb`` on a written file, rewritten in place unless it declares sRGB already."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.intent")
     try:
         with pikepdf.open(path) as pdf:
-            pdf.Root.OutputIntents = pikepdf.Array([output_intent(pdf, icc, 3, SRGB_CONDITION, SRGB_CONDITION)])
+            if declares_srgb(pdf):
+                return
+            declare_srgb(pdf)
             pdf.save(partial, deterministic_id=True, compress_streams=True,
                      object_stream_mode=pikepdf.ObjectStreamMode.preserve)
         os.replace(partial, path)
@@ -125,20 +139,18 @@ def add_srgb_intent(path: Path) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def ink_limited_link(limit_percent: float, folder: str) -> Path:
+def ink_limited_link(limit_percent: float) -> bytes:
     """The device link sRGB → SWOP (perceptual, black point compensation) limited to
-    ``limit_percent`` total ink, made once per limit and process by LittleCMS's ``linkicc``."""
+    ``limit_percent`` total ink, made once per limit and process by LittleCMS's ``linkicc``.
+
+    Kept as bytes, not a file: a cached path in a folder made for it outlived the process."""
     linkicc = _tool("linkicc", "liblcms2-utils")
-    out = Path(folder) / f"srgb-swop-{limit_percent:g}.icc"
-    subprocess.run([linkicc, "-t", "0", "-b", "-k", f"{limit_percent:g}", "-o", str(out),
-                    str(_need(SRGB_ICC, "icc-profiles-free")), str(_need(SWOP_ICC, "libgs-common"))],
-                   check=True, capture_output=True, timeout=120)
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def _link_folder() -> str:
-    return tempfile.mkdtemp(prefix="book-assets-icc-")
+    with tempfile.TemporaryDirectory(prefix="book-assets-icc-") as folder:
+        out = Path(folder) / f"srgb-swop-{limit_percent:g}.icc"
+        subprocess.run([linkicc, "-t", "0", "-b", "-k", f"{limit_percent:g}", "-o", str(out),
+                        str(_need(SRGB_ICC, "icc-profiles-free")), str(_need(SWOP_ICC, "libgs-common"))],
+                       check=True, capture_output=True, timeout=120)
+        return out.read_bytes()
 
 
 def to_pdfx3(path: Path, profile: PrintProfile) -> float:
@@ -146,10 +158,10 @@ def to_pdfx3(path: Path, profile: PrintProfile) -> float:
     gs = _tool("gs", "ghostscript")
     swop = _need(SWOP_ICC, "libgs-common")
     aim = (profile.max_ink_percent or 400.0) - INK_HEADROOM_PERCENT
-    link = ink_limited_link(aim, _link_folder())
+    link = ink_limited_link(aim)
     with tempfile.TemporaryDirectory(prefix="pdfx-") as work:
         work_dir = Path(work)
-        shutil.copyfile(link, work_dir / "link.icc")
+        (work_dir / "link.icc").write_bytes(link)
         # Ghostscript reads a source-object file's profile names relative to its working folder.
         (work_dir / "objects.txt").write_text("".join(f"{kind}_RGB\tlink.icc\t0\t1\t0\n"
                                                       for kind in ("Graphic", "Image", "Text")))

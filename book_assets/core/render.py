@@ -8,25 +8,26 @@ versos differ). No annotations, no links. Fonts, images and deterministic bytes 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pikepdf
 from reportlab.pdfgen.canvas import Canvas
 
 from .colour import parse_hex_colour
+from .derived import input_digest
 from .draw import (
     draw_image, draw_text, fill_box, pdf_canvas, resample_all, resample_targets,
     set_colour, text_colour_on,
 )
 from .layout import BookLayout, Page, PrintProfile
 from .profiles import Box
-from .store import ObjectStore
+from .store import FETCH_THREADS, LocalCopies, ObjectStore
 
 FRAME_GREY = "#9a9a9a"
 FRAME_RADIUS_PT = 14.0
@@ -83,18 +84,18 @@ def _draw_page(canvas: Canvas, page: Page, profile: PrintProfile, image_path: Ca
 
 
 PAGES_PER_PART = 4        # pages drawn into one part file: small enough to redraw only what changed
-PART_FORMAT = 1           # bump when drawing changes, so no stale part is reused
+PART_FORMAT = 2           # bump when drawing changes, so no stale part is reused
 
 
-def part_key(pages: list[Page], profile: PrintProfile, title: str, author: str,
-             targets: dict[str, tuple[int, int]]) -> str:
-    """A digest of everything that decides a part's PDF: its pages' layout records (print copies are
-    content-addressed), the profile, the document's title and author, and the size each placed
-    print copy is resampled to — which depends on its largest placement anywhere in the book."""
+def part_key(pages: list[Page], profile: PrintProfile, targets: dict[str, tuple[int, int]]) -> str:
+    """A digest of everything that decides a part's pages: their layout records (print copies are
+    content-addressed), the profile, and the size each placed print copy is resampled to — which
+    depends on its largest placement anywhere in the book. Not the document's title and author:
+    the joined book gets those (``render_pdf``), so a new title redraws only the pages showing it."""
     placed = sorted({i.print_copy for page in pages for i in page.images})
     inputs = {"format": PART_FORMAT, "pages": [asdict(page) for page in pages], "profile": asdict(profile),
-              "title": title, "author": author, "resampled": {k: targets.get(k) for k in placed}}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+              "resampled": {k: targets.get(k) for k in placed}}
+    return input_digest(inputs)
 
 
 def _render_part(pages: list[Page], layout: BookLayout, image_path: Callable[[str], str], out_path: Path,
@@ -115,7 +116,8 @@ def _render_part(pages: list[Page], layout: BookLayout, image_path: Callable[[st
 
 def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: str | Path, *,
                store: ObjectStore | None = None,
-               prefetch: Callable[[Iterable[str]], None] | None = None) -> RenderStats:
+               prefetch: Callable[[Iterable[str]], None] | None = None,
+               finish: Callable[[pikepdf.Pdf], None] | None = None) -> RenderStats:
     """Write the book to ``out_path`` (atomically: a temporary file renamed into place).
 
     The pages are drawn a few at a time into part files, which pikepdf joins into the book as it
@@ -125,11 +127,10 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
 
     ``image_path`` maps a ``PlacedImage.print_copy`` key to a local JPEG file; ``prefetch``, if given,
     is first handed every print copy the parts to be drawn place, so a remote store can fetch them
-    together rather than one stall at a time. A layout without
+    together rather than one stall at a time; ``finish``, if given, is applied to the joined book
+    before it is written (the press's output intent: one write of the book, not two). A layout without
     pages raises ValueError: a zero-page PDF is not a book, and printers reject it.
     """
-    import pikepdf
-
     if not layout.pages:
         raise ValueError("the layout has no pages, so there is no book to render")
     started = time.perf_counter()
@@ -141,29 +142,42 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
     with tempfile.TemporaryDirectory(prefix="book-parts-", dir=out_path.parent) as tmp, \
             contextlib.ExitStack() as held:
         files = []
-        keys = [store.work_key("pdf-parts", part_key(pages, profile, layout.title, layout.author, targets) + ".pdf")
+        keys = [store.work_key("pdf-parts", part_key(pages, profile, targets) + ".pdf")
                 if store is not None else None for pages in parts]
-        kept = [key is not None and store.exists(key) for key in keys]
+        # The store's calls overlap (on a flaky bucket one stall must not queue the rest): the parts
+        # looked up together, the reused ones fetched together, the new ones uploaded while drawing goes on.
+        io_pool = held.enter_context(ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="parts"))
+        kept = list(io_pool.map(lambda key: key is not None and store.exists(key), keys))
+        reused_parts = LocalCopies(store, held) if store is not None else None
+        if reused_parts is not None:
+            reused_parts.prefetch(key for key, reused in zip(keys, kept) if reused)
         if prefetch is not None:
             prefetch({i.print_copy for pages, reused in zip(parts, kept) if not reused
                       for page in pages for i in page.images})
+        uploads = []
         for number, (pages, key, reused) in enumerate(zip(parts, keys, kept)):
             if reused:
-                files.append(held.enter_context(store.local_path(key)))
+                files.append(Path(reused_parts(key)))
                 counts["reused"] += 1
                 counts["placements"] += sum(len(page.images) for page in pages)
                 continue
             path = Path(tmp) / f"part-{number:04d}.pdf"
             _render_part(pages, layout, image_path, path, targets, counts)
             if key is not None:
-                store.write_file(key, path, content_type="application/pdf")
+                uploads.append(io_pool.submit(store.write_file, key, path, content_type="application/pdf"))
             files.append(path)
+        for upload in uploads:
+            upload.result()       # the first failed upload is raised
         partial = out_path.with_name(f".{out_path.name}.{os.getpid()}.joined")
         try:
             with pikepdf.open(files[0]) as book:
                 sources = [held.enter_context(pikepdf.open(path)) for path in files[1:]]
                 for source in sources:
                     book.pages.extend(source.pages)
+                book.docinfo[pikepdf.Name.Title] = layout.title     # the parts' own may be an older title's
+                book.docinfo[pikepdf.Name.Author] = layout.author
+                if finish is not None:
+                    finish(book)
                 book.save(partial, deterministic_id=True)
             os.replace(partial, out_path)
         finally:

@@ -19,7 +19,7 @@ from enum import StrEnum
 from PIL import Image
 
 from .contracts import Layout, Pairing, runner_up_probability
-from .pairing import SIGNAL_OVERRIDE, PairStatus
+from .pairing import SIGNAL_OVERRIDE, Pair, PairStatus
 from .story import BookConfig
 from .story.config import normalize_drawing_path
 
@@ -97,25 +97,43 @@ def _relative(book_folder: str, key: str) -> str:
     return key[len(book_folder):] if key.startswith(book_folder) else key
 
 
-def thumbnail_jpeg(path: str, px: int = REVIEW_THUMBNAIL_PX) -> str:
-    """A small JPEG of an image file as base64 (draft decoding keeps a big JPEG cheap)."""
+THUMBNAIL_FORMAT = 1             # bump when thumbnail_jpeg_bytes changes, so no stale cached thumbnail is reused
+
+
+def thumbnail_jpeg_bytes(path: str, px: int = REVIEW_THUMBNAIL_PX) -> bytes:
+    """A small JPEG of an image file (draft decoding keeps a big JPEG cheap)."""
     with Image.open(path) as image:
         image.draft("RGB", (px, px))
         small = image.convert("RGB")
         small.thumbnail((px, px), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     small.save(buffer, "JPEG", quality=80)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
-def review_panel(book_id: str, pairing: Pairing, layout: Layout, image_file: Callable[[str], str]) -> ReviewPanel:
-    """Everything the maker can settle from the preview; ``image_file`` gives a local file for an
-    image key (its print copy)."""
-    folder = f"books/{book_id}/"
+def thumbnail_jpeg(path: str, px: int = REVIEW_THUMBNAIL_PX) -> str:
+    """``thumbnail_jpeg_bytes`` as base64, as the panel carries it."""
+    return base64.b64encode(thumbnail_jpeg_bytes(path, px)).decode("ascii")
+
+
+def _unsure_shown(pairing: Pairing) -> tuple[list[Pair], int]:
+    """The variations the panel shows (held first, least sure first) and how many more there are."""
     unsure = [p for p in pairing.pairs if p.status is PairStatus.HELD
               or (p.status is PairStatus.PLACED and p.needs_review and p.drawing is not None)]
     unsure.sort(key=lambda p: (p.status is not PairStatus.HELD, p.confidence, p.generated))
-    shown = unsure[:MAX_REVIEW_VARIATIONS]
+    return unsure[:MAX_REVIEW_VARIATIONS], max(0, len(unsure) - MAX_REVIEW_VARIATIONS)
+
+
+def review_images(pairing: Pairing, layout: Layout) -> list[str]:
+    """The image keys whose thumbnails ``review_panel`` shows, so a caller can make them together."""
+    return [*(p.generated for p in _unsure_shown(pairing)[0]), *(named.key for named in layout.drawing_names)]
+
+
+def review_panel(book_id: str, pairing: Pairing, layout: Layout, thumbnail: Callable[[str], str]) -> ReviewPanel:
+    """Everything the maker can settle from the preview; ``thumbnail`` gives an image key's small
+    JPEG as base64 (``thumbnail_jpeg`` of its print copy, or that read back from a cache)."""
+    folder = f"books/{book_id}/"
+    shown, more = _unsure_shown(pairing)
     variations = []
     for pair in shown:
         candidates = [ReviewCandidate(_relative(folder, pair.drawing), round(float(pair.confidence), 3))]
@@ -125,15 +143,15 @@ def review_panel(book_id: str, pairing: Pairing, layout: Layout, image_file: Cal
         variations.append(ReviewVariation(
             _relative(folder, pair.generated),
             ReviewReason.HELD if pair.status is PairStatus.HELD else ReviewReason.FLAGGED,
-            tuple(candidates), thumbnail_jpeg(image_file(pair.generated))))
+            tuple(candidates), thumbnail(pair.generated)))
     drawings = []
     for named in layout.drawing_names:
         drawings.append(ReviewDrawing(
             path=_relative(folder, named.key), section=normalize_drawing_path(_relative(folder, named.key)),
             name=named.name, named_by_us=named.named_by_us, text=layout.story_texts.get(named.key, ""),
-            thumbnail=thumbnail_jpeg(image_file(named.key))))
+            thumbnail=thumbnail(named.key)))
     rows = [(_relative(folder, p.generated), _relative(folder, p.drawing)) for p in pairing.pairs
             if p.status is not PairStatus.REVIEWER_EXCLUDED and SIGNAL_OVERRIDE in p.signals and p.drawing]
     rows += [(_relative(folder, p.generated), NO_DRAWING) for p in pairing.with_status(PairStatus.REVIEWER_EXCLUDED)]
-    return ReviewPanel(folder, tuple(variations), len(unsure) - len(shown), tuple(drawings), tuple(sorted(rows)),
+    return ReviewPanel(folder, tuple(variations), more, tuple(drawings), tuple(sorted(rows)),
                        settings_document(layout.book_config))

@@ -7,6 +7,9 @@ Object names are untrusted input: ``check_key`` refuses any name that could esca
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -74,3 +77,50 @@ class ObjectStore(Protocol):
     def local_path(self, key: str) -> contextlib.AbstractContextManager[Path]: ...
     def url(self, key: str) -> str: ...
     def work_key(self, *parts: str) -> str: ...
+
+
+FETCH_THREADS = 8     # independent reads: on a flaky bucket their stalls overlap, not add up
+
+
+class LocalCopies:
+    """Objects (print copies, PDF parts) fetched from the store to local files, each once, kept open in
+    ``files`` until it closes. ``prefetch`` fetches many in parallel; calling it with one key fetches
+    that one if it is not here yet. Safe to call from several threads (the PDF's resampling calls it
+    from a pool)."""
+
+    def __init__(self, store: ObjectStore, files: contextlib.ExitStack):
+        self._store, self._files = store, files
+        self._local: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _fetch(self, key: str) -> tuple[str, contextlib.ExitStack]:
+        held = contextlib.ExitStack()
+        try:
+            return str(held.enter_context(self._store.local_path(key))), held
+        except BaseException:
+            held.close()
+            raise
+
+    def _keep(self, key: str, path: str, held: contextlib.ExitStack) -> str:
+        with self._lock:
+            self._files.enter_context(held)      # closed with the others, even if another fetch failed
+            return self._local.setdefault(key, path)
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        missing = sorted(set(keys) - self._local.keys())
+        if not missing:
+            return
+        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(missing)), thread_name_prefix="fetch") as pool:
+            fetches = [(key, pool.submit(self._fetch, key)) for key in missing]
+        for key, done in fetches:
+            if done.exception() is None:
+                self._keep(key, *done.result())
+        for _, done in fetches:
+            if done.exception() is not None:
+                raise done.exception()
+
+    def __call__(self, key: str) -> str:
+        with self._lock:
+            if key in self._local:
+                return self._local[key]
+        return self._keep(key, *self._fetch(key))

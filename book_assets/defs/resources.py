@@ -12,22 +12,26 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import ipaddress
 import mimetypes
 import os
+import random
 import re
 import shutil
 import stat as stat_module
 import tempfile
 import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 import pydantic
-from dagster_gcp import GCSResource
 
 from ..core.listing_index import INDEX_FILE, FileIdentity, ListingIndex
 from ..core.store import (  # noqa: F401 - part of this module's interface
@@ -37,6 +41,9 @@ from ..paths import default_paths
 from .retry_budget import RetryBudget
 
 BUCKET_ENV_VAR = "BOOK_BUCKET"
+HEDGE_THREADS = 64              # a GCSBucket's calls and their hedges run here (a stalled one holds a thread until its timeout)
+_POOL_LOCK = threading.Lock()
+T = TypeVar("T")
 
 
 class Bucket(dg.ConfigurableResource, ABC):
@@ -131,21 +138,26 @@ class LocalBucket(Bucket):
             raise UnsafeKeyError(f"{linked} is a link to another folder, not a folder of the bucket; links "
                                  "are never followed. Copy the folder itself into the bucket.")
         found, files = [], []
+        root_text = str(root)
         for dirpath, dirnames, filenames in os.walk(start):
             dirnames.sort()
             linked = [name for name in dirnames if os.path.islink(os.path.join(dirpath, name))]
             for name in linked:        # a linked folder is reported as one link, never walked into
                 dirnames.remove(name)
+            # keys from strings, one lstat per file: Path objects and a second stat cost seconds per 100,000 files
+            folder = os.path.relpath(dirpath, root_text).replace(os.sep, "/") if dirpath != root_text else ""
             for name in sorted(filenames + linked):
-                path = Path(dirpath, name)
-                key = _printable(path.relative_to(root).as_posix())
+                key = _printable(f"{folder}/{name}" if folder else name)
                 if not key.startswith(prefix) or name.startswith(".book_assets-tmp"):
                     continue
-                if path.is_symlink():
-                    link = path.lstat()
-                    found.append(BucketObject(key, 0, link.st_mtime, str(link.st_mtime_ns), "", symlink=True))
+                path = os.path.join(dirpath, name)
+                try:
+                    stat = os.lstat(path)
+                except FileNotFoundError:     # deleted since the folder was read: the next listing will not list it
                     continue
-                stat = path.stat()
+                if stat_module.S_ISLNK(stat.st_mode):
+                    found.append(BucketObject(key, 0, stat.st_mtime, str(stat.st_mtime_ns), "", symlink=True))
+                    continue
                 # When the file arrived here, like GCS's `updated`: the ctime, which the kernel sets.
                 # A copy that keeps an old mtime (cp -p, rsync -t, file managers) still gets a new
                 # ctime, and an mtime from a device with a wrong clock (even in the future) is ignored.
@@ -367,10 +379,11 @@ class GCSBucket(Bucket):
 
     Every request has a (connect, read) timeout sized to the call: a few seconds for metadata
     (``metadata_timeout_seconds``), more for data transfers, plus time per megabyte for an upload, so
-    a stalled request is abandoned quickly. Transient errors (429, 5xx, resets, timeouts) are retried
-    with jittered exponential backoff (full jitter, 0.25 s doubling to 4 s) within a deadline per call
-    and a retry budget shared by all calls of this resource (``retry_budget.RetryBudget``); a dead
-    bucket therefore ends in one error within the deadline. Uploads carry a generation
+    a stalled request is abandoned quickly — and a request still silent after a second or two is
+    hedged (sent again, first answer wins), so a stall costs about that. Transient errors (429, 5xx,
+    resets, timeouts) are retried with jittered exponential backoff (full jitter, 0.25 s doubling to
+    4 s) within a deadline per call and a retry budget shared by all calls of this resource
+    (``retry_budget.RetryBudget``); a dead bucket therefore ends in one error within the deadline. Uploads carry a generation
     precondition, which both makes them safe to retry and stops a slower run from overwriting an
     object that changed after it looked. ``STORAGE_EMULATOR_HOST`` points the client at an emulator
     (anonymous credentials) for local development and tests.
@@ -385,11 +398,20 @@ class GCSBucket(Bucket):
     upload_seconds_per_mb: float = 2.0     # added to an upload's timeout per MB sent (the answer comes after)
     retry_deadline_seconds: float = 40.0   # all retries of one call together (with the call: under 60 s)
     retry_budget: int = 60                 # retries this resource may spend at once ...
-    retry_refill_per_second: float = 1.0   # ... and how fast spent retries come back
+    retry_refill_per_second: float = 1.0   # ... and how fast spent retries come back, plus ...
+    retries_per_success: float = 1.0       # ... this many for every call that succeeds
     page_size: int = 1000                  # objects per listing request (the GCS maximum)
+    # Hedging: a request that has not answered after this long is sent a second time and the first
+    # answer wins, so a stalled request costs about this, not a whole timeout. Every request hedged is
+    # safe to repeat: reads, deletes, and uploads with a generation precondition (only one can land).
+    # A server answering with errors is not hedged, it is retried after a backoff. 0: off.
+    hedge_metadata_seconds: float = 1.0    # metadata, listing pages, deletes
+    hedge_transfer_seconds: float = 2.0    # downloads and uploads, plus ...
+    hedge_seconds_per_mb: float = 0.5      # ... this per MB uploaded
 
     _clients: threading.local = pydantic.PrivateAttr(default_factory=threading.local)
     _budget: RetryBudget | None = pydantic.PrivateAttr(default=None)
+    _pool: ThreadPoolExecutor | None = pydantic.PrivateAttr(default=None)
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -401,6 +423,8 @@ class GCSBucket(Bucket):
             # dagster-gcp's GCSResource builds the client (credentials, project, STORAGE_EMULATOR_HOST).
             # It is made here rather than nested as a field: Dagster's nested-resource setup calls a
             # deprecated API in 1.13.
+            from dagster_gcp import GCSResource     # here, not at the top: it imports BigQuery, ~1 s of
+                                                    # every process start, GCS bucket or not
             handle = self._clients.bucket = GCSResource(project=self.project).get_client().bucket(self.bucket)
         return handle
 
@@ -425,13 +449,47 @@ class GCSBucket(Bucket):
             self._budget = RetryBudget(self.retry_budget, self.retry_refill_per_second)
         return self._budget
 
-    @property
-    def _retry(self):
-        from google.api_core.retry import Retry
+    def _call(self, request: Callable[[int], T], hedge_after: float) -> T:
+        """One bucket call. Each try is one request, hedged (``_try``); a transient failure is tried
+        again after a full-jitter backoff (0.25 s doubling to 4 s) within ``retry_deadline_seconds`` and
+        while the retry budget lasts; a success earns the budget ``retries_per_success``."""
+        from google.api_core.exceptions import RetryError
 
-        budget = self.budget
-        return Retry(predicate=lambda error: is_transient(error) and budget.take(), initial=0.25, maximum=4.0,
-                     multiplier=2.0, timeout=self.retry_deadline_seconds)
+        deadline = time.monotonic() + self.retry_deadline_seconds
+        ceiling = 0.25
+        while True:
+            try:
+                answer = self._try(request, hedge_after)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                pause = random.uniform(0.0, ceiling)
+                if time.monotonic() + pause > deadline:
+                    raise RetryError(f"Timeout of {self.retry_deadline_seconds}s exceeded, last exception: "
+                                     f"{error}", error) from error
+                if not self.budget.take():
+                    raise
+                time.sleep(pause)
+                ceiling = min(ceiling * 2.0, 4.0)
+                continue
+            self.budget.deposit(self.retries_per_success)
+            return answer
+
+    def _try(self, request: Callable[[int], T], hedge_after: float) -> T:
+        """``request(0)``; if it is still silent after ``hedge_after`` seconds, ``request(1)`` too. The first
+        answer ends the try: a success is returned, an error raised (the other request is abandoned —
+        every request sent this way is safe to repeat, and a late one changes nothing)."""
+        if hedge_after <= 0:
+            return request(0)
+        with _POOL_LOCK:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=HEDGE_THREADS, thread_name_prefix="gcs")
+        attempts = [self._pool.submit(request, 0)]
+        if not wait(attempts, timeout=hedge_after).done:
+            attempts.append(self._pool.submit(request, 1))
+        done, _ = wait(attempts, return_when=FIRST_COMPLETED)
+        succeeded = [attempt for attempt in done if attempt.exception() is None]
+        return (succeeded[0] if succeeded else next(iter(done))).result()
 
     @property
     def object_root(self) -> str:
@@ -447,15 +505,23 @@ class GCSBucket(Bucket):
     # -- the Bucket interface --------------------------------------------------------------------
 
     def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]:
-        """Every object under ``prefix``, page by page; the content hash comes with the listing, so it is
-        always given: md5, or crc32c for a composite object (which has no md5)."""
-        pages = self._bucket().client.list_blobs(
-            self._bucket(), prefix=self.object_root + prefix, page_size=self.page_size,
-            fields="items(name,size,updated,generation,md5Hash,crc32c),nextPageToken",
-            timeout=self._meta_timeout, retry=self._retry,
-        )
+        """Every object under ``prefix``, page by page (each page hedged on its own); the content hash comes
+        with the listing, so it is always given: md5, or crc32c for a composite object (which has no md5)."""
+        def page(token: str | None, _attempt: int) -> tuple[list, str | None]:
+            listing = self._bucket().client.list_blobs(
+                self._bucket(), prefix=self.object_root + prefix, page_size=self.page_size,
+                max_results=self.page_size, page_token=token,
+                fields="items(name,size,updated,generation,md5Hash,crc32c),nextPageToken",
+                timeout=self._meta_timeout, retry=None,
+            )
+            return list(listing), listing.next_page_token
+
+        blobs, token = self._call(functools.partial(page, None), self.hedge_metadata_seconds)
+        while token:
+            more, token = self._call(functools.partial(page, token), self.hedge_metadata_seconds)
+            blobs += more
         found = []
-        for blob in pages:
+        for blob in blobs:
             if blob.name.endswith("/") and not blob.size:
                 continue  # a "folder" placeholder made by the console, not a file
             found.append(BucketObject(
@@ -469,48 +535,73 @@ class GCSBucket(Bucket):
         from google.api_core.exceptions import NotFound
 
         try:
-            self._bucket().reload(timeout=self._meta_timeout, retry=self._retry)
+            self._call(lambda _: self._bucket().reload(timeout=self._meta_timeout, retry=None),
+                         self.hedge_metadata_seconds)
         except NotFound:
             raise FileNotFoundError(f"there is no bucket gs://{self.bucket}") from None
 
     def read_bytes(self, key: str) -> bytes:
-        return self._bucket().blob(self._name(key)).download_as_bytes(timeout=self._timeout, retry=self._retry)
+        name = self._name(key)
+        return self._call(lambda _: self._bucket().blob(name).download_as_bytes(
+            timeout=self._timeout, retry=None), self.hedge_transfer_seconds)
+
+    def _get_blob(self, name: str):
+        """The object's metadata (None when there is none), hedged."""
+        return self._call(lambda _: self._bucket().get_blob(name, timeout=self._meta_timeout, retry=None),
+                            self.hedge_metadata_seconds)
+
+    def _upload_hedge(self, size: int) -> float:
+        return self.hedge_transfer_seconds + size / 1e6 * self.hedge_seconds_per_mb
 
     def generation(self, key: str) -> int:
         """The live generation of ``key``, or 0 when there is no such object (what ``ifGenerationMatch`` expects)."""
-        blob = self._bucket().get_blob(self._name(key), timeout=self._meta_timeout, retry=self._retry)
+        blob = self._get_blob(self._name(key))
         return int(blob.generation) if blob is not None else 0
 
     def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
-        """Replace the object we saw just now; an object that changed meanwhile is never overwritten.
+        """Write the object; one that changed meanwhile is never overwritten.
 
-        Unchanged bytes are not uploaded again. Otherwise the upload is conditional on the
-        generation read a moment ago (0: must not exist), see ``write_bytes_if_generation``.
-        """
-        name = self._name(check_key(key))
-        current = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
-        if current is not None and current.md5_hash == _md5_b64(data) and current.size == len(data):
-            return
-        self.write_bytes_if_generation(key, data, int(current.generation) if current else 0, content_type=content_type)
+        Most writes make a new object (an edition's file, a run's manifest, a cache entry), so the
+        upload is first tried create-only (``ifGenerationMatch=0``): one request. An object that is
+        there already is left alone when it holds these bytes, else replaced on condition that it is
+        still the generation just read (``write_bytes_if_generation``)."""
+        self._write_new_or_replace(key, lambda generation: self.write_bytes_if_generation(
+            key, data, generation, content_type=content_type))
 
     def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
         """Like ``write_bytes``, uploading straight from the file (the client streams it in chunks)."""
+        name = self._name(check_key(key))
+        kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
+        size, local_md5 = path.stat().st_size, _md5_b64_file(path)
+
+        def upload(generation: int) -> None:
+            self._upload_if_generation(key, generation, local_md5, self._upload_hedge(size), lambda: (
+                self._bucket().blob(name).upload_from_filename(
+                    str(path), content_type=kind, if_generation_match=generation, checksum="md5",
+                    timeout=self._upload_timeout(size), retry=None)))
+
+        self._write_new_or_replace(key, upload)
+
+    def _write_new_or_replace(self, key: str, upload: Callable[[int], None]) -> None:
+        """``upload(0)`` (create-only); when the object exists with other bytes, ``upload(its generation)``."""
+        try:
+            upload(0)
+        except PreconditionConflict:
+            current = self._get_blob(self._name(key))
+            upload(int(current.generation) if current is not None else 0)
+
+    def _upload_if_generation(self, key: str, generation: int, md5_b64: str, hedge_after: float,
+                              send: Callable[[], None]) -> None:
+        """``send()`` uploads with ``ifGenerationMatch=generation`` (hedged, retried); a refused precondition
+        is success when the live object holds our bytes (our own attempt, a retry or a hedge, landed),
+        else PreconditionConflict."""
         from google.api_core.exceptions import PreconditionFailed
 
-        name = self._name(check_key(key))
-        local_md5 = _md5_b64_file(path)
-        current = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
-        if current is not None and current.md5_hash == local_md5 and current.size == path.stat().st_size:
-            return
-        generation = int(current.generation) if current else 0
-        kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
         try:
-            self._bucket().blob(name).upload_from_filename(
-                str(path), content_type=kind, if_generation_match=generation, checksum="md5",
-                timeout=self._upload_timeout(path.stat().st_size), retry=self._retry)
+            self._call(lambda _: send(), hedge_after)
         except PreconditionFailed:
-            now = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
-            if now is not None and now.md5_hash == local_md5:
+            now = self._get_blob(self._name(key))
+            if now is not None and now.md5_hash == md5_b64:
                 return
             raise self._conflict(key, generation, now) from None
 
@@ -520,14 +611,15 @@ class GCSBucket(Bucket):
         from google.api_core.exceptions import NotFound, PreconditionFailed
 
         for _ in range(3):
-            blob = self._bucket().get_blob(self._name(key), timeout=self._meta_timeout, retry=self._retry)
+            blob = self._get_blob(self._name(key))
             if blob is None:
                 return None, ABSENT
             generation = blob.generation     # read first: a download may reset it from its response headers
             try:
                 # a fresh handle: the listed one carries a mediaLink that names the server directly
-                return self._bucket().blob(blob.name).download_as_bytes(
-                    if_generation_match=generation, timeout=self._timeout, retry=self._retry), str(generation)
+                return self._call(lambda _: self._bucket().blob(blob.name).download_as_bytes(
+                    if_generation_match=generation, timeout=self._timeout, retry=None),
+                    self.hedge_transfer_seconds), str(generation)
             except (NotFound, PreconditionFailed):
                 continue      # replaced or deleted between the two requests: look again
         raise PreconditionConflict(f"{self.url(key)} kept changing while it was read")
@@ -544,19 +636,12 @@ class GCSBucket(Bucket):
         retries safe: if an earlier attempt did land, the object already holds our bytes and that
         counts as done. Anything else that moved the generation raises PreconditionConflict.
         """
-        from google.api_core.exceptions import PreconditionFailed
-
         name = self._name(check_key(key))
-        blob = self._bucket().blob(name)
         kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
-        try:
-            blob.upload_from_string(data, content_type=kind, if_generation_match=generation, checksum="md5",
-                                    timeout=self._upload_timeout(len(data)), retry=self._retry)
-        except PreconditionFailed:
-            now = self._bucket().get_blob(name, timeout=self._meta_timeout, retry=self._retry)
-            if now is not None and now.md5_hash == _md5_b64(data):
-                return
-            raise self._conflict(key, generation, now) from None
+        self._upload_if_generation(key, generation, _md5_b64(data), self._upload_hedge(len(data)), lambda: (
+            self._bucket().blob(name).upload_from_string(
+                data, content_type=kind, if_generation_match=generation, checksum="md5",
+                timeout=self._upload_timeout(len(data)), retry=None)))
 
     def _conflict(self, key: str, generation: int, now) -> PreconditionConflict:
         found = f"generation {now.generation}" if now is not None else "no object (deleted)"
@@ -565,24 +650,34 @@ class GCSBucket(Bucket):
             f"found {found}. It was not overwritten; build the book again to publish the newest version.")
 
     def exists(self, key: str) -> bool:
-        return self._bucket().blob(self._name(key)).exists(timeout=self._meta_timeout, retry=self._retry)
+        name = self._name(key)
+        return self._call(lambda _: self._bucket().blob(name).exists(timeout=self._meta_timeout, retry=None),
+                            self.hedge_metadata_seconds)
 
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
 
-        with contextlib.suppress(NotFound):
-            self._bucket().blob(self._name(check_key(key))).delete(timeout=self._meta_timeout, retry=self._retry)
+        name = self._name(check_key(key))
+
+        def delete(_attempt: int) -> None:
+            with contextlib.suppress(NotFound):     # gone already (perhaps by the other attempt): done
+                self._bucket().blob(name).delete(timeout=self._meta_timeout, retry=None)
+
+        self._call(delete, self.hedge_metadata_seconds)
 
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
         from google.api_core.exceptions import NotFound
 
         suffix = Path(key).suffix if len(Path(key).suffix) <= 10 else ""
+        name = self._name(key)
         with tempfile.TemporaryDirectory(prefix="book_assets-gcs-") as tmp:
-            path = Path(tmp) / f"object{suffix}"
+            def download(attempt: int) -> Path:
+                path = Path(tmp) / f"object-{attempt}{suffix}"      # each attempt its own file
+                self._bucket().blob(name).download_to_filename(str(path), timeout=self._timeout, retry=None)
+                return path
             try:
-                self._bucket().blob(self._name(key)).download_to_filename(
-                    str(path), timeout=self._timeout, retry=self._retry)
+                path = self._call(download, self.hedge_transfer_seconds)
             except NotFound:
                 raise FileNotFoundError(f"no object {self.url(key)}") from None
             yield path
@@ -620,15 +715,17 @@ def bucket_setting() -> str:
     return os.environ.get(BUCKET_ENV_VAR) or str(default_paths().local_bucket)
 
 
-def bucket_from_setting(setting: str | None = None) -> Bucket:
-    """Pick the implementation from the setting's form: ``gs://`` → GCS, anything else → a folder."""
+def bucket_from_setting(setting: str | None = None, *, retry_deadline_seconds: float | None = None) -> Bucket:
+    """Pick the implementation from the setting's form: ``gs://`` → GCS, anything else → a folder.
+    ``retry_deadline_seconds`` shortens GCS's per-call retries (the doctor answers sooner than a build waits)."""
     setting = setting or bucket_setting()
     if setting.startswith("gs://"):
         try:
             name, prefix = parse_gcs_setting(setting)
         except (GCSNameError, UnsafeKeyError) as problem:
             raise ValueError(f"{BUCKET_ENV_VAR}={setting!r}: {problem}") from None
-        return GCSBucket(bucket=name, prefix=prefix, project=os.environ.get("GOOGLE_CLOUD_PROJECT"))
+        deadline = {} if retry_deadline_seconds is None else {"retry_deadline_seconds": retry_deadline_seconds}
+        return GCSBucket(bucket=name, prefix=prefix, project=os.environ.get("GOOGLE_CLOUD_PROJECT"), **deadline)
     if "://" in setting:
         raise ValueError(f"{BUCKET_ENV_VAR}={setting!r}: use a folder path or gs://bucket[/prefix]")
     return LocalBucket(root=str(Path(setting).expanduser().resolve()))

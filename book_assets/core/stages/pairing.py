@@ -12,6 +12,8 @@ import pandas as pd
 
 from ..contracts import Inventory, Pairing, Problem, Validation
 from ..inventory import Role
+from ..look_memo import LookMemo, dump_memo, load_memo, memo_name
+from ..look_model import FITTED_MODEL
 from ..pairing import Candidate, PairStatus, pair_images, parse_overrides
 from ..store import ObjectStore
 from ..timing import ms_since
@@ -36,17 +38,22 @@ def pair_book(inventory: Inventory, validation: Validation, store: ObjectStore) 
         overrides, problems = parse_overrides(csv_text, inventory.prefix, [i.key for i in accepted])
 
     def candidates(images):
-        return [Candidate(key=i.key, features=i.features, uploaded=float(updated.get(i.key, 0.0))) for i in images]
+        return [Candidate(key=i.key, features=i.features, uploaded=float(updated.get(i.key, 0.0)),
+                          content_id=i.print_copy) for i in images]
 
     started = time.perf_counter()
-    result = pair_images(candidates(drawings), candidates(generated), overrides)
+    memo_key = store.work_key("looks", inventory.book_id, memo_name(FITTED_MODEL))
+    memo = LookMemo(load_memo(store.read_bytes(memo_key)) if store.exists(memo_key) else {})
+    result = pair_images(candidates(drawings), candidates(generated), overrides, model=FITTED_MODEL, memo=memo)
+    if memo.changed():
+        store.write_bytes(memo_key, dump_memo(memo.kept), content_type="application/octet-stream")
     pairing_ms = ms_since(started)
     drawing_keys = tuple(i.key for i in drawings)
     return Pairing(
         book_id=inventory.book_id, pairs=tuple(result.pairs), drawings=drawing_keys,
         variations={d: tuple(result.variations_of(d)) for d in drawing_keys},
         override_problems=tuple(Problem(code=OVERRIDE_PROBLEM, message=p) for p in problems),
-        pairing_ms=pairing_ms,
+        pairing_ms=pairing_ms, looks_scored=memo.scored, looks_reused=memo.reused,
     )
 
 

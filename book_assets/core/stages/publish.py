@@ -7,13 +7,11 @@ switching ``published/<id>/current.json`` — the last write (``core.editions``)
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
-import json
 import tempfile
-import threading
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,19 +19,21 @@ from pathlib import Path
 
 from ..contracts import Inventory, Layout, Pairing, PublishedBook, Validation, runner_up_probability
 from ..cover import front_cover_png, render_cover
+from ..derived import input_digest, read_or_make
 from ..editions import (Edition, Switch, edition_files, edition_id, edition_prefix, make_current, prune_editions,
                         read_current, remove_edition, status_key, write_unless_newer)
 from ..inventory import Role
 from ..pairing import PairStatus
 from ..preflight import PreflightReport, preflight_cover, preflight_pdf
-from ..press import PressResult, make_press_ready
+from ..press import PressResult, declare_srgb, make_press_ready
 from ..preview import PreviewPage, render_preview
 from ..problems import Problem, by_page, first_of
 from ..page_images import page_images
 from ..render import RenderStats, render_pdf
 from ..report import BookReport, page_entries, unaccounted
-from ..review import ReviewPanel, review_panel
-from ..store import ObjectStore
+from ..review import (REVIEW_THUMBNAIL_PX, THUMBNAIL_FORMAT, ReviewPanel, review_images, review_panel,
+                      thumbnail_jpeg_bytes)
+from ..store import LocalCopies, ObjectStore
 from ..timing import ms_since
 
 THUMBNAIL_PX = 300    # pages/page-NNN.png and the pictures in preview.html
@@ -155,53 +155,7 @@ class Rendered:
         return {"book.pdf": self.preflight.item_table(), "cover.pdf": self.cover_preflight.item_table()}
 
 
-FETCH_THREADS = 8     # print copies are independent reads: on a flaky bucket their stalls overlap, not add up
-
-
-class PrintCopies:
-    """Print copies fetched from the store to local files, each once, kept open in ``files`` until it
-    closes. ``prefetch`` fetches many in parallel; calling it with one key fetches that one if it is
-    not here yet. Safe to call from several threads (the PDF's resampling calls it from a pool)."""
-
-    def __init__(self, store: ObjectStore, files: contextlib.ExitStack):
-        self._store, self._files = store, files
-        self._local: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def _fetch(self, key: str) -> tuple[str, contextlib.ExitStack]:
-        held = contextlib.ExitStack()
-        try:
-            return str(held.enter_context(self._store.local_path(key))), held
-        except BaseException:
-            held.close()
-            raise
-
-    def _keep(self, key: str, path: str, held: contextlib.ExitStack) -> str:
-        with self._lock:
-            self._files.enter_context(held)      # closed with the others, even if another fetch failed
-            return self._local.setdefault(key, path)
-
-    def prefetch(self, keys: Iterable[str]) -> None:
-        missing = sorted(set(keys) - self._local.keys())
-        if not missing:
-            return
-        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(missing)), thread_name_prefix="fetch") as pool:
-            fetches = [(key, pool.submit(self._fetch, key)) for key in missing]
-        for key, done in fetches:
-            if done.exception() is None:
-                self._keep(key, *done.result())
-        for _, done in fetches:
-            if done.exception() is not None:
-                raise done.exception()
-
-    def __call__(self, key: str) -> str:
-        with self._lock:
-            if key in self._local:
-                return self._local[key]
-        return self._keep(key, *self._fetch(key))
-
-
-def render_book(layout: Layout, store: ObjectStore, folder: Path, image_path: PrintCopies) -> Rendered:
+def render_book(layout: Layout, store: ObjectStore, folder: Path, image_path: LocalCopies) -> Rendered:
     """Write book.pdf and cover.pdf into ``folder``, make both what the profile's press asks for
     (core.press), preflight both, and rasterise every page's image from the written PDF (reused for
     pages whose inputs did not change, core.page_images).
@@ -212,7 +166,8 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, image_path: Pr
 
     pdf_path, cover_path = folder / "book.pdf", folder / "cover.pdf"
     stats = render_pdf(book, image_path, pdf_path, store=store,
-                       prefetch=lambda keys: image_path.prefetch([*keys, *cover_copies]))
+                       prefetch=lambda keys: image_path.prefetch([*keys, *cover_copies]),
+                       finish=None if book.profile.is_cmyk else declare_srgb)   # so the press step need not rewrite it
     press = make_press_ready(pdf_path, book.profile)
     stats = dataclasses.replace(stats, bytes=press.bytes)
     started = time.perf_counter()
@@ -228,12 +183,36 @@ def render_book(layout: Layout, store: ObjectStore, folder: Path, image_path: Pr
                     pages_reused=images.reused, pages_rasterised=images.rasterised)
 
 
+@dataclass(frozen=True)
+class ReviewBuild:
+    panel: ReviewPanel
+    thumbnails_reused: int      # read back from the work area: their print copies did not change
+    thumbnails_drawn: int       # drawn from print copies in this build
+
+
+def review_thumbnail_key(store: ObjectStore, print_copy: str) -> str:
+    """Where a print copy's review thumbnail is kept: print copies are content-addressed, so the key
+    names the pixels."""
+    inputs = {"format": THUMBNAIL_FORMAT, "px": REVIEW_THUMBNAIL_PX, "print_copy": print_copy}
+    return store.work_key("review-thumbnails", f"{input_digest(inputs)}.jpg")
+
+
 def review_of(book_id: str, validation: Validation, pairing: Pairing, layout: Layout,
-              copies: PrintCopies) -> ReviewPanel:
-    """The preview's review panel, its pictures drawn from the images' print copies: those the book
-    already fetched are reused, every drawing's is fetched together with the rest."""
-    copies.prefetch(validation.get(named.key).print_copy for named in layout.drawing_names)
-    return review_panel(book_id, pairing, layout, lambda key: copies(validation.get(key).print_copy))
+              store: ObjectStore, copies: LocalCopies) -> ReviewBuild:
+    """The preview's review panel. Its thumbnails are read back for print copies an earlier build
+    drew them from; the rest are drawn from their print copies, fetched together (those the book
+    already fetched are reused)."""
+    print_copies = sorted({validation.get(key).print_copy for key in review_images(pairing, layout)})
+
+    def draw(missing: list[int]) -> dict[int, bytes]:
+        copies.prefetch(print_copies[i] for i in missing)
+        return {i: thumbnail_jpeg_bytes(copies(print_copies[i])) for i in missing}
+
+    made = read_or_make(store, [review_thumbnail_key(store, copy) for copy in print_copies], draw,
+                        content_type="image/jpeg")
+    encoded = {copy: base64.b64encode(jpeg).decode("ascii") for copy, jpeg in zip(print_copies, made.data)}
+    panel = review_panel(book_id, pairing, layout, lambda key: encoded[validation.get(key).print_copy])
+    return ReviewBuild(panel, thumbnails_reused=made.reused, thumbnails_drawn=made.made)
 
 
 def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered, review: ReviewPanel | None = None) -> str:
@@ -295,7 +274,7 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
     book_id = inventory.book_id
     edition = edition_id(inventory.listed_at, run_id)
     with tempfile.TemporaryDirectory(prefix="book-") as tmp, contextlib.ExitStack() as files:
-        copies = PrintCopies(store, files)
+        copies = LocalCopies(store, files)
         rendered = render_book(layout, store, Path(tmp), copies)
         report = build_report(inventory, validation, pairing, layout,
                               report_metrics(inventory, validation, pairing, layout, rendered.stats),
@@ -303,11 +282,11 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
         missing = unaccounted(report, inventory.keys)
         refusals = (*rendered.preflight.problems, *rendered.cover_preflight.problems,
                     *(Problem("unaccounted_object", f"{key} is not accounted for in the report") for key in missing))
-        upload_ms, switch, pruned = 0.0, None, []
+        upload_ms, switch, pruned, review = 0.0, None, [], None
         if not refusals:
-            review = review_of(book_id, validation, pairing, layout, copies)
+            review = review_of(book_id, validation, pairing, layout, store, copies)
             upload_ms = publish_files(store, edition_prefix(book_id, edition), rendered, report,
-                                      preview_html(layout, pairing, rendered, review))
+                                      preview_html(layout, pairing, rendered, review.panel))
             switch = make_current(store, Edition(book_id, edition, run_id, inventory.fingerprint, inventory.listed_at,
                                                  edition_files(book_id, edition, len(rendered.thumbnails))))
             if switch is Switch.NEWER_KEPT:      # never current, so no reader has it: remove it now
@@ -332,6 +311,8 @@ def make_book(inventory: Inventory, validation: Validation, pairing: Pairing, la
             "spine_in": round(layout.cover.spine_in, 4), "cover_bytes": rendered.cover_bytes,
             "thumbnails_ms": rendered.thumbnails_ms, "upload_ms": upload_ms, "editions_pruned": len(pruned),
             "pages_reused": rendered.pages_reused, "pages_rasterised": rendered.pages_rasterised,
+            "review_thumbnails_reused": review.thumbnails_reused if review else 0,
+            "review_thumbnails_drawn": review.thumbnails_drawn if review else 0,
             "pdf_parts": stats.parts, "pdf_parts_reused": stats.parts_reused,
             "press": rendered.press.kind.value, "press_ms": rendered.press.ms,
             "max_ink_percent": rendered.preflight.max_ink, "cover_max_ink_percent": rendered.cover_preflight.max_ink,

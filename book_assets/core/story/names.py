@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..colour import delta_e_2000, parse_hex_colour, srgb_to_lab
+import numpy as np
+
+from ..colour import nearest_by_delta_e, parse_hex_colour, srgb_to_lab
 from ..filenames import NameKind, read_file_name
 
 # ---------------------------------------------------------------------------------------------
@@ -166,12 +168,13 @@ _PAPER_COLOURS = {"snowy white"}   # the paper a drawing is on, not the drawing'
 
 
 _COLOUR_LABS = {name: tuple(srgb_to_lab(rgb)) for name, rgb in _COLOUR_NAMES.items()}
+_COLOUR_LAB_ROWS = np.array(list(_COLOUR_LABS.values()), dtype=np.float64)
 
 
 def colour_name(hex_colour: str) -> str:
     """The nearest child-friendly colour name ("sunny yellow", "sky blue", ...) by CIEDE2000."""
     lab = srgb_to_lab(parse_hex_colour(hex_colour))
-    return min(_COLOUR_LABS, key=lambda name: delta_e_2000(lab, _COLOUR_LABS[name]))
+    return list(_COLOUR_LABS)[nearest_by_delta_e(lab, _COLOUR_LAB_ROWS)]
 
 
 def drawing_colour_names(colours: Sequence[str], limit: int = 2) -> list[str]:

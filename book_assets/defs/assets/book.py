@@ -2,14 +2,13 @@
 cover.pdf, preview.html, pages, report) made current by ``published/<id>/current.json``."""
 
 import base64
-import io
 
 import dagster as dg
-from PIL import Image
 
 from ...core.bucket_layout import book_prefix, contents_fingerprint
 from ...core.contracts import Inventory, Layout, Pairing, Validation
-from ...core.editions import pointer_key
+from ...core.editions import pointer_key, read_current
+from ...core.page_images import page_miniatures
 from ...core.stages.publish import make_book
 from .. import checks
 from ..resources import Bucket, link
@@ -24,16 +23,10 @@ def thumbnail_markdown(pngs) -> str:
                     for i, png in enumerate(pngs, start=1))
 
 
-def page_strip_markdown(pngs) -> str:
-    """Every page as a small JPEG, eight to a row, so the UI shows the whole book at a glance."""
-    cells = []
-    for number, png in enumerate(pngs, start=1):
-        with Image.open(io.BytesIO(png)) as page:
-            small = page.convert("RGB")
-            small.thumbnail((STRIP_PX, STRIP_PX * 2))
-            buffer = io.BytesIO()
-            small.save(buffer, format="JPEG", quality=70)
-        cells.append(f"![{number}](data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()})")
+def page_strip_markdown(jpegs) -> str:
+    """Every page as a small JPEG (``page_miniatures``), eight to a row, so the UI shows the whole book at a glance."""
+    cells = [f"![{number}](data:image/jpeg;base64,{base64.b64encode(jpeg).decode()})"
+             for number, jpeg in enumerate(jpegs, start=1)]
     return "\n".join(" ".join(cells[i:i + 8]) + "  " for i in range(0, len(cells), 8))
 
 
@@ -57,27 +50,35 @@ def book(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: Inventor
     else:
         context.log.error(fields("not_published", book=book_id, asset="book", problems=len(result.problems),
                                  first=str(result.problems[0]) if result.problems else ""))
-    current = folder_now == raw_images.fingerprint
+    # What the live book is made from: this build's listing, or — when a newer edition was already
+    # current — that edition's. The sensor reads it from the newest materialization ("built from"),
+    # so an older run that finishes last must not make the newer contents look unbuilt.
+    newer = read_current(bucket, book_id) if result.superseded_by else None
+    live_fingerprint = newer.source_fingerprint if newer else raw_images.fingerprint
+    current = folder_now == live_fingerprint
     reason = ("Published from the book folder as it is now." if result.published and current else
               "The book folder changed while this build ran; the sensor builds it again." if result.published else
               f"A newer edition ({result.superseded_by}) is current; this older one was discarded."
+              + ("" if current else " The book folder changed since that edition; the sensor builds it again.")
               if result.superseded_by else
               "This build was not published (see pdf_preflight, cover_preflight, everything_accounted_for).")
     links = {name: link(bucket.url(key)) if result.published else "not published" for name, key in
              (("pdf", result.pdf), ("report", result.report), ("cover", result.cover), ("preview_html", result.preview))}
     return dg.MaterializeResult(
         value=result,
-        metadata={**result.metrics(), **links, "source_fingerprint": result.source_fingerprint,
+        metadata={**result.metrics(), **links, "source_fingerprint": live_fingerprint,
+                  "run_fingerprint": result.source_fingerprint,
                   "edition": result.edition, "current_pointer": link(bucket.url(pointer_key(book_id))),
                   "preflight": checks.preflight_table({"book.pdf": built.preflight.item_table(),
                                                        "cover.pdf": built.cover_preflight.item_table()}),
                   "preview": dg.MetadataValue.md(thumbnail_markdown(built.thumbnails[:PREVIEW_PAGES])),
-                  "all_pages": dg.MetadataValue.md(page_strip_markdown(built.thumbnails))},
+                  "all_pages": dg.MetadataValue.md(page_strip_markdown(page_miniatures(built.thumbnails, bucket, STRIP_PX).data))},
         check_results=[
             checks.check_pdf_preflight(built.preflight),
             checks.check_pdf_preflight(built.cover_preflight, check_name="cover_preflight", notes=built.cover_notes),
             checks.check_everything_accounted_for(built.unaccounted, len(raw_images.entries)),
-            checks.check_book_is_current(published_fingerprint=raw_images.fingerprint if result.published else None,
-                                         current_fingerprint=folder_now, published=result.published, reason=reason),
+            checks.check_book_is_current(published_fingerprint=live_fingerprint if result.published or newer else None,
+                                         current_fingerprint=folder_now, published=result.published or newer is not None,
+                                         reason=reason),
         ],
     )

@@ -1,0 +1,113 @@
+"""Look log-odds of image pairs kept from a book's last pairing, so a rebuild scores only new images.
+
+Comparing looks is what pairing spends its time on: every variation against every drawing and
+every variation against every other (the siblings), ~1 M pairs in a 1,000-image book. A pair's
+log-odds depend only on the two images' features and the look model, and an image's features only
+on its content — named by its print copy key, which is content-addressed and carries the feature
+version. So a rebuild copies the pairs of images it saw before and scores only the rows of new
+probes and the columns of new sources: one added variation costs one row and one column. Each
+value is computed by the same ``look_logits`` call a cold pairing makes (it is element-wise per pair),
+so the pairing is the same as a cold one — ``test_pairing`` holds it.
+
+The memo is a small npz in the work area (``looks/<book>/<model digest>.npz``): a book's images'
+ids and the two matrices. Unreadable or of another layout, it is ignored and everything is scored.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .derived import input_digest
+from .look_model import LookModel
+
+LOOK_MEMO_FORMAT = 1        # bump when looks.py changes what a pair scores, so no stale memo is used
+
+
+@dataclass(frozen=True)
+class LookMatrix:
+    """Log-odds for every probe x source, rows and columns named by content id."""
+
+    probes: tuple[str, ...]
+    sources: tuple[str, ...]
+    values: np.ndarray
+
+
+Score = Callable[[list[int], list[int]], np.ndarray]     # (probe rows, source columns) -> their block
+
+
+@dataclass
+class LookMemo:
+    """The last pairing's matrices (``previous``, by name) and this pairing's (``kept``), with counts."""
+
+    previous: dict[str, LookMatrix] = field(default_factory=dict)
+    kept: dict[str, LookMatrix] = field(default_factory=dict)
+    scored: int = 0            # pairs scored in this pairing
+    reused: int = 0            # pairs copied from the previous one
+
+    def matrix(self, name: str, probe_ids: Sequence[str], source_ids: Sequence[str], score: Score) -> np.ndarray:
+        """The probe x source matrix ``name``: pairs known from the previous pairing copied, the rest
+        scored by ``score``. An empty id is never taken as known."""
+        n_probes, n_sources = len(probe_ids), len(source_ids)
+        values = np.empty((n_probes, n_sources), dtype=np.float64)
+        old = self.previous.get(name)
+        old_row = _positions(probe_ids, old.probes if old else ())
+        old_col = _positions(source_ids, old.sources if old else ())
+        known_rows, new_rows = np.flatnonzero(old_row >= 0), np.flatnonzero(old_row < 0)
+        known_cols, new_cols = np.flatnonzero(old_col >= 0), np.flatnonzero(old_col < 0)
+        if known_rows.size and known_cols.size:
+            values[np.ix_(known_rows, known_cols)] = old.values[np.ix_(old_row[known_rows], old_col[known_cols])]
+        if new_rows.size and n_sources:
+            values[new_rows, :] = score(new_rows.tolist(), list(range(n_sources)))
+        if known_rows.size and new_cols.size:
+            values[np.ix_(known_rows, new_cols)] = score(known_rows.tolist(), new_cols.tolist())
+        scored = new_rows.size * n_sources + known_rows.size * new_cols.size
+        self.scored += scored
+        self.reused += n_probes * n_sources - scored
+        self.kept[name] = LookMatrix(tuple(probe_ids), tuple(source_ids), values)
+        return values.copy()
+
+    def changed(self) -> bool:
+        """Whether ``kept`` differs from ``previous`` (then it is worth storing)."""
+        return self.kept.keys() != self.previous.keys() or any(
+            (m.probes, m.sources) != (self.previous[n].probes, self.previous[n].sources) for n, m in self.kept.items())
+
+
+def _positions(ids: Sequence[str], old_ids: Sequence[str]) -> np.ndarray:
+    where = {name: i for i, name in enumerate(old_ids) if name}
+    return np.array([where.get(name, -1) if name else -1 for name in ids], dtype=np.int64)
+
+
+def memo_name(model: LookModel) -> str:
+    """The memo's file name: a digest of the look model and the memo format, so a refitted model or a
+    change of the looks never reads an old memo."""
+    return f"{input_digest({'format': LOOK_MEMO_FORMAT, 'model': asdict(model)})}.npz"
+
+
+def dump_memo(matrices: dict[str, LookMatrix]) -> bytes:
+    arrays = {}
+    for name, matrix in matrices.items():
+        arrays[f"{name}.probes"] = np.array(matrix.probes, dtype=str)
+        arrays[f"{name}.sources"] = np.array(matrix.sources, dtype=str)
+        arrays[f"{name}.values"] = matrix.values
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def load_memo(data: bytes) -> dict[str, LookMatrix]:
+    """The stored matrices; {} when the bytes are not a memo this code wrote (then all is scored again)."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+            names = {key.rsplit(".", 1)[0] for key in stored.files}
+            matrices = {name: LookMatrix(tuple(stored[f"{name}.probes"].tolist()),
+                                         tuple(stored[f"{name}.sources"].tolist()),
+                                         np.asarray(stored[f"{name}.values"], dtype=np.float64)) for name in names}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return {}
+    if any(m.values.shape != (len(m.probes), len(m.sources)) for m in matrices.values()):
+        return {}
+    return matrices
