@@ -529,6 +529,46 @@ def test_features_round_trip_through_json():
     assert ImageFeatures.from_dict(json.loads(json.dumps(found.to_dict()))) == found
 
 
+def _orientation_grids_reference(windows: np.ndarray) -> np.ndarray:
+    """The shape descriptors' first, straightforward form (np.gradient over N x S x S x 3 floats,
+    colour sums by ``.sum(axis=3)``), against which the look model was fitted."""
+    from book_assets.core.imaging.features import STRUCTURE_BINS, STRUCTURE_GRID, STRUCTURE_LENGTH
+
+    values = windows.astype(np.float64) / 255.0
+    gy, gx = np.gradient(values, axis=(1, 2))
+    jxx, jyy, jxy = (gx * gx).sum(axis=3), (gy * gy).sum(axis=3), (gx * gy).sum(axis=3)
+    half_diff = 0.5 * (jxx - jyy)
+    strength = np.sqrt(np.sqrt(0.5 * (jxx + jyy) + np.sqrt(half_diff * half_diff + jxy * jxy)))
+    position = (np.arctan2(2.0 * jxy, jxx - jyy) + np.pi) / (2.0 * np.pi) * STRUCTURE_BINS
+    lower = np.floor(position).astype(np.int64) % STRUCTURE_BINS
+    upper_share = position - np.floor(position)
+    count, side = windows.shape[:2]
+    rows = np.minimum(np.arange(side) // (side // STRUCTURE_GRID), STRUCTURE_GRID - 1)
+    cell_index = (rows[:, None] * STRUCTURE_GRID + rows[None, :]).ravel()
+    base = (np.arange(count)[:, None] * STRUCTURE_LENGTH + cell_index[None, :] * STRUCTURE_BINS).ravel()
+    lower, strength, upper_share = lower.ravel(), strength.ravel(), upper_share.ravel()
+    slots = np.concatenate([base + lower, base + (lower + 1) % STRUCTURE_BINS])
+    shares = np.concatenate([strength * (1.0 - upper_share), strength * upper_share])
+    hist = np.bincount(slots, weights=shares, minlength=count * STRUCTURE_LENGTH).reshape(count, STRUCTURE_LENGTH)
+    norms = np.linalg.norm(hist, axis=1, keepdims=True)
+    return np.divide(hist, norms, out=np.zeros_like(hist), where=norms > 0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_shape_descriptors_equal_their_straightforward_form_bit_for_bit(seed: int):
+    """The vectorised orientation grids change no descriptor value, so the fitted look model holds."""
+    from book_assets.core.imaging.features import STRUCTURE_SIDE, _orientation_grids
+
+    rng = np.random.default_rng(seed)
+    noisy = rng.integers(0, 256, size=(5, STRUCTURE_SIDE, STRUCTURE_SIDE, 3), dtype=np.uint8)
+    drawn = np.stack([np.asarray(drawing((STRUCTURE_SIDE, STRUCTURE_SIDE), seed=seed * 10 + i)) for i in range(5)])
+    flat = np.full((1, STRUCTURE_SIDE, STRUCTURE_SIDE, 3), 128, dtype=np.uint8)     # no edges: zero rows
+    windows = np.concatenate([noisy, drawn, flat])
+    fast = _orientation_grids(windows)
+    assert np.array_equal(fast, _orientation_grids_reference(windows))
+    assert np.count_nonzero(fast[-1]) == 0 and np.allclose(np.linalg.norm(fast[:-1], axis=1), 1.0)
+
+
 def test_jpeg_features_come_from_a_draft_decode(monkeypatch: pytest.MonkeyPatch):
     drafts: list[tuple] = []
     original_draft = JpegImagePlugin.JpegImageFile.draft

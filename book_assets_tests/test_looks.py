@@ -11,7 +11,9 @@ from book_assets.core.imaging import (
     STRUCTURE_WINDOWS,
     analyse_image,
     decode_layout,
+    decode_structure,
     encode_layout,
+    encode_structure,
     inscribed_scale,
     layout_thumbnail,
     structure_descriptors,
@@ -131,3 +133,25 @@ def test_missing_features_give_zero_similarity_not_errors():
     channels = look_channels(PreparedLooks([bare]), PreparedLooks([features, features, features]))
     assert channels.shape == (1, 3, len(LOOK_CHANNELS))
     assert np.all(channels == 0.0)
+
+
+def test_layout_likeness_scored_a_block_of_probes_at_a_time_equals_all_at_once(monkeypatch):
+    """The probe blocks that bound pairing's memory change no score beyond float32 rounding."""
+    import book_assets.core.looks as looks
+
+    probes = PreparedLooks([_features(_scene(seed)) for seed in range(7)])
+    sources = PreparedLooks([_features(_scene(seed)) for seed in (2, 5, 11)])
+    monkeypatch.setattr(looks, "LAYOUT_PROBE_BLOCK", 1000)
+    whole = look_channels(probes, sources)
+    monkeypatch.setattr(looks, "LAYOUT_PROBE_BLOCK", 3)                      # blocks of 3, 3 and 1
+    blocked = look_channels(probes, sources)
+    np.testing.assert_allclose(blocked, whole, atol=1e-5)
+    assert blocked[2, 0, LOOK_CHANNELS.index("layout")] > 0.99 and blocked[5, 1, LOOK_CHANNELS.index("layout")] > 0.99
+
+
+def test_shape_descriptors_are_held_as_float32_the_numbers_pairing_uses():
+    features = _features(_scene(3))
+    assert features.structure.dtype == np.float32
+    prepared = PreparedLooks([features])
+    assert np.array_equal(prepared.unit[0], features.structure)
+    assert decode_structure(encode_structure(features.structure)).tobytes() == features.structure.tobytes()

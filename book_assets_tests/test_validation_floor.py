@@ -4,10 +4,11 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from book_assets.core.imaging import ImageLimits, ImageRejected
 from book_assets.core.stages import validation as stage
+from book_assets.core.inventory import IMAGE_ROLES
 from book_assets.core.stages.inventory import take_inventory
 from book_assets_dev.samples import draw_subject
 
@@ -71,13 +72,38 @@ def test_jpegs_that_need_a_change_are_decoded_and_encoded_once(bucket, kind):
         assert max(printed.size) <= ImageLimits().print_max_side
 
 
-def test_a_rejection_crosses_back_from_the_worker_process_with_its_code():
+def test_a_rejection_crosses_back_from_the_worker_process_with_its_code(tmp_path):
+    cut, whole = tmp_path / "cut.jpg", tmp_path / "whole.jpg"
+    data = _jpeg()
+    cut.write_bytes(data[: len(data) // 2])
+    whole.write_bytes(_jpeg(900))
     pool = stage.AnalysisPool(2)
     try:
-        cut = _jpeg()
         with pytest.raises(ImageRejected) as rejected:
-            pool(cut[: len(cut) // 2], ImageLimits())
+            pool(cut, ImageLimits())
         assert rejected.value.code == "truncated" and "cut short" in rejected.value.message
-        assert pool(_jpeg(900), ImageLimits()).features.width == 900
+        assert pool(whole, ImageLimits()).features.width == 900
     finally:
         pool.close()
+
+
+def test_each_upload_is_decoded_once_a_png_in_full_a_jpeg_reduced(bucket, monkeypatch):
+    """Counted decodes (Pillow's load with pixel data still to read): one per file, and the drawing
+    that passes through is decoded only at its reduced (draft) size."""
+    decodes: list[tuple[str, tuple[int, int]]] = []
+    original_load = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        if self.tile:
+            decodes.append((self.format, self.size))
+        return original_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    buffer = io.BytesIO()
+    draw_subject("cat", 1024).save(buffer, "PNG")
+    bucket.write_bytes("books/b/generated/variation.png", buffer.getvalue())
+    bucket.write_bytes("books/b/drawings/photo.jpg", _jpeg(2400))
+    inventory = take_inventory("b", bucket.list_objects("books/b/"))
+    judged = [stage.judge_upload(bucket, entry, ImageLimits()) for entry in inventory.of_role(*IMAGE_ROLES)]
+    assert all(j.ok and j.decoded for j in judged) and len(judged) == 2
+    assert sorted(decodes) == [("JPEG", (300, 300)), ("PNG", (1024, 1024))]

@@ -53,6 +53,7 @@ LAYOUT_TILTS = (-14.0, -7.0, 7.0, 14.0)
 SIBLING_LAYOUT_SCALES = ((1.0, 1),)
 DETAIL_FLOOR = 0.5                        # L* units per sample: smooth areas still count a little
 ASPECT_BUCKET = 0.05                      # probes whose log aspect ratios differ less share windows
+LAYOUT_PROBE_BLOCK = 128                  # probes scored against the sources' windows at once (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -338,21 +339,28 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
     buckets: dict[int, list[int]] = defaultdict(list)
     for position, row in enumerate(probe_rows):
         buckets[round(math.log(probes.aspect[row]) / ASPECT_BUCKET)].append(position)
-    for bucket, positions in buckets.items():
+    for bucket, in_bucket in buckets.items():
         probe_aspect = math.exp(bucket * ASPECT_BUCKET)
-        samples = [_sample(sources.layouts[col],
-                           layout_windows(round(float(sources.aspect[col]), 4), probe_aspect, scales, tilts),
-                           sources.aspect[col]) for col in source_cols]
-        source_light, source_colour, source_chroma = _layout_vectors(np.concatenate(samples))
-        rows = probe_rows[positions]
-        shape = (len(positions), source_cols.size, samples[0].shape[0])       # every source has as many windows
-        best_light = (probe_light[positions] @ source_light.T).reshape(shape).max(axis=2)
-        best_colour = (probe_colour[positions] @ source_colour.T).reshape(shape).max(axis=2)
-        best_chroma = (probe_chroma[positions] @ source_chroma.T).reshape(shape).max(axis=2)
-        best_detail = _detail_correlation(probe_weights[positions], probe_light[positions],
-                                          source_light).reshape(shape).max(axis=2)
-        light[np.ix_(rows, source_cols)] = np.clip(best_light, 0.0, 1.0)
-        colour[np.ix_(rows, source_cols)] = np.clip(best_colour, 0.0, 1.0)
-        detail[np.ix_(rows, source_cols)] = np.clip(best_detail, 0.0, 1.0)
-        chroma[np.ix_(rows, source_cols)] = np.clip(best_chroma, 0.0, 1.0)
+        # One source at a time (the vectors are row by row): a source's float64 samples of every window
+        # are ~1.7 MB, a book's 100 drawings' ~170 MB, where its float32 vectors are half as much.
+        per_source = [_layout_vectors(_sample(
+            sources.layouts[col], layout_windows(round(float(sources.aspect[col]), 4), probe_aspect, scales, tilts),
+            sources.aspect[col])) for col in source_cols]
+        source_light, source_colour, source_chroma = (np.concatenate(part) for part in zip(*per_source))
+        windows_per_source = per_source[0][0].shape[0]                        # every source has as many windows
+        # A block of probes at a time: each product is probes x every source window (~40 MB for 900
+        # variations against 100 drawings), and the detail correlation holds six of them at once.
+        for start in range(0, len(in_bucket), LAYOUT_PROBE_BLOCK):
+            positions = in_bucket[start:start + LAYOUT_PROBE_BLOCK]
+            rows = probe_rows[positions]
+            shape = (len(positions), source_cols.size, windows_per_source)
+            best_light = (probe_light[positions] @ source_light.T).reshape(shape).max(axis=2)
+            best_colour = (probe_colour[positions] @ source_colour.T).reshape(shape).max(axis=2)
+            best_chroma = (probe_chroma[positions] @ source_chroma.T).reshape(shape).max(axis=2)
+            best_detail = _detail_correlation(probe_weights[positions], probe_light[positions],
+                                              source_light).reshape(shape).max(axis=2)
+            light[np.ix_(rows, source_cols)] = np.clip(best_light, 0.0, 1.0)
+            colour[np.ix_(rows, source_cols)] = np.clip(best_colour, 0.0, 1.0)
+            detail[np.ix_(rows, source_cols)] = np.clip(best_detail, 0.0, 1.0)
+            chroma[np.ix_(rows, source_cols)] = np.clip(best_chroma, 0.0, 1.0)
     return light, colour, detail, chroma

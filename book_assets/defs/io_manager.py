@@ -23,6 +23,7 @@ import uuid
 import dagster as dg
 
 from ..core.contracts import CONTRACTS, ManifestError, dump_manifest, load_manifest
+from ..core.memory import bound_heap_arenas, release_freed_memory
 from .assets.common import fail_fast_unless_transient
 from .resources import Bucket, link
 
@@ -88,6 +89,11 @@ class BucketManifestIOManager(dg.IOManager):
 
     @fail_fast_unless_transient()
     def load_input(self, context: dg.InputContext):
+        # A step starts by loading its inputs: first give back what the steps before it freed, so its
+        # own peak does not come on top of theirs, and keep the threads it starts to shared heaps
+        # (core/memory.py).
+        bound_heap_arenas()
+        release_freed_memory()
         asset_name = context.asset_key.to_user_string()
         book_id = context.asset_partition_key
         producer = _producing_run(context)

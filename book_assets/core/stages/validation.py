@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
+from pathlib import Path
 
 from ..contracts import Inventory, InventoryEntry, ValidatedImage, Validation, Verdict
 from ..imaging import FEATURES_VERSION, ImageFeatures, ImageLimits, ImageRejected, analyse_image, check_file_size
 from ..imaging.analyse import AnalysedImage
 from ..inventory import IMAGE_ROLES, Role
+from ..memory import keep_freed_pages
 from ..store import ObjectStore
 from ..timing import ms_since
 
@@ -50,17 +52,28 @@ def _judged(entry: InventoryEntry, outcome: dict, stem: str, **how) -> Validated
         features=features, notes="; ".join(features.notes) if features else "", **how)
 
 
-Analyse = Callable[[bytes, ImageLimits], AnalysedImage]
+Analyse = Callable[[Path, ImageLimits], AnalysedImage]
 
 
-def _analyse_for_print(data: bytes, limits: ImageLimits) -> AnalysedImage:
+def analyse_file(path: Path, limits: ImageLimits) -> AnalysedImage:
+    """Read one file (at most one byte past the size cap, which ``analyse_image`` then refuses) and
+    analyse it. What ``AnalysisPool`` runs in a worker: the path crosses the process boundary, not
+    the file's megabytes."""
+    with open(path, "rb") as handle:
+        data = handle.read(limits.max_bytes + 1)
     return analyse_image(data, limits, want_print_copy=True)
 
 
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def judge_upload(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits,
-                 analyse: Analyse = _analyse_for_print) -> ValidatedImage:
+                 analyse: Analyse = analyse_file) -> ValidatedImage:
     """Validate one image object, from cache when its content was seen before; ``analyse`` decodes
-    (in this process by default, in a worker process under ``validate_book``)."""
+    (in this process by default, in a worker process under ``validate_book``) the object's local
+    file (the object itself in a local bucket, a download on GCS)."""
     stem = cache_stem(store, entry.content_hash, limits) if entry.content_hash else None
     if stem and store.exists(stem + ".json"):
         return _judged(entry, json.loads(store.read_bytes(stem + ".json")), stem, cache_hit=True)
@@ -69,22 +82,23 @@ def judge_upload(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits,
     except ImageRejected as rejected:
         return _judged(entry, {"status": Verdict.REJECTED, "reason": rejected.code, "message": rejected.message}, "")
     started = time.perf_counter()
-    data = store.read_bytes(entry.key)
-    try:
-        analysed = analyse(data, limits)
-        outcome = {"status": Verdict.OK.value, "reason": "", "message": "", "features": analysed.features.to_dict(),
-                   "print_width": analysed.print_width, "print_height": analysed.print_height}
-    except ImageRejected as rejected:
-        analysed = None
-        outcome = {"status": Verdict.REJECTED.value, "reason": rejected.code, "message": rejected.message}
-    except Exception as error:  # noqa: BLE001 - a decoder fault on one file must not sink the whole book
-        log.warning("analyse_failed key=%s error=%r", entry.key, error, exc_info=True)
-        outcome = {"status": Verdict.REJECTED.value, "reason": UNREADABLE, "message": UNREADABLE_MESSAGE}
-        # not cached: a later version of the software may read it
-        return _judged(entry, outcome, stem or "", decoded=True, decode_ms=ms_since(started))
+    with store.local_path(entry.key) as path:
+        if stem is None:  # no content hash from the listing: hash the file we are about to read
+            stem = cache_stem(store, _file_sha256(path), limits)
+        try:
+            analysed = analyse(path, limits)
+            outcome = {"status": Verdict.OK.value, "reason": "", "message": "",
+                       "features": analysed.features.to_dict(),
+                       "print_width": analysed.print_width, "print_height": analysed.print_height}
+        except ImageRejected as rejected:
+            analysed = None
+            outcome = {"status": Verdict.REJECTED.value, "reason": rejected.code, "message": rejected.message}
+        except Exception as error:  # noqa: BLE001 - a decoder fault on one file must not sink the whole book
+            log.warning("analyse_failed key=%s error=%r", entry.key, error, exc_info=True)
+            outcome = {"status": Verdict.REJECTED.value, "reason": UNREADABLE, "message": UNREADABLE_MESSAGE}
+            # not cached: a later version of the software may read it
+            return _judged(entry, outcome, stem, decoded=True, decode_ms=ms_since(started))
     decode_ms = ms_since(started)
-    if stem is None:  # no content hash from the listing: hash the bytes we just read
-        stem = cache_stem(store, "sha256:" + hashlib.sha256(data).hexdigest(), limits)
     if analysed is not None:
         store.write_bytes(stem + ".jpg", analysed.print_jpeg, content_type="image/jpeg")
     store.write_bytes(stem + ".json", json.dumps(outcome).encode(), content_type="application/json")
@@ -102,18 +116,20 @@ class AnalysisPool:
     images all come from the cache starts none). Processes, not threads: Pillow releases the GIL
     while it decodes, but features, colour conversion, hashing and the PNG checks are Python and
     numpy that hold it, so threads cannot use every core. Forked, so a worker starts in milliseconds
-    with everything imported; it only decodes the bytes it is handed and returns the result."""
+    with everything imported; it reads the file it is handed by path and returns features and the
+    print copy's bytes, keeping its freed memory for the next file (``keep_freed_pages``)."""
 
     def __init__(self, workers: int):
         self.workers = max(1, workers)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, data: bytes, limits: ImageLimits) -> AnalysedImage:
+    def __call__(self, path: Path, limits: ImageLimits) -> AnalysedImage:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
-        return self._pool.submit(_analyse_for_print, data, limits).result()
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                                 initializer=keep_freed_pages)
+        return self._pool.submit(analyse_file, path, limits).result()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -122,15 +138,15 @@ class AnalysisPool:
 
 def validate_book(inventory: Inventory, store: ObjectStore, *, limits: ImageLimits | None = None,
                   workers: int = 2) -> Validation:
-    """Every drawing and variation judged — reads, cache look-ups and writes in ``workers`` threads,
-    decoding in as many processes (``AnalysisPool``) — and every stray object rejected with its
-    reason; settings files are not images."""
+    """Every drawing and variation judged — cache look-ups and writes in twice ``workers`` threads, so
+    each decoding process (``AnalysisPool``) has its next file while a thread waits on a write — and
+    every stray object rejected with its reason; settings files are not images."""
     limits = limits or ImageLimits()
     images = inventory.of_role(*IMAGE_ROLES)
     started = time.perf_counter()
-    analyse = AnalysisPool(workers) if len(images) > 1 else _analyse_for_print
+    analyse = AnalysisPool(workers) if len(images) > 1 else analyse_file
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        with ThreadPoolExecutor(max_workers=2 * max(1, workers)) as pool:
             judged = list(pool.map(lambda entry: judge_upload(store, entry, limits, analyse), images))
     finally:
         if isinstance(analyse, AnalysisPool):
