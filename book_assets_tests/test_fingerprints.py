@@ -99,9 +99,9 @@ def counted_hashing(monkeypatch) -> list[str]:
     read: list[str] = []
     real = listing_index.sha256_file
 
-    def counting(path):
+    def counting(path, size_hint=0):
         read.append(os.path.basename(path))
-        return real(path)
+        return real(path, size_hint)
 
     monkeypatch.setattr(listing_index, "sha256_file", counting)
     return read
@@ -134,17 +134,20 @@ def test_the_local_listing_hashes_only_changed_files(bucket: LocalBucket, counte
     assert counted_hashing == []
 
 
-def test_a_first_listing_of_many_files_hashes_each_once_in_threads(bucket: LocalBucket, counted_hashing):
-    """Past THREADED_FROM files the index reads them in threads: each exactly once, the same digests."""
+def test_a_first_listing_hashes_each_file_once_small_ones_inline_large_ones_in_threads(bucket: LocalBucket,
+                                                                                    counted_hashing):
+    """Files past THREADED_FROM bytes are read in threads, the rest in the listing's own thread: each
+    exactly once either way, with the digests hashlib gives for the whole file."""
     import hashlib
 
-    count = listing_index.THREADED_FROM * 2
-    for n in range(count):
-        bucket.write_bytes(f"books/b/generated/v{n:03d}.png", f"variation {n}".encode())
+    contents = {f"v{n:03d}.png": f"variation {n}".encode() for n in range(100)}
+    contents |= {f"big{n}.png": bytes([n]) * (listing_index.THREADED_FROM + 7 * n) for n in range(3)}
+    for name, data in contents.items():
+        bucket.write_bytes(f"books/b/generated/{name}", data)
     listed = bucket.list_objects("books/b/")
-    assert sorted(counted_hashing) == sorted(f"v{n:03d}.png" for n in range(count))
-    assert all(o.content_hash == "sha256:" + hashlib.sha256(f"variation {int(o.key[-7:-4])}".encode()).hexdigest()
-               for o in listed)
+    assert sorted(counted_hashing) == sorted(contents)
+    assert {o.key.rsplit("/", 1)[1]: o.content_hash for o in listed} == {
+        name: "sha256:" + hashlib.sha256(data).hexdigest() for name, data in contents.items()}
     counted_hashing.clear()
     assert bucket.list_objects("books/b/") == listed and counted_hashing == []
 
