@@ -152,6 +152,23 @@ def test_a_first_listing_hashes_each_file_once_small_ones_inline_large_ones_in_t
     assert bucket.list_objects("books/b/") == listed and counted_hashing == []
 
 
+def test_a_whole_listing_forgets_deleted_files_and_a_partial_one_forgets_nothing(bucket: LocalBucket):
+    for book in ("a", "b"):
+        for n in range(3):
+            bucket.write_bytes(f"books/{book}/drawings/d{n}.png", f"{book} {n}".encode())
+    bucket.list_objects("books/")
+    assert bucket.listing_index().rows() == 6
+    bucket.delete("books/a/drawings/d1.png")
+    bucket.delete("books/b/drawings/d2.png")
+    listed = bucket.list_objects("books/b/")            # b listed whole: its deleted file is forgotten
+    assert bucket.listing_index().rows() == 5 and [o.key for o in listed] == [
+        "books/b/drawings/d0.png", "books/b/drawings/d1.png"]
+    bucket.with_content_hashes(bucket.list_objects("books/a/", with_hash=False)[:1])     # a part: nothing forgotten
+    assert bucket.listing_index().rows() == 5
+    bucket.list_objects("books/")
+    assert bucket.listing_index().rows() == 4
+
+
 def test_gcs_lists_crc32c_for_composite_objects_which_have_no_md5():
     import base64
 

@@ -95,14 +95,20 @@ class ListingIndex:
         self.path = path
         self.hashed = 0          # files read and hashed by this index object (the rest came from the table)
 
-    def hashes(self, files: Iterable[tuple[str, Path, FileIdentity]]) -> dict[str, str]:
-        """``key → sha256 hex`` for each (key, path, identity); only files whose identity changed are read."""
+    def hashes(self, files: Iterable[tuple[str, Path, FileIdentity]], *, complete_under: str | None = None) -> dict[str, str]:
+        """``key → sha256 hex`` for each (key, path, identity); only files whose identity changed are read.
+        ``complete_under``: ``files`` are every file under that key prefix, so the rows of files no
+        longer there are dropped (the index does not grow with every upload ever deleted)."""
         files = list(files)
-        if not files:
+        if not files and complete_under is None:
             return {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.closing(sqlite3.connect(self.path, timeout=60.0)) as db:
             db.execute(SCHEMA)
+            if complete_under is not None:
+                self._forget_missing(db, complete_under, {key for key, _, _ in files})
+            if not files:
+                return {}
             known = self._known(db, [key for key, _, _ in files])
             found, to_hash = {}, []
             for key, path, identity in files:
@@ -122,6 +128,22 @@ class ListingIndex:
                 with db:
                     db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", changed)
         return found
+
+    @staticmethod
+    def _forget_missing(db: sqlite3.Connection, prefix: str, present: set[str]) -> None:
+        rows = db.execute("SELECT key FROM files WHERE key >= ? AND key < ?", (prefix, prefix + "\U0010ffff"))
+        gone = [(key,) for (key,) in rows if key not in present]
+        if gone:
+            with db:
+                db.executemany("DELETE FROM files WHERE key = ?", gone)
+
+    def rows(self) -> int:
+        """How many files the index remembers."""
+        if not self.path.exists():
+            return 0
+        with contextlib.closing(sqlite3.connect(self.path, timeout=60.0)) as db:
+            db.execute(SCHEMA)
+            return db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
 
     @staticmethod
     def _known(db: sqlite3.Connection, keys: list[str]) -> dict[str, tuple[FileIdentity, str]]:

@@ -165,7 +165,9 @@ class LocalBucket(Bucket):
                 found.append(BucketObject(key, stat.st_size, arrived_ns / 1e9, str(arrived_ns), ""))
                 files.append((key, path, FileIdentity.of(stat)))
         if with_hash:
-            found = self._hashed(found, files)
+            # a folder prefix was walked whole; "books/b" would also match "books/bb/…", which was not walked
+            whole = prefix if prefix == "" or prefix.endswith("/") else None
+            found = self._hashed(found, files, complete_under=whole)
         return sorted(found, key=lambda o: o.key)
 
     def with_content_hashes(self, objects: list[BucketObject]) -> list[BucketObject]:
@@ -184,10 +186,13 @@ class LocalBucket(Bucket):
                     files.append((obj.key, path, FileIdentity.of(stat)))
         return self._hashed(objects, files)
 
-    def _hashed(self, objects: list[BucketObject], files) -> list[BucketObject]:
-        """Hashes from the listing index: only files new or changed since the last listing are read."""
-        index = ListingIndex(Path(self.root).resolve() / self.work_prefix.strip("/") / INDEX_FILE)
-        hashes = index.hashes(files)
+    def listing_index(self) -> ListingIndex:
+        return ListingIndex(Path(self.root).resolve() / self.work_prefix.strip("/") / INDEX_FILE)
+
+    def _hashed(self, objects: list[BucketObject], files, *, complete_under: str | None = None) -> list[BucketObject]:
+        """Hashes from the listing index: only files new or changed since the last listing are read;
+        after a whole listing of a prefix (``complete_under``) its deleted files are forgotten."""
+        hashes = self.listing_index().hashes(files, complete_under=complete_under)
         return [dataclasses.replace(o, content_hash="sha256:" + hashes[o.key]) if o.key in hashes else o
                 for o in objects]
 
