@@ -26,7 +26,7 @@ from .assets.common import fields
 from .partitions import books_partitions
 from .resources import Bucket, GCSBucket
 from .sensors import (DEFAULT_INTERVAL_SECONDS, DEFAULT_MAX_BOOKS_PER_TICK, book_is_current_event,
-                      book_run_request, book_sensor, latest_book_fingerprint, quiet_period_setting,
+                      book_run_request, book_sensor, latest_book_fingerprint, quiet_period_setting, settling_reason,
                       run_for_contents, some_names, subscription_setting)
 
 DEFAULT_MAX_MESSAGES_PER_TICK = 1000    # one pull; each message's ack id (~200 bytes) waits in the cursor a tick
@@ -90,8 +90,7 @@ def build_pubsub_sensor(job, *, name: str = "books_pubsub_sensor", quiet_period_
                         minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
                         default_status: dg.DefaultSensorStatus | None = None) -> dg.SensorDefinition:
     """The notification-driven sensor for ``job``; it needs the ``bucket`` and ``notifications`` resources."""
-    quiet = quiet_period_setting() if quiet_period_seconds is None else quiet_period_seconds
-    max_runtime = (job.tags or {}).get("dagster/max_runtime")
+    quiet = quiet_period_setting(quiet_period_seconds)
 
     @book_sensor(job, name, minimum_interval_seconds, default_status,
                  f"Pulls the bucket's Cloud Storage notifications from Pub/Sub; registers new book folders as "
@@ -149,7 +148,7 @@ def build_pubsub_sensor(job, *, name: str = "books_pubsub_sensor", quiet_period_
                   or run_for_contents(context.instance, book_id, digest)):
                 unchanged.append(book_id)        # a redelivery, or built, queued or running for these contents
             else:
-                run_requests.append(book_run_request(book_id, digest, objects, max_runtime))
+                run_requests.append(book_run_request(job, book_id, digest, objects))
                 behind.append(book_is_current_event(book_id, built_from, digest, "a build is queued"))
         requested_books = [r.partition_key for r in run_requests]
         next_cursor = settle(absorbed.cursor, fingerprints, requested_books, now)
@@ -163,8 +162,7 @@ def build_pubsub_sensor(job, *, name: str = "books_pubsub_sensor", quiet_period_
         if not run_requests:
             reasons = [f"{len(pulled)} notification(s) this tick"]
             if plan.quiet:
-                reasons.append(f"{len(plan.quiet)} book(s) changed less than {quiet:g} s ago and are still "
-                               f"settling: {some_names(plan.quiet)}")
+                reasons.append(settling_reason(plan.quiet, quiet))
             if unchanged:
                 reasons.append(f"already requested or built from their current contents: {some_names(unchanged)}")
             if emptied:

@@ -42,9 +42,18 @@ def default_sensor_status() -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if wanted == "running" else dg.DefaultSensorStatus.STOPPED
 
 
-def quiet_period_setting() -> float:
+def quiet_period_setting(given: float | None = None) -> float:
+    """``given`` when a sensor builder was handed one, else the environment's setting or the default."""
+    if given is not None:
+        return given
     value = os.environ.get(QUIET_PERIOD_ENV_VAR)
     return float(value) if value else DEFAULT_QUIET_PERIOD_SECONDS
+
+
+def settling_reason(book_ids, quiet: float) -> str:
+    """The skip-reason clause both sensors give for books still inside the quiet period."""
+    book_ids = list(book_ids)
+    return f"{len(book_ids)} book(s) changed less than {quiet:g} s ago and are still settling: {some_names(book_ids)}"
 
 
 def subscription_setting() -> str | None:
@@ -90,8 +99,7 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
                        minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
                        default_status: dg.DefaultSensorStatus | None = None) -> dg.SensorDefinition:
     """The bucket sensor for ``job`` (the build_book job); settings default to the environment's."""
-    quiet = quiet_period_setting() if quiet_period_seconds is None else quiet_period_seconds
-    max_runtime = (job.tags or {}).get("dagster/max_runtime")
+    quiet = quiet_period_setting(quiet_period_seconds)
 
     @book_sensor(job, name, minimum_interval_seconds, default_status,
                  f"Lists books/ in the bucket; registers new book folders as partitions and builds each book "
@@ -124,7 +132,7 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
                     or (state.book_id, state.fingerprint) in in_flight):
                 up_to_date.append(state.book_id)     # built, queued or running for these contents already
                 continue
-            run_requests.append(book_run_request(state.book_id, state.fingerprint, state.objects, max_runtime))
+            run_requests.append(book_run_request(job, state.book_id, state.fingerprint, state.objects))
         behind = [book_is_current_event(state.book_id, built_from[state.book_id], state.fingerprint,
                                         "waiting for the upload to settle" if state in plan.quiet else
                                         "a build is queued" if state in plan.ready else "waiting for a later tick")
@@ -143,8 +151,7 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
         if not run_requests:
             reasons = []
             if plan.quiet:
-                reasons.append(f"{len(plan.quiet)} book(s) changed less than {quiet:g} s ago and are still "
-                               f"settling: {some_names(s.book_id for s in plan.quiet)}")
+                reasons.append(settling_reason((s.book_id for s in plan.quiet), quiet))
             reasons.append(f"no other book changed ({len(objects)} objects, {len(plan.book_ids)} books listed)")
             skip_reason = "; ".join(reasons + problems)
         return dg.SensorResult(
@@ -155,10 +162,11 @@ def build_books_sensor(job, *, name: str = "books_sensor", quiet_period_seconds:
     return books_sensor
 
 
-def book_run_request(book_id: str, fingerprint: str, objects: list, max_runtime: str | None) -> dg.RunRequest:
-    """One build of one book's contents, keyed by ``contents_run_key`` (both sensors make their requests
-    here, so their run keys agree)."""
+def book_run_request(job, book_id: str, fingerprint: str, objects: list) -> dg.RunRequest:
+    """One build of one book's contents by ``job``, keyed by ``contents_run_key`` (both sensors make their
+    requests here, so their run keys agree); the job's max runtime goes on the run."""
     tags = {"book_assets/fingerprint": fingerprint, "book_assets/objects": str(len(objects))}
+    max_runtime = (job.tags or {}).get("dagster/max_runtime")
     if max_runtime:
         tags["dagster/max_runtime"] = str(max_runtime)
     return dg.RunRequest(run_key=contents_run_key(book_id, fingerprint, objects), partition_key=book_id, tags=tags)
