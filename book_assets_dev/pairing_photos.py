@@ -183,6 +183,10 @@ def load_photo(path: Path) -> Image.Image:
 
 DRAWING_LONG_SIDE = 640
 SEGMENT_LONG_SIDE = 224        # segmentation runs on a small copy; shapes are crude anyway
+# Superpixels merged into a drawing's regions. About 7 px across at SEGMENT_LONG_SIDE: with 260 (about
+# 14 px) a merged region's outline kept the superpixel grid's stair steps through smooth areas, and an
+# apple or an orange came out as nested rectangles a person could not pair with its photograph.
+SUPERPIXELS = 1000
 LIGHTNESS_WEIGHT = np.array([0.6, 1.0, 1.0])
 DRAWING_STYLES = ("line art", "part coloured", "fully coloured", "posterized")
 # How often each style comes up in a book, in this order (fully coloured and posterized drawings are
@@ -225,7 +229,7 @@ def _segment(photo: Image.Image) -> _Segmentation:
     small = photo.resize(size, Image.Resampling.BOX).filter(ImageFilter.MedianFilter(3))
     rgb = np.asarray(small, dtype=np.float64)
     lab = rgb2lab(rgb / 255.0)
-    labels = slic(lab, n_segments=260, compactness=6.0, sigma=1.0, start_label=0, convert2lab=False,
+    labels = slic(lab, n_segments=SUPERPIXELS, compactness=6.0, sigma=1.0, start_label=0, convert2lab=False,
                   channel_axis=-1)
     count = int(labels.max()) + 1
     area = np.bincount(labels.ravel(), minlength=count).astype(np.float64)

@@ -24,6 +24,7 @@ from book_assets.core.looks import (
     Window,
     _layout_vectors,
     _sample,
+    _sample_many,
     layout_windows,
     look_channels,
 )
@@ -147,6 +148,23 @@ def test_layout_likeness_scored_a_block_of_probes_at_a_time_equals_all_at_once(m
     blocked = look_channels(probes, sources)
     np.testing.assert_allclose(blocked, whole, atol=1e-5)
     assert blocked[2, 0, LOOK_CHANNELS.index("layout")] > 0.99 and blocked[5, 1, LOOK_CHANNELS.index("layout")] > 0.99
+
+
+def test_images_sharing_a_shape_are_sampled_together_exactly_as_one_by_one():
+    """Pairing samples every image of one thumbnail shape and aspect in one operation: the numbers are
+    those of sampling each image alone, in the order asked, whatever mix of shapes a book holds."""
+    sizes = [(480, 360), (300, 300), (480, 360), (360, 480), (300, 300), (480, 360)]
+    looks = PreparedLooks([_features(_scene(seed, size)) for seed, size in enumerate(sizes)])
+    order = np.array([5, 1, 0, 3, 4, 2])
+
+    def windows_for(aspect: float):
+        return layout_windows(aspect, 1.25)
+
+    together = _sample_many(looks, order, windows_for)
+    one_by_one = np.concatenate([_sample(looks.layouts[i], windows_for(round(float(looks.aspect[i]), 4)),
+                                         looks.aspect[i]) for i in order])
+    assert together.shape == one_by_one.shape and len(together) == len(order) * len(windows_for(1.0))
+    np.testing.assert_array_equal(together, one_by_one)
 
 
 def test_shape_descriptors_are_held_as_float32_the_numbers_pairing_uses():

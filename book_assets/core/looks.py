@@ -25,7 +25,7 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -54,6 +54,7 @@ SIBLING_LAYOUT_SCALES = ((1.0, 1),)
 DETAIL_FLOOR = 0.5                        # L* units per sample: smooth areas still count a little
 ASPECT_BUCKET = 0.05                      # probes whose log aspect ratios differ less share windows
 LAYOUT_PROBE_BLOCK = 128                  # probes scored against the sources' windows at once (bounds memory)
+LAYOUT_SOURCE_BLOCK = 16                  # sources sampled through their windows at once (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -270,12 +271,39 @@ def _window_sampler(windows: tuple[Window, ...], source_aspect: float, rows: int
 
 def _sample(thumbnail: np.ndarray, windows: Sequence[Window], aspect: float) -> np.ndarray:
     """W x G x G x 3: the thumbnail seen through each window."""
-    rows, cols = thumbnail.shape[:2]
+    return _sample_stack(thumbnail[None], windows, aspect)[0]
+
+
+def _sample_stack(thumbnails: np.ndarray, windows: Sequence[Window], aspect: float) -> np.ndarray:
+    """N x W x G x G x 3: N thumbnails of one shape and aspect, each seen through every window."""
+    rows, cols = thumbnails.shape[1:3]
     top, left, fy, fx = _window_sampler(tuple(windows), round(float(aspect), 4), rows, cols)
     below, right = np.minimum(top + 1, rows - 1), np.minimum(left + 1, cols - 1)
-    values = ((thumbnail[top, left] * (1 - fx) + thumbnail[top, right] * fx) * (1 - fy)
-              + (thumbnail[below, left] * (1 - fx) + thumbnail[below, right] * fx) * fy)
-    return values.reshape(len(windows), LAYOUT_GRID, LAYOUT_GRID, 3)
+    values = ((thumbnails[:, top, left] * (1 - fx) + thumbnails[:, top, right] * fx) * (1 - fy)
+              + (thumbnails[:, below, left] * (1 - fx) + thumbnails[:, below, right] * fx) * fy)
+    return values.reshape(len(thumbnails), len(windows), LAYOUT_GRID, LAYOUT_GRID, 3)
+
+
+def _sample_many(looks: PreparedLooks, indices: np.ndarray, windows_for: Callable[[float], Sequence[Window]]
+                 ) -> np.ndarray:
+    """len(indices) * W x G x G x 3, image by image in ``indices`` order, each seen through
+    ``windows_for(its aspect)``. Images sharing a thumbnail shape and aspect (a camera's photos, an
+    image tool's squares) are sampled in one indexing operation: a book's thousand variations are a
+    handful of operations, not a thousand."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for position, index in enumerate(indices):
+        groups[(looks.layouts[index].shape, round(float(looks.aspect[index]), 4))].append(position)
+    out = None
+    for (_, aspect), positions in groups.items():
+        windows = windows_for(aspect)
+        stack = np.stack([looks.layouts[indices[p]] for p in positions])
+        samples = _sample_stack(stack, windows, aspect)
+        if out is None:
+            out = np.empty((len(indices),) + samples.shape[1:], dtype=samples.dtype)
+        out[positions] = samples
+    if out is None:
+        return np.empty((0, LAYOUT_GRID, LAYOUT_GRID, 3))
+    return out.reshape((-1,) + out.shape[2:])
 
 
 def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -332,8 +360,8 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
     source_cols = np.flatnonzero(sources.layout_ok)
     if probe_rows.size == 0 or source_cols.size == 0:
         return light, colour, detail, chroma
-    whole = [Window(0.5, 0.5, 1.0, 1.0)]
-    probe_samples = np.concatenate([_sample(probes.layouts[i], whole, probes.aspect[i]) for i in probe_rows])
+    whole = (Window(0.5, 0.5, 1.0, 1.0),)
+    probe_samples = _sample_many(probes, probe_rows, lambda aspect: whole)
     probe_light, probe_colour, probe_chroma = _layout_vectors(probe_samples)
     probe_weights = _detail_weights(probe_samples)
     buckets: dict[int, list[int]] = defaultdict(list)
@@ -341,13 +369,14 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
         buckets[round(math.log(probes.aspect[row]) / ASPECT_BUCKET)].append(position)
     for bucket, in_bucket in buckets.items():
         probe_aspect = math.exp(bucket * ASPECT_BUCKET)
-        # One source at a time (the vectors are row by row): a source's float64 samples of every window
-        # are ~1.7 MB, a book's 100 drawings' ~170 MB, where its float32 vectors are half as much.
-        per_source = [_layout_vectors(_sample(
-            sources.layouts[col], layout_windows(round(float(sources.aspect[col]), 4), probe_aspect, scales, tilts),
-            sources.aspect[col])) for col in source_cols]
-        source_light, source_colour, source_chroma = (np.concatenate(part) for part in zip(*per_source))
-        windows_per_source = per_source[0][0].shape[0]                        # every source has as many windows
+        # SOURCE_BLOCK sources at a time (the vectors are row by row): a source's float64 samples of every
+        # window are ~1.7 MB, a book's 100 drawings' ~170 MB, where its float32 vectors are half as much.
+        per_block = [_layout_vectors(_sample_many(
+            sources, source_cols[start:start + LAYOUT_SOURCE_BLOCK],
+            lambda aspect: layout_windows(aspect, probe_aspect, scales, tilts)))
+            for start in range(0, source_cols.size, LAYOUT_SOURCE_BLOCK)]
+        source_light, source_colour, source_chroma = (np.concatenate(part) for part in zip(*per_block))
+        windows_per_source = source_light.shape[0] // source_cols.size        # every source has as many windows
         # A block of probes at a time: each product is probes x every source window (~40 MB for 900
         # variations against 100 drawings), and the detail correlation holds six of them at once.
         for start in range(0, len(in_bucket), LAYOUT_PROBE_BLOCK):

@@ -61,6 +61,8 @@ SIBLING_STEPS = 3               # rounds of passing evidence along those links
 # deciding signal only when the two best drawings were this close in probability.
 UPLOAD_TIME_TIE_WEIGHT = 0.05
 UPLOAD_TIME_TIE_MARGIN = 0.05
+# Looks beyond LOOK_SPAN only break exact ties in the assignment: at most 0.06 log-probability units.
+LOOK_TIE_WEIGHT = 0.001
 LOG_PROBABILITY_FLOOR = -60.0
 # Flag for review below this probability of being right; chosen on the seed-2 corpus, where it
 # flags every error while flagging about 4 % of pairs (0.8 or 0.9 let 6 % of the errors through).
@@ -683,8 +685,12 @@ def _solve(evidence: _Evidence, assigned: np.ndarray, fixed: np.ndarray, remaini
     if free_rows.size == 0:
         return
     log_posterior = np.log(np.maximum(evidence.posterior()[:, :-1], 1e-300))
-    # Upload time only tips near-ties (a few per cent of probability), never outvotes evidence.
-    scores = (np.maximum(log_posterior, LOG_PROBABILITY_FLOOR) + UPLOAD_TIME_TIE_WEIGHT * evidence.upload)[free_rows]
+    look_log_posterior = np.log(np.maximum(evidence.look_posterior()[:, :-1], 1e-300))
+    # Upload time only tips near-ties (a few per cent of probability), never outvotes evidence; the
+    # unclipped looks break the ties LOOK_SPAN's clipping makes (which variations move when a drawing
+    # is full: those least like it).
+    scores = (np.maximum(log_posterior, LOG_PROBABILITY_FLOOR) + UPLOAD_TIME_TIE_WEIGHT * evidence.upload
+              + LOOK_TIE_WEIGHT * np.maximum(look_log_posterior, LOG_PROBABILITY_FLOOR))[free_rows]
     # Everyone on their favourite is optimal whenever it fits; only solve when capacity binds.
     favourite = np.argmax(scores, axis=1)
     if np.all(np.bincount(favourite, minlength=scores.shape[1]) <= remaining):
