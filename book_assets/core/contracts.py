@@ -286,6 +286,8 @@ class Layout(StageResult, contract="layout", schema_version=1):
     story_texts: dict[str, str] = field(default_factory=dict)     # drawing key -> its whole story text
     reading_level_mean: float = 0.0
     layout_ms: float = 0.0
+    spreads_laid_out: int = 0                       # spreads laid out in this build ...
+    spreads_reused: int = 0                         # ... and those read back from the last (core.spread_memo)
 
     @property
     def paper(self) -> str:
@@ -327,6 +329,7 @@ class Layout(StageResult, contract="layout", schema_version=1):
             "drawings_named_by_us": sum(name.named_by_us for name in self.drawing_names),
             "layout_problems": len(self.layout_problems),
             "layout_ms": self.layout_ms,
+            "spreads_laid_out": self.spreads_laid_out, "spreads_reused": self.spreads_reused,
         }
 
     def page_kinds(self) -> dict[str, int]:
