@@ -35,6 +35,24 @@ print(json.dumps({{"code": code, "frozen": gc.get_freeze_count()}}))
     assert as_call == {"code": 2, "frozen": 0}          # a test or a script calling main() keeps its collector
 
 
+def test_a_build_from_the_command_line_never_imports_pandas(tmp_path):
+    """The whole build of the sample book in a fresh interpreter, as `book-assets build` runs it: the
+    tables in its metadata are plain rows, so pandas (and pyarrow, which pandas imports) cost it nothing."""
+    from book_assets.defs.resources import LocalBucket
+    from book_assets_dev.samples import write_sample_book
+
+    bucket = LocalBucket(root=str(tmp_path / "bucket"))
+    write_sample_book(bucket)
+    result = run_python(f"""
+import gc, json, sys
+sys.argv = ["book-assets", "build", "max-and-friends", "--bucket", {bucket.root!r}]
+from book_assets.cli import main
+code = main()
+print(json.dumps({{"code": code, "pandas": "pandas" in sys.modules, "pyarrow": "pyarrow" in sys.modules}}))
+""", tmp_path)
+    assert result == {"code": 0, "pandas": False, "pyarrow": False}
+
+
 def test_a_latin_book_never_loads_the_script_fonts(tmp_path):
     result = run_python("""
 import json

@@ -81,7 +81,7 @@ def page_warnings(layout: Layout, pairing: Pairing, preflight_warnings: list[Pro
     """Review warnings keyed by the page they concern, for the preview."""
     book = layout.layout
     notes: dict[int, list[str]] = {}
-    for row in layout.placed_images().itertuples():
+    for row in layout.placed_images():
         if row.ppi < book.profile.min_ppi:
             notes.setdefault(row.page, []).append(f"{row.key.rsplit('/', 1)[-1]} prints at {row.ppi:.0f} PPI; "
                                                   f"a larger upload would print sharper.")
@@ -239,10 +239,9 @@ def preview_html(layout: Layout, pairing: Pairing, rendered: Rendered, review: R
 def report_metrics(inventory: Inventory, validation: Validation, pairing: Pairing, layout: Layout,
                    stats: RenderStats) -> dict:
     """The figures report.json carries."""
-    placed = layout.placed_images()
     return {
         "pages": stats.pages, "pdf_bytes": stats.bytes, "render_ms": round(stats.seconds * 1000, 1),
-        "images_placed": len(placed), "min_ppi": float(placed["ppi"].min()) if len(placed) else None,
+        "images_placed": len(layout.placed_images()), "min_ppi": layout.min_placed_ppi(),
         "objects": len(inventory.entries), "rejected": len(validation.rejected()),
         "pairs": len(pairing.with_status(PairStatus.PLACED)), "held": len(pairing.with_status(PairStatus.HELD)),
         "reviewer_excluded": len(pairing.with_status(PairStatus.REVIEWER_EXCLUDED)),
