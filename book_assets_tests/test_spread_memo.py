@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from book_assets.core.layout import PrintProfile, layout_book
 from book_assets.core.spread_memo import SpreadMemo, dump_spread_memo, load_spread_memo
 
@@ -67,3 +69,27 @@ def test_a_memo_this_code_did_not_write_is_ignored():
     broken = SpreadMemo({key: {"pages": [{"number": "x"}]} for key in memo.kept})
     assert layout_book(content, PROFILE, spread_layout=broken) == layout_book(content, PROFILE)
     assert (broken.laid_out, broken.reused) == (2, 0)      # two spreads, each in both forms a sparse book tries
+
+
+def test_a_spread_that_would_not_read_back_the_same_is_not_kept(monkeypatch):
+    """A page whose stored form reads back different (here a grid given as a list, read back as a tuple)
+    is laid out again next time rather than read back changed."""
+    from book_assets.core import spread_memo
+
+    real = spread_memo.lay_out_spread
+
+    def with_a_list(number, profile, spread, large):
+        pages = real(number, profile, spread, large)
+        if spread.drawing.key.endswith("/d0.png"):
+            pages[-1].grid = list(pages[-1].grid)
+        return pages
+
+    monkeypatch.setattr(spread_memo, "lay_out_spread", with_a_list)
+    content = make_book(drawings=10, variations=4)
+    memo = SpreadMemo()
+    with pytest.warns(UserWarning, match="serialized value may not be as expected"):   # pydantic says so too
+        layout_book(content, PROFILE, spread_layout=memo)
+    again = rebuilt_memo(memo)
+    with pytest.warns(UserWarning, match="serialized value may not be as expected"):
+        layout_book(content, PROFILE, spread_layout=again)
+    assert (again.laid_out, again.reused) == (1, 9)

@@ -90,7 +90,9 @@ class SpreadMemo:
                 return pages
         pages = lay_out_spread(number, profile, spread, large)
         self.drawings_laid_out.add(spread.drawing.key)
-        self.kept[key] = {"pages": _PAGES.dump_python(pages, mode="json")}
+        stored = _PAGES.dump_python(pages, mode="json")
+        if _PAGES.validate_python(stored) == pages:     # kept only if it reads back equal
+            self.kept[key] = {"pages": stored}
         return pages
 
     def changed(self) -> bool:
