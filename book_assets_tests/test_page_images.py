@@ -92,6 +92,8 @@ def test_a_rebuilt_book_reuses_its_page_images_and_redraws_only_the_changed_spre
     unchanged = materialization(unchanged_run, "book").metadata
     looks = materialization(unchanged_run, "image_pairs").metadata        # no image pair compared again
     assert looks["looks_scored"].value == 0 and looks["looks_reused"].value > 0
+    spreads = materialization(unchanged_run, "page_layouts").metadata     # no spread laid out again
+    assert spreads["spreads_laid_out"].value == 0 and spreads["spreads_reused"].value > 0
     assert unchanged["pages_reused"].value == unchanged["pages"].value and unchanged["pages_rasterised"].value == 0
     # the preview's review panel: every thumbnail read back, none drawn again
     assert unchanged["review_thumbnails_drawn"].value == 0
@@ -101,7 +103,9 @@ def test_a_rebuilt_book_reuses_its_page_images_and_redraws_only_the_changed_spre
     buffer = io.BytesIO()
     Image.open(io.BytesIO(small_book_files[replaced])).convert("RGB").rotate(90).save(buffer, "PNG")
     bucket.write_bytes(f"books/again/{replaced}", buffer.getvalue())
-    changed = materialization(build(bucket, instance, "again"), "book").metadata
+    changed_run = build(bucket, instance, "again")
+    changed = materialization(changed_run, "book").metadata
+    assert materialization(changed_run, "page_layouts").metadata["spreads_laid_out"].value == 1   # max's spread
     assert changed["pages"].value == first["pages"].value
     assert 1 <= changed["pages_rasterised"].value <= 2                   # the spread that shows it, no more
     assert changed["pages_reused"].value == changed["pages"].value - changed["pages_rasterised"].value

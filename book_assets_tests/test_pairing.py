@@ -671,12 +671,12 @@ def test_review_table_lists_both_candidates_and_a_ready_pairs_csv(drawings_image
     drawings = _drawing_candidates([drawings_images[0], _recolour(drawings_images[0], 40)], ["a1.png", "a2.png"])
     variation = Candidate(f"{PREFIX}generated/x.png", features_of(_noisy(drawings_images[0], 5)))
     pair = pair_images(drawings, [variation]).pairs[0]
-    table = _pairing([pair]).table
-    rows = review_rows(table[table["needs_review"]], PREFIX)
-    assert rows.iloc[0]["generated"] == "generated/x.png"
-    assert {rows.iloc[0]["drawing"], rows.iloc[0]["runner_up"]} == {"drawings/a1.png", "drawings/a2.png"}
-    assert rows.iloc[0]["pairs_csv_line"] == f"generated/x.png,{rows.iloc[0]['drawing']}"
-    assert "generated,drawing\ngenerated/x.png," in review_csv(table, PREFIX)
+    review = _pairing([pair]).rows(needs_review=True)
+    rows = review_rows(review, PREFIX)
+    assert rows[0]["generated"] == "generated/x.png"
+    assert {rows[0]["drawing"], rows[0]["runner_up"]} == {"drawings/a1.png", "drawings/a2.png"}
+    assert rows[0]["pairs_csv_line"] == f"generated/x.png,{rows[0]['drawing']}"
+    assert "generated,drawing\ngenerated/x.png," in review_csv(review, PREFIX)
     check = check_pairs_need_review(_pairing([pair]))
     assert not check.passed and check.metadata["value"].value == 1
     assert "a1.png" in check.metadata["flagged"].value and "pairs.csv" in check.metadata["flagged"].value
@@ -702,15 +702,15 @@ def test_held_pairs_are_named_as_held_with_a_ready_line_that_round_trips(drawing
     held, placed, gone = result.pairs
     assert (held.status, placed.status, gone.status) == (PairStatus.HELD, PairStatus.PLACED,
                                                          PairStatus.REVIEWER_EXCLUDED)
-    table = _pairing(result.pairs).table
-    rows = review_rows(table[table["needs_review"]], PREFIX)
-    assert list(rows["status"]) == ["held"]
-    line = rows.iloc[0]["pairs_csv_line"]
+    review = _pairing(result.pairs).rows(needs_review=True)
+    rows = review_rows(review, PREFIX)
+    assert [row["status"] for row in rows] == ["held"]
+    line = rows[0]["pairs_csv_line"]
     assert line.startswith('"generated/odd, ""one"".png","drawings/') and held.drawing in {d.key for d in drawings[:3]}
     keys = [c.key for c in (*drawings, *generated)]
     overrides, problems = parse_overrides(f"generated,drawing\n{line}\n", PREFIX, keys)
     assert problems == [] and overrides == {held.generated: held.drawing}
-    assert "held variations (1) stay out of the book" in review_csv(table, PREFIX)
+    assert "held variations (1) stay out of the book" in review_csv(review, PREFIX)
     check = check_pairs_need_review(_pairing(result.pairs))
     assert check.metadata["held"].value == 1 and "held out of the book" in check.description
     assert "HELD, not printed: " + held.generated in check.metadata["flagged"].value

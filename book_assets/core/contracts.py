@@ -14,9 +14,8 @@ import statistics
 from dataclasses import dataclass, field
 from functools import cached_property
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-import pandas as pd
 from pydantic import PlainSerializer, PlainValidator, TypeAdapter
 
 from .cover import CoverLayout
@@ -27,6 +26,9 @@ from .pairing import Pair, PairStatus
 from .problems import Problem
 from .story.config import BookConfig
 from .story.names import DrawingName
+
+if TYPE_CHECKING:      # the DataFrames below are for analysis and tests; a build never imports pandas (~0.35 s)
+    import pandas as pd
 
 
 class ManifestError(ValueError):
@@ -119,9 +121,15 @@ class Inventory(StageResult, contract="inventory", schema_version=1):
     def keys(self) -> list[str]:
         return [e.key for e in self.entries]
 
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per entry: what the objects table in the UI shows."""
+        return [dict(e.__dict__) for e in self.entries]
+
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame([e.__dict__ for e in self.entries],
-                            columns=list(InventoryEntry.__dataclass_fields__))
+        """``rows`` as a DataFrame, for analysis and tests."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(), columns=list(InventoryEntry.__dataclass_fields__))
 
     def metrics(self) -> dict[str, int | float]:
         return {
@@ -182,6 +190,9 @@ class Validation(StageResult, contract="validation", schema_version=1):
         return {i.key: i for i in self.images}
 
     def table(self) -> pd.DataFrame:
+        """Every image as a DataFrame row, for analysis and tests."""
+        import pandas as pd
+
         rows = [{**{name: getattr(i, name) for name in ValidatedImage.__dataclass_fields__},
                  "features": i.features.to_dict() if i.features else None} for i in self.images]
         return pd.DataFrame(rows, columns=list(ValidatedImage.__dataclass_fields__))
@@ -236,15 +247,22 @@ class Pairing(StageResult, contract="pairing", schema_version=1):
         """Pairs a reviewer should look at: a drawing was chosen (printed or held) with low confidence."""
         return [p for p in self.pairs if p.needs_review and p.drawing is not None]
 
-    @property
-    def table(self) -> pd.DataFrame:
-        """The pairs as a table (PAIR_COLUMNS), for review tables and analysis."""
-        rows = [{"generated": p.generated, "status": p.status.value, "drawing": p.drawing,
+    def rows(self, *, needs_review: bool | None = None) -> list[dict[str, Any]]:
+        """The pairs as rows (PAIR_COLUMNS), for the review tables; only those whose ``needs_review``
+        is the one given, when given."""
+        return [{"generated": p.generated, "status": p.status.value, "drawing": p.drawing,
                  "confidence": float(p.confidence), "needs_review": bool(p.needs_review),
                  "signals": ",".join(p.signals), "runner_up": p.runner_up, "margin": float(p.margin),
-                 "reason": p.reason, "runner_up_probability": runner_up_probability(p)} for p in self.pairs]
+                 "reason": p.reason, "runner_up_probability": runner_up_probability(p)}
+                for p in self.pairs if needs_review is None or bool(p.needs_review) is needs_review]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """``rows`` as a DataFrame, for analysis and tests."""
+        import pandas as pd
+
         types = {"confidence": float, "needs_review": bool, "margin": float, "runner_up_probability": float}
-        return pd.DataFrame(rows, columns=PAIR_COLUMNS).astype(types)     # typed even when empty
+        return pd.DataFrame(self.rows(), columns=PAIR_COLUMNS).astype(types)     # typed even when empty
 
     def metrics(self) -> dict[str, int | float]:
         chosen = [p.confidence for p in self.pairs if p.drawing is not None]
@@ -269,7 +287,18 @@ def runner_up_probability(pair: Pair) -> float:
 
 # --- page_layouts -------------------------------------------------------------------------------
 
-PLACED_COLUMNS = ["page", "key", "ppi", "width_px", "height_px", "width_in", "height_in", "needed_px"]
+@dataclass(frozen=True)
+class PlacedRow:
+    """One placed image with its effective PPI (``Layout.placed_images``)."""
+
+    page: int
+    key: str
+    ppi: float
+    width_px: int
+    height_px: int
+    width_in: float
+    height_in: float
+    needed_px: int          # the long side's pixels that would print at the profile's target PPI
 
 
 @dataclass(frozen=True)
@@ -286,23 +315,23 @@ class Layout(StageResult, contract="layout", schema_version=1):
     story_texts: dict[str, str] = field(default_factory=dict)     # drawing key -> its whole story text
     reading_level_mean: float = 0.0
     layout_ms: float = 0.0
+    spreads_laid_out: int = 0                       # spreads laid out in this build ...
+    spreads_reused: int = 0                         # ... and those read back from the last (core.spread_memo)
 
     @property
     def paper(self) -> str:
         return self.cover.paper
 
-    def placed_images(self) -> pd.DataFrame:
+    def placed_images(self) -> list[PlacedRow]:
         """One row per placed image with its effective PPI (for the resolution checks)."""
-        rows = []
-        for page in self.layout.pages:
-            for img in page.images:
-                long_in = max(img.width, img.height) / 72.0
-                rows.append({
-                    "page": page.number, "key": img.key, "ppi": round(img.ppi, 1), "width_px": img.width_px,
-                    "height_px": img.height_px, "width_in": img.width / 72.0, "height_in": img.height / 72.0,
-                    "needed_px": int(round(long_in * self.layout.profile.min_ppi)),
-                })
-        return pd.DataFrame(rows, columns=PLACED_COLUMNS)
+        return [PlacedRow(page=page.number, key=img.key, ppi=round(img.ppi, 1), width_px=img.width_px,
+                          height_px=img.height_px, width_in=img.width / 72.0, height_in=img.height / 72.0,
+                          needed_px=int(round(max(img.width, img.height) / 72.0 * self.layout.profile.min_ppi)))
+                for page in self.layout.pages for img in page.images]
+
+    def min_placed_ppi(self) -> float | None:
+        """The lowest effective PPI of any placed image (None when nothing is placed)."""
+        return min((row.ppi for row in self.placed_images()), default=None)
 
     def metrics(self) -> dict[str, int | float | str]:
         pages = self.layout.pages
@@ -317,7 +346,7 @@ class Layout(StageResult, contract="layout", schema_version=1):
             "spreads": len(self.text_sources),
             "mean_harmony": round(statistics.fmean(p.harmony for p in grids), 4) if grids else 0.0,
             "mean_random_harmony": round(statistics.fmean(p.random_harmony for p in grids), 4) if grids else 0.0,
-            "min_ppi": round(float(placed["ppi"].min()), 1) if len(placed) else 0.0,
+            "min_ppi": min((row.ppi for row in placed), default=0.0),
             "images_placed": len(placed),
             "text_shrunk": sum(1 for t in stories if t.shrunk_from),
             "min_story_pt": round(min((t.font_size for t in stories), default=0.0), 1),
@@ -327,6 +356,7 @@ class Layout(StageResult, contract="layout", schema_version=1):
             "drawings_named_by_us": sum(name.named_by_us for name in self.drawing_names),
             "layout_problems": len(self.layout_problems),
             "layout_ms": self.layout_ms,
+            "spreads_laid_out": self.spreads_laid_out, "spreads_reused": self.spreads_reused,
         }
 
     def page_kinds(self) -> dict[str, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -707,8 +707,32 @@ def end_matter(padding: int, content: BookContent) -> list[str | None]:
 LARGE_LAYOUT_PADDING_SHARE = 0.25   # more filler than this share of the book: give the drawings more room
 
 
-def layout_book(content: BookContent, profile: PrintProfile = PrintProfile(), *, roomy_when_sparse: bool = True
-                ) -> BookLayout:
+def lay_out_spread(number: int, profile: PrintProfile, spread: SpreadContent, large: bool) -> list[Page]:
+    """A drawing's pages from page ``number`` on (a verso): the roomy form (``large_spread_pages``) or
+    the usual one. Depends on nothing else of the book, so a layout may reuse it (core.spread_memo)."""
+    return (large_spread_pages if large else spread_pages)(number, profile, spread)
+
+
+SpreadLayout = Callable[[int, PrintProfile, SpreadContent, bool], list[Page]]   # lay_out_spread's shape
+
+
+def renumbered(pages: list[Page], first: int) -> list[Page]:
+    """A spread's ``pages`` moved to start at page ``first``, on the same side as before (an even shift):
+    only the page numbers and the printed folios change, since every rule of a spread depends on a
+    page's side (its safe box, where a blank falls), never on its number."""
+    shift = first - pages[0].number
+    if shift % 2:
+        raise ValueError(f"a spread moves by an even number of pages, not {shift}: its pages would change sides")
+    for page in pages:
+        page.number += shift
+        for text in page.texts:
+            if text.role == TextRole.FOLIO:
+                text.lines = [str(page.number)]
+    return pages
+
+
+def layout_book(content: BookContent, profile: PrintProfile = PrintProfile(), *, roomy_when_sparse: bool = True,
+                spread_layout: SpreadLayout = lay_out_spread) -> BookLayout:
     """Lay out the whole book: title, copyright, dedication, one spread per drawing, "The End",
     end pages up to the profile's page count, and a closing page.
 
@@ -717,10 +741,10 @@ def layout_book(content: BookContent, profile: PrintProfile = PrintProfile(), *,
     any blank (``end_matter``); when they would fill more than a quarter of the book, the drawings
     get larger layouts instead (drawing | story, then their variations over two pages).
     """
-    layout = _layout_book(content, profile, large=False)
+    layout = _layout_book(content, profile, large=False, spread_layout=spread_layout)
     if roomy_when_sparse and _padding_share(layout) > LARGE_LAYOUT_PADDING_SHARE \
             and any(spread.variations for spread in content.spreads):
-        large = _layout_book(content, profile, large=True)
+        large = _layout_book(content, profile, large=True, spread_layout=spread_layout)
         if len(large.pages) <= len(layout.pages):
             return large
     return layout
@@ -732,13 +756,13 @@ def _padding_share(layout: BookLayout) -> float:
     return filler / len(layout.pages)
 
 
-def _layout_book(content: BookContent, profile: PrintProfile, *, large: bool) -> BookLayout:
+def _layout_book(content: BookContent, profile: PrintProfile, *, large: bool,
+                 spread_layout: SpreadLayout) -> BookLayout:
     pages = [title_page(1, profile, content),
              copyright_page(2, profile, content),                 # the title page's verso
              dedication_page(3, profile, content.dedication, content.words)]   # the first drawing opens page 4
     for spread in content.spreads:
-        builder = large_spread_pages if large and spread.variations else spread_pages
-        pages += builder(len(pages) + 1, profile, spread)
+        pages += spread_layout(len(pages) + 1, profile, spread, large and bool(spread.variations))
     pages.append(end_page(len(pages) + 1, profile, content.words))
     content_pages = len(pages) + 1     # + the closing page
     padding = profile.page_count(content_pages) - content_pages

@@ -203,16 +203,15 @@ def check_images_ppi(layout: Layout, *, minimum: bool) -> dg.AssetCheckResult:
     profile = layout.layout.profile
     target_ppi, minimum_ppi = profile.min_ppi, profile.reject_ppi
     threshold = minimum_ppi if minimum else target_ppi
-    placed = layout.placed_images()
-    low = placed[placed["ppi"] < threshold] if len(placed) else placed
+    low = [row for row in layout.placed_images() if row.ppi < threshold]
     lines = [f"page {r.page}: {r.key} prints at {r.ppi:.0f} PPI: it is {r.width_px}×{r.height_px} px in a "
              f"{r.width_in:.2f}×{r.height_in:.2f} in frame (already the smallest the layout allows). Upload it at "
              f"{math.ceil(r.width_in * target_ppi)}×{math.ceil(r.height_in * target_ppi)} px or more for "
              f"{target_ppi:.0f} PPI (at least {math.ceil(r.width_in * minimum_ppi)}×"
              f"{math.ceil(r.height_in * minimum_ppi)} px for {minimum_ppi:.0f} PPI)."
-             for r in low.itertuples()]
-    min_ppi = round(float(placed["ppi"].min()), 1) if len(placed) else None
-    return _result("images_at_minimum_ppi" if minimum else "images_at_target_ppi", low.empty, min_ppi, threshold,
+             for r in low]
+    min_ppi = layout.min_placed_ppi()
+    return _result("images_at_minimum_ppi" if minimum else "images_at_target_ppi", not low, min_ppi, threshold,
                    severity=dg.AssetCheckSeverity.ERROR if minimum else dg.AssetCheckSeverity.WARN,
                    description=f"{len(low)} images below {threshold:.0f} PPI" if len(low) else None,
                    below_threshold=_listing(lines))

@@ -13,6 +13,7 @@ from ..layout import BookContent, ImageSource, SpreadContent, layout_book
 from ..layout_checks import check_layout
 from ..problems import Problem
 from ..profiles import DEFAULT_PROFILE, PROFILES, PrintProfile, normalize_paper
+from ..spread_memo import SpreadMemo, dump_spread_memo, load_spread_memo
 from ..store import ObjectStore
 from ..timing import ms_since
 from ..story import (
@@ -119,7 +120,11 @@ def lay_out_book(inventory: Inventory, validation: Validation, pairing: Pairing,
     cover sized for that page count."""
     plan = plan_book(inventory, validation, pairing, store, profile_name=profile_name)
     started = time.perf_counter()
-    layout = layout_book(plan.content, plan.profile)
+    memo_key = store.work_key("spread-layouts", f"{inventory.book_id}.json")
+    memo = SpreadMemo(load_spread_memo(store.read_bytes(memo_key)) if store.exists(memo_key) else {})
+    layout = layout_book(plan.content, plan.profile, spread_layout=memo)
+    if memo.changed():
+        store.write_bytes(memo_key, dump_spread_memo(memo.kept), content_type="application/json")
     layout_ms = ms_since(started)
     spreads = plan.content.spreads
     return Layout(
@@ -129,5 +134,5 @@ def lay_out_book(inventory: Inventory, validation: Validation, pairing: Pairing,
         drawing_names=plan.names, book_config=plan.config,
         story_texts={spread.drawing.key: spread.text for spread in spreads},
         reading_level_mean=round(statistics.fmean(reading_level(s.text) for s in spreads), 2) if spreads else 0.0,
-        layout_ms=layout_ms,
+        layout_ms=layout_ms, spreads_laid_out=memo.laid_out, spreads_reused=memo.reused,
     )

@@ -7,8 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import time
-
-import pandas as pd
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..contracts import Inventory, Pairing, Problem, Validation
 from ..inventory import Role
@@ -65,27 +65,27 @@ def pairs_csv_line(generated: str, drawing: str | None) -> str:
     return line.getvalue()
 
 
-def review_rows(review: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    """Flagged pairs as a reviewer reads them: paths inside the book, whether the variation is printed
-    or held out (``status``), the two best drawings with their probabilities, why it was flagged, and
-    the pairs.csv line that confirms the suggested drawing."""
+def review_rows(review: Sequence[Mapping[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """Flagged pairs (``Pairing.rows(needs_review=True)``) as a reviewer reads them: paths inside the
+    book, whether the variation is printed or held out (``status``), the two best drawings with their
+    probabilities, why it was flagged, and the pairs.csv line that confirms the suggested drawing."""
     def inside(key):
         return key[len(prefix):] if isinstance(key, str) and key.startswith(prefix) else key
 
-    rows = review.copy()
-    for column in ("generated", "drawing", "runner_up"):
-        rows[column] = rows[column].map(inside)
-    rows["pairs_csv_line"] = [pairs_csv_line(g, d) for g, d in zip(rows["generated"], rows["drawing"])]
+    rows = []
+    for pair in review:
+        row = {**pair, **{column: inside(pair[column]) for column in ("generated", "drawing", "runner_up")}}
+        rows.append({**row, "pairs_csv_line": pairs_csv_line(row["generated"], row["drawing"])})
     return rows
 
 
-def review_csv(review: pd.DataFrame, prefix: str) -> str:
+def review_csv(review: Sequence[Mapping[str, Any]], prefix: str) -> str:
     """A pairs.csv to start from: one line per flagged pair, the suggested drawing filled in."""
-    if review.empty:
+    if not review:
         return "Nothing to review."
     rows = review_rows(review, prefix)
-    lines = ["generated,drawing", *rows["pairs_csv_line"]]
-    held = int((rows["status"] == PairStatus.HELD).sum())
+    lines = ["generated,drawing", *(row["pairs_csv_line"] for row in rows)]
+    held = sum(row["status"] == PairStatus.HELD for row in rows)
     return ("Copy into books/<book>/pairs.csv, change the drawing where the suggestion is wrong (write `-` "
             "when a variation is from none of this book's drawings), and build again"
             + (f"; held variations ({held}) stay out of the book until a line names their drawing" if held else "")

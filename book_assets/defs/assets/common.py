@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 
 import dagster as dg
-import pandas as pd
 
 from ...core.bucket_layout import book_id_problem
 from ..partitions import books_partitions
@@ -77,15 +77,15 @@ def fields(event: str, **values) -> str:
     return " ".join([event, *(f"{key}={show(value)}" for key, value in values.items())])
 
 
-def table_metadata(df: pd.DataFrame, columns: Sequence[str], *, limit: int = 200) -> dg.MetadataValue:
-    """A Dagster table (shown as a table in the UI) of the first ``limit`` rows of ``df``."""
+def table_metadata(rows: Sequence[Mapping], columns: Sequence[str], *, limit: int = 200) -> dg.MetadataValue:
+    """A Dagster table (shown as a table in the UI) of the first ``limit`` rows."""
     schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in columns])
-    records = [dg.TableRecord({c: _cell(row[c]) for c in columns}) for _, row in df.head(limit).iterrows()]
+    records = [dg.TableRecord({c: _cell(row.get(c)) for c in columns}) for row in rows[:limit]]
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
 def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
         return f"{value:.3g}"

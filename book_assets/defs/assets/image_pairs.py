@@ -25,8 +25,7 @@ def image_pairs(context: dg.AssetExecutionContext, bucket: Bucket, raw_images: I
         context.log.warning(fields("pairs_csv_problems", book=book_id, count=len(pairing.override_problems)) + "\n"
                             + "\n".join(first_of([p.message for p in pairing.override_problems])))
     context.log.info(fields("paired", book=book_id, asset="image_pairs", **pairing.metrics()))
-    table = pairing.table
-    review = table[table["needs_review"]]
+    review = pairing.rows(needs_review=True)
     return dg.MaterializeResult(
         value=pairing,
         metadata={

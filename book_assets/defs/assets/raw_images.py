@@ -30,6 +30,6 @@ def raw_images(context: dg.AssetExecutionContext, bucket: Bucket):
         value=inventory,
         metadata={"dagster/row_count": len(inventory.entries), **inventory.metrics(),
                   "fingerprint": inventory.fingerprint,
-                  "objects_table": table_metadata(inventory.table(), ["relative_path", "role", "size"])},
+                  "objects_table": table_metadata(inventory.rows(), ["relative_path", "role", "size"])},
         check_results=[checks.check_every_object_listed(inventory, [o.key for o in objects])],
     )

@@ -2,7 +2,6 @@
 import os
 
 import dagster as dg
-import pandas as pd
 
 from ...core.contracts import Inventory
 from ...core.imaging import REJECTION_REASONS
@@ -34,8 +33,7 @@ def validated_images(context: dg.AssetExecutionContext, config: ValidationConfig
     context.log.info(fields("validated", book=book_id, asset="validated_images", **validation.metrics()))
     reasons = validation.rejection_reasons()
     # only the rejected rows (the whole table would re-encode every image's features to show none of them)
-    rejected = pd.DataFrame([{"key": i.key, "reason": i.reason, "message": i.message} for i in validation.rejected()],
-                            columns=["key", "reason", "message"])
+    rejected = [{"key": i.key, "reason": i.reason, "message": i.message} for i in validation.rejected()]
     return dg.MaterializeResult(
         value=validation,
         metadata={
