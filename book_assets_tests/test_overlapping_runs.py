@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
@@ -229,3 +230,24 @@ def test_old_runs_manifests_are_pruned_but_the_newest_of_each_stage_stays(bucket
     assert left == {f"{BOOK_ID}/run-1/{name}.json" for name in stages[1:4]} | {
         f"{BOOK_ID}/run-2/book.json", f"{BOOK_ID}/run-3/raw_images.json"}
     assert newest_manifest_key(bucket, BOOK_ID, "raw_images").endswith("run-3/raw_images.json")
+
+
+def test_only_the_newest_runs_manifests_are_kept_however_young(bucket):
+    """A book rebuilt on every upload keeps MANIFEST_RUNS_KEPT runs' manifests, not a week of them; the
+    running build's and the newest of each stage stay."""
+    from book_assets.defs.io_manager import MANIFEST_RUNS_KEPT, newest_manifest_key, prune_manifests
+
+    runs = [f"run-{i:02d}" for i in range(MANIFEST_RUNS_KEPT + 3)]
+    for i, run_id in enumerate(runs):                  # written in order: run-00 oldest
+        for name in ("validated_images", "book"):
+            bucket.write_bytes(manifest_key(bucket, BOOK_ID, run_id, name), b"{}")
+        if i == 0:
+            bucket.write_bytes(manifest_key(bucket, BOOK_ID, run_id, "raw_images"), b"{}")   # newest of its stage
+        time.sleep(0.01)
+    assert prune_manifests(bucket, BOOK_ID, keep_run="run-01") == 2 * 2      # run-02 and run-03 go
+    left = {o.key.split(f"/manifests/{BOOK_ID}/")[1].split("/")[0]
+            for o in bucket.list_objects("_book_assets/manifests/", with_hash=False)}
+    assert left == {"run-00", "run-01"} | set(runs[-MANIFEST_RUNS_KEPT:])
+    oldest = manifest_key(bucket, BOOK_ID, "run-00", "raw_images")
+    assert [o.key for o in bucket.list_objects(oldest.rsplit("/", 1)[0] + "/", with_hash=False)] == [oldest]
+    assert newest_manifest_key(bucket, BOOK_ID, "book").endswith(f"{runs[-1]}/book.json")

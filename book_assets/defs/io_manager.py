@@ -12,7 +12,8 @@ must never read each other's stages, or a run would publish one listing's layout
 listing's inventory. A step reads the manifest of the run that produced its input (this run, or the
 parent run of a re-execution, as Dagster says); an input this run did not produce (``book`` alone
 from the UI) is the newest manifest of that asset in the bucket. Old runs' manifests are pruned
-when a book is built (``MANIFEST_GRACE_SECONDS``), keeping the newest of each asset.
+when a book is built (older than ``MANIFEST_GRACE_SECONDS``, or beyond the ``MANIFEST_RUNS_KEPT``
+newest runs), keeping the newest of each asset.
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ from .resources import Bucket, link
 
 MANIFESTS = "manifests"
 MANIFEST_GRACE_SECONDS = 7 * 24 * 3600.0   # a run re-executed within a week still finds its parent's manifests
+# ... unless the book has been built this many times since: a 1,000-image book's manifests are ~40 MB a
+# run, and a sensor rebuilding it on every upload would otherwise keep a week of them.
+MANIFEST_RUNS_KEPT = 10
 PRUNED_BY = "book"                          # the last stage: when it is stored, the run's manifests are all written
 
 
@@ -49,19 +53,27 @@ def newest_manifest_key(bucket: Bucket, book_id: str, asset_name: str) -> str | 
 
 
 def prune_manifests(bucket: Bucket, book_id: str, *, keep_run: str, grace_seconds: float = MANIFEST_GRACE_SECONDS,
-                    now: float | None = None) -> int:
-    """Delete manifests older than the grace period, except ``keep_run``'s and the newest of each asset
-    (what a step run alone would read); how many were deleted."""
+                    runs_kept: int = MANIFEST_RUNS_KEPT, now: float | None = None) -> int:
+    """Delete the manifests of runs older than the grace period or beyond the ``runs_kept`` newest runs,
+    except ``keep_run``'s and the newest of each asset (what a step run alone would read); how many
+    were deleted."""
     now = time.time() if now is None else now
     prefix = manifests_prefix(bucket, book_id)
     stored = bucket.list_objects(prefix, with_hash=False)
+
+    def run_of(key: str) -> str:
+        return key[len(prefix):].split("/", 1)[0]
+
     newest: dict[str, tuple[float, str]] = {}
+    last_written: dict[str, float] = {}
     for obj in stored:
         asset = obj.key.rsplit("/", 1)[-1]
         newest[asset] = max(newest.get(asset, (0.0, "")), (obj.updated, obj.key))
+        last_written[run_of(obj.key)] = max(last_written.get(run_of(obj.key), 0.0), obj.updated)
+    recent_runs = set(sorted(last_written, key=lambda run: (last_written[run], run), reverse=True)[:runs_kept])
     keep = {key for _, key in newest.values()}
-    old = [o.key for o in stored if o.key not in keep and now - o.updated >= grace_seconds
-           and o.key[len(prefix):].split("/", 1)[0] != keep_run]
+    old = [o.key for o in stored if o.key not in keep and run_of(o.key) != keep_run
+           and (now - o.updated >= grace_seconds or run_of(o.key) not in recent_runs)]
     for key in old:
         bucket.delete(key)
     return len(old)
