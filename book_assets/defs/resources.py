@@ -71,7 +71,7 @@ class Bucket(dg.ConfigurableResource, ABC):
         """Bytes in the object, None when there is no such object (one metadata call, no download)."""
 
     @abstractmethod
-    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None, durable: bool = True) -> None:
         """``write_bytes`` from a local file, streamed: a large PDF is never held in memory to upload it."""
 
     @abstractmethod
@@ -231,12 +231,12 @@ class LocalBucket(Bucket):
     def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None, durable: bool = True) -> None:
         self._write_atomically(key, lambda handle: handle.write(data), sync=durable)
 
-    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None, durable: bool = True) -> None:
         def copy(handle) -> None:
             with open(path, "rb") as source:
                 shutil.copyfileobj(source, handle, 1 << 20)
 
-        self._write_atomically(key, copy)
+        self._write_atomically(key, copy, sync=durable)
 
     def _write_atomically(self, key: str, fill, *, sync: bool = True) -> None:
         """A temporary file beside the target, filled, synced (unless ``sync`` is False) and renamed over it."""
@@ -595,7 +595,7 @@ class GCSBucket(Bucket):
         self._write_new_or_replace(key, lambda generation: self.write_bytes_if_generation(
             key, data, generation, content_type=content_type))
 
-    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None, durable: bool = True) -> None:
         """Like ``write_bytes``, uploading straight from the file (the client streams it in chunks)."""
         name = self._name(check_key(key))
         kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
