@@ -3,6 +3,7 @@ conversions (orientation, CMYK, ICC, alpha, animation), provenance and the featu
 from __future__ import annotations
 
 import json
+import pickle
 import struct
 import time
 import zlib
@@ -527,6 +528,13 @@ def test_colour_histogram_and_dominant_colours():
 def test_features_round_trip_through_json():
     found = features(drawing())
     assert ImageFeatures.from_dict(json.loads(json.dumps(found.to_dict()))) == found
+
+
+def test_features_cross_a_process_boundary_small_and_unchanged():
+    found = features(drawing())
+    sent = pickle.dumps(found)
+    assert pickle.loads(sent) == found and len(sent) < 32_000         # fits a pipe's 64 kB buffer
+    assert found.structure.nbytes + found.layout.nbytes > 2 * len(sent)
 
 
 def _orientation_grids_reference(windows: np.ndarray) -> np.ndarray:

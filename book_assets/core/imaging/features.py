@@ -70,6 +70,12 @@ class ImageFeatures:
         data["layout"] = decode_layout(data.get("layout", ""))
         return cls(**data)
 
+    def __reduce__(self):
+        """Pickled in the cache's wire form (~20 kB, not ~100 kB of float arrays): what a validation
+        worker sends back then fits a pipe's buffer instead of waiting on the parent's reader. The
+        arrays are quantised already, so they come back with the same values (test_imaging.py)."""
+        return (ImageFeatures.from_dict, (self.to_dict(),))
+
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
