@@ -207,7 +207,9 @@ IO_THREADS_PER_WORKER = 8
 """Files in flight per decoding process. A file holds its thread through the cache look-up, the
 download (on GCS), the decode and two uploads; on GCS the bucket calls take several times the ~40 ms
 a decode does, so with fewer threads the decoding processes wait on the network (on a local bucket
-the extra threads only wait their turn). Memory: at most one print copy per thread (~2 MB)."""
+the extra threads only wait their turn). Memory: a thread holds features (~100 kB), its print copy
+waits as a spooled file. With 50 ms a bucket call, 200 bench images took 14.0 s with two threads per
+process and 7.3 s with eight."""
 
 
 def validate_book(inventory: Inventory, store: ObjectStore, *, limits: ImageLimits | None = None,
