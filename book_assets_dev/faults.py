@@ -32,7 +32,7 @@ BOOK_ID = "flaky-book"
 
 
 # The Bucket operations the pipeline calls (what a step waits on), timed in the client.
-BUCKET_OPERATIONS = ("list_objects", "read_bytes", "local_path", "read_versioned", "exists", "write_bytes",
+BUCKET_OPERATIONS = ("list_objects", "read_bytes", "local_path", "read_versioned", "exists", "size", "write_bytes",
                      "write_file", "write_bytes_if_version", "delete")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -153,11 +154,15 @@ def _decode_and_encode(path: Path) -> int:
     return len(buf.getvalue())
 
 
-def measure_floor(paths: list[Path], work, workers: int) -> float:
+def measure_floor(paths: list[Path], work, workers: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the worker processes) for ``work`` on every file."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         list(pool.map(work, paths, chunksize=8))
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)    # the pool's processes are waited for at its end
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 # --- the builds -----------------------------------------------------------------------------------
@@ -168,6 +173,8 @@ class BuildFigures:
     wall_s: float
     exit_code: int
     peak_rss_mb: float
+    cpu_s: float = 0.0              # CPU seconds of the build process and its children: on a shared machine
+                                    # it moves far less with the load than the wall time does
     run_s: float = 0.0
     steps: dict[str, float] | None = None
     output: str = ""
@@ -201,7 +208,8 @@ def run_build(label: str, bucket_root: Path, home: Path, *, profile_to: Path | N
             profiler.wait(timeout=120)
         log.seek(0)
         output = log.read()
-    figures = BuildFigures(label, wall, process.returncode, usage.ru_maxrss / 1024.0, output=output)
+    figures = BuildFigures(label, wall, process.returncode, usage.ru_maxrss / 1024.0,
+                           cpu_s=usage.ru_utime + usage.ru_stime, output=output)
     _read_run(figures, home)
     return figures
 
@@ -291,10 +299,11 @@ def bench_scale(images: int = 1000, *, seed: int = 11, data_dir: str | None = No
             while handle.read(1 << 22):
                 pass
     say(f"read once into the page cache in {time.perf_counter() - t0:.1f} s")
-    floor_decode = measure_floor(files, _decode_only, cores)
-    floor_work = measure_floor(files, _decode_and_encode, cores)
-    say(f"decode floor: {floor_decode:6.1f} s   (every file decoded once, JPEG draft ~256 px, PNG in full)")
-    say(f"work floor:   {floor_work:6.1f} s   (+ one JPEG encode of every non-JPEG)")
+    floor_decode, decode_cpu = measure_floor(files, _decode_only, cores)
+    floor_work, work_cpu = measure_floor(files, _decode_and_encode, cores)
+    say(f"decode floor: {floor_decode:6.1f} s, {decode_cpu:5.1f} cpu s   (every file decoded once, JPEG draft ~256 px, "
+        "PNG in full)")
+    say(f"work floor:   {floor_work:6.1f} s, {work_cpu:5.1f} cpu s   (+ one JPEG encode of every non-JPEG)")
 
     can_profile = profile and _py_spy() is not None
     with tempfile.TemporaryDirectory(prefix="book_assets-scale-") as tmp:
@@ -330,10 +339,11 @@ def report(builds: list[BuildFigures], floor_decode: float, floor_work: float, s
     cold = builds[0]
     say("")
     say(f"{'build':<24} {'wall s':>7} {'x work floor':>12} {'% of cold':>9} {'run s':>6} {'dagster s':>9} "
-        f"{'process s':>9} {'peak RSS MB':>11} {'exit':>4}")
+        f"{'process s':>9} {'cpu s':>6} {'peak RSS MB':>11} {'exit':>4}")
     for b in builds:
         say(f"{b.label:<24} {b.wall_s:7.1f} {b.wall_s / floor_work:12.2f} {b.wall_s / cold.wall_s:9.1%} "
-            f"{b.run_s:6.1f} {b.dagster_overhead_s:9.2f} {b.process_s:9.1f} {b.peak_rss_mb:11.0f} {b.exit_code:>4}")
+            f"{b.run_s:6.1f} {b.dagster_overhead_s:9.2f} {b.process_s:9.1f} {b.cpu_s:6.1f} {b.peak_rss_mb:11.0f} "
+            f"{b.exit_code:>4}")
     say("\nper-step seconds (from the run's step events):")
     say(f"{'build':<24} " + " ".join(f"{s:>16}" for s in STEPS))
     for b in builds:

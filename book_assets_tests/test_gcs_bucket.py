@@ -80,6 +80,9 @@ def test_round_trip_lists_md5_and_generations(gcs_bucket):
     assert not path.exists()                                                  # the download is cleaned up
     with pytest.raises(FileNotFoundError), gcs_bucket.local_path("books/b1/missing.png"):
         pass
+    assert gcs_bucket.size("books/b1/drawings/a.png") == 6 and gcs_bucket.size("books/b1/nope.png") is None
+    with pytest.raises(FileNotFoundError):               # as a local bucket says it (callers catch one kind)
+        gcs_bucket.read_bytes("books/b1/nope.png")
 
 
 def test_prefix_keeps_tenants_apart(gcs_emulator, gcs_bucket):

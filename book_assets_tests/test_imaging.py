@@ -3,6 +3,7 @@ conversions (orientation, CMYK, ICC, alpha, animation), provenance and the featu
 from __future__ import annotations
 
 import json
+import pickle
 import struct
 import time
 import zlib
@@ -529,6 +530,13 @@ def test_features_round_trip_through_json():
     assert ImageFeatures.from_dict(json.loads(json.dumps(found.to_dict()))) == found
 
 
+def test_features_cross_a_process_boundary_small_and_unchanged():
+    found = features(drawing())
+    sent = pickle.dumps(found)
+    assert pickle.loads(sent) == found and len(sent) < 32_000         # fits a pipe's 64 kB buffer
+    assert found.structure.nbytes + found.layout.nbytes > 2 * len(sent)
+
+
 def _orientation_grids_reference(windows: np.ndarray) -> np.ndarray:
     """The shape descriptors' first, straightforward form (np.gradient over N x S x S x 3 floats,
     colour sums by ``.sum(axis=3)``), against which the look model was fitted."""
@@ -567,6 +575,48 @@ def test_shape_descriptors_equal_their_straightforward_form_bit_for_bit(seed: in
     fast = _orientation_grids(windows)
     assert np.array_equal(fast, _orientation_grids_reference(windows))
     assert np.count_nonzero(fast[-1]) == 0 and np.allclose(np.linalg.norm(fast[:-1], axis=1), 1.0)
+
+
+def _window_pixels_reference(small: Image.Image) -> np.ndarray:
+    """The descriptor windows' first form: one Pillow resize per window (what the look model was fitted on)."""
+    from book_assets.core.imaging.decode import downscaled
+    from book_assets.core.imaging.features import ROTATION_SOURCE_SIDE, STRUCTURE_SIDE, STRUCTURE_WINDOWS
+
+    turnable = downscaled(small, ROTATION_SOURCE_SIDE, Image.Resampling.BOX)
+    windows = []
+    for window in STRUCTURE_WINDOWS:
+        source = turnable.rotate(window.angle, resample=Image.Resampling.BILINEAR) if window.angle else small
+        box = window.box(source.width, source.height)
+        windows.append(np.asarray(source.resize((STRUCTURE_SIDE, STRUCTURE_SIDE), Image.Resampling.BOX, box=box)))
+    return np.stack(windows)
+
+
+def test_shared_resize_passes_give_every_window_pixel_for_pixel():
+    """Every upright window of every picture shape up to 256 px (wide, tall, square; noise, so any
+    rounding difference shows) equals its own Pillow resize, so the descriptors and the fitted look
+    model are unchanged."""
+    from book_assets.core.imaging.features import STRUCTURE_WINDOWS, _WindowResizer
+
+    rng = np.random.default_rng(11)
+    shapes = [(256, side) for side in range(1, 257)] + [(side, 256) for side in range(1, 256)] + [(97, 40), (40, 97)]
+    shared = 0
+    for width, height in shapes:
+        small = Image.fromarray(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8))
+        reference = _window_pixels_reference(small)
+        resized = _WindowResizer(small)
+        for index, window in enumerate(STRUCTURE_WINDOWS):
+            if not window.angle:
+                assert np.array_equal(resized(window.box(width, height)), reference[index]), (width, height, window)
+        shared += resized.share_columns
+    assert shared == 257            # the wide and square shapes (256 + 97 x 40) took the shared passes
+
+
+def test_shape_descriptors_of_real_pictures_equal_the_one_resize_per_window_form():
+    from book_assets.core.imaging.features import _orientation_grids, structure_descriptors
+
+    for seed, size in [(1, (256, 256)), (2, (256, 171)), (3, (171, 256)), (4, (256, 64))]:
+        small = drawing(size, seed=seed)
+        assert np.array_equal(structure_descriptors(small), _orientation_grids(_window_pixels_reference(small)))
 
 
 def test_jpeg_features_come_from_a_draft_decode(monkeypatch: pytest.MonkeyPatch):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -74,4 +75,24 @@ def test_write_file_copies_a_local_file_atomically(bucket, tmp_path):
     source.write_bytes(b"%PDF-1.7 " + bytes(range(256)) * 5000)
     bucket.write_file("published/b1/book.pdf", source)
     assert bucket.read_bytes("published/b1/book.pdf") == source.read_bytes()
+    assert [p for p in Path(bucket.root).rglob("*") if "tmp" in p.name] == []
+
+
+def test_size_counts_bytes_and_says_none_when_absent(bucket):
+    bucket.write_bytes("_book_assets/cache/a.jpg", b"12345")
+    assert bucket.size("_book_assets/cache/a.jpg") == 5
+    assert bucket.size("_book_assets/cache/missing.jpg") is None
+    assert bucket.size("_book_assets/cache") is None                 # a folder is not an object
+    with pytest.raises(FileNotFoundError):
+        bucket.read_bytes("_book_assets/cache/missing.jpg")
+
+
+def test_only_a_durable_write_flushes_to_disk(bucket, monkeypatch):
+    flushed = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (flushed.append(fd), real_fsync(fd)))
+    bucket.write_bytes("_book_assets/cache/a.json", b"{}", durable=False)
+    assert flushed == [] and bucket.read_bytes("_book_assets/cache/a.json") == b"{}"
+    bucket.write_bytes("published/b1/report.json", b"{}")                # the default: flushed
+    assert len(flushed) == 1
     assert [p for p in Path(bucket.root).rglob("*") if "tmp" in p.name] == []

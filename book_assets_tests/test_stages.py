@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -44,6 +45,41 @@ def test_validation_decodes_each_content_once_then_reads_the_cache(bucket):
     assert [(i.decoded, i.cache_hit) for i in second.images] == [(False, True), (False, True)]
     assert [i.features for i in second.images] == [i.features for i in first.images]
     assert [i.print_copy for i in second.images] == [i.print_copy for i in first.images]
+
+
+@pytest.mark.parametrize("damage", ["print copy cut short", "print copy emptied", "print copy gone",
+                                    "verdict cut short", "verdict emptied"])
+def test_a_cache_entry_a_crash_left_unwhole_is_made_again_not_used(bucket, damage):
+    """Cache entries are written without a flush to disk, so a crash of the machine may leave either
+    file short or empty: such an entry is made again (counted: that one image decoded), never used."""
+    inventory = _inventory(bucket, {"drawings/max.png": _png(), "generated/max_1.png": _png("rocket")})
+    first = stage.validate_book(inventory, bucket).images
+    stem = first[0].print_copy.removesuffix(".jpg")
+    whole_copy, whole_verdict = bucket.read_bytes(stem + ".jpg"), bucket.read_bytes(stem + ".json")
+    assert json.loads(whole_verdict)["print_bytes"] == len(whole_copy)
+    path = Path(bucket.url(stem + (".jpg" if damage.startswith("print") else ".json")))
+    if damage.endswith("gone"):
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2 if "short" in damage else 0])
+    second = stage.validate_book(inventory, bucket).images
+    assert [(i.decoded, i.cache_hit) for i in second] == [(True, False), (False, True)]
+    assert second[0].ok and second[0].features == first[0].features
+    assert bucket.read_bytes(stem + ".jpg") == whole_copy and bucket.read_bytes(stem + ".json") == whole_verdict
+    with Image.open(io.BytesIO(bucket.read_bytes(second[0].print_copy))) as copy:
+        copy.load()                                       # the print copy the book will read is whole again
+
+
+def test_an_entry_from_before_sizes_were_recorded_is_used(bucket):
+    """Entries written by the earlier version (flushed to disk, no recorded size) stay valid: no re-decode."""
+    inventory = _inventory(bucket, {"drawings/max.png": _png()})
+    [first] = stage.validate_book(inventory, bucket).images
+    stem = first.print_copy.removesuffix(".jpg")
+    verdict = json.loads(bucket.read_bytes(stem + ".json"))
+    del verdict["print_bytes"]
+    bucket.write_bytes(stem + ".json", json.dumps(verdict).encode())
+    [again] = stage.validate_book(inventory, bucket).images
+    assert (again.decoded, again.cache_hit) == (False, True) and again.features == first.features
 
 
 def test_cache_entries_change_with_the_limits_and_the_features_version(bucket):

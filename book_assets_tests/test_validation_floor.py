@@ -1,7 +1,13 @@
 """Validation at the work floor: decoding in worker processes, and JPEGs that need no change passed through."""
 from __future__ import annotations
 
+import contextlib
 import io
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageFile
@@ -10,6 +16,7 @@ from book_assets.core.imaging import ImageLimits, ImageRejected
 from book_assets.core.stages import validation as stage
 from book_assets.core.inventory import IMAGE_ROLES
 from book_assets.core.stages.inventory import take_inventory
+from book_assets.defs.resources import LocalBucket
 from book_assets_dev.samples import draw_subject
 
 GPS_IFD = 0x8825
@@ -107,3 +114,63 @@ def test_each_upload_is_decoded_once_a_png_in_full_a_jpeg_reduced(bucket, monkey
     judged = [stage.judge_upload(bucket, entry, ImageLimits()) for entry in inventory.of_role(*IMAGE_ROLES)]
     assert all(j.ok and j.decoded for j in judged) and len(judged) == 2
     assert sorted(decodes) == [("JPEG", (300, 300)), ("PNG", (1024, 1024))]
+
+
+def test_a_worker_hands_its_print_copy_back_as_a_file_removed_once_stored(bucket, tmp_path, monkeypatch):
+    """Print copies cross back from the decoding processes as files (not through the result pipe); each
+    is removed once written to the bucket, and the pool's spool folder goes when the pool closes."""
+    spool_parent = tmp_path / "tmp"
+    spool_parent.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool_parent))
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(_jpeg(exif=_phone_exif(orientation=6)))       # turned: decoded and encoded again
+    pool = stage.AnalysisPool(2)
+    try:
+        analysed = pool(photo, ImageLimits())
+        assert analysed.print_jpeg is None and analysed.print_size == Path(analysed.print_file).stat().st_size
+        with Image.open(analysed.print_file) as copy:
+            assert copy.size == (1200, 1200) and copy.format == "JPEG"
+        assert Path(analysed.print_file).parent.parent == spool_parent
+    finally:
+        pool.close()
+    assert list(spool_parent.iterdir()) == []
+
+    judged = _validated(bucket, {"a.jpg": _jpeg(exif=_phone_exif(orientation=6)), "b.jpg": _jpeg(900, progressive=True)})
+    assert all(j.ok for j in judged.values()) and list(spool_parent.iterdir()) == []
+    for j in judged.values():
+        copy = bucket.read_bytes(j.print_copy)
+        assert len(copy) == json.loads(bucket.read_bytes(j.print_copy.removesuffix(".jpg") + ".json"))["print_bytes"]
+
+
+class _SlowLocalBucket(LocalBucket):
+    """A local bucket whose downloads take a GCS-like round trip, counting how many are held at once."""
+
+    def __init__(self, **fields):
+        super().__init__(**fields)
+        self._counter = {"now": 0, "most": 0, "lock": threading.Lock()}
+
+    @contextlib.contextmanager
+    def local_path(self, key):
+        counter = self._counter
+        with counter["lock"]:
+            counter["now"] += 1
+            counter["most"] = max(counter["most"], counter["now"])
+        try:
+            time.sleep(0.05)
+            with super().local_path(key) as path:
+                yield path
+        finally:
+            with counter["lock"]:
+                counter["now"] -= 1
+
+
+def test_bucket_waits_overlap_beyond_the_decoding_processes(tmp_path):
+    """Counted, not timed: with slow bucket calls, more files are in flight than there are decoding
+    processes (IO_THREADS_PER_WORKER each), so on GCS the decoders are not left waiting on the network."""
+    bucket = _SlowLocalBucket(root=str(tmp_path / "bucket"))
+    for n in range(24):
+        bucket.write_bytes(f"books/b/drawings/{n:02d}.jpg", _jpeg(300 + n))
+    inventory = take_inventory("b", bucket.list_objects("books/b/"))
+    judged = stage.validate_book(inventory, bucket, workers=2).images
+    assert len(judged) == 24 and all(j.ok for j in judged)
+    assert bucket._counter["most"] > 2 * 2          # more than the two threads per process of before

@@ -56,14 +56,22 @@ class Bucket(dg.ConfigurableResource, ABC):
         """Every object whose key starts with ``prefix``, sorted by key."""
 
     @abstractmethod
-    def read_bytes(self, key: str) -> bytes: ...
+    def read_bytes(self, key: str) -> bytes:
+        """The object's bytes; FileNotFoundError when there is no such object."""
 
     @abstractmethod
-    def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
-        """Write an object atomically: readers see the old object or the whole new one."""
+    def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None, durable: bool = True) -> None:
+        """Write an object atomically: readers see the old object or the whole new one. ``durable=False``
+        lets a local folder skip the flush to disk: after a crash of the machine (not of the process)
+        the object may then be short or empty, so only a caller that checks what it reads back asks
+        for it (the validation cache records each print copy's size)."""
 
     @abstractmethod
-    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+    def size(self, key: str) -> int | None:
+        """Bytes in the object, None when there is no such object (one metadata call, no download)."""
+
+    @abstractmethod
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None, durable: bool = True) -> None:
         """``write_bytes`` from a local file, streamed: a large PDF is never held in memory to upload it."""
 
     @abstractmethod
@@ -220,18 +228,18 @@ class LocalBucket(Bucket):
     def read_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
-    def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
-        self._write_atomically(key, lambda handle: handle.write(data))
+    def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None, durable: bool = True) -> None:
+        self._write_atomically(key, lambda handle: handle.write(data), sync=durable)
 
-    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None, durable: bool = True) -> None:
         def copy(handle) -> None:
             with open(path, "rb") as source:
                 shutil.copyfileobj(source, handle, 1 << 20)
 
-        self._write_atomically(key, copy)
+        self._write_atomically(key, copy, sync=durable)
 
-    def _write_atomically(self, key: str, fill) -> None:
-        """A temporary file beside the target, filled, synced and renamed over it."""
+    def _write_atomically(self, key: str, fill, *, sync: bool = True) -> None:
+        """A temporary file beside the target, filled, synced (unless ``sync`` is False) and renamed over it."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".book_assets-tmp-")
@@ -240,7 +248,8 @@ class LocalBucket(Bucket):
             with os.fdopen(fd, "wb") as handle:
                 fill(handle)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if sync:
+                    os.fsync(handle.fileno())
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -282,6 +291,13 @@ class LocalBucket(Bucket):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def size(self, key: str) -> int | None:
+        try:
+            found = self._path(key).stat()
+        except FileNotFoundError:
+            return None
+        return found.st_size if stat_module.S_ISREG(found.st_mode) else None
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -546,9 +562,14 @@ class GCSBucket(Bucket):
             raise FileNotFoundError(f"there is no bucket gs://{self.bucket}") from None
 
     def read_bytes(self, key: str) -> bytes:
+        from google.api_core.exceptions import NotFound
+
         name = self._name(key)
-        return self._call(lambda _: self._bucket().blob(name).download_as_bytes(
-            timeout=self._timeout, retry=None), self.hedge_transfer_seconds)
+        try:
+            return self._call(lambda _: self._bucket().blob(name).download_as_bytes(
+                timeout=self._timeout, retry=None), self.hedge_transfer_seconds)
+        except NotFound:
+            raise FileNotFoundError(f"no object {self.url(key)}") from None
 
     def _get_blob(self, name: str):
         """The object's metadata (None when there is none), hedged."""
@@ -563,8 +584,9 @@ class GCSBucket(Bucket):
         blob = self._get_blob(self._name(key))
         return int(blob.generation) if blob is not None else 0
 
-    def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
-        """Write the object; one that changed meanwhile is never overwritten.
+    def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None, durable: bool = True) -> None:
+        """Write the object; one that changed meanwhile is never overwritten. (Every finished upload is
+        durable, so ``durable`` changes nothing here.)
 
         Most writes make a new object (an edition's file, a run's manifest, a cache entry), so the
         upload is first tried create-only (``ifGenerationMatch=0``): one request. An object that is
@@ -573,7 +595,7 @@ class GCSBucket(Bucket):
         self._write_new_or_replace(key, lambda generation: self.write_bytes_if_generation(
             key, data, generation, content_type=content_type))
 
-    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None, durable: bool = True) -> None:
         """Like ``write_bytes``, uploading straight from the file (the client streams it in chunks)."""
         name = self._name(check_key(key))
         kind = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
@@ -658,6 +680,10 @@ class GCSBucket(Bucket):
         name = self._name(key)
         return self._call(lambda _: self._bucket().blob(name).exists(timeout=self._meta_timeout, retry=None),
                             self.hedge_metadata_seconds)
+
+    def size(self, key: str) -> int | None:
+        blob = self._get_blob(self._name(key))
+        return None if blob is None else int(blob.size or 0)
 
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound

@@ -1,6 +1,7 @@
 """The entry point: validate one upload and describe it, or say in a sentence why it cannot be used."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
@@ -21,6 +22,12 @@ class AnalysedImage:
     print_jpeg: bytes | None         # sRGB JPEG print copy (orientation applied), None if not asked for
     print_width: int = 0
     print_height: int = 0
+    print_file: str = ""             # or the print copy in this local file instead (from a worker process)
+
+    @property
+    def print_size(self) -> int:
+        """Bytes in the print copy, wherever it is held."""
+        return os.path.getsize(self.print_file) if self.print_file else len(self.print_jpeg or b"")
 
 
 def analyse_image(

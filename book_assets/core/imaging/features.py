@@ -70,6 +70,12 @@ class ImageFeatures:
         data["layout"] = decode_layout(data.get("layout", ""))
         return cls(**data)
 
+    def __reduce__(self):
+        """Pickled in the cache's wire form (~20 kB, not ~100 kB of float arrays): what a validation
+        worker sends back then fits a pipe's buffer instead of waiting on the parent's reader. The
+        arrays are quantised already, so they come back with the same values (test_imaging.py)."""
+        return (ImageFeatures.from_dict, (self.to_dict(),))
+
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
@@ -246,12 +252,51 @@ ROTATION_SOURCE_SIDE = 2 * STRUCTURE_SIDE   # tilted windows are cut from a copy
 def structure_descriptors(small: Image.Image) -> np.ndarray:
     """len(STRUCTURE_WINDOWS) x STRUCTURE_LENGTH descriptors of a small sRGB image (rows L2-normalised)."""
     turnable = downscaled(small, ROTATION_SOURCE_SIDE, Image.Resampling.BOX)
+    resized = _WindowResizer(small)
     windows = []
     for window in STRUCTURE_WINDOWS:
-        source = turnable.rotate(window.angle, resample=Image.Resampling.BILINEAR) if window.angle else small
-        box = window.box(source.width, source.height)
-        windows.append(np.asarray(source.resize((STRUCTURE_SIDE, STRUCTURE_SIDE), Image.Resampling.BOX, box=box)))
+        if window.angle:
+            turned = turnable.rotate(window.angle, resample=Image.Resampling.BILINEAR)
+            box = window.box(turned.width, turned.height)
+            windows.append(np.asarray(turned.resize((STRUCTURE_SIDE, STRUCTURE_SIDE), Image.Resampling.BOX, box=box)))
+        else:
+            windows.append(resized(window.box(small.width, small.height)))
     return _orientation_grids(np.stack(windows))
+
+
+class _WindowResizer:
+    """``small.resize((STRUCTURE_SIDE,) * 2, BOX, box=box)`` for many boxes, pixel for pixel, in a third
+    less time: a box asked for again (the squares of a square picture are all the whole frame) is
+    resized once, and the horizontal pass is shared by every box of the same x range.
+
+    Pillow resizes in two passes into an 8-bit intermediate; each row's horizontal pass is independent
+    of the others and the vertical pass's weights depend only on the source height and the y range, so
+    a horizontal pass over all rows followed by a vertical-only resize gives the same pixels — when
+    Pillow itself goes horizontal first. Pillow 13 picks the order by cost and takes some pictures
+    taller than wide vertically first, so those are resized as they are (test_imaging.py holds both
+    forms equal for every shape up to 256 px)."""
+
+    def __init__(self, small: Image.Image):
+        self.small = small
+        self.share_columns = small.width >= small.height
+        self._columns: dict[tuple[float, float], Image.Image] = {}
+        self._done: dict[tuple[float, float, float, float], np.ndarray] = {}
+
+    def __call__(self, box: tuple[float, float, float, float]) -> np.ndarray:
+        if box not in self._done:
+            self._done[box] = self._resize(box)
+        return self._done[box]
+
+    def _resize(self, box: tuple[float, float, float, float]) -> np.ndarray:
+        side, small = STRUCTURE_SIDE, self.small
+        if not self.share_columns:
+            return np.asarray(small.resize((side, side), Image.Resampling.BOX, box=box))
+        left, top, right, bottom = box
+        if (left, right) not in self._columns:
+            self._columns[left, right] = small.resize((side, small.height), Image.Resampling.BOX,
+                                                      box=(left, 0, right, small.height))
+        return np.asarray(self._columns[left, right].resize((side, side), Image.Resampling.BOX,
+                                                            box=(0, top, side, bottom)))
 
 
 def encode_structure(descriptors: np.ndarray) -> str:
