@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .store import ObjectStore
+from .store import ObjectStore, read_if_stored
 
 IO_THREADS = 8                 # cache reads and writes are independent (network-bound on GCS)
 
@@ -36,7 +36,7 @@ def read_or_make(store: ObjectStore, keys: Sequence[str], make: Callable[[list[i
     """The bytes stored under each key, making (``make(missing indexes) → {index: bytes}``) and
     storing only those not stored yet."""
     with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="derived") as io_pool:
-        found = list(io_pool.map(lambda key: store.read_bytes(key) if store.exists(key) else None, keys))
+        found = list(io_pool.map(lambda key: read_if_stored(store, key), keys))
         missing = [i for i, data in enumerate(found) if data is None]
         made = make(missing) if missing else {}
         list(io_pool.map(lambda i: store.write_bytes(keys[i], made[i], content_type=content_type), missing))

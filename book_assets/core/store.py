@@ -85,6 +85,15 @@ class ObjectStore(Protocol):
 FETCH_THREADS = 8     # independent reads: on a flaky bucket their stalls overlap, not add up
 
 
+def read_if_stored(store: ObjectStore, key: str) -> bytes | None:
+    """The object's bytes, None when there is none: one bucket call, not an existence check and a read
+    (every bucket says FileNotFoundError for a missing object)."""
+    try:
+        return store.read_bytes(key)
+    except FileNotFoundError:
+        return None
+
+
 class LocalCopies:
     """Objects (print copies, PDF parts) fetched from the store to local files, each once, kept open in
     ``files`` until it closes. ``prefetch`` fetches many in parallel; calling it with one key fetches

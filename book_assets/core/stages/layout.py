@@ -14,7 +14,7 @@ from ..layout_checks import check_layout
 from ..problems import Problem
 from ..profiles import DEFAULT_PROFILE, PROFILES, PrintProfile, normalize_paper
 from ..spread_memo import SpreadMemo, dump_spread_memo, load_spread_memo
-from ..store import ObjectStore
+from ..store import ObjectStore, read_if_stored
 from ..timing import ms_since
 from ..story import (
     BookConfig, DrawingConfig, DrawingFacts, DrawingName, DrawingResolver, default_title, name_drawings,
@@ -121,7 +121,7 @@ def lay_out_book(inventory: Inventory, validation: Validation, pairing: Pairing,
     plan = plan_book(inventory, validation, pairing, store, profile_name=profile_name)
     started = time.perf_counter()
     memo_key = store.work_key("spread-layouts", f"{inventory.book_id}.json")
-    memo = SpreadMemo(load_spread_memo(store.read_bytes(memo_key)) if store.exists(memo_key) else {})
+    memo = SpreadMemo(load_spread_memo(stored) if (stored := read_if_stored(store, memo_key)) is not None else {})
     layout = layout_book(plan.content, plan.profile, spread_layout=memo)
     if memo.changed():
         store.write_bytes(memo_key, dump_spread_memo(memo.kept), content_type="application/json")

@@ -15,7 +15,7 @@ from ..inventory import Role
 from ..look_memo import LookMemo, dump_memo, load_memo, memo_name
 from ..look_model import FITTED_MODEL
 from ..pairing import Candidate, PairStatus, pair_images, parse_overrides
-from ..store import ObjectStore
+from ..store import ObjectStore, read_if_stored
 from ..timing import ms_since
 
 REVIEW_COLUMNS = ["generated", "status", "drawing", "confidence", "runner_up", "runner_up_probability", "reason",
@@ -43,7 +43,7 @@ def pair_book(inventory: Inventory, validation: Validation, store: ObjectStore) 
 
     started = time.perf_counter()
     memo_key = store.work_key("looks", inventory.book_id, memo_name(FITTED_MODEL))
-    memo = LookMemo(load_memo(store.read_bytes(memo_key)) if store.exists(memo_key) else {})
+    memo = LookMemo(load_memo(stored) if (stored := read_if_stored(store, memo_key)) is not None else {})
     result = pair_images(candidates(drawings), candidates(generated), overrides, model=FITTED_MODEL, memo=memo)
     if memo.changed():
         store.write_bytes(memo_key, dump_memo(memo.kept), content_type="application/octet-stream")

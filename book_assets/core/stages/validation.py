@@ -33,7 +33,7 @@ from ..imaging import FEATURES_VERSION, ImageFeatures, ImageLimits, ImageRejecte
 from ..imaging.analyse import AnalysedImage
 from ..inventory import IMAGE_ROLES, Role
 from ..memory import keep_freed_pages
-from ..store import ObjectStore
+from ..store import ObjectStore, read_if_stored
 from ..timing import ms_since
 
 CACHE_FORMAT = 1
@@ -110,9 +110,8 @@ def cached_outcome(store: ObjectStore, stem: str) -> dict | None:
     """The cache entry at ``stem`` when it is whole: its verdict parses and, for an accepted image, its
     print copy has the size the verdict recorded. None (so it is made again, never used) when it is
     absent, cut short or empty. Two bucket calls, as many as an existence check and a read."""
-    try:
-        text = store.read_bytes(stem + ".json")
-    except FileNotFoundError:
+    text = read_if_stored(store, stem + ".json")
+    if text is None:
         return None
     try:
         outcome = json.loads(text)
