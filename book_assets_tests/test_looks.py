@@ -19,6 +19,7 @@ from book_assets.core.imaging import (
     structure_descriptors,
 )
 from book_assets.core.looks import (
+    EDGE_GRID,
     LOOK_CHANNELS,
     PreparedLooks,
     Window,
@@ -173,3 +174,54 @@ def test_shape_descriptors_are_held_as_float32_the_numbers_pairing_uses():
     prepared = PreparedLooks([features])
     assert np.array_equal(prepared.unit[0], features.structure)
     assert decode_structure(encode_structure(features.structure)).tobytes() == features.structure.tobytes()
+
+
+def _ellipses(seed: int, size=(480, 360)) -> list[tuple[float, float, float, float]]:
+    rng = np.random.default_rng(seed)
+    boxes = []
+    for _ in range(4):
+        x, y, r = rng.uniform(0.2, 0.8) * size[0], rng.uniform(0.2, 0.8) * size[1], rng.uniform(40, 110)
+        boxes.append((x - r, y - r * 0.7, x + r, y + r * 0.7))
+    return boxes
+
+
+def _coloured_rendition(seed: int, size=(480, 360)) -> Image.Image:
+    """A photo-like rendition: the shapes filled in colours on a soft coloured ground, with texture."""
+    rng = np.random.default_rng(seed + 1000)
+    img = Image.fromarray(rng.uniform(60, 200, (3, 4, 3)).astype(np.uint8)).resize(size, Image.Resampling.BICUBIC)
+    pen = ImageDraw.Draw(img)
+    for box in _ellipses(seed, size):
+        pen.ellipse(box, fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+    pixels = np.asarray(img.filter(ImageFilter.GaussianBlur(3)), dtype=np.float64) + rng.normal(0, 8, (size[1], size[0], 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def _line_art(seed: int, size=(480, 360)) -> Image.Image:
+    """The same shapes as dark outlines on white paper: no big shapes of light or colour of its own."""
+    img = Image.new("RGB", size, (250, 248, 240))
+    pen = ImageDraw.Draw(img)
+    for box in _ellipses(seed, size):
+        pen.ellipse(box, outline=(35, 30, 40), width=4)
+    return img
+
+
+def test_the_edges_channel_finds_the_outline_drawing_of_a_coloured_rendition():
+    """An outline-only drawing shares its lines' places with a rendition that fills the shapes in, and
+    next to nothing else: the edges channel picks it out of five drawings."""
+    seeds = range(50, 55)
+    drawings = PreparedLooks([_features(_line_art(seed)) for seed in seeds])
+    renditions = PreparedLooks([_features(_coloured_rendition(seed)) for seed in seeds])
+    edges = look_channels(renditions, drawings)[:, :, LOOK_CHANNELS.index("layout_edges")]
+    assert list(edges.argmax(axis=1)) == list(range(len(seeds)))
+    assert np.all(edges.diagonal() > 0.5)
+
+
+def test_edge_maps_sharing_a_shape_are_sampled_together_exactly_as_one_by_one():
+    sizes = [(480, 360), (300, 300), (480, 360), (300, 300)]
+    looks = PreparedLooks([_features(_scene(seed, size)) for seed, size in enumerate(sizes)])
+    order = np.array([3, 0, 2, 1])
+    windows = layout_windows(1.0, 1.0)
+    together = _sample_many(looks, order, lambda aspect: windows, edges=True)
+    one_by_one = np.concatenate([_sample(looks.edges[i], windows, looks.aspect[i], EDGE_GRID) for i in order])
+    assert together.shape == (len(order) * len(windows), EDGE_GRID, EDGE_GRID)
+    np.testing.assert_array_equal(together, one_by_one)

@@ -18,6 +18,9 @@ does to a drawing, so pairing combines them with weights fitted on labelled corp
   the probe's whole frame. A flat-colour drawing and a photo-like rendition of what it shows share
   little fine structure but the same big shapes. ``layout_detail`` weighs that correlation by where
   the probe has detail, so a subject set on a new plain or gradient background is judged on itself.
+  ``layout_edges``: where the big shapes meet (edge strength over light and colour, on a finer grid),
+  through the same windows. An outline-only drawing has next to no big shapes of its own, but its lines
+  lie where the photo-like rendition's regions meet.
 """
 from __future__ import annotations
 
@@ -40,11 +43,12 @@ from .imaging import (
 )
 
 LOOK_CHANNELS = ("shape", "contain", "contained_in", "hash", "colour", "layout", "layout_colour", "layout_detail",
-                 "layout_chroma")
+                 "layout_chroma", "layout_edges")
 FALLBACK_CHANNELS = ("hash", "colour")   # images described before shape and layout features existed
 
 HASH_UNRELATED_BITS = 24.0
 LAYOUT_GRID = 12                          # samples per side of a layout window
+EDGE_GRID = 20                            # samples per side of an edge-map window (lines are thin beside shapes)
 # Layout windows on the source: (scale, positions per side) and the tilts tried at full and 0.85 scale.
 LAYOUT_SCALES = ((1.0, 1), (0.85, 3), (0.72, 4), (0.6, 5))
 LAYOUT_TILTS = (-14.0, -7.0, 7.0, 14.0)
@@ -98,6 +102,7 @@ class PreparedLooks:
         self.histograms, self.colour_ok = _histogram_rows(features)
         self.layouts = [f.layout if isinstance(f.layout, np.ndarray) else None for f in features]
         self.layout_ok = np.array([t is not None for t in self.layouts], dtype=bool)
+        self.edges = [edge_map(t) if t is not None else None for t in self.layouts]
         self.aspect = np.array([f.width / f.height if f.width > 0 and f.height > 0 else 1.0 for f in features])
 
     @property
@@ -112,11 +117,11 @@ def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: boo
     same, contain, contained_in = _shape_likeness(probes, sources, whole_frames_only=sibling)
     hash_sim = _hash_likeness(probes, sources)
     colour = _colour_similarity(probes, sources)
-    layout, layout_colour, layout_detail, layout_chroma = _layout_likeness(
+    layout, layout_colour, layout_detail, layout_chroma, layout_edges = _layout_likeness(
         probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES, () if sibling else LAYOUT_TILTS)
     by_name = {"shape": same, "contain": contain, "contained_in": contained_in, "hash": hash_sim,
                "colour": colour, "layout": layout, "layout_colour": layout_colour, "layout_detail": layout_detail,
-               "layout_chroma": layout_chroma}
+               "layout_chroma": layout_chroma, "layout_edges": layout_edges}
     return np.stack([by_name[name] for name in LOOK_CHANNELS], axis=2)
 
 
@@ -248,10 +253,11 @@ def layout_windows(source_aspect: float, probe_aspect: float, scales=LAYOUT_SCAL
 
 
 @lru_cache(maxsize=4096)
-def _window_sampler(windows: tuple[Window, ...], source_aspect: float, rows: int, cols: int) -> tuple[np.ndarray, ...]:
-    """Bilinear sampling of every window's LAYOUT_GRID x LAYOUT_GRID points in a rows x cols thumbnail:
+def _window_sampler(windows: tuple[Window, ...], source_aspect: float, rows: int, cols: int, grid: int
+                    ) -> tuple[np.ndarray, ...]:
+    """Bilinear sampling of every window's grid x grid points in a rows x cols thumbnail:
     (top row, left column, row weight, column weight) per point, edges clamped."""
-    u = (np.arange(LAYOUT_GRID) + 0.5) / LAYOUT_GRID - 0.5
+    u = (np.arange(grid) + 0.5) / grid - 0.5
     grid_x, grid_y = np.meshgrid(u, u)
     cx, cy, width, height, tilt, mirrored = (np.array([getattr(w, name) for w in windows], dtype=np.float64)[:, None, None]
                                              for name in ("cx", "cy", "width", "height", "tilt", "mirrored"))
@@ -269,41 +275,64 @@ def _window_sampler(windows: tuple[Window, ...], source_aspect: float, rows: int
     return top, left, (ys - top)[:, None], (xs - left)[:, None]
 
 
-def _sample(thumbnail: np.ndarray, windows: Sequence[Window], aspect: float) -> np.ndarray:
-    """W x G x G x 3: the thumbnail seen through each window."""
-    return _sample_stack(thumbnail[None], windows, aspect)[0]
+def _sample(thumbnail: np.ndarray, windows: Sequence[Window], aspect: float, grid: int = LAYOUT_GRID) -> np.ndarray:
+    """W x G x G (x channels): the thumbnail seen through each window."""
+    return _sample_stack(thumbnail[None], windows, aspect, grid)[0]
 
 
-def _sample_stack(thumbnails: np.ndarray, windows: Sequence[Window], aspect: float) -> np.ndarray:
-    """N x W x G x G x 3: N thumbnails of one shape and aspect, each seen through every window."""
+def _sample_stack(thumbnails: np.ndarray, windows: Sequence[Window], aspect: float, grid: int = LAYOUT_GRID
+                  ) -> np.ndarray:
+    """N x W x G x G (x channels): N thumbnails of one shape and aspect, each seen through every window."""
     rows, cols = thumbnails.shape[1:3]
-    top, left, fy, fx = _window_sampler(tuple(windows), round(float(aspect), 4), rows, cols)
+    top, left, fy, fx = _window_sampler(tuple(windows), round(float(aspect), 4), rows, cols, grid)
+    if thumbnails.ndim == 3:                       # one channel: weights as flat as the points
+        fy, fx = fy[:, 0], fx[:, 0]
     below, right = np.minimum(top + 1, rows - 1), np.minimum(left + 1, cols - 1)
     values = ((thumbnails[:, top, left] * (1 - fx) + thumbnails[:, top, right] * fx) * (1 - fy)
               + (thumbnails[:, below, left] * (1 - fx) + thumbnails[:, below, right] * fx) * fy)
-    return values.reshape(len(thumbnails), len(windows), LAYOUT_GRID, LAYOUT_GRID, 3)
+    return values.reshape((len(thumbnails), len(windows), grid, grid) + thumbnails.shape[3:])
 
 
-def _sample_many(looks: PreparedLooks, indices: np.ndarray, windows_for: Callable[[float], Sequence[Window]]
-                 ) -> np.ndarray:
+def _sample_many(looks: PreparedLooks, indices: np.ndarray, windows_for: Callable[[float], Sequence[Window]],
+                 *, edges: bool = False) -> np.ndarray:
     """len(indices) * W x G x G x 3, image by image in ``indices`` order, each seen through
-    ``windows_for(its aspect)``. Images sharing a thumbnail shape and aspect (a camera's photos, an
-    image tool's squares) are sampled in one indexing operation: a book's thousand variations are a
-    handful of operations, not a thousand."""
+    ``windows_for(its aspect)`` (``edges``: the edge maps, EDGE_GRID x EDGE_GRID samples of one value).
+    Images sharing a thumbnail shape and aspect (a camera's photos, an image tool's squares) are sampled
+    in one indexing operation: a book's thousand variations are a handful of operations, not a thousand."""
+    thumbnails, grid = (looks.edges, EDGE_GRID) if edges else (looks.layouts, LAYOUT_GRID)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for position, index in enumerate(indices):
-        groups[(looks.layouts[index].shape, round(float(looks.aspect[index]), 4))].append(position)
+        groups[(thumbnails[index].shape, round(float(looks.aspect[index]), 4))].append(position)
     out = None
     for (_, aspect), positions in groups.items():
         windows = windows_for(aspect)
-        stack = np.stack([looks.layouts[indices[p]] for p in positions])
-        samples = _sample_stack(stack, windows, aspect)
+        stack = np.stack([thumbnails[indices[p]] for p in positions])
+        samples = _sample_stack(stack, windows, aspect, grid)
         if out is None:
             out = np.empty((len(indices),) + samples.shape[1:], dtype=samples.dtype)
         out[positions] = samples
     if out is None:
-        return np.empty((0, LAYOUT_GRID, LAYOUT_GRID, 3))
+        return np.empty((0, grid, grid) if edges else (0, grid, grid, 3))
     return out.reshape((-1,) + out.shape[2:])
+
+
+def edge_map(thumbnail: np.ndarray) -> np.ndarray:
+    """rows x cols edge strength of a Lab layout thumbnail: the gradient's length over L*, a* and b*
+    together, so a line between two regions of one lightness but different colours counts."""
+    gy, gx = np.gradient(thumbnail.astype(np.float32), axis=(0, 1))
+    return np.sqrt((gx * gx + gy * gy).sum(axis=2))      # float32: sampled through ~100 windows per source
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32 for the matrix products."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 1e-6).astype(np.float32)
+
+
+def _edge_vectors(samples: np.ndarray) -> np.ndarray:
+    """N x G x G edge samples -> zero-mean unit rows (a correlation)."""
+    rows = samples.reshape(samples.shape[0], -1)
+    return _unit_rows(rows - rows.mean(axis=1, keepdims=True))
 
 
 def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -315,14 +344,10 @@ def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     chroma = np.hypot(ab[..., 0], ab[..., 1])
     colour = (ab - ab.mean(axis=1, keepdims=True)).reshape(n, -1)     # a* and b* centred each on its own
 
-    def unit(rows: np.ndarray) -> np.ndarray:
-        norms = np.linalg.norm(rows, axis=1, keepdims=True)
-        return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 1e-6).astype(np.float32)
-
     def centred(rows: np.ndarray) -> np.ndarray:
         return rows - rows.mean(axis=1, keepdims=True)
 
-    return unit(centred(light)), unit(colour), unit(centred(chroma))
+    return _unit_rows(centred(light)), _unit_rows(colour), _unit_rows(centred(chroma))
 
 
 def _detail_weights(samples: np.ndarray) -> np.ndarray:
@@ -349,21 +374,19 @@ def _detail_correlation(weights: np.ndarray, probe_light: np.ndarray, source_lig
 
 
 def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilts
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Best correlation of each probe's whole frame with any window of each source: light, colour,
-    light where the probe has detail, and chroma."""
-    light = np.zeros((probes.size, sources.size))
-    colour = np.zeros((probes.size, sources.size))
-    detail = np.zeros((probes.size, sources.size))
-    chroma = np.zeros((probes.size, sources.size))
+    light where the probe has detail, chroma, and edges."""
+    light, colour, detail, chroma, edges = (np.zeros((probes.size, sources.size)) for _ in range(5))
     probe_rows = np.flatnonzero(probes.layout_ok)
     source_cols = np.flatnonzero(sources.layout_ok)
     if probe_rows.size == 0 or source_cols.size == 0:
-        return light, colour, detail, chroma
+        return light, colour, detail, chroma, edges
     whole = (Window(0.5, 0.5, 1.0, 1.0),)
     probe_samples = _sample_many(probes, probe_rows, lambda aspect: whole)
     probe_light, probe_colour, probe_chroma = _layout_vectors(probe_samples)
     probe_weights = _detail_weights(probe_samples)
+    probe_edges = _edge_vectors(_sample_many(probes, probe_rows, lambda aspect: whole, edges=True))
     buckets: dict[int, list[int]] = defaultdict(list)
     for position, row in enumerate(probe_rows):
         buckets[round(math.log(probes.aspect[row]) / ASPECT_BUCKET)].append(position)
@@ -371,11 +394,14 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
         probe_aspect = math.exp(bucket * ASPECT_BUCKET)
         # SOURCE_BLOCK sources at a time (the vectors are row by row): a source's float64 samples of every
         # window are ~1.7 MB, a book's 100 drawings' ~170 MB, where its float32 vectors are half as much.
-        per_block = [_layout_vectors(_sample_many(
-            sources, source_cols[start:start + LAYOUT_SOURCE_BLOCK],
-            lambda aspect: layout_windows(aspect, probe_aspect, scales, tilts)))
-            for start in range(0, source_cols.size, LAYOUT_SOURCE_BLOCK)]
-        source_light, source_colour, source_chroma = (np.concatenate(part) for part in zip(*per_block))
+        def windows_for(aspect: float) -> tuple[Window, ...]:
+            return layout_windows(aspect, probe_aspect, scales, tilts)
+
+        per_block = [_layout_vectors(_sample_many(sources, block, windows_for))
+                     + (_edge_vectors(_sample_many(sources, block, windows_for, edges=True)),)
+                     for block in (source_cols[start:start + LAYOUT_SOURCE_BLOCK]
+                                   for start in range(0, source_cols.size, LAYOUT_SOURCE_BLOCK))]
+        source_light, source_colour, source_chroma, source_edges = (np.concatenate(part) for part in zip(*per_block))
         windows_per_source = source_light.shape[0] // source_cols.size        # every source has as many windows
         # A block of probes at a time: each product is probes x every source window (~40 MB for 900
         # variations against 100 drawings), and the detail correlation holds six of them at once.
@@ -386,10 +412,12 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
             best_light = (probe_light[positions] @ source_light.T).reshape(shape).max(axis=2)
             best_colour = (probe_colour[positions] @ source_colour.T).reshape(shape).max(axis=2)
             best_chroma = (probe_chroma[positions] @ source_chroma.T).reshape(shape).max(axis=2)
+            best_edges = (probe_edges[positions] @ source_edges.T).reshape(shape).max(axis=2)
             best_detail = _detail_correlation(probe_weights[positions], probe_light[positions],
                                               source_light).reshape(shape).max(axis=2)
             light[np.ix_(rows, source_cols)] = np.clip(best_light, 0.0, 1.0)
             colour[np.ix_(rows, source_cols)] = np.clip(best_colour, 0.0, 1.0)
             detail[np.ix_(rows, source_cols)] = np.clip(best_detail, 0.0, 1.0)
             chroma[np.ix_(rows, source_cols)] = np.clip(best_chroma, 0.0, 1.0)
-    return light, colour, detail, chroma
+            edges[np.ix_(rows, source_cols)] = np.clip(best_edges, 0.0, 1.0)
+    return light, colour, detail, chroma, edges
