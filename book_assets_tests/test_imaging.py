@@ -9,6 +9,7 @@ import time
 import zlib
 from io import BytesIO
 from pathlib import Path
+from tempfile import NamedTemporaryFile
 
 import imagehash
 import numpy as np
@@ -659,3 +660,48 @@ def test_srgb_to_lab_reference_values():
 def test_hex_colour():
     assert hex_colour((255, 0, 16.4)) == "#ff0010"
     assert hex_colour(np.array([300.0, -5.0, 127.5])) == "#ff0080"
+
+
+# --------------------------------------------------------------------------------------------
+# the review thumbnail of a pass-through JPEG
+# --------------------------------------------------------------------------------------------
+
+
+def _thumbnail_before_validation_made_it(jpeg: bytes, px: int) -> bytes:
+    """The review thumbnail as the book step drew it before validation could hand one over."""
+    with Image.open(BytesIO(jpeg)) as image:
+        image.draft("RGB", (px, px))
+        small = image.convert("RGB")
+        small.thumbnail((px, px), Image.Resampling.LANCZOS)
+    return encode(small, "JPEG", quality=80)
+
+
+@pytest.mark.parametrize("size", [(3000, 2000), (2000, 3000), (1800, 1800), (1024, 768), (800, 600), (260, 200)])
+@pytest.mark.parametrize("extras", [{}, {"comment": b"from the class camera"}, {"xmp": XMP_PACKET.encode("utf-8")},
+                                    {"exif": Image.Exif().tobytes(), "dpi": (300, 300)}])
+def test_pass_through_jpeg_preview_is_the_thumbnail_of_its_print_copy_byte_for_byte(size, extras):
+    """``preview_jpeg`` (from validation's own draft decode) is what the review panel would draw from
+    the stored print copy; where that draw would decode at another scale there is none."""
+    from book_assets.core.review import thumbnail_jpeg_bytes
+
+    data = encode(drawing(size, seed=size[0]), "JPEG", quality=90, **extras)
+    result = analyse_image(data, review_px=200)
+    assert result.print_jpeg is not None and result.print_width == size[0]      # passed through
+    expected = _thumbnail_before_validation_made_it(result.print_jpeg, 200)
+    if result.preview_jpeg is not None:
+        assert result.preview_jpeg == expected
+    else:
+        # features decode 1800 px at 1/4 (450 px), the thumbnail at 1/8 (225 px); 1024 x 768 at 1/4 and 1/2
+        assert size in ((1800, 1800), (1024, 768))
+    assert analyse_image(data, review_px=200).features == analyse_image(data).features
+    assert analyse_image(data).preview_jpeg is None          # only when asked for
+    with NamedTemporaryFile(suffix=".jpg") as copy:          # the book step's own drawing: unchanged bytes
+        copy.write(result.print_jpeg)
+        copy.flush()
+        assert thumbnail_jpeg_bytes(copy.name, 200) == expected
+
+
+def test_no_preview_for_a_print_copy_made_anew():
+    for data in (encode(drawing((640, 480)), "PNG"), encode(drawing((640, 480)), "JPEG", progressive=True),
+                 encode(drawing((4000, 3000)), "JPEG")):
+        assert analyse_image(data, review_px=200).preview_jpeg is None
