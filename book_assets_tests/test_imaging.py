@@ -620,6 +620,19 @@ def test_shape_descriptors_of_real_pictures_equal_the_one_resize_per_window_form
         assert np.array_equal(structure_descriptors(small), _orientation_grids(_window_pixels_reference(small)))
 
 
+@pytest.mark.parametrize("size", [(256, 256), (200, 200), (256, 255), (255, 256)])
+def test_repeated_windows_computed_once_give_the_straightforward_descriptors(size):
+    """A square picture's squares are all its whole frame: computed once and copied, every row still
+    equals the straightforward form over all windows (noise, so any difference shows)."""
+    from book_assets.core.imaging.features import STRUCTURE_LENGTH, STRUCTURE_WINDOWS, structure_descriptors
+
+    small = Image.fromarray(np.random.default_rng(size[0] * size[1]).integers(0, 256, size=(size[1], size[0], 3),
+                                                                               dtype=np.uint8))
+    fast = structure_descriptors(small)
+    assert fast.shape == (len(STRUCTURE_WINDOWS), STRUCTURE_LENGTH)
+    assert np.array_equal(fast, _orientation_grids_reference(_window_pixels_reference(small)))
+
+
 def test_jpeg_features_come_from_a_draft_decode(monkeypatch: pytest.MonkeyPatch):
     drafts: list[tuple] = []
     original_draft = JpegImagePlugin.JpegImageFile.draft
