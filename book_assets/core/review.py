@@ -100,9 +100,7 @@ def _relative(book_folder: str, key: str) -> str:
 
 
 THUMBNAIL_FORMAT = 1             # bump when thumbnail_jpeg_bytes changes, so no stale cached thumbnail is reused
-
-
-THUMBNAIL_QUALITY = 80
+THUMBNAIL_QUALITY = 80           # JPEG quality of a review thumbnail (validation makes some of them, with this)
 
 
 def thumbnail_jpeg_bytes(path: str, px: int = REVIEW_THUMBNAIL_PX) -> bytes:
