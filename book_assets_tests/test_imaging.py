@@ -9,6 +9,7 @@ import time
 import zlib
 from io import BytesIO
 from pathlib import Path
+from tempfile import NamedTemporaryFile
 
 import imagehash
 import numpy as np
@@ -619,6 +620,19 @@ def test_shape_descriptors_of_real_pictures_equal_the_one_resize_per_window_form
         assert np.array_equal(structure_descriptors(small), _orientation_grids(_window_pixels_reference(small)))
 
 
+@pytest.mark.parametrize("size", [(256, 256), (200, 200), (256, 255), (255, 256)])
+def test_repeated_windows_computed_once_give_the_straightforward_descriptors(size):
+    """A square picture's squares are all its whole frame: computed once and copied, every row still
+    equals the straightforward form over all windows (noise, so any difference shows)."""
+    from book_assets.core.imaging.features import STRUCTURE_LENGTH, STRUCTURE_WINDOWS, structure_descriptors
+
+    small = Image.fromarray(np.random.default_rng(size[0] * size[1]).integers(0, 256, size=(size[1], size[0], 3),
+                                                                               dtype=np.uint8))
+    fast = structure_descriptors(small)
+    assert fast.shape == (len(STRUCTURE_WINDOWS), STRUCTURE_LENGTH)
+    assert np.array_equal(fast, _orientation_grids_reference(_window_pixels_reference(small)))
+
+
 def test_jpeg_features_come_from_a_draft_decode(monkeypatch: pytest.MonkeyPatch):
     drafts: list[tuple] = []
     original_draft = JpegImagePlugin.JpegImageFile.draft
@@ -659,3 +673,48 @@ def test_srgb_to_lab_reference_values():
 def test_hex_colour():
     assert hex_colour((255, 0, 16.4)) == "#ff0010"
     assert hex_colour(np.array([300.0, -5.0, 127.5])) == "#ff0080"
+
+
+# --------------------------------------------------------------------------------------------
+# the review thumbnail of a pass-through JPEG
+# --------------------------------------------------------------------------------------------
+
+
+def _thumbnail_before_validation_made_it(jpeg: bytes, px: int) -> bytes:
+    """The review thumbnail as the book step drew it before validation could hand one over."""
+    with Image.open(BytesIO(jpeg)) as image:
+        image.draft("RGB", (px, px))
+        small = image.convert("RGB")
+        small.thumbnail((px, px), Image.Resampling.LANCZOS)
+    return encode(small, "JPEG", quality=80)
+
+
+@pytest.mark.parametrize("size", [(3000, 2000), (2000, 3000), (1800, 1800), (1024, 768), (800, 600), (260, 200)])
+@pytest.mark.parametrize("extras", [{}, {"comment": b"from the class camera"}, {"xmp": XMP_PACKET.encode("utf-8")},
+                                    {"exif": Image.Exif().tobytes(), "dpi": (300, 300)}])
+def test_pass_through_jpeg_preview_is_the_thumbnail_of_its_print_copy_byte_for_byte(size, extras):
+    """``preview_jpeg`` (from validation's own draft decode) is what the review panel would draw from
+    the stored print copy; where that draw would decode at another scale there is none."""
+    from book_assets.core.review import thumbnail_jpeg_bytes
+
+    data = encode(drawing(size, seed=size[0]), "JPEG", quality=90, **extras)
+    result = analyse_image(data, review_px=200)
+    assert result.print_jpeg is not None and result.print_width == size[0]      # passed through
+    expected = _thumbnail_before_validation_made_it(result.print_jpeg, 200)
+    if result.preview_jpeg is not None:
+        assert result.preview_jpeg == expected
+    else:
+        # features decode 1800 px at 1/4 (450 px), the thumbnail at 1/8 (225 px); 1024 x 768 at 1/4 and 1/2
+        assert size in ((1800, 1800), (1024, 768))
+    assert analyse_image(data, review_px=200).features == analyse_image(data).features
+    assert analyse_image(data).preview_jpeg is None          # only when asked for
+    with NamedTemporaryFile(suffix=".jpg") as copy:          # the book step's own drawing: unchanged bytes
+        copy.write(result.print_jpeg)
+        copy.flush()
+        assert thumbnail_jpeg_bytes(copy.name, 200) == expected
+
+
+def test_no_preview_for_a_print_copy_made_anew():
+    for data in (encode(drawing((640, 480)), "PNG"), encode(drawing((640, 480)), "JPEG", progressive=True),
+                 encode(drawing((4000, 3000)), "JPEG")):
+        assert analyse_image(data, review_px=200).preview_jpeg is None

@@ -11,7 +11,6 @@ DOM text nodes only, so nothing from an upload is ever read as markup.
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
@@ -19,7 +18,10 @@ from enum import StrEnum
 from PIL import Image
 
 from .contracts import Layout, Pairing, runner_up_probability
+from .derived import input_digest
+from .imaging.decode import small_jpeg
 from .pairing import SIGNAL_OVERRIDE, Pair, PairStatus
+from .store import ObjectStore
 from .story import BookConfig
 from .story.config import normalize_drawing_path
 
@@ -98,17 +100,22 @@ def _relative(book_folder: str, key: str) -> str:
 
 
 THUMBNAIL_FORMAT = 1             # bump when thumbnail_jpeg_bytes changes, so no stale cached thumbnail is reused
+THUMBNAIL_QUALITY = 80           # JPEG quality of a review thumbnail (validation makes some of them, with this)
 
 
 def thumbnail_jpeg_bytes(path: str, px: int = REVIEW_THUMBNAIL_PX) -> bytes:
-    """A small JPEG of an image file (draft decoding keeps a big JPEG cheap)."""
+    """A small JPEG of an image file (draft decoding keeps a big JPEG cheap). Validation makes the
+    same bytes from its own decode of a pass-through JPEG (``analyse_image``'s ``review_px``)."""
     with Image.open(path) as image:
         image.draft("RGB", (px, px))
-        small = image.convert("RGB")
-        small.thumbnail((px, px), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    small.save(buffer, "JPEG", quality=80)
-    return buffer.getvalue()
+        return small_jpeg(image, px, THUMBNAIL_QUALITY)
+
+
+def review_thumbnail_key(store: ObjectStore, print_copy: str) -> str:
+    """Where a print copy's review thumbnail is kept: print copies are content-addressed, so the key
+    names the pixels."""
+    inputs = {"format": THUMBNAIL_FORMAT, "px": REVIEW_THUMBNAIL_PX, "print_copy": print_copy}
+    return store.work_key("review-thumbnails", f"{input_digest(inputs)}.jpg")
 
 
 def thumbnail_jpeg(path: str, px: int = REVIEW_THUMBNAIL_PX) -> str:

@@ -8,7 +8,8 @@ from PIL import Image, ImageOps
 
 from .decode import (
     check_dimensions, check_png_chunks, downscaled, encode_print_jpeg, exif_orientation, load_checked, open_checked,
-    passes_through, pillow_warnings, print_copy, shrink_on_decode, strip_jpeg_metadata, to_srgb,
+    passes_through, pillow_warnings, print_copy, same_draft_decode, shrink_on_decode, small_jpeg, strip_jpeg_metadata,
+    to_srgb,
 )
 from .features import FEATURE_SIDE, ImageFeatures, features_of
 from .provenance import image_provenance
@@ -23,6 +24,9 @@ class AnalysedImage:
     print_width: int = 0
     print_height: int = 0
     print_file: str = ""             # or the print copy in this local file instead (from a worker process)
+    # A pass-through JPEG's small preview (``small_jpeg``, ``review_px`` a side) made from the decode done
+    # here, when decoding its print copy for that preview would give the same pixels; else None.
+    preview_jpeg: bytes | None = None
 
     @property
     def print_size(self) -> int:
@@ -31,19 +35,25 @@ class AnalysedImage:
 
 
 def analyse_image(
-    data: bytes, limits: ImageLimits = ImageLimits(), *, want_print_copy: bool = True
+    data: bytes, limits: ImageLimits = ImageLimits(), *, want_print_copy: bool = True, review_px: int = 0,
+    review_quality: int = 80,
 ) -> AnalysedImage:
     """Validate one upload and describe it; raise ``ImageRejected`` if it cannot go in the book.
 
     Features come from a ~256 px decode (a JPEG ``draft`` decode, else a downscale of the one
     full decode), so they are the same whether or not a print copy is asked for — the cache
     keyed by content hash stays consistent.
+
+    With ``review_px``, a JPEG that goes to print as it is also gets ``preview_jpeg``: the review
+    panel's thumbnail of its print copy, byte for byte, from the draft decode done here, so the
+    book step does not decode the (often 10-megapixel) file a second time for it.
     """
     with pillow_warnings():
-        return _analyse(bytes(data), limits, want_print_copy)
+        return _analyse(bytes(data), limits, want_print_copy, review_px, review_quality)
 
 
-def _analyse(data: bytes, limits: ImageLimits, want_print_copy: bool) -> AnalysedImage:
+def _analyse(data: bytes, limits: ImageLimits, want_print_copy: bool, review_px: int,
+             review_quality: int) -> AnalysedImage:
     check_file_size(len(data), limits)
     fmt = accepted_format(data)
     im = open_checked(data, fmt)
@@ -82,8 +92,11 @@ def _analyse(data: bytes, limits: ImageLimits, want_print_copy: bool) -> Analyse
     if not want_print_copy:
         return AnalysedImage(features=features, print_jpeg=None)
     if passes_through(im, source_mode, (width, height), orientation, frames, limits):
-        return AnalysedImage(features=features, print_jpeg=strip_jpeg_metadata(data),
-                             print_width=width, print_height=height)
+        print_jpeg = strip_jpeg_metadata(data)
+        preview = (small_jpeg(im, review_px, review_quality)
+                   if review_px and same_draft_decode(print_jpeg, im, review_px) else None)
+        return AnalysedImage(features=features, print_jpeg=print_jpeg, print_width=width, print_height=height,
+                             preview_jpeg=preview)
     printable = print_copy(data, fmt, working, orientation, limits)
     return AnalysedImage(
         features=features,

@@ -426,6 +426,25 @@ def encode_print_jpeg(printable: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def small_jpeg(decoded: Image.Image, px: int, quality: int) -> bytes:
+    """A JPEG of ``decoded`` at most ``px`` a side (LANCZOS). comment=b"": the bytes never depend on
+    a text comment the source carried, so one made from an upload's own decode equals one made from
+    its print copy (which has none)."""
+    small = decoded.convert("RGB")
+    small.thumbnail((px, px), Image.Resampling.LANCZOS)
+    buffer = BytesIO()
+    small.save(buffer, "JPEG", quality=quality, comment=b"")
+    return buffer.getvalue()
+
+
+def same_draft_decode(data: bytes, decoded: Image.Image, px: int) -> bool:
+    """True when a JPEG ``draft("RGB", (px, px))`` of ``data`` decodes at the scale ``decoded`` was
+    decoded at (its pixels then are the ones that decode would give): a header-only probe."""
+    with Image.open(BytesIO(data), formats=["JPEG"]) as probe:
+        probe.draft("RGB", (px, px))
+        return probe.size == decoded.size and probe.mode == decoded.mode
+
+
 # JPEG segments a pass-through print copy keeps: the JFIF header (APP0), the ICC profile (APP2) and
 # Adobe's colour-transform flag (APP14), which decide how the pixels decode. Everything else before
 # the picture data (EXIF with GPS and camera details, XMP, IPTC, comments) is private or unused.

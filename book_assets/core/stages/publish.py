@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..contracts import Inventory, Layout, Pairing, PublishedBook, Validation, runner_up_probability
 from ..cover import front_cover_png, render_cover
-from ..derived import input_digest, read_or_make
+from ..derived import read_or_make
 from ..editions import (Edition, Switch, edition_files, edition_id, edition_prefix, make_current, prune_editions,
                         read_current, remove_edition, status_key, write_unless_newer)
 from ..inventory import Role
@@ -32,8 +32,7 @@ from ..problems import Problem, by_page, first_of
 from ..page_images import page_images
 from ..render import RenderStats, render_pdf
 from ..report import BookReport, page_entries, unaccounted
-from ..review import (REVIEW_THUMBNAIL_PX, THUMBNAIL_FORMAT, ReviewPanel, review_images, review_panel,
-                      thumbnail_jpeg_bytes)
+from ..review import ReviewPanel, review_images, review_panel, review_thumbnail_key, thumbnail_jpeg_bytes
 from ..store import LocalCopies, ObjectStore
 from ..timing import ms_since
 
@@ -189,13 +188,6 @@ class ReviewBuild:
     panel: ReviewPanel
     thumbnails_reused: int      # read back from the work area: their print copies did not change
     thumbnails_drawn: int       # drawn from print copies in this build
-
-
-def review_thumbnail_key(store: ObjectStore, print_copy: str) -> str:
-    """Where a print copy's review thumbnail is kept: print copies are content-addressed, so the key
-    names the pixels."""
-    inputs = {"format": THUMBNAIL_FORMAT, "px": REVIEW_THUMBNAIL_PX, "print_copy": print_copy}
-    return store.work_key("review-thumbnails", f"{input_digest(inputs)}.jpg")
 
 
 def review_of(book_id: str, validation: Validation, pairing: Pairing, layout: Layout,
