@@ -300,9 +300,9 @@ def structure_descriptors(small: Image.Image) -> np.ndarray:
 
 
 class _WindowResizer:
-    """``small.resize((STRUCTURE_SIDE,) * 2, BOX, box=box)`` for many boxes, pixel for pixel, in a third
-    less time: a box asked for again (the squares of a square picture are all the whole frame) is
-    resized once, and the horizontal pass is shared by every box of the same x range.
+    """``small.resize((STRUCTURE_SIDE,) * 2, BOX, box=box)`` for many boxes, pixel for pixel, in less
+    time: the horizontal pass is shared by every box of the same x range (``structure_descriptors``
+    asks for each distinct box once).
 
     Pillow resizes in two passes into an 8-bit intermediate; each row's horizontal pass is independent
     of the others and the vertical pass's weights depend only on the source height and the y range, so
@@ -315,14 +315,8 @@ class _WindowResizer:
         self.small = small
         self.share_columns = small.width >= small.height
         self._columns: dict[tuple[float, float], Image.Image] = {}
-        self._done: dict[tuple[float, float, float, float], np.ndarray] = {}
 
     def __call__(self, box: tuple[float, float, float, float]) -> np.ndarray:
-        if box not in self._done:
-            self._done[box] = self._resize(box)
-        return self._done[box]
-
-    def _resize(self, box: tuple[float, float, float, float]) -> np.ndarray:
         side, small = STRUCTURE_SIDE, self.small
         if not self.share_columns:
             return np.asarray(small.resize((side, side), Image.Resampling.BOX, box=box))
