@@ -19,7 +19,10 @@ from book_assets.core.imaging import (
     structure_descriptors,
 )
 from book_assets.core.looks import (
+    ASPECT_BUCKET,
+    CENTRE_RADIUS,
     EDGE_GRID,
+    LAYOUT_GRID,
     LOOK_CHANNELS,
     PreparedLooks,
     Window,
@@ -225,3 +228,81 @@ def test_edge_maps_sharing_a_shape_are_sampled_together_exactly_as_one_by_one():
     one_by_one = np.concatenate([_sample(looks.edges[i], windows, looks.aspect[i], EDGE_GRID) for i in order])
     assert together.shape == (len(order) * len(windows), EDGE_GRID, EDGE_GRID)
     np.testing.assert_array_equal(together, one_by_one)
+
+
+def _on_new_background(img: Image.Image, seed: int) -> Image.Image:
+    """The centre kept (a soft disc a third of the frame across) on a new vertical gradient."""
+    rng = np.random.default_rng(seed + 500)
+    width, height = img.size
+    down, across = np.mgrid[0:height, 0:width]
+    keep = np.clip((1.15 - np.hypot(across / width - 0.5, down / height - 0.5) / 0.33) / 0.3, 0.0, 1.0)[..., None]
+    top, bottom = rng.uniform(40, 255, 3), rng.uniform(40, 255, 3)
+    ground = top + (bottom - top) * (down / height)[..., None]
+    return Image.fromarray((np.asarray(img, dtype=np.float64) * keep + ground * (1 - keep)).astype(np.uint8))
+
+
+def test_the_centre_channels_judge_a_subject_set_on_a_new_background_by_the_subject():
+    """Set on a new gradient, a picture's whole-frame colour layout is mostly the gradient's: it picks
+    the wrong source for most; the centre disc still shows the subject and picks every one right."""
+    seeds = range(20, 26)
+    sources = PreparedLooks([_features(_scene(seed)) for seed in seeds])
+    probes = PreparedLooks([_features(_on_new_background(_scene(seed), seed)) for seed in seeds])
+    channels = look_channels(probes, sources)
+    right = list(range(len(seeds)))
+    assert list(channels[:, :, LOOK_CHANNELS.index("centre_colour")].argmax(axis=1)) == right
+    assert sum(channels[:, :, LOOK_CHANNELS.index("layout_colour")].argmax(axis=1) == right) <= 2
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    return float(a @ b / np.sqrt((a @ a) * (b @ b)))
+
+
+@pytest.mark.parametrize("source_seed", [7, 8])          # the probe's own source, and another picture
+def test_layout_channels_are_read_at_the_window_where_light_colour_and_edges_agree_best(source_seed):
+    """Worked out window by window with plain Pearson correlations: the pair's window is the one with the
+    largest light + colour + edges (each floored at 0), and the layout channels are the values there; the
+    centre channels are each their own best over the windows, on the samples inside the centre disc."""
+    probe_img = _scene(7).crop((60, 40, 420, 310)).resize((480, 360))
+    source_img = _scene(source_seed)
+    probe, source = PreparedLooks([_features(probe_img)]), PreparedLooks([_features(source_img)])
+    channels = look_channels(probe, source)[0, 0]
+    whole = [Window(0.5, 0.5, 1.0, 1.0)]
+    bucketed = np.exp(round(np.log(probe.aspect[0]) / ASPECT_BUCKET) * ASPECT_BUCKET)   # probes of near aspects share windows
+    windows = layout_windows(source.aspect[0], bucketed)
+    p_lab = _sample(probe.layouts[0], whole, probe.aspect[0])[0].reshape(-1, 3)
+    p_edges = _sample(probe.edges[0], whole, probe.aspect[0], EDGE_GRID)[0].ravel()
+    s_lab = _sample(source.layouts[0], windows, source.aspect[0]).reshape(len(windows), -1, 3)
+    s_edges = _sample(source.edges[0], windows, source.aspect[0], EDGE_GRID).reshape(len(windows), -1)
+
+    def colour(p: np.ndarray, s: np.ndarray) -> float:       # a* and b* centred each on its own
+        p, s = (np.concatenate([x[:, 1] - x[:, 1].mean(), x[:, 2] - x[:, 2].mean()]) for x in (p, s))
+        return float(p @ s / np.sqrt((p @ p) * (s @ s)))
+
+    def chroma(x: np.ndarray) -> np.ndarray:
+        return np.hypot(x[:, 1], x[:, 2])
+
+    def disc(grid: int) -> np.ndarray:
+        u = (np.arange(grid) + 0.5) / grid - 0.5
+        return np.array([np.hypot(x, y) <= CENTRE_RADIUS for y in u for x in u])
+
+    light = [_pearson(p_lab[:, 0], s[:, 0]) for s in s_lab]
+    colours = [colour(p_lab, s) for s in s_lab]
+    edges = [_pearson(p_edges, s) for s in s_edges]
+    joint = np.maximum(light, 0) + np.maximum(colours, 0) + np.maximum(edges, 0)
+    best = int(np.argmax(joint))
+    assert joint[best] - np.sort(joint)[-2] > 1e-3            # one clear window, so float32 cannot tip it
+    expected = {
+        "layout": light[best], "layout_colour": colours[best], "layout_edges": edges[best],
+        "layout_chroma": _pearson(chroma(p_lab), chroma(s_lab[best])),
+        "centre": max(_pearson(p_lab[disc(LAYOUT_GRID), 0], s[disc(LAYOUT_GRID), 0]) for s in s_lab),
+        "centre_colour": max(colour(p_lab[disc(LAYOUT_GRID)], s[disc(LAYOUT_GRID)]) for s in s_lab),
+        "centre_chroma": max(_pearson(chroma(p_lab[disc(LAYOUT_GRID)]), chroma(s[disc(LAYOUT_GRID)])) for s in s_lab),
+        "centre_edges": max(_pearson(p_edges[disc(EDGE_GRID)], s[disc(EDGE_GRID)]) for s in s_edges),
+    }
+    for name, value in expected.items():
+        assert channels[LOOK_CHANNELS.index(name)] == pytest.approx(min(max(value, 0.0), 1.0), abs=1e-4), name
+    if source_seed == 7:        # its own source: every correlation is best at one window, the reframe's
+        assert channels[LOOK_CHANNELS.index("layout")] > 0.85
+    else:                       # another picture: some correlation is best elsewhere, and is not read there
+        assert max(max(light) - light[best], max(colours) - colours[best], max(edges) - edges[best]) > 0.01

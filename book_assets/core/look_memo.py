@@ -24,7 +24,7 @@ import numpy as np
 from .derived import input_digest
 from .look_model import LookModel
 
-LOOK_MEMO_FORMAT = 2        # bump when looks.py changes what a pair scores, so no stale memo is used
+LOOK_MEMO_FORMAT = 3        # bump when looks.py changes what a pair scores, so no stale memo is used
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,12 @@ does to a drawing, so pairing combines them with weights fitted on labelled corp
   the probe has detail, so a subject set on a new plain or gradient background is judged on itself.
   ``layout_edges``: where the big shapes meet (edge strength over light and colour, on a finer grid),
   through the same windows. An outline-only drawing has next to no big shapes of its own, but its lines
-  lie where the photo-like rendition's regions meet.
+  lie where the photo-like rendition's regions meet. These five are read at one window per pair, the
+  one where light, colour and edges agree best together: a true pair agrees at the window that shows
+  what the variation shows, where a wrong drawing's best window for light is rarely its best for colour;
+- ``centre`` / ``centre_colour`` / ``centre_chroma`` / ``centre_edges``: the same correlations over the
+  centre disc of the frame only (about half of it), each at its best window: a subject kept and set on a
+  new background, or a reframe that cut the edges away, is judged where the subject is.
 """
 from __future__ import annotations
 
@@ -43,7 +48,7 @@ from .imaging import (
 )
 
 LOOK_CHANNELS = ("shape", "contain", "contained_in", "hash", "colour", "layout", "layout_colour", "layout_detail",
-                 "layout_chroma", "layout_edges")
+                 "layout_chroma", "layout_edges", "centre", "centre_colour", "centre_chroma", "centre_edges")
 FALLBACK_CHANNELS = ("hash", "colour")   # images described before shape and layout features existed
 
 HASH_UNRELATED_BITS = 24.0
@@ -55,6 +60,7 @@ LAYOUT_TILTS = (-14.0, -7.0, 7.0, 14.0)
 # Between the variations of one book (the sibling pass: every variation against every other) only
 # whole frames and their mirrors are compared, so a book of 1,000 variations stays a matter of a second.
 SIBLING_LAYOUT_SCALES = ((1.0, 1),)
+CENTRE_RADIUS = 0.4                       # the centre disc, in frame widths and heights: about half the frame
 DETAIL_FLOOR = 0.5                        # L* units per sample: smooth areas still count a little
 ASPECT_BUCKET = 0.05                      # probes whose log aspect ratios differ less share windows
 LAYOUT_PROBE_BLOCK = 128                  # probes scored against the sources' windows at once (bounds memory)
@@ -117,11 +123,10 @@ def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: boo
     same, contain, contained_in = _shape_likeness(probes, sources, whole_frames_only=sibling)
     hash_sim = _hash_likeness(probes, sources)
     colour = _colour_similarity(probes, sources)
-    layout, layout_colour, layout_detail, layout_chroma, layout_edges = _layout_likeness(
-        probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES, () if sibling else LAYOUT_TILTS)
+    layouts = _layout_likeness(probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES,
+                               () if sibling else LAYOUT_TILTS)
     by_name = {"shape": same, "contain": contain, "contained_in": contained_in, "hash": hash_sim,
-               "colour": colour, "layout": layout, "layout_colour": layout_colour, "layout_detail": layout_detail,
-               "layout_chroma": layout_chroma, "layout_edges": layout_edges}
+               "colour": colour, **layouts}
     return np.stack([by_name[name] for name in LOOK_CHANNELS], axis=2)
 
 
@@ -373,51 +378,80 @@ def _detail_correlation(weights: np.ndarray, probe_light: np.ndarray, source_lig
     return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 1e-6)
 
 
-def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilts
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Best correlation of each probe's whole frame with any window of each source: light, colour,
-    light where the probe has detail, chroma, and edges."""
-    light, colour, detail, chroma, edges = (np.zeros((probes.size, sources.size)) for _ in range(5))
+LAYOUT_CORRELATIONS = ("light", "colour", "chroma", "edges")
+JOINT_WINDOW_BY = ("light", "colour", "edges")   # the correlations whose sum picks a pair's one window
+
+
+@lru_cache(maxsize=8)
+def _centre_points(grid: int) -> np.ndarray:
+    """Which of a grid x grid window's samples (row by row) lie in the centre disc of the frame."""
+    u = (np.arange(grid) + 0.5) / grid - 0.5
+    across, down = np.meshgrid(u, u)
+    return (np.hypot(across, down) <= CENTRE_RADIUS).ravel()
+
+
+def _correlation_rows(samples: np.ndarray, edge_samples: np.ndarray) -> dict[str, np.ndarray]:
+    """Zero-mean unit rows of N windows' samples: light, colour, chroma and edges over the whole window
+    (LAYOUT_CORRELATIONS) and over its centre disc (``centre_`` + the same names)."""
+    n = samples.shape[0]
+    light, colour, chroma = _layout_vectors(samples)
+    centre = samples.reshape(n, -1, 3)[:, _centre_points(samples.shape[1])]
+    centre_light, centre_colour, centre_chroma = _layout_vectors(centre)
+    return {"light": light, "colour": colour, "chroma": chroma, "edges": _edge_vectors(edge_samples),
+            "centre_light": centre_light, "centre_colour": centre_colour, "centre_chroma": centre_chroma,
+            "centre_edges": _edge_vectors(edge_samples.reshape(n, -1)[:, _centre_points(edge_samples.shape[1])])}
+
+
+# look channel <- correlation: read at the pair's joint window, and at each correlation's own best window
+_AT_JOINT_WINDOW = {"layout": "light", "layout_colour": "colour", "layout_chroma": "chroma", "layout_edges": "edges",
+                    "layout_detail": "detail"}
+_AT_OWN_BEST_WINDOW = {"centre": "centre_light", "centre_colour": "centre_colour", "centre_chroma": "centre_chroma",
+                       "centre_edges": "centre_edges"}
+LAYOUT_CHANNELS = tuple(_AT_JOINT_WINDOW) + tuple(_AT_OWN_BEST_WINDOW)
+
+
+def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilts) -> dict[str, np.ndarray]:
+    """LAYOUT_CHANNELS, each P x S: correlations of each probe's whole frame with windows of each source.
+    Light, colour, light where the probe has detail, chroma and edges are read at one window per pair
+    (where light, colour and edges agree best together); the centre-disc correlations each at their best."""
+    out = {name: np.zeros((probes.size, sources.size)) for name in LAYOUT_CHANNELS}
     probe_rows = np.flatnonzero(probes.layout_ok)
     source_cols = np.flatnonzero(sources.layout_ok)
     if probe_rows.size == 0 or source_cols.size == 0:
-        return light, colour, detail, chroma, edges
+        return out
     whole = (Window(0.5, 0.5, 1.0, 1.0),)
     probe_samples = _sample_many(probes, probe_rows, lambda aspect: whole)
-    probe_light, probe_colour, probe_chroma = _layout_vectors(probe_samples)
+    probe = _correlation_rows(probe_samples, _sample_many(probes, probe_rows, lambda aspect: whole, edges=True))
     probe_weights = _detail_weights(probe_samples)
-    probe_edges = _edge_vectors(_sample_many(probes, probe_rows, lambda aspect: whole, edges=True))
     buckets: dict[int, list[int]] = defaultdict(list)
     for position, row in enumerate(probe_rows):
         buckets[round(math.log(probes.aspect[row]) / ASPECT_BUCKET)].append(position)
     for bucket, in_bucket in buckets.items():
         probe_aspect = math.exp(bucket * ASPECT_BUCKET)
-        # SOURCE_BLOCK sources at a time (the vectors are row by row): a source's float64 samples of every
-        # window are ~1.7 MB, a book's 100 drawings' ~170 MB, where its float32 vectors are half as much.
+        # SOURCE_BLOCK sources at a time (the rows are window by window): a source's float64 samples of every
+        # window are ~1.7 MB, a book's 100 drawings' ~170 MB, where its float32 rows are half as much.
         def windows_for(aspect: float) -> tuple[Window, ...]:
             return layout_windows(aspect, probe_aspect, scales, tilts)
 
-        per_block = [_layout_vectors(_sample_many(sources, block, windows_for))
-                     + (_edge_vectors(_sample_many(sources, block, windows_for, edges=True)),)
+        per_block = [_correlation_rows(_sample_many(sources, block, windows_for),
+                                       _sample_many(sources, block, windows_for, edges=True))
                      for block in (source_cols[start:start + LAYOUT_SOURCE_BLOCK]
                                    for start in range(0, source_cols.size, LAYOUT_SOURCE_BLOCK))]
-        source_light, source_colour, source_chroma, source_edges = (np.concatenate(part) for part in zip(*per_block))
-        windows_per_source = source_light.shape[0] // source_cols.size        # every source has as many windows
-        # A block of probes at a time: each product is probes x every source window (~40 MB for 900
-        # variations against 100 drawings), and the detail correlation holds six of them at once.
+        source = {name: np.concatenate([rows[name] for rows in per_block]) for name in per_block[0]}
+        windows_per_source = source["light"].shape[0] // source_cols.size     # every source has as many windows
+        # A block of probes at a time: each correlation is probes x every source window (~6 MB for 128
+        # probes against 100 drawings' ~120 windows), and nine of them are held at once.
         for start in range(0, len(in_bucket), LAYOUT_PROBE_BLOCK):
             positions = in_bucket[start:start + LAYOUT_PROBE_BLOCK]
-            rows = probe_rows[positions]
+            cells = np.ix_(probe_rows[positions], source_cols)
             shape = (len(positions), source_cols.size, windows_per_source)
-            best_light = (probe_light[positions] @ source_light.T).reshape(shape).max(axis=2)
-            best_colour = (probe_colour[positions] @ source_colour.T).reshape(shape).max(axis=2)
-            best_chroma = (probe_chroma[positions] @ source_chroma.T).reshape(shape).max(axis=2)
-            best_edges = (probe_edges[positions] @ source_edges.T).reshape(shape).max(axis=2)
-            best_detail = _detail_correlation(probe_weights[positions], probe_light[positions],
-                                              source_light).reshape(shape).max(axis=2)
-            light[np.ix_(rows, source_cols)] = np.clip(best_light, 0.0, 1.0)
-            colour[np.ix_(rows, source_cols)] = np.clip(best_colour, 0.0, 1.0)
-            detail[np.ix_(rows, source_cols)] = np.clip(best_detail, 0.0, 1.0)
-            chroma[np.ix_(rows, source_cols)] = np.clip(best_chroma, 0.0, 1.0)
-            edges[np.ix_(rows, source_cols)] = np.clip(best_edges, 0.0, 1.0)
-    return light, colour, detail, chroma, edges
+            by_window = {name: np.maximum((probe[name][positions] @ source[name].T).reshape(shape), 0.0)
+                         for name in source}
+            by_window["detail"] = np.maximum(_detail_correlation(
+                probe_weights[positions], probe["light"][positions], source["light"]).reshape(shape), 0.0)
+            joint = sum(by_window[name] for name in JOINT_WINDOW_BY).argmax(axis=2)[:, :, None]
+            for channel, name in _AT_JOINT_WINDOW.items():
+                out[channel][cells] = np.minimum(np.take_along_axis(by_window[name], joint, axis=2)[:, :, 0], 1.0)
+            for channel, name in _AT_OWN_BEST_WINDOW.items():
+                out[channel][cells] = np.minimum(by_window[name].max(axis=2), 1.0)
+    return out
