@@ -119,15 +119,17 @@ class PreparedLooks:
 
 def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: bool = False) -> np.ndarray:
     """P x S x len(LOOK_CHANNELS) similarities (0..1; 0 where a feature is missing); ``sibling``: whole
-    frames and mirrors only (variation against variation)."""
-    same, contain, contained_in = _shape_likeness(probes, sources, whole_frames_only=sibling)
-    hash_sim = _hash_likeness(probes, sources)
-    colour = _colour_similarity(probes, sources)
-    layouts = _layout_likeness(probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES,
-                               () if sibling else LAYOUT_TILTS)
-    by_name = {"shape": same, "contain": contain, "contained_in": contained_in, "hash": hash_sim,
-               "colour": colour, **layouts}
-    return np.stack([by_name[name] for name in LOOK_CHANNELS], axis=2)
+    frames and mirrors only (variation against variation). Each channel is written straight into the
+    one array: a book's sibling pass (1,000 x 1,000 pairs) holds it once, not once more per channel."""
+    channels = np.zeros((probes.size, sources.size, len(LOOK_CHANNELS)))
+    column = {name: channels[:, :, index] for index, name in enumerate(LOOK_CHANNELS)}
+    column["shape"][:], column["contain"][:], column["contained_in"][:] = _shape_likeness(
+        probes, sources, whole_frames_only=sibling)
+    column["hash"][:] = _hash_likeness(probes, sources)
+    column["colour"][:] = _colour_similarity(probes, sources)
+    _layout_likeness(probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES,
+                     () if sibling else LAYOUT_TILTS, out={name: column[name] for name in LAYOUT_CHANNELS})
+    return channels
 
 
 def fallback_channels(channels: np.ndarray) -> np.ndarray:
@@ -410,11 +412,14 @@ _AT_OWN_BEST_WINDOW = {"centre": "centre_light", "centre_colour": "centre_colour
 LAYOUT_CHANNELS = tuple(_AT_JOINT_WINDOW) + tuple(_AT_OWN_BEST_WINDOW)
 
 
-def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilts) -> dict[str, np.ndarray]:
-    """LAYOUT_CHANNELS, each P x S: correlations of each probe's whole frame with windows of each source.
-    Light, colour, light where the probe has detail, chroma and edges are read at one window per pair
-    (where light, colour and edges agree best together); the centre-disc correlations each at their best."""
-    out = {name: np.zeros((probes.size, sources.size)) for name in LAYOUT_CHANNELS}
+def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilts,
+                     out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """LAYOUT_CHANNELS, each P x S (written into ``out``'s zeroed arrays when given): correlations of each
+    probe's whole frame with windows of each source. Light, colour, light where the probe has detail,
+    chroma and edges are read at one window per pair (where light, colour and edges agree best
+    together); the centre-disc correlations each at their best."""
+    if out is None:
+        out = {name: np.zeros((probes.size, sources.size)) for name in LAYOUT_CHANNELS}
     probe_rows = np.flatnonzero(probes.layout_ok)
     source_cols = np.flatnonzero(sources.layout_ok)
     if probe_rows.size == 0 or source_cols.size == 0:
@@ -437,21 +442,29 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
                                        _sample_many(sources, block, windows_for, edges=True))
                      for block in (source_cols[start:start + LAYOUT_SOURCE_BLOCK]
                                    for start in range(0, source_cols.size, LAYOUT_SOURCE_BLOCK))]
-        source = {name: np.concatenate([rows[name] for rows in per_block]) for name in per_block[0]}
+        # one correlation at a time, letting go of its blocks: never the blocks and the whole at once
+        source = {name: np.concatenate([rows.pop(name) for rows in per_block]) for name in list(per_block[0])}
         windows_per_source = source["light"].shape[0] // source_cols.size     # every source has as many windows
         # A block of probes at a time: each correlation is probes x every source window (~6 MB for 128
-        # probes against 100 drawings' ~120 windows), and nine of them are held at once.
+        # probes against 100 drawings' ~120 windows); at most four are held at once, beside the six
+        # the detail correlation makes.
         for start in range(0, len(in_bucket), LAYOUT_PROBE_BLOCK):
             positions = in_bucket[start:start + LAYOUT_PROBE_BLOCK]
             cells = np.ix_(probe_rows[positions], source_cols)
             shape = (len(positions), source_cols.size, windows_per_source)
-            by_window = {name: np.maximum((probe[name][positions] @ source[name].T).reshape(shape), 0.0)
-                         for name in source}
-            by_window["detail"] = np.maximum(_detail_correlation(
-                probe_weights[positions], probe["light"][positions], source["light"]).reshape(shape), 0.0)
-            joint = sum(by_window[name] for name in JOINT_WINDOW_BY).argmax(axis=2)[:, :, None]
+
+            def by_window(name: str) -> np.ndarray:
+                if name == "detail":
+                    values = _detail_correlation(probe_weights[positions], probe["light"][positions], source["light"])
+                else:
+                    values = probe[name][positions] @ source[name].T
+                return np.maximum(values.reshape(shape), 0.0)
+
+            held = {name: by_window(name) for name in JOINT_WINDOW_BY}
+            joint = sum(held.values()).argmax(axis=2)[:, :, None]
             for channel, name in _AT_JOINT_WINDOW.items():
-                out[channel][cells] = np.minimum(np.take_along_axis(by_window[name], joint, axis=2)[:, :, 0], 1.0)
+                values = held.pop(name) if name in held else by_window(name)
+                out[channel][cells] = np.minimum(np.take_along_axis(values, joint, axis=2)[:, :, 0], 1.0)
             for channel, name in _AT_OWN_BEST_WINDOW.items():
-                out[channel][cells] = np.minimum(by_window[name].max(axis=2), 1.0)
+                out[channel][cells] = np.minimum(by_window(name).max(axis=2), 1.0)
     return out

@@ -572,11 +572,12 @@ def pair_images(
     gen_sorted = [generated[i] for i in order]
     gen_keys = [c.key for c in gen_sorted]
 
-    g_looks = PreparedLooks([c.features for c in gen_sorted])
+    prepared = _PreparedLooksOnce()
+    g_looks = prepared(gen_sorted, range(n_gen))
     evidence = _Evidence(
         provenance=_provenance_scores(gen_sorted, drawing_keys),
         filename=_filename_scores(gen_keys, drawing_keys),
-        looks=_memo_looks(memo, "drawings", gen_sorted, drawing_list, model),
+        looks=_memo_looks(memo, "drawings", gen_sorted, drawing_list, model, prepared),
         upload=_upload_time_scores(gen_sorted, drawing_list),
         null_logit=np.where(g_looks.full_ok, model.null_logit, model.fallback_null_logit),
     )
@@ -597,7 +598,8 @@ def pair_images(
                 bad_override[row] = target
     remaining = np.maximum(capacity - np.bincount(assigned[fixed], minlength=n_drw), 0)
     # A drawing's variations resemble each other: each one's evidence is joined by its look-alikes'.
-    _add_sibling_evidence(evidence, lambda: _memo_looks(memo, "siblings", gen_sorted, gen_sorted, model, sibling=True),
+    _add_sibling_evidence(evidence, lambda: _memo_looks(memo, "siblings", gen_sorted, gen_sorted, model, prepared,
+                                                        sibling=True),
                           assigned, fixed, model)
     # Pooled evidence is surer than any one image's: scale it so the confidences stay calibrated.
     evidence.looks *= model.calibration
@@ -624,12 +626,26 @@ def pair_images(
     return PairingResult([p for p in pairs if p is not None], ordered)
 
 
+class _PreparedLooksOnce:
+    """The PreparedLooks of some rows of a candidate list, made once per pairing: a book's variations are
+    the probes against the drawings and then both the probes and the sources of the sibling pass, and
+    each making of 1,000 variations' is ~100 MB and half a second."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, tuple[int, ...]], PreparedLooks] = {}
+
+    def __call__(self, candidates: Sequence[Candidate], rows: Iterable[int]) -> PreparedLooks:
+        key = (id(candidates), tuple(rows))
+        if key not in self._made:
+            self._made[key] = PreparedLooks([candidates[row].features for row in key[1]])
+        return self._made[key]
+
+
 def _memo_looks(memo: LookMemo, name: str, probes: Sequence[Candidate], sources: Sequence[Candidate],
-                model: LookModel, *, sibling: bool = False) -> np.ndarray:
+                model: LookModel, prepared: _PreparedLooksOnce, *, sibling: bool = False) -> np.ndarray:
     """``look_logits`` of probes x sources, scoring only the pairs ``memo`` does not know."""
     def score(rows: list[int], cols: list[int]) -> np.ndarray:
-        return look_logits(PreparedLooks([probes[r].features for r in rows]),
-                           PreparedLooks([sources[c].features for c in cols]), model, sibling=sibling)
+        return look_logits(prepared(probes, rows), prepared(sources, cols), model, sibling=sibling)
 
     return memo.matrix(name, [c.content_id for c in probes], [c.content_id for c in sources], score)
 
