@@ -140,6 +140,23 @@ def test_missing_features_give_zero_similarity_not_errors():
     assert np.all(channels == 0.0)
 
 
+def test_full_looks_ok_says_what_preparing_the_looks_says_for_every_kind_of_gap():
+    """Pairing asks which variations have every feature without preparing them (a rebuild's pairs are
+    known): the answer is PreparedLooks' own, image by image, whichever feature is missing or malformed."""
+    from dataclasses import replace
+
+    from book_assets.core.looks import full_looks_ok
+
+    whole = _features(_scene(41))
+    features = [whole, replace(whole, structure=""), replace(whole, structure=np.zeros((3, 3), np.float32)),
+                replace(whole, layout=""), replace(whole, phash="zz"), replace(whole, phash=""),
+                replace(whole, colour_hist=[]), replace(whole, colour_hist=[-1.0] * len(whole.colour_hist)),
+                replace(whole, dhash="")]
+    expected = PreparedLooks(features).full_ok
+    assert list(expected) == [True, False, False, False, False, False, False, False, True]
+    assert list(full_looks_ok(features)) == list(expected)
+
+
 def test_layout_likeness_scored_a_block_of_probes_at_a_time_equals_all_at_once(monkeypatch):
     """The probe blocks that bound pairing's memory change no score beyond float32 rounding."""
     import book_assets.core.looks as looks

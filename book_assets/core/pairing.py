@@ -36,7 +36,7 @@ from .filenames import CONNECTIVES, GENERATOR_WORDS, TOOL_WORDS, filename_words,
 from .imaging import ImageFeatures
 from .look_memo import LookMemo
 from .look_model import FITTED_MODEL, LookModel
-from .looks import PreparedLooks, fallback_channels, look_channels
+from .looks import PreparedLooks, fallback_channels, full_looks_ok, look_channels
 
 SIGNAL_OVERRIDE = "override"
 SIGNAL_PROVENANCE = "provenance"
@@ -573,13 +573,13 @@ def pair_images(
     gen_keys = [c.key for c in gen_sorted]
 
     prepared = _PreparedLooksOnce()
-    g_looks = prepared(gen_sorted, range(n_gen))
     evidence = _Evidence(
         provenance=_provenance_scores(gen_sorted, drawing_keys),
         filename=_filename_scores(gen_keys, drawing_keys),
         looks=_memo_looks(memo, "drawings", gen_sorted, drawing_list, model, prepared),
         upload=_upload_time_scores(gen_sorted, drawing_list),
-        null_logit=np.where(g_looks.full_ok, model.null_logit, model.fallback_null_logit),
+        null_logit=np.where(full_looks_ok([c.features for c in gen_sorted]), model.null_logit,
+                            model.fallback_null_logit),
     )
 
     if capacity is None:
