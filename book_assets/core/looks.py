@@ -396,7 +396,6 @@ def _detail_correlation(weights: np.ndarray, probe_light: np.ndarray, source_lig
     return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 1e-6)
 
 
-LAYOUT_CORRELATIONS = ("light", "colour", "chroma", "edges")
 JOINT_WINDOW_BY = ("light", "colour", "edges")   # the correlations whose sum picks a pair's one window
 
 
@@ -409,8 +408,8 @@ def _centre_points(grid: int) -> np.ndarray:
 
 
 def _correlation_rows(samples: np.ndarray, edge_samples: np.ndarray) -> dict[str, np.ndarray]:
-    """Zero-mean unit rows of N windows' samples: light, colour, chroma and edges over the whole window
-    (LAYOUT_CORRELATIONS) and over its centre disc (``centre_`` + the same names)."""
+    """Zero-mean unit rows of N windows' samples: light, colour, chroma and edges over the whole window,
+    and over its centre disc (``centre_`` + the same names)."""
     n = samples.shape[0]
     light, colour, chroma = _layout_vectors(samples)
     centre = samples.reshape(n, -1, 3)[:, _centre_points(samples.shape[1])]

@@ -11,7 +11,7 @@ from .decode import (
     passes_through, pillow_warnings, print_copy, same_draft_decode, shrink_on_decode, small_jpeg, strip_jpeg_metadata,
     to_srgb,
 )
-from .features import FEATURE_SIDE, ImageFeatures, features_of
+from .features import FEATURE_REDUCING_GAP, FEATURE_SIDE, ImageFeatures, features_of
 from .provenance import image_provenance
 from .rejections import ImageLimits
 from .sniff import accepted_format, check_file_size
@@ -79,7 +79,7 @@ def _analyse(data: bytes, limits: ImageLimits, want_print_copy: bool, review_px:
     if orientation != 1:
         ImageOps.exif_transpose(im, in_place=True)
     working = to_srgb(im, notes)
-    small = downscaled(working, FEATURE_SIDE, Image.Resampling.BICUBIC)
+    small = downscaled(working, FEATURE_SIDE, Image.Resampling.BICUBIC, reducing_gap=FEATURE_REDUCING_GAP)
     features = ImageFeatures(
         format=fmt,
         width=width,

@@ -360,14 +360,16 @@ def to_srgb(im: Image.Image, notes: list[str] | None) -> Image.Image:
     return im
 
 
-def downscaled(im: Image.Image, long_side: int, resample: Image.Resampling) -> Image.Image:
-    """Shrink so the long side is at most ``long_side``; never enlarge."""
+def downscaled(im: Image.Image, long_side: int, resample: Image.Resampling, *,
+               reducing_gap: float = 3.0) -> Image.Image:
+    """Shrink so the long side is at most ``long_side``; never enlarge. ``reducing_gap``: Pillow first
+    box-reduces by a whole factor while the image stays at least this many times the target."""
     width, height = im.size
     if max(width, height) <= long_side:
         return im
     scale = long_side / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return im.resize(size, resample, reducing_gap=3.0)
+    return im.resize(size, resample, reducing_gap=reducing_gap)
 
 
 def check_dimensions(width: int, height: int, limits: ImageLimits) -> None:
