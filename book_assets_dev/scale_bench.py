@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from book_assets.core.stages.pairing import pairs_csv_line
+
 from .samples import SUBJECTS, draw_subject, make_variation
 
 BOOK_ID = "scale"
@@ -116,7 +118,7 @@ def pairs_csv(jobs: list[tuple[str, int, int]], names: list[str]) -> str:
     variations could belong to any of its ~14 drawings (without this file 722 of 900 were held and the
     book placed 280 pictures, not 1,000). Pairing still scores every pair's looks."""
     drawing_names = {d: name for (kind, d, _), name in zip(jobs, names) if kind == "drawing"}
-    rows = [f"{name},{drawing_names[d]}" for (kind, d, _), name in zip(jobs, names) if kind == "variation"]
+    rows = [pairs_csv_line(name, drawing_names[d]) for (kind, d, _), name in zip(jobs, names) if kind == "variation"]
     return "generated,drawing\n" + "\n".join(rows) + "\n"
 
 
