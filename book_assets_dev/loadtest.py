@@ -165,8 +165,10 @@ def build_with_daemon(figures: BackendFigures, bucket: Bucket, book_ids: list[st
     """Let the daemon's sensors request the books and its queue build them; then read the instance."""
     (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
     wanted = set(book_ids)
-    with (running_daemon(home, env) as daemon, environment({"DAGSTER_HOME": str(home)}),
-          dg.DagsterInstance.from_config(str(home)) as instance):
+    # The instance's SQLite databases are created here, before the daemon starts: two processes creating
+    # them at once race (one fails on "table alembic_version already exists").
+    with (environment({"DAGSTER_HOME": str(home)}), dg.DagsterInstance.from_config(str(home)) as instance,
+          running_daemon(home, env) as daemon):
         deadline = time.monotonic() + timeout
         last_said = 0.0
         while True:
