@@ -8,6 +8,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from PIL import Image, ImageFile
@@ -144,6 +145,8 @@ def test_a_worker_hands_its_print_copy_back_as_a_file_removed_once_stored(bucket
 
 class _SlowLocalBucket(LocalBucket):
     """A local bucket whose downloads take a GCS-like round trip, counting how many are held at once."""
+
+    io_threads_per_worker: ClassVar[int] = stage.IO_THREADS_PER_WORKER     # as a remote bucket's
 
     def __init__(self, **fields):
         super().__init__(**fields)

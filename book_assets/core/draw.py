@@ -24,7 +24,7 @@ import io
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -206,12 +206,49 @@ def _resampled_jpeg(path: str, size: tuple[int, int]) -> bytes:
     return buffer.getvalue()
 
 
+class Resampler:
+    """Resampled JPEGs (``_resampled_jpeg``) made in the background, ``RESAMPLE_THREADS`` at a time:
+    Pillow releases the GIL while it decodes, resizes and encodes, so a caller drawing pages in Python
+    asks for the next pages' pictures first and they are made on the other cores while it draws. Each
+    is kept until ``release``; print copies that are not JPEG or need no resampling are left out."""
+
+    def __init__(self, targets: dict[str, tuple[int, int]], image_path: Callable[[str], str]):
+        self._targets, self._image_path = targets, image_path
+        self._pool = ThreadPoolExecutor(max_workers=RESAMPLE_THREADS, thread_name_prefix="resample")
+        self._made: dict[str, Future[bytes | None]] = {}
+
+    def __enter__(self) -> Resampler:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+    def _resample(self, key: str) -> bytes | None:
+        path = self._image_path(key)
+        return _resampled_jpeg(path, self._targets[key]) if _is_jpeg(path) else None
+
+    def request(self, keys: Iterable[str]) -> None:
+        """Start making these (in the order asked, after what was asked before)."""
+        for key in keys:
+            if key in self._targets and key not in self._made:
+                self._made[key] = self._pool.submit(self._resample, key)
+
+    def take(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The resampled JPEGs of ``keys`` that have one, waiting for those still being made."""
+        keys = list(keys)
+        self.request(keys)
+        made = {key: self._made[key].result() for key in keys if key in self._made}
+        return {key: data for key, data in made.items() if data is not None}
+
+    def release(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._made.pop(key, None)
+
+
 def resample_all(targets: dict[str, tuple[int, int]], image_path: Callable[[str], str]) -> dict[str, bytes]:
-    """Resampled JPEGs of every target, two at a time (Pillow releases the GIL while it works)."""
-    keys = [key for key in sorted(targets) if _is_jpeg(image_path(key))]
-    with ThreadPoolExecutor(max_workers=RESAMPLE_THREADS) as pool:
-        data = list(pool.map(lambda key: _resampled_jpeg(image_path(key), targets[key]), keys))
-    return dict(zip(keys, data))
+    """Resampled JPEGs of every target, ``RESAMPLE_THREADS`` at a time."""
+    with Resampler(targets, image_path) as resampler:
+        return resampler.take(sorted(targets))
 
 
 def draw_image(canvas: Canvas, placed: PlacedImage, path: str, embedded: dict[str, bool],

@@ -22,7 +22,7 @@ from reportlab.pdfgen.canvas import Canvas
 from .colour import parse_hex_colour
 from .derived import input_digest
 from .draw import (
-    draw_image, draw_text, fill_box, pdf_canvas, resample_all, resample_targets,
+    Resampler, draw_image, draw_text, fill_box, pdf_canvas, resample_targets,
     set_colour, text_colour_on,
 )
 from .layout import BookLayout, Page, PrintProfile
@@ -84,6 +84,7 @@ def _draw_page(canvas: Canvas, page: Page, profile: PrintProfile, image_path: Ca
 
 
 PAGES_PER_PART = 4        # pages drawn into one part file: small enough to redraw only what changed
+RESAMPLE_AHEAD_PARTS = 2  # parts whose pictures are resampled while an earlier part is drawn (memory: a few MB each)
 PART_FORMAT = 2           # bump when drawing changes, so no stale part is reused
 
 
@@ -98,11 +99,13 @@ def part_key(pages: list[Page], profile: PrintProfile, targets: dict[str, tuple[
     return input_digest(inputs)
 
 
+def _placed_copies(pages: list[Page]) -> list[str]:
+    return sorted({i.print_copy for page in pages for i in page.images})
+
+
 def _render_part(pages: list[Page], layout: BookLayout, image_path: Callable[[str], str], out_path: Path,
-                 targets: dict[str, tuple[int, int]], counts: dict[str, int]) -> None:
+                 resampled: dict[str, bytes], counts: dict[str, int]) -> None:
     profile = layout.profile
-    used = {i.print_copy for page in pages for i in page.images}
-    resampled = resample_all({k: v for k, v in targets.items() if k in used}, image_path)
     embedded: dict[str, bool] = {}
     with pdf_canvas(out_path, (profile.page_width_pt, profile.page_height_pt), title=layout.title,
                     author=layout.author) as canvas:
@@ -155,14 +158,23 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
             prefetch({i.print_copy for pages, reused in zip(parts, kept) if not reused
                       for page in pages for i in page.images})
         uploads = []
+        to_draw = [number for number, reused in enumerate(kept) if not reused]
+        placed = {number: _placed_copies(parts[number]) for number in to_draw}
+        last_part = {copy: number for number in to_draw for copy in placed[number]}
+        resampler = held.enter_context(Resampler(targets, image_path))
         for number, (pages, key, reused) in enumerate(zip(parts, keys, kept)):
             if reused:
                 files.append(Path(reused_parts(key)))
                 counts["reused"] += 1
                 counts["placements"] += sum(len(page.images) for page in pages)
                 continue
+            # this part's pictures, then the next parts': made on the other cores while this one is drawn
+            upcoming = to_draw[to_draw.index(number):][:1 + RESAMPLE_AHEAD_PARTS]
+            for ahead in upcoming:
+                resampler.request(placed[ahead])
             path = Path(tmp) / f"part-{number:04d}.pdf"
-            _render_part(pages, layout, image_path, path, targets, counts)
+            _render_part(pages, layout, image_path, path, resampler.take(placed[number]), counts)
+            resampler.release(copy for copy in placed[number] if last_part[copy] == number)
             if key is not None:
                 uploads.append(io_pool.submit(store.write_file, key, path, content_type="application/pdf"))
             files.append(path)

@@ -81,6 +81,10 @@ class ObjectStore(Protocol):
     def url(self, key: str) -> str: ...
     def work_key(self, *parts: str) -> str: ...
 
+    # Files worth having in flight per decoding process: a remote bucket's calls take several times a
+    # decode, so many overlap; a local folder answers in microseconds, and more threads only contend for the GIL.
+    io_threads_per_worker: int
+
 
 FETCH_THREADS = 8     # independent reads: on a flaky bucket their stalls overlap, not add up
 

@@ -26,6 +26,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from typing import ClassVar
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
@@ -50,6 +51,8 @@ class Bucket(dg.ConfigurableResource, ABC):
     """The books bucket. ``work_prefix`` holds caches and intermediate files, never under ``books/``."""
 
     work_prefix: str = "_book_assets"
+    # Files in flight per decoding process during validation (``ObjectStore.io_threads_per_worker``).
+    io_threads_per_worker: ClassVar[int] = 8
 
     @abstractmethod
     def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]:
@@ -122,14 +125,40 @@ class Bucket(dg.ConfigurableResource, ABC):
         return {}
 
 
+@functools.lru_cache(maxsize=64)
+def _resolved_root(root: str, cwd: str) -> str:
+    """A local bucket's folder with every link resolved (``cwd``: a relative root resolves against it)."""
+    return str(Path(cwd, root).resolve())
+
+
 class LocalBucket(Bucket):
     """A folder on disk acting as the bucket (the embedded default)."""
 
     root: str
+    # Warm validation of the 1,000-image scale book: 0.44 s with two threads a process, 0.77 s with eight.
+    io_threads_per_worker: ClassVar[int] = 2
 
     def _path(self, key: str) -> Path:
+        """The file holding ``key``; UnsafeKeyError when a symbolic link on its way leads out of the bucket.
+
+        ``check_key`` has refused ``..`` and absolute names, so only a link can lead out: each part of the
+        name is ``lstat``-ed, and only a name passing through a link is resolved in full. (Resolving every
+        name took ~70 us of pure Python a call, holding the GIL against the I/O threads; this takes ~12.)"""
         check_key(key)
-        root = Path(self.root).resolve()
+        root = _resolved_root(self.root, os.getcwd())
+        path = root
+        for part in key.split("/"):
+            path = f"{path}/{part}"
+            try:
+                mode = os.lstat(path).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                break                       # nothing further exists, so there is no link to follow
+            if stat_module.S_ISLNK(mode):
+                return self._resolved_inside(key, Path(root))
+        return Path(root, key)
+
+    @staticmethod
+    def _resolved_inside(key: str, root: Path) -> Path:
         path = (root / key).resolve()
         if path != root and root not in path.parents:
             raise UnsafeKeyError(f"object name {key!r} resolves outside the bucket")

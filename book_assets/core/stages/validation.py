@@ -210,18 +210,19 @@ class AnalysisPool:
 
 
 IO_THREADS_PER_WORKER = 8
-"""Files in flight per decoding process. A file holds its thread through the cache look-up, the
-download (on GCS), the decode and two uploads; on GCS the bucket calls take several times the ~40 ms
-a decode does, so with fewer threads the decoding processes wait on the network (on a local bucket
-the extra threads only wait their turn). Memory: a thread holds features (~100 kB), its print copy
-waits as a spooled file. With 50 ms a bucket call, 200 bench images took 14.0 s with two threads per
-process and 7.3 s with eight."""
+"""Files in flight per decoding process on a remote bucket (a store says its own:
+``ObjectStore.io_threads_per_worker``). A file holds its thread through the cache look-up, the download
+(on GCS), the decode and two uploads; on GCS the bucket calls take several times the ~40 ms a decode
+does, so with fewer threads the decoding processes wait on the network. On a local folder two a process
+keep the decoders busy, and more only contend for the GIL. Memory: a thread holds features (~100 kB),
+its print copy waits as a spooled file. With 50 ms a bucket call, 200 bench images took 14.0 s with two
+threads per process and 7.3 s with eight."""
 
 
 def validate_book(inventory: Inventory, store: ObjectStore, *, limits: ImageLimits | None = None,
                   workers: int = 2) -> Validation:
     """Every drawing and variation judged — cache look-ups, downloads and writes in
-    ``IO_THREADS_PER_WORKER`` threads per decoding process (``AnalysisPool``), so each process has its
+    the store's ``io_threads_per_worker`` threads per decoding process (``AnalysisPool``), so each process has its
     next file while threads wait on the bucket — and every stray object rejected with its reason;
     settings files are not images."""
     limits = limits or ImageLimits()
@@ -229,7 +230,8 @@ def validate_book(inventory: Inventory, store: ObjectStore, *, limits: ImageLimi
     started = time.perf_counter()
     analyse = AnalysisPool(workers) if len(images) > 1 else analyse_file
     try:
-        with ThreadPoolExecutor(max_workers=IO_THREADS_PER_WORKER * max(1, workers)) as pool:
+        threads = store.io_threads_per_worker * max(1, workers)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
             judged = list(pool.map(lambda entry: judge_upload(store, entry, limits, analyse), images))
     finally:
         if isinstance(analyse, AnalysisPool):
