@@ -256,3 +256,43 @@ def test_print_copies_are_fetched_together_once_each_and_released_even_when_one_
         with pytest.raises(FileNotFoundError):
             copies.prefetch(["work/print/missing.jpg", "work/print/extra.jpg", *keys])
     assert not any(Path(p).exists() for p in paths)         # every download released with the stack
+
+
+def test_a_picture_in_several_parts_is_resampled_once_and_the_book_equals_one_drawn_without_looking_ahead(
+        tmp_path, monkeypatch):
+    """Pictures are resampled ahead of the part that places them, while an earlier part is drawn; one
+    placed in three parts (12 pages, 4 a part) is resampled once for all three (counted), and the book
+    is byte for byte the book drawn with no part looked ahead."""
+    import collections
+    import random
+
+    from book_assets.core import draw, render
+
+    rng = random.Random(3)
+    big = tmp_path / "big.jpg"
+    Image.frombytes("RGB", (800, 600), bytes(rng.randrange(256) for _ in range(800 * 600 * 3))).save(big, quality=90)
+    key = "cache/print/big.jpg"
+    # 2 x 1.5 in for 800 x 600 px: 400 PPI... at 1 x 0.75 in, 800 PPI, above max_image_ppi: resampled
+    pages = [Page(n, "drawing", images=[PlacedImage(f"books/b/drawings/d{n}.jpg", key, 100, 100, 72, 54, 800, 600)]
+                  if n in (1, 9, 12) else [], texts=[]) for n in range(1, 13)]
+    layout = BookLayout(PROFILE, "Big", "Us", pages)
+    calls = collections.Counter()
+    real = draw._resampled_jpeg
+
+    def counted(path, size):
+        calls[path] += 1
+        return real(path, size)
+
+    monkeypatch.setattr(draw, "_resampled_jpeg", counted)
+    ahead = render_pdf(layout, lambda _: str(big), tmp_path / "ahead.pdf")
+    assert calls == {str(big): 1} and ahead.parts == 3
+    monkeypatch.setattr(render, "RESAMPLE_AHEAD_PARTS", 0)
+    render_pdf(layout, lambda _: str(big), tmp_path / "in-turn.pdf")
+    assert (tmp_path / "ahead.pdf").read_bytes() == (tmp_path / "in-turn.pdf").read_bytes()
+    with Image.open(big) as source:
+        assert source.size == (800, 600)
+    import pikepdf
+
+    with pikepdf.open(tmp_path / "ahead.pdf") as pdf:     # the placed picture is the resampled one: 400 PPI
+        sizes = {(int(x.Width), int(x.Height)) for page in pdf.pages for x in page.get_images().values()}
+    assert sizes == {(400, 300)}

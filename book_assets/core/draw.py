@@ -194,13 +194,17 @@ def resample_targets(placements: Iterable[PlacedImage], profile: PrintProfile) -
 
 
 def _resampled_jpeg(path: str, size: tuple[int, int]) -> bytes:
-    """The print copy at ``size`` (bicubic: a downscale by under 3x needs no wider filter), as a JPEG
-    that keeps its ICC profile (sRGB)."""
+    """The print copy at ``size``, as a JPEG that keeps its ICC profile (sRGB).
+
+    Bilinear (Pillow widens it to the scale, so it does not alias): on the scale bench's 3000 px
+    drawings brought to 1846 px it is 49.5 dB from bicubic — eight times closer than the JPEG
+    encode that follows comes to its own input (40.7 dB at quality 90) — in 70 ms, not 111 (the
+    book's 100 drawings: ~4 CPU s less)."""
     with Image.open(path) as source:
         icc = source.info.get("icc_profile")
         source.draft("RGB", size)
         decoded = source if source.mode == "RGB" else source.convert("RGB")
-        smaller = decoded.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+        smaller = decoded.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     buffer = io.BytesIO()
     smaller.save(buffer, format="JPEG", quality=RESAMPLED_JPEG_QUALITY, icc_profile=icc, optimize=False)
     return buffer.getvalue()

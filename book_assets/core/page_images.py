@@ -27,7 +27,7 @@ from .layout import Page
 from .profiles import PrintProfile
 from .store import ObjectStore
 
-PAGE_IMAGE_FORMAT = 1          # bump when the rasterising changes, so no stale image is reused
+PAGE_IMAGE_FORMAT = 2          # bump when the rasterising or the PDF drawing changes (2: bilinear resampling)
 IN_PROCESS_PAGES = 4           # fewer pages to draw than this: no worker processes
 MINIATURE_FORMAT = 1           # bump when page_miniature changes
 PNG_COMPRESS_LEVEL = 3         # zlib level of a page image: Pillow's default 6 takes ~2x the time for ~10 % fewer

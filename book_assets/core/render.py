@@ -85,7 +85,7 @@ def _draw_page(canvas: Canvas, page: Page, profile: PrintProfile, image_path: Ca
 
 PAGES_PER_PART = 4        # pages drawn into one part file: small enough to redraw only what changed
 RESAMPLE_AHEAD_PARTS = 2  # parts whose pictures are resampled while an earlier part is drawn (memory: a few MB each)
-PART_FORMAT = 2           # bump when drawing changes, so no stale part is reused
+PART_FORMAT = 3           # bump when drawing changes, so no stale part is reused (3: bilinear resampling)
 
 
 def part_key(pages: list[Page], profile: PrintProfile, targets: dict[str, tuple[int, int]]) -> str:
