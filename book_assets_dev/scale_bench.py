@@ -336,8 +336,8 @@ def bench_scale(images: int = 1000, *, seed: int = 11, data_dir: str | None = No
         builds.append(run_build("nothing changed", bucket_root, home))
         report(builds, floor_decode, floor_work, say)
         if can_profile:
-            # A second cold build, on its own copy: py-spy sampling every process takes a share of two
-            # cores (the timed cold build above ran ~15 % slower with it attached), so it is not the timed one.
+            # A second cold build, on its own copy: py-spy sampling every process takes a share of the
+            # cores (5-15 % of the cold build's time on two), so the timed one runs without it.
             profile_file = Path(tmp) / "cold.pyspy.txt"
             profiled = run_build("cold, profiled", *_fresh_bucket(book, Path(tmp) / "profiled"), profile_to=profile_file)
             builds.append(profiled)
