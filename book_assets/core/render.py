@@ -126,7 +126,9 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
     The pages are drawn a few at a time into part files, which pikepdf joins into the book as it
     writes it out, so memory holds one part, never the whole book. With a ``store``, each part is
     kept in its work area under ``part_key`` and a rebuild reuses every part whose inputs did not
-    change: their page content is the same bytes a cold build writes.
+    change: their page content is the same bytes a cold build writes. Pictures to resample are made
+    ahead of the part that places them (``Resampler``), while the parts before it are drawn, and each
+    once however many parts place it.
 
     ``image_path`` maps a ``PlacedImage.print_copy`` key to a local JPEG file; ``prefetch``, if given,
     is first handed every print copy the parts to be drawn place, so a remote store can fetch them
