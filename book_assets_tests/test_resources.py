@@ -34,6 +34,23 @@ def test_symlink_escape_is_refused(tmp_path):
     assert [(o.key, o.symlink, o.content_hash) for o in listed] == [("books/link", True, "")]
 
 
+def test_a_link_is_followed_only_while_it_stays_inside_the_bucket(tmp_path):
+    """Each part of a name is checked for a link (not only folders on the way): a linked file that leads
+    out is refused, a link from one folder of the bucket to another is read through."""
+    root = tmp_path / "bucket"
+    (root / "books" / "b").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("secret")
+    (root / "books" / "b" / "out.txt").symlink_to(tmp_path / "secret.txt")
+    (root / "shared").mkdir()
+    (root / "shared" / "note.txt").write_text("inside")
+    (root / "books" / "b" / "in").symlink_to(root / "shared")
+    bucket = LocalBucket(root=str(root))
+    with pytest.raises(UnsafeKeyError):
+        bucket.read_bytes("books/b/out.txt")
+    assert bucket.read_bytes("books/b/in/note.txt") == b"inside"
+    assert bucket.size("books/b/missing/deeper.txt") is None        # nothing there: no link to follow
+
+
 def test_write_is_atomic_and_listing_hashes_content(bucket):
     bucket.write_bytes("books/b1/drawings/a.png", b"first")
     bucket.write_bytes("books/b1/drawings/a.png", b"second")
