@@ -101,6 +101,20 @@ def test_layout_and_shape_prefer_the_source_over_other_pictures():
         assert list(channels[:, :, column].argmax(axis=1)) == [2, 2], name
 
 
+def test_the_sibling_pass_scores_the_same_from_whole_frames_only_and_refuses_them_window_by_window():
+    """Looks prepared with whole frames only (what a rebuild scoring one new variation against the rest
+    makes) give the sibling channels of a full preparation exactly; a window-by-window comparison of
+    them is an error, not a silent wrong answer."""
+    features = [_features(_scene(seed)) for seed in range(20, 25)]
+    full = look_channels(PreparedLooks(features[:2]), PreparedLooks(features), sibling=True)
+    light = look_channels(PreparedLooks(features[:2], whole_frames_only=True),
+                          PreparedLooks(features, whole_frames_only=True), sibling=True)
+    np.testing.assert_array_equal(light, full)
+    assert PreparedLooks(features, whole_frames_only=True).unit.shape[1] == 1
+    with pytest.raises(ValueError, match="whole frames only"):
+        look_channels(PreparedLooks(features[:2]), PreparedLooks(features, whole_frames_only=True))
+
+
 def test_each_probe_is_scored_on_its_own():
     """A probe's similarities do not depend on which other probes are scored beside it."""
     features = [_features(_scene(seed)) for seed in range(10, 14)]

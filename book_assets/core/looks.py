@@ -84,15 +84,18 @@ class PreparedLooks:
     """The look features of some images stacked into arrays, for matrix products (a feature that is
     missing, or not an array of the expected shape, counts as absent)."""
 
-    def __init__(self, features: Sequence[ImageFeatures]):
+    def __init__(self, features: Sequence[ImageFeatures], *, whole_frames_only: bool = False):
+        """``whole_frames_only``: keep each image's whole-frame descriptors and not its crops and tilts,
+        all the sibling pass compares (``look_channels(..., sibling=True)``), for 1/37 of the work."""
         n = len(features)
-        windows = len(STRUCTURE_WINDOWS)
+        windows = 1 if whole_frames_only else len(STRUCTURE_WINDOWS)
         self.size = n
+        self.whole_frames_only = whole_frames_only
         self.shape_ok = np.zeros(n, dtype=bool)
         self.unit = np.zeros((n, windows, STRUCTURE_LENGTH), dtype=np.float32)
         for index, feature in enumerate(features):
             if _has_structure(feature):
-                self.unit[index], self.shape_ok[index] = feature.structure, True
+                self.unit[index], self.shape_ok[index] = feature.structure[:windows], True
         cells = self.unit.reshape(n, windows, STRUCTURE_GRID * STRUCTURE_GRID, STRUCTURE_BINS)
         norms = np.linalg.norm(cells, axis=3, keepdims=True)
         per_cell = np.divide(cells, norms, out=np.zeros_like(cells), where=norms > 1e-6)
@@ -185,6 +188,8 @@ def _best_window_match(probe: np.ndarray, target: np.ndarray) -> np.ndarray:
 def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks, *, whole_frames_only: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Same edges; the source's ink in the probe; the probe's edges in the source (mirror and reframe proof)."""
+    if not whole_frames_only and (probes.whole_frames_only or sources.whole_frames_only):
+        raise ValueError("looks prepared with whole frames only cannot be compared window by window")
     known = probes.shape_ok[:, None] & sources.shape_ok[None, :]
     frames = slice(0, 1) if whole_frames_only else slice(None)
     same = _best_window_match(probes.unit[:, frames], sources.unit[:, frames])

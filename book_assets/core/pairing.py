@@ -629,23 +629,33 @@ def pair_images(
 class _PreparedLooksOnce:
     """The PreparedLooks of some rows of a candidate list, made once per pairing: a book's variations are
     the probes against the drawings and then both the probes and the sources of the sibling pass, and
-    each making of 1,000 variations' is ~100 MB and half a second."""
+    each making of 1,000 variations' is ~100 MB and half a second. The sibling pass needs only whole
+    frames: when no full preparation of those rows is at hand (a rebuild scoring one new variation
+    against the rest), it gets a whole-frames one."""
 
     def __init__(self) -> None:
-        self._made: dict[tuple[int, tuple[int, ...]], PreparedLooks] = {}
+        self._made: dict[tuple[int, tuple[int, ...], bool], PreparedLooks] = {}
 
-    def __call__(self, candidates: Sequence[Candidate], rows: Iterable[int]) -> PreparedLooks:
-        key = (id(candidates), tuple(rows))
-        if key not in self._made:
-            self._made[key] = PreparedLooks([candidates[row].features for row in key[1]])
-        return self._made[key]
+    def __call__(self, candidates: Sequence[Candidate], rows: Iterable[int], *,
+                 whole_frames_only: bool = False) -> PreparedLooks:
+        rows = tuple(rows)
+        full = (id(candidates), rows, False)
+        if full in self._made or not whole_frames_only:
+            if full not in self._made:
+                self._made[full] = PreparedLooks([candidates[row].features for row in rows])
+            return self._made[full]
+        frames = (id(candidates), rows, True)
+        if frames not in self._made:
+            self._made[frames] = PreparedLooks([candidates[row].features for row in rows], whole_frames_only=True)
+        return self._made[frames]
 
 
 def _memo_looks(memo: LookMemo, name: str, probes: Sequence[Candidate], sources: Sequence[Candidate],
                 model: LookModel, prepared: _PreparedLooksOnce, *, sibling: bool = False) -> np.ndarray:
     """``look_logits`` of probes x sources, scoring only the pairs ``memo`` does not know."""
     def score(rows: list[int], cols: list[int]) -> np.ndarray:
-        return look_logits(prepared(probes, rows), prepared(sources, cols), model, sibling=sibling)
+        return look_logits(prepared(probes, rows, whole_frames_only=sibling),
+                           prepared(sources, cols, whole_frames_only=sibling), model, sibling=sibling)
 
     return memo.matrix(name, [c.content_id for c in probes], [c.content_id for c in sources], score)
 
