@@ -343,11 +343,13 @@ def bench_scale(images: int = 1000, *, seed: int = 11, data_dir: str | None = No
             builds.append(profiled)
             if profiled.exit_code != 0:
                 say(f"\n{profiled.label} exited {profiled.exit_code}:\n{profiled.output[-3000:]}")
-        if can_profile and profile_file.exists():
-            say(f"\nwhere a second cold build spent its time ({profiled.wall_s:.1f} s with py-spy attached; all "
-                "processes; self / inclusive share of samples):")
-            for name, own, inclusive in top_functions(profile_file):
-                say(f"  {own:6.1%} {inclusive:6.1%}  {name}")
+            if not profile_file.exists():
+                say("\n(no profile: py-spy wrote none)")
+            else:
+                say(f"\nwhere a second cold build spent its time ({profiled.wall_s:.1f} s with py-spy attached; "
+                    "all processes; self / inclusive share of samples):")
+                for name, own, inclusive in top_functions(profile_file):
+                    say(f"  {own:6.1%} {inclusive:6.1%}  {name}")
         elif profile:
             say("\n(no profile: py-spy is not installed — pip install py-spy)")
     return 0 if all(b.exit_code == 0 for b in builds) else 1

@@ -17,6 +17,7 @@ from book_assets.core.imaging import ImageLimits, ImageRejected
 from book_assets.core.stages import validation as stage
 from book_assets.core.inventory import IMAGE_ROLES
 from book_assets.core.stages.inventory import take_inventory
+from book_assets.core.store import IO_THREADS_PER_WORKER
 from book_assets.defs.resources import LocalBucket
 from book_assets_dev.samples import draw_subject
 
@@ -146,7 +147,7 @@ def test_a_worker_hands_its_print_copy_back_as_a_file_removed_once_stored(bucket
 class _SlowLocalBucket(LocalBucket):
     """A local bucket whose downloads take a GCS-like round trip, counting how many are held at once."""
 
-    io_threads_per_worker: ClassVar[int] = stage.IO_THREADS_PER_WORKER     # as a remote bucket's
+    io_threads_per_worker: ClassVar[int] = IO_THREADS_PER_WORKER     # as a remote bucket's
 
     def __init__(self, **fields):
         super().__init__(**fields)

@@ -433,17 +433,15 @@ LAYOUT_CHANNELS = tuple(_AT_JOINT_WINDOW) + tuple(_AT_OWN_BEST_WINDOW)
 
 
 def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilts,
-                     out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """LAYOUT_CHANNELS, each P x S (written into ``out``'s zeroed arrays when given): correlations of each
+                     out: dict[str, np.ndarray]) -> None:
+    """LAYOUT_CHANNELS, each P x S, written into ``out``'s zeroed arrays: correlations of each
     probe's whole frame with windows of each source. Light, colour, light where the probe has detail,
     chroma and edges are read at one window per pair (where light, colour and edges agree best
     together); the centre-disc correlations each at their best."""
-    if out is None:
-        out = {name: np.zeros((probes.size, sources.size)) for name in LAYOUT_CHANNELS}
     probe_rows = np.flatnonzero(probes.layout_ok)
     source_cols = np.flatnonzero(sources.layout_ok)
     if probe_rows.size == 0 or source_cols.size == 0:
-        return out
+        return
     whole = (Window(0.5, 0.5, 1.0, 1.0),)
     probe_samples = _sample_many(probes, probe_rows, lambda aspect: whole)
     probe = _correlation_rows(probe_samples, _sample_many(probes, probe_rows, lambda aspect: whole, edges=True))
@@ -487,4 +485,3 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
                 out[channel][cells] = np.minimum(np.take_along_axis(values, joint, axis=2)[:, :, 0], 1.0)
             for channel, name in _AT_OWN_BEST_WINDOW.items():
                 out[channel][cells] = np.minimum(by_window(name).max(axis=2), 1.0)
-    return out

@@ -640,14 +640,10 @@ class _PreparedLooksOnce:
                  whole_frames_only: bool = False) -> PreparedLooks:
         rows = tuple(rows)
         full = (id(candidates), rows, False)
-        if full in self._made or not whole_frames_only:
-            if full not in self._made:
-                self._made[full] = PreparedLooks([candidates[row].features for row in rows])
-            return self._made[full]
-        frames = (id(candidates), rows, True)
-        if frames not in self._made:
-            self._made[frames] = PreparedLooks([candidates[row].features for row in rows], whole_frames_only=True)
-        return self._made[frames]
+        key = (id(candidates), rows, True) if whole_frames_only and full not in self._made else full
+        if key not in self._made:
+            self._made[key] = PreparedLooks([candidates[row].features for row in rows], whole_frames_only=key[2])
+        return self._made[key]
 
 
 def _memo_looks(memo: LookMemo, name: str, probes: Sequence[Candidate], sources: Sequence[Candidate],

@@ -93,13 +93,13 @@ def part_key(pages: list[Page], profile: PrintProfile, targets: dict[str, tuple[
     content-addressed), the profile, and the size each placed print copy is resampled to — which
     depends on its largest placement anywhere in the book. Not the document's title and author:
     the joined book gets those (``render_pdf``), so a new title redraws only the pages showing it."""
-    placed = sorted({i.print_copy for page in pages for i in page.images})
     inputs = {"format": PART_FORMAT, "pages": [asdict(page) for page in pages], "profile": asdict(profile),
-              "resampled": {k: targets.get(k) for k in placed}}
+              "resampled": {k: targets.get(k) for k in _placed_copies(pages)}}
     return input_digest(inputs)
 
 
 def _placed_copies(pages: list[Page]) -> list[str]:
+    """The print copies placed on ``pages``, each once, sorted."""
     return sorted({i.print_copy for page in pages for i in page.images})
 
 
@@ -156,12 +156,11 @@ def render_pdf(layout: BookLayout, image_path: Callable[[str], str], out_path: s
         reused_parts = LocalCopies(store, held) if store is not None else None
         if reused_parts is not None:
             reused_parts.prefetch(key for key, reused in zip(keys, kept) if reused)
-        if prefetch is not None:
-            prefetch({i.print_copy for pages, reused in zip(parts, kept) if not reused
-                      for page in pages for i in page.images})
-        uploads = []
         to_draw = [number for number, reused in enumerate(kept) if not reused]
         placed = {number: _placed_copies(parts[number]) for number in to_draw}
+        if prefetch is not None:
+            prefetch({copy for copies in placed.values() for copy in copies})
+        uploads = []
         last_part = {copy: number for number in to_draw for copy in placed[number]}
         resampler = held.enter_context(Resampler(targets, image_path))
         for number, (pages, key, reused) in enumerate(zip(parts, keys, kept)):

@@ -26,17 +26,16 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import ClassVar
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import dagster as dg
 import pydantic
 
 from ..core.listing_index import INDEX_FILE, FileIdentity, ListingIndex
 from ..core.store import (  # noqa: F401 - part of this module's interface
-    ABSENT, BucketObject, PreconditionConflict, UnsafeKeyError, check_key,
+    ABSENT, IO_THREADS_PER_WORKER, BucketObject, PreconditionConflict, UnsafeKeyError, check_key,
 )
 from ..paths import default_paths
 from .retry_budget import RetryBudget
@@ -52,7 +51,7 @@ class Bucket(dg.ConfigurableResource, ABC):
 
     work_prefix: str = "_book_assets"
     # Files in flight per decoding process during validation (``ObjectStore.io_threads_per_worker``).
-    io_threads_per_worker: ClassVar[int] = 8
+    io_threads_per_worker: ClassVar[int] = IO_THREADS_PER_WORKER
 
     @abstractmethod
     def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]:

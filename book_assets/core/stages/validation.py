@@ -209,20 +209,10 @@ class AnalysisPool:
             shutil.rmtree(self._spool, ignore_errors=True)
 
 
-IO_THREADS_PER_WORKER = 8
-"""Files in flight per decoding process on a remote bucket (a store says its own:
-``ObjectStore.io_threads_per_worker``). A file holds its thread through the cache look-up, the download
-(on GCS), the decode and two uploads; on GCS the bucket calls take several times the ~40 ms a decode
-does, so with fewer threads the decoding processes wait on the network. On a local folder two a process
-keep the decoders busy, and more only contend for the GIL. Memory: a thread holds features (~100 kB),
-its print copy waits as a spooled file. With 50 ms a bucket call, 200 bench images took 14.0 s with two
-threads per process and 7.3 s with eight."""
-
-
 def validate_book(inventory: Inventory, store: ObjectStore, *, limits: ImageLimits | None = None,
                   workers: int = 2) -> Validation:
-    """Every drawing and variation judged — cache look-ups, downloads and writes in
-    the store's ``io_threads_per_worker`` threads per decoding process (``AnalysisPool``), so each process has its
+    """Every drawing and variation judged — cache look-ups, downloads and writes in the store's
+    ``io_threads_per_worker`` threads per decoding process (``AnalysisPool``), so each process has its
     next file while threads wait on the bucket — and every stray object rejected with its reason;
     settings files are not images."""
     limits = limits or ImageLimits()
