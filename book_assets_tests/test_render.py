@@ -296,3 +296,55 @@ def test_a_picture_in_several_parts_is_resampled_once_and_the_book_equals_one_dr
     with pikepdf.open(tmp_path / "ahead.pdf") as pdf:     # the placed picture is the resampled one: 400 PPI
         sizes = {(int(x.Width), int(x.Height)) for page in pdf.pages for x in page.get_images().values()}
     assert sizes == {(400, 300)}
+
+
+@pytest.mark.parametrize("source_px, decoded_px", [
+    (3000, 1500),     # 652 PPI at 4.6 in: the 1/2 decode prints at 326 PPI (>= min_ppi), placed as it is
+    (2400, 1840),     # 522 PPI: a 1/2 decode (261 PPI) would fall below min_ppi, so a full decode resized to 400
+    (6400, 1600),     # 1391 PPI: the 1/4 decode (348 PPI) is the smallest placeable one
+])
+def test_a_large_jpeg_is_brought_down_by_its_smallest_placeable_decode(tmp_path, source_px, decoded_px):
+    """A print copy placed far above max_image_ppi is decoded at the smallest DCT scale that still
+    prints at min_ppi, and resized (to resample_ppi) only when that decode is larger than resample_ppi
+    needs: never below min_ppi, never above resample_ppi, its ICC profile kept."""
+    import io
+
+    from PIL import ImageCms
+
+    from book_assets.core.draw import _resampled_jpeg, resample_targets
+
+    source = tmp_path / "big.jpg"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.radial_gradient("L").resize((source_px, source_px)).convert("RGB").save(source, quality=85, icc_profile=icc)
+    placed = PlacedImage("books/b/drawings/d.jpg", "cache/big.jpg", 0, 0, 4.6 * 72, 4.6 * 72, source_px, source_px)
+    target = resample_targets([placed], PROFILE)["cache/big.jpg"]
+    with Image.open(io.BytesIO(_resampled_jpeg(str(source), target))) as made:
+        assert made.size == (decoded_px, decoded_px)
+        assert made.info.get("icc_profile") == icc
+    ppi = decoded_px / 4.6
+    assert PROFILE.min_ppi <= ppi <= PROFILE.resample_ppi + 1
+
+
+def test_a_saved_book_is_identified_by_the_digest_of_its_inputs(tmp_path):
+    """save_identified writes the digest as both elements of the trailer's /ID (dropping one the
+    document brought along), the file stays whole (qpdf finds no error), and the same digest gives
+    the same bytes while another gives another identifier."""
+    import subprocess
+
+    import pikepdf
+
+    from book_assets.core.render import save_identified
+
+    def saved(name: str, digest: str) -> Path:
+        with pikepdf.new() as pdf:
+            pdf.add_blank_page()
+            pdf.trailer.ID = pikepdf.Array([pikepdf.String(b"x" * 16), pikepdf.String(b"y" * 16)])
+            save_identified(pdf, tmp_path / name, digest)
+        return tmp_path / name
+
+    first, again, other = saved("a.pdf", "ab" * 32), saved("b.pdf", "ab" * 32), saved("c.pdf", "cd" * 32)
+    with pikepdf.open(first) as pdf:
+        assert [bytes(part) for part in pdf.trailer.ID] == [bytes.fromhex("ab" * 16)] * 2
+    assert first.read_bytes() == again.read_bytes() != other.read_bytes()
+    check = subprocess.run(["qpdf", "--check", str(first)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

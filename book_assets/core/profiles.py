@@ -41,8 +41,8 @@ class PrintProfile:
     min_text_pt: float = 14.0        # smallest story text size that still reads well
     min_pages: int = 24              # the book is padded up to this many pages ...
     page_multiple: int = 8           # ... and to a multiple of this (signatures)
-    max_image_ppi: float = 450.0     # placed images above this are resampled ...
-    resample_ppi: float = 400.0      # ... down to this, so the file stays small
+    max_image_ppi: float = 450.0     # placed images above this are brought down (a JPEG's reduced decode
+    resample_ppi: float = 400.0      # at min_ppi or more, no larger than this), so the file stays small
     reject_ppi: float = 200.0        # preflight: an image in the written PDF below this is an error
     max_file_mb: float = 650.0       # the print services' upload limit
     service: str = "kdp"             # "kdp" | "ingram" | "lulu" | "screen"
