@@ -108,7 +108,8 @@ class PreparedLooks:
         self.dhash, self.dhash_ok = _hashes(f.dhash for f in features)
         self.hash_ok, self.hash_mirror_ok = ph_ok, phm_ok
         self.histograms, self.colour_ok = _histogram_rows(features)
-        self.layouts = [f.layout if _has_layout(f) else None for f in features]
+        # float32, as they are sampled (``_sample_stack``): the features' uint8 Lab in half the memory of float64
+        self.layouts = [f.layout.astype(np.float32) if _has_layout(f) else None for f in features]
         self.layout_ok = np.array([t is not None for t in self.layouts], dtype=bool)
         self.edges = [edge_map(t) if t is not None else None for t in self.layouts]
         self.aspect = np.array([f.width / f.height if f.width > 0 and f.height > 0 else 1.0 for f in features])
@@ -284,7 +285,7 @@ def layout_windows(source_aspect: float, probe_aspect: float, scales=LAYOUT_SCAL
 def _window_sampler(windows: tuple[Window, ...], source_aspect: float, rows: int, cols: int, grid: int
                     ) -> tuple[np.ndarray, ...]:
     """Bilinear sampling of every window's grid x grid points in a rows x cols thumbnail:
-    (top row, left column, row weight, column weight) per point, edges clamped."""
+    (top row, left column, row weight, column weight) per point, edges clamped; weights in float32."""
     u = (np.arange(grid) + 0.5) / grid - 0.5
     grid_x, grid_y = np.meshgrid(u, u)
     cx, cy, width, height, tilt, mirrored = (np.array([getattr(w, name) for w in windows], dtype=np.float64)[:, None, None]
@@ -300,7 +301,7 @@ def _window_sampler(windows: tuple[Window, ...], source_aspect: float, rows: int
     ys = np.clip(((cy + y_turned) * rows - 0.5).ravel(), 0.0, rows - 1.0)
     top = np.minimum(np.floor(ys).astype(np.int64), max(rows - 2, 0))
     left = np.minimum(np.floor(xs).astype(np.int64), max(cols - 2, 0))
-    return top, left, (ys - top)[:, None], (xs - left)[:, None]
+    return top, left, (ys - top)[:, None].astype(np.float32), (xs - left)[:, None].astype(np.float32)
 
 
 def _sample(thumbnail: np.ndarray, windows: Sequence[Window], aspect: float, grid: int = LAYOUT_GRID) -> np.ndarray:
@@ -310,14 +311,25 @@ def _sample(thumbnail: np.ndarray, windows: Sequence[Window], aspect: float, gri
 
 def _sample_stack(thumbnails: np.ndarray, windows: Sequence[Window], aspect: float, grid: int = LAYOUT_GRID
                   ) -> np.ndarray:
-    """N x W x G x G (x channels): N thumbnails of one shape and aspect, each seen through every window."""
+    """N x W x G x G (x channels): N thumbnails of one shape and aspect, each seen through every window.
+
+    In float32 (thumbnails and weights), as the correlations that use the samples are (``_unit_rows``),
+    with each corner gathered in one ``take`` from the flattened thumbnails: the 100 x 1,000 pairing
+    harness pairs the same, 4.8 -> 3.2 s (it was most of the layout channels' time)."""
     rows, cols = thumbnails.shape[1:3]
     top, left, fy, fx = _window_sampler(tuple(windows), round(float(aspect), 4), rows, cols, grid)
     if thumbnails.ndim == 3:                       # one channel: weights as flat as the points
         fy, fx = fy[:, 0], fx[:, 0]
     below, right = np.minimum(top + 1, rows - 1), np.minimum(left + 1, cols - 1)
-    values = ((thumbnails[:, top, left] * (1 - fx) + thumbnails[:, top, right] * fx) * (1 - fy)
-              + (thumbnails[:, below, left] * (1 - fx) + thumbnails[:, below, right] * fx) * fy)
+    flat = thumbnails.reshape((len(thumbnails), rows * cols) + thumbnails.shape[3:])
+
+    def at(row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        return np.take(flat, row * cols + col, axis=1)
+
+    upper, lower = at(top, left), at(below, left)
+    upper += (at(top, right) - upper) * fx
+    lower += (at(below, right) - lower) * fx
+    values = upper + (lower - upper) * fy
     return values.reshape((len(thumbnails), len(windows), grid, grid) + thumbnails.shape[3:])
 
 
