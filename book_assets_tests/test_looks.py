@@ -337,3 +337,13 @@ def test_layout_channels_are_read_at_the_window_where_light_colour_and_edges_agr
         assert channels[LOOK_CHANNELS.index("layout")] > 0.85
     else:                       # another picture: some correlation is best elsewhere, and is not read there
         assert max(max(light) - light[best], max(colours) - colours[best], max(edges) - edges[best]) > 0.01
+
+
+@pytest.mark.parametrize("shape", [(7, 5, 1), (30, 40, 2), (3, 4, 8), (6, 5, 74)])
+def test_max_over_a_short_last_axis_is_the_same_maxima_as_numpy_s(shape):
+    """``_max_last`` takes a short last axis slice by slice for speed; the maxima must be numpy's own."""
+    from book_assets.core.looks import _max_last
+
+    values = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    assert np.array_equal(_max_last(values), values.max(axis=-1))
+    assert np.array_equal(_max_last(values[:, ::2]), values[:, ::2].max(axis=-1))      # a strided view too

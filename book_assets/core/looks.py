@@ -169,6 +169,21 @@ def _with_mirror(windows: np.ndarray) -> np.ndarray:
     return np.concatenate([windows, mirrored], axis=1)
 
 
+SHORT_AXIS = 8     # a last axis this short is reduced slice by slice (``_max_last``)
+
+
+def _max_last(values: np.ndarray) -> np.ndarray:
+    """``values.max(axis=-1)``, the same maxima: numpy reduces a short last axis element by element
+    (30 ms for the sibling pass's 1,000 x 1,000 frames and mirrors), so such an axis is taken as a
+    few whole-array maxima instead (2 ms)."""
+    if values.shape[-1] > SHORT_AXIS:
+        return values.max(axis=-1)
+    best = values[..., 0].copy()
+    for index in range(1, values.shape[-1]):
+        np.maximum(best, values[..., index], out=best)
+    return best
+
+
 def _best_window_match(probe: np.ndarray, target: np.ndarray) -> np.ndarray:
     """A x B: best dot product of the probe's whole frame with any target window (mirrors included),
     or of any probe window with the target's whole frame (the target shown smaller, i.e. zoomed out)."""
@@ -176,13 +191,15 @@ def _best_window_match(probe: np.ndarray, target: np.ndarray) -> np.ndarray:
     if n_a == 0 or n_b == 0:
         return np.zeros((n_a, n_b))
     both = _with_mirror(target)                                     # B x 2W x L
-    zoomed_in = (probe[:, 0, :] @ both.reshape(-1, STRUCTURE_LENGTH).T).reshape(n_a, n_b, -1).max(axis=2)
+    zoomed_in = _max_last((probe[:, 0, :] @ both.reshape(-1, STRUCTURE_LENGTH).T).reshape(n_a, n_b, -1))
     if probe.shape[1] == 1:                                         # whole frames only
         return zoomed_in.astype(np.float64)
     windows = len(STRUCTURE_WINDOWS)
     target_frames = both[:, [0, windows], :].reshape(-1, STRUCTURE_LENGTH)   # B whole frames and mirrors
     crops = probe[:, 1:, :].reshape(-1, STRUCTURE_LENGTH)
-    zoomed_out = (crops @ target_frames.T).reshape(n_a, windows - 1, n_b, 2).max(axis=(1, 3))
+    # the best crop first (a contiguous reduction), then frame or mirror: the same maxima as one
+    # ``max(axis=(1, 3))`` over the 4-d view, in a tenth of its time (~100 ms for 1,000 x 100)
+    zoomed_out = _max_last((crops @ target_frames.T).reshape(n_a, windows - 1, n_b * 2).max(axis=1).reshape(n_a, n_b, 2))
     return np.maximum(zoomed_in, zoomed_out).astype(np.float64)
 
 
@@ -496,4 +513,4 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
                 values = held.pop(name) if name in held else by_window(name)
                 out[channel][cells] = np.minimum(np.take_along_axis(values, joint, axis=2)[:, :, 0], 1.0)
             for channel, name in _AT_OWN_BEST_WINDOW.items():
-                out[channel][cells] = np.minimum(by_window(name).max(axis=2), 1.0)
+                out[channel][cells] = np.minimum(_max_last(by_window(name)), 1.0)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable, Iterable, Mapping, Sequence
@@ -406,12 +406,18 @@ def _filename_scores(generated_keys: Sequence[str], drawing_keys: Sequence[str])
         scores = TOKEN_MATCH_CAP * np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
 
     # Stem prefix: "max" -> "max_03", "Max (2)", "max2"; "IMG_0001" -> "IMG_0001_var2". Longest wins.
-    drawing_stems = [_basename_stem(k).lower() for k in drawing_keys]
+    # Stems of two or more characters, by their first two: a name is only tried against the stems it
+    # starts like (1,000 random names x 100 drawings: 200,000 tries became a few hundred).
+    stems_starting: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for col, stem in enumerate(_basename_stem(k).lower() for k in drawing_keys):
+        if len(stem) >= 2:
+            stems_starting[stem[:2]].append((col, stem))
     for row, key in enumerate(generated_keys):
         candidates = {_basename_stem(key).lower(), "/".join(_relative_parts(key)).lower()}
         best_length, best_columns = 0, []
-        for col, stem in enumerate(drawing_stems):
-            if len(stem) < 2 or not any(_prefix_match(text, stem) for text in candidates):
+        tried = [entry for start in {text[:2] for text in candidates} for entry in stems_starting.get(start, ())]
+        for col, stem in tried:
+            if not any(_prefix_match(text, stem) for text in candidates):
                 continue
             if len(stem) > best_length:
                 best_length, best_columns = len(stem), [col]
