@@ -178,3 +178,26 @@ def test_bucket_waits_overlap_beyond_the_decoding_processes(tmp_path):
     judged = stage.validate_book(inventory, bucket, workers=2).images
     assert len(judged) == 24 and all(j.ok for j in judged)
     assert bucket._counter["most"] > 2 * 2          # more than the two threads per process of before
+
+
+@pytest.mark.parametrize("lookup_threads", [1, 4])
+def test_a_rebuild_judges_every_cached_image_from_the_cache_in_the_store_s_lookup_threads(
+        bucket, monkeypatch, lookup_threads):
+    """The cache is asked first for every image — in the calling thread for a local folder, in the
+    store's ``lookup_threads`` for a remote one — and only what it does not know is analysed: a second
+    validation of the same book decodes nothing and starts no worker process."""
+    files = {"a.jpg": _jpeg(700), "b.jpg": _jpeg(800), "c.jpg": _jpeg(900)}
+    assert all(j.decoded and not j.cache_hit for j in _validated(bucket, files).values())
+    monkeypatch.setattr(type(bucket), "lookup_threads", lookup_threads)
+    threads, started = set(), []
+    real_lookup = stage.cached_judgement
+
+    def lookup(*args):
+        threads.add(threading.get_ident())
+        return real_lookup(*args)
+
+    monkeypatch.setattr(stage, "cached_judgement", lookup)
+    monkeypatch.setattr(stage.AnalysisPool, "__call__", lambda *args: started.append(args))
+    again = _validated(bucket, files)
+    assert all(j.cache_hit and not j.decoded for j in again.values()) and len(again) == 3 and not started
+    assert (threads == {threading.get_ident()}) is (lookup_threads == 1)

@@ -35,7 +35,7 @@ import pydantic
 
 from ..core.listing_index import INDEX_FILE, FileIdentity, ListingIndex
 from ..core.store import (  # noqa: F401 - part of this module's interface
-    ABSENT, IO_THREADS_PER_WORKER, BucketObject, PreconditionConflict, UnsafeKeyError, check_key,
+    ABSENT, IO_THREADS_PER_WORKER, LOOKUP_THREADS, BucketObject, PreconditionConflict, UnsafeKeyError, check_key,
 )
 from ..paths import default_paths
 from .retry_budget import RetryBudget
@@ -52,6 +52,7 @@ class Bucket(dg.ConfigurableResource, ABC):
     work_prefix: str = "_book_assets"
     # Files in flight per decoding process during validation (``ObjectStore.io_threads_per_worker``).
     io_threads_per_worker: ClassVar[int] = IO_THREADS_PER_WORKER
+    lookup_threads: ClassVar[int] = LOOKUP_THREADS          # ``ObjectStore.lookup_threads``
 
     @abstractmethod
     def list_objects(self, prefix: str, *, with_hash: bool = True) -> list[BucketObject]:
@@ -130,6 +131,8 @@ class LocalBucket(Bucket):
     root: str
     # Warm validation of the 1,000-image scale book: 0.44 s with two threads a process, 0.77 s with eight.
     io_threads_per_worker: ClassVar[int] = 2
+    # Cache look-ups of the same book, all hits: 0.29 s in the calling thread, 0.5-0.63 s in four threads.
+    lookup_threads: ClassVar[int] = 1
 
     def _path(self, key: str) -> Path:
         """The file holding ``key``; UnsafeKeyError when a symbolic link on its way leads out of the bucket.

@@ -131,15 +131,25 @@ def cached_outcome(store: ObjectStore, stem: str) -> dict | None:
     return outcome
 
 
+def cached_judgement(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits) -> ValidatedImage | None:
+    """The verdict on one image object from the cache, when its content was judged before (None: judge it)."""
+    stem = cache_stem(store, entry.content_hash, limits) if entry.content_hash else None
+    cached = cached_outcome(store, stem) if stem else None
+    return _judged(entry, cached, stem, cache_hit=True) if cached is not None else None
+
+
 def judge_upload(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits,
                  analyse: Analyse = analyse_file) -> ValidatedImage:
-    """Validate one image object, from cache when its content was seen before; ``analyse`` decodes
+    """Validate one image object, from cache when its content was seen before (``cached_judgement``)."""
+    return cached_judgement(store, entry, limits) or judge_afresh(store, entry, limits, analyse)
+
+
+def judge_afresh(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits,
+                 analyse: Analyse = analyse_file) -> ValidatedImage:
+    """Validate one image object the cache does not know, and cache the verdict; ``analyse`` decodes
     (in this process by default, in a worker process under ``validate_book``) the object's local
     file (the object itself in a local bucket, a download on GCS)."""
     stem = cache_stem(store, entry.content_hash, limits) if entry.content_hash else None
-    cached = cached_outcome(store, stem) if stem else None
-    if cached is not None:
-        return _judged(entry, cached, stem, cache_hit=True)
     try:
         check_file_size(entry.size, limits)          # before reading: never load a huge upload
     except ImageRejected as rejected:
@@ -209,20 +219,33 @@ class AnalysisPool:
             shutil.rmtree(self._spool, ignore_errors=True)
 
 
+def _map_in_threads(function: Callable, items: list, threads: int) -> list:
+    """``[function(item) for item in items]``, in ``threads`` threads (in this one when that is 1)."""
+    if threads <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(function, items))
+
+
 def validate_book(inventory: Inventory, store: ObjectStore, *, limits: ImageLimits | None = None,
                   workers: int = 2) -> Validation:
-    """Every drawing and variation judged — cache look-ups, downloads and writes in the store's
+    """Every drawing and variation judged — first from the cache (``cached_judgement``, in the store's
+    ``lookup_threads``), then the rest afresh: downloads, decodes and writes in the store's
     ``io_threads_per_worker`` threads per decoding process (``AnalysisPool``), so each process has its
     next file while threads wait on the bucket — and every stray object rejected with its reason;
     settings files are not images."""
     limits = limits or ImageLimits()
     images = inventory.of_role(*IMAGE_ROLES)
     started = time.perf_counter()
-    analyse = AnalysisPool(workers) if len(images) > 1 else analyse_file
+    judged = _map_in_threads(lambda entry: cached_judgement(store, entry, limits), images, store.lookup_threads)
+    unknown = [index for index, verdict in enumerate(judged) if verdict is None]
+    analyse = AnalysisPool(workers) if len(unknown) > 1 else analyse_file
     try:
         threads = store.io_threads_per_worker * max(1, workers)
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            judged = list(pool.map(lambda entry: judge_upload(store, entry, limits, analyse), images))
+            fresh = pool.map(lambda index: judge_afresh(store, images[index], limits, analyse), unknown)
+            for index, verdict in zip(unknown, fresh):
+                judged[index] = verdict
     finally:
         if isinstance(analyse, AnalysisPool):
             analyse.close()
