@@ -87,11 +87,26 @@ def test_delete_removes_and_tolerates_missing(bucket):
         bucket.delete("../outside.png")
 
 
-def test_write_file_copies_a_local_file_atomically(bucket, tmp_path):
+@pytest.mark.parametrize("linkable", [True, False])
+def test_write_file_links_or_copies_a_local_file_atomically(bucket, tmp_path, monkeypatch, linkable):
+    """On the bucket's own file system the file is linked into place (the same inode: written to disk
+    once), flushed when durable and readable by everyone; where it cannot be linked, it is copied."""
     source = tmp_path / "book.pdf"
     source.write_bytes(b"%PDF-1.7 " + bytes(range(256)) * 5000)
+    source.chmod(0o600)                                  # as a spooled print copy is
+    if not linkable:
+        def refuse(*args, **kwargs):
+            raise OSError(18, "Invalid cross-device link")
+        monkeypatch.setattr(os, "link", refuse)
+    flushed = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (flushed.append(fd), real_fsync(fd)))
     bucket.write_file("published/b1/book.pdf", source)
-    assert bucket.read_bytes("published/b1/book.pdf") == source.read_bytes()
+    written = Path(bucket.root, "published/b1/book.pdf")
+    assert bucket.read_bytes("published/b1/book.pdf") == source.read_bytes() and len(flushed) == 1
+    assert os.path.samefile(written, source) is linkable and written.stat().st_mode & 0o777 == 0o644
+    source.unlink()                                      # the caller's folder goes: the object stays
+    assert written.read_bytes().startswith(b"%PDF-1.7 ")
     assert [p for p in Path(bucket.root).rglob("*") if "tmp" in p.name] == []
 
 
