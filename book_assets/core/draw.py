@@ -186,8 +186,8 @@ class Reduction:
     A JPEG decodes at 1/2, 1/4 or 1/8 of its size for a fraction of the full decode (libjpeg scales
     in the DCT, ``Image.draft``): the smallest such decode that still prints at ``min_ppi`` is taken,
     and resized to ``resample_ppi`` only when it is larger than that — a 3000 px drawing placed
-    4.6 in wide decodes at 1500 px (325 PPI) in 26 ms and is placed as it is, where the full decode
-    and a resize to 1846 px (400 PPI) took 106 ms. Never above ``resample_ppi``, so a smaller
+    4.6 in wide decodes at 1500 px (325 PPI) and is encoded as it is in 31 ms, where the full decode,
+    a resize to 1846 px (400 PPI) and the encode took 106 ms. Never above ``resample_ppi``, so a smaller
     placement of the same copy keeps the headroom below ``max_image_ppi`` it had."""
 
     least: tuple[int, int]       # at min_ppi: the smallest decode that may be placed
