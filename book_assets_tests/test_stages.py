@@ -109,7 +109,7 @@ def test_an_object_listed_without_a_hash_is_cached_by_its_bytes(bucket):
     inventory = _inventory(bucket, {"drawings/max.png": _png()})
     entry = inventory.entries[0]
     unhashed = type(entry)(**{**entry.__dict__, "content_hash": ""})
-    judged = stage.judge_upload(bucket, unhashed, ImageLimits())
+    judged = stage.judge_afresh(bucket, unhashed, ImageLimits())
     assert judged.ok and judged.print_copy == stage.cache_stem(bucket, entry.content_hash, ImageLimits()) + ".jpg"
 
 

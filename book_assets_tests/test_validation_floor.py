@@ -113,7 +113,7 @@ def test_each_upload_is_decoded_once_a_png_in_full_a_jpeg_reduced(bucket, monkey
     bucket.write_bytes("books/b/generated/variation.png", buffer.getvalue())
     bucket.write_bytes("books/b/drawings/photo.jpg", _jpeg(2400))
     inventory = take_inventory("b", bucket.list_objects("books/b/"))
-    judged = [stage.judge_upload(bucket, entry, ImageLimits()) for entry in inventory.of_role(*IMAGE_ROLES)]
+    judged = [stage.judge_afresh(bucket, entry, ImageLimits()) for entry in inventory.of_role(*IMAGE_ROLES)]
     assert all(j.ok and j.decoded for j in judged) and len(judged) == 2
     assert sorted(decodes) == [("JPEG", (300, 300)), ("PNG", (1024, 1024))]
 

@@ -128,6 +128,17 @@ class Bucket(dg.ConfigurableResource, ABC):
 TEMP_PREFIX = ".book_assets-tmp-"     # a local bucket's files being written (and its lock): never listed
 
 
+def _fill(tmp: Path, fill: Callable, *, sync: bool) -> None:
+    """Create ``tmp`` (readable by everyone: published files are for people to open), write it with
+    ``fill(handle)`` and flush it to disk unless ``sync`` is False."""
+    with open(tmp, "xb") as handle:
+        os.fchmod(handle.fileno(), 0o644)
+        fill(handle)
+        handle.flush()
+        if sync:
+            os.fsync(handle.fileno())
+
+
 class LocalBucket(Bucket):
     """A folder on disk acting as the bucket (the embedded default)."""
 
@@ -265,52 +276,32 @@ class LocalBucket(Bucket):
         book.pdf or a spooled print copy is then written to disk once, not twice (the copy added as
         much again to the pages waiting to be written, and on this machine published 0.2-0.8 s
         slower). Callers never change a file once written; one elsewhere is copied."""
-        if self._link_atomically(key, Path(path), sync=durable):
-            return
+        with self._replacing(key) as tmp:
+            try:
+                os.link(path, tmp)
+            except OSError:          # another file system, or links refused: copied
+                with open(path, "rb") as source:
+                    _fill(tmp, lambda handle: shutil.copyfileobj(source, handle, 1 << 20), sync=durable)
+                return
+            os.chmod(tmp, 0o644)     # published files are for people to open (a spooled copy is private)
+            if durable:
+                with open(tmp, "rb") as handle:
+                    os.fsync(handle.fileno())
 
-        def copy(handle) -> None:
-            with open(path, "rb") as source:
-                shutil.copyfileobj(source, handle, 1 << 20)
+    def _write_atomically(self, key: str, fill, *, sync: bool = True) -> None:
+        """A temporary file beside the target, filled, synced (unless ``sync`` is False) and renamed over it."""
+        with self._replacing(key) as tmp:
+            _fill(tmp, fill, sync=sync)
 
-        self._write_atomically(key, copy, sync=durable)
-
-    def _link_atomically(self, key: str, source: Path, *, sync: bool) -> bool:
-        """``source`` hard-linked beside the target, synced (unless ``sync`` is False) and renamed over it;
-        False (nothing written) when it cannot be linked: another file system, or links refused."""
+    @contextlib.contextmanager
+    def _replacing(self, key: str) -> Iterator[Path]:
+        """A new temporary name beside ``key``'s file (never listed), renamed over the file when the block
+        ends and removed when it fails: readers see the old object or the whole new one."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
         try:
-            os.link(source, tmp)
-        except OSError:
-            return False
-        try:
-            os.chmod(tmp, 0o644)     # published files are for people to open (a spooled copy is private)
-            if sync:
-                descriptor = os.open(tmp, os.O_RDONLY)
-                try:
-                    os.fsync(descriptor)
-                finally:
-                    os.close(descriptor)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return True
-
-    def _write_atomically(self, key: str, fill, *, sync: bool = True) -> None:
-        """A temporary file beside the target, filled, synced (unless ``sync`` is False) and renamed over it."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
-        try:
-            os.fchmod(fd, 0o644)   # published files are for people to open, not private temp files
-            with os.fdopen(fd, "wb") as handle:
-                fill(handle)
-                handle.flush()
-                if sync:
-                    os.fsync(handle.fileno())
+            yield tmp
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

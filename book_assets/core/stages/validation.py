@@ -138,12 +138,6 @@ def cached_judgement(store: ObjectStore, entry: InventoryEntry, limits: ImageLim
     return _judged(entry, cached, stem, cache_hit=True) if cached is not None else None
 
 
-def judge_upload(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits,
-                 analyse: Analyse = analyse_file) -> ValidatedImage:
-    """Validate one image object, from cache when its content was seen before (``cached_judgement``)."""
-    return cached_judgement(store, entry, limits) or judge_afresh(store, entry, limits, analyse)
-
-
 def judge_afresh(store: ObjectStore, entry: InventoryEntry, limits: ImageLimits,
                  analyse: Analyse = analyse_file) -> ValidatedImage:
     """Validate one image object the cache does not know, and cache the verdict; ``analyse`` decodes
