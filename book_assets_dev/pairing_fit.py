@@ -4,9 +4,9 @@ The look model (``core/look_model.json``) weighs the similarity channels of ``co
 numbers come from here, never from a hand: every variation of the fit corpora is a choice among its
 book's drawings plus "none of these" (strays from another book and distractor renditions are
 "none"), and the weights and the "none" log-odds maximise the likelihood of the true choices
-(a conditional logit, L-BFGS with an analytic gradient). The sibling pass (weight, sharpness) and
-the calibration are then the ones, from a short grid, under which the whole pairing's reported
-confidences are most likely.
+(a conditional logit, L-BFGS with an analytic gradient). The sibling pass and the anchor pass (a
+weight and a sharpness each, and the anchors' "none" offset) and the calibration are then the ones,
+from a short grid, under which the whole pairing's reported confidences are most likely.
 
 Only fit seeds and the fit half of the photographs are used; ``eval-pairing`` reports on others.
 """
@@ -23,6 +23,7 @@ from scipy.optimize import minimize
 
 from . import pairing_eval as pe
 from book_assets.core.imaging import ImageFeatures
+from book_assets.core.look_memo import LookMatrix, LookMemo
 from book_assets.core.look_model import LookModel
 from book_assets.core.looks import FALLBACK_CHANNELS, LOOK_CHANNELS, PreparedLooks, fallback_channels, look_channels
 from book_assets.core.pairing import Candidate, pair_images
@@ -30,8 +31,11 @@ from book_assets.core.pairing import Candidate, pair_images
 FIT_SEED = 2
 STRAY_SHARE = 0.05          # of each generated-corpus book's rows: a variation from another book, truth "none"
 L2_PENALTY = 1e-4           # keeps weights finite where channels are collinear; small beside the likelihood
-SIBLING_WEIGHTS = (0.0, 1.0, 2.0)
-SIBLING_SHARPNESS = (0.1, 0.3)
+SIBLING_WEIGHTS = (0.0, 1.0)
+SIBLING_SHARPNESS = (0.3,)        # 0.1 and a weight of 2.0 never won once the anchor pass joined
+ANCHOR_WEIGHTS = (0.0, 1.0, 2.0, 3.0)
+ANCHOR_SHARPNESS = (0.3,)         # 1.0 lost at every weight and calibration (fit NLL 0.10-0.23 against 0.087)
+ANCHOR_NULL_OFFSETS = (0.0, 3.0, 6.0)
 CALIBRATIONS = (0.3, 0.5, 0.7, 1.0)
 FIT_GENERATED_SIZE = pe.CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8)
 FIT_PHOTO_SIZE = pe.CorpusSize(books=8, drawings_per_book=8, variations_per_drawing=8)
@@ -95,13 +99,23 @@ def anonymous_key(role: str, index: int) -> str:
     return f"books/fit/{role}/{hashlib.sha256(f'{role}{index}'.encode()).hexdigest()[:12]}.png"
 
 
-def _pairing_nll(books: Sequence[LabelledBook], model: LookModel) -> float:
-    """Mean negative log-likelihood of the whole pairing's reported confidences (right: c, wrong: 1 - c)."""
+def _pairing_nll(books: Sequence[LabelledBook], model: LookModel,
+                 memos: dict[int, dict[str, LookMatrix]] | None = None) -> float:
+    """Mean negative log-likelihood of the whole pairing's reported confidences (right: c, wrong: 1 - c).
+
+    ``memos`` (by the book's place in ``books``: names repeat across corpora) carries each book's look
+    log-odds from one model of the grid to the next: they differ only in how the passes weigh those
+    log-odds, so each pair is scored once, not once a model."""
     total, rows = 0.0, 0
-    for book in books:
-        drawings = [Candidate(anonymous_key("drawings", i), f) for i, f in enumerate(book.drawings)]
-        variations = [Candidate(anonymous_key("generated", i), f) for i, f in enumerate(book.variations)]
-        result = pair_images(drawings, variations, model=model)
+    for number, book in enumerate(books):
+        drawings = [Candidate(key, f, content_id=key) for key, f in
+                    ((anonymous_key("drawings", i), f) for i, f in enumerate(book.drawings))]
+        variations = [Candidate(key, f, content_id=key) for key, f in
+                      ((anonymous_key("generated", i), f) for i, f in enumerate(book.variations))]
+        memo = LookMemo(dict(memos.get(number, {}))) if memos is not None else LookMemo()
+        result = pair_images(drawings, variations, model=model, memo=memo)
+        if memos is not None:
+            memos[number] = {**memos.get(number, {}), **memo.kept}
         for pair, truth in zip(result.pairs, book.truth):
             right = (pair.drawing is None and truth < 0) or (
                 truth >= 0 and pair.drawing == drawings[truth].key)
@@ -121,23 +135,36 @@ def fit_model(books: Sequence[LabelledBook], fitted_on: dict, *, say: Callable[[
     say(f"fallback model: NLL {fallback_nll:.4f}")
     base = LookModel(dict(zip(LOOK_CHANNELS, weights.tolist())), null,
                      dict(zip(FALLBACK_CHANNELS, fallback_weights.tolist())), fallback_null, 0.0)
-    scores = {}
-    for weight in SIBLING_WEIGHTS:
-        for sharpness in SIBLING_SHARPNESS if weight else SIBLING_SHARPNESS[:1]:
-            for calibration in CALIBRATIONS:
-                candidate = replace(base, sibling_weight=weight, sibling_sharpness=sharpness, calibration=calibration)
-                key = (weight, sharpness, calibration)
-                scores[key] = _pairing_nll(books, candidate)
-                say(f"siblings weight {weight}, sharpness {sharpness}, calibration {calibration}: "
-                    f"pairing NLL {scores[key]:.4f}")
-    weight, sharpness, calibration = min(scores, key=lambda key: (round(scores[key], 6), key))
+    scores, memos = {}, {}
+    for key in _pass_grid():
+        weight, sharpness, anchor_weight, anchor_sharpness, anchor_offset, calibration = key
+        candidate = replace(base, sibling_weight=weight, sibling_sharpness=sharpness, anchor_weight=anchor_weight,
+                            anchor_sharpness=anchor_sharpness, anchor_null_offset=anchor_offset,
+                            calibration=calibration)
+        scores[key] = _pairing_nll(books, candidate, memos)
+        say(f"siblings weight {weight}, sharpness {sharpness}; anchors weight {anchor_weight}, sharpness "
+            f"{anchor_sharpness}, null offset {anchor_offset}; calibration {calibration}: "
+            f"pairing NLL {scores[key]:.4f}")
+    best = min(scores, key=lambda key: (round(scores[key], 6), key))
+    weight, sharpness, anchor_weight, anchor_sharpness, anchor_offset, calibration = best
     return replace(
-        base, sibling_weight=weight, sibling_sharpness=sharpness, calibration=calibration,
+        base, sibling_weight=weight, sibling_sharpness=sharpness, anchor_weight=anchor_weight,
+        anchor_sharpness=anchor_sharpness, anchor_null_offset=anchor_offset, calibration=calibration,
         fitted_on={**fitted_on, "rows": sum(len(b.truth) for b in books), "books": len(books),
                    "look_nll": round(nll, 4), "fallback_nll": round(fallback_nll, 4),
-                   "pairing_nll": round(scores[weight, sharpness, calibration], 4),
+                   "pairing_nll": round(scores[best], 4),
                    "seconds": round(time.perf_counter() - started, 1)},
     )
+
+
+def _pass_grid() -> list[tuple[float, ...]]:
+    """(sibling weight, sibling sharpness, anchor weight, anchor sharpness, anchor null offset,
+    calibration) to try; a pass's other numbers are tried only with a weight that uses them."""
+    siblings = [(w, s) for w in SIBLING_WEIGHTS for s in (SIBLING_SHARPNESS if w else SIBLING_SHARPNESS[:1])]
+    anchors = [(w, s, o) for w in ANCHOR_WEIGHTS for s in (ANCHOR_SHARPNESS if w else ANCHOR_SHARPNESS[:1])
+               for o in (ANCHOR_NULL_OFFSETS if w else ANCHOR_NULL_OFFSETS[:1])]
+    return [(*sibling, *anchor, calibration)
+            for sibling in siblings for anchor in anchors for calibration in CALIBRATIONS]
 
 
 def models_agree(a: LookModel, b: LookModel, *, relative: float, absolute: float) -> list[str]:
@@ -149,6 +176,9 @@ def models_agree(a: LookModel, b: LookModel, *, relative: float, absolute: float
     pairs += [("null_logit", a.null_logit, b.null_logit), ("fallback_null_logit", a.fallback_null_logit, b.fallback_null_logit),
               ("sibling_weight", a.sibling_weight, b.sibling_weight),
               ("sibling_sharpness", a.sibling_sharpness, b.sibling_sharpness),
+              ("anchor_weight", a.anchor_weight, b.anchor_weight),
+              ("anchor_sharpness", a.anchor_sharpness, b.anchor_sharpness),
+              ("anchor_null_offset", a.anchor_null_offset, b.anchor_null_offset),
               ("calibration", a.calibration, b.calibration)]
     for name, x, y in pairs:
         if abs(x - y) > absolute + relative * max(abs(x), abs(y)):

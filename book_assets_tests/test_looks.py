@@ -115,6 +115,19 @@ def test_the_sibling_pass_scores_the_same_from_whole_frames_only_and_refuses_the
         look_channels(PreparedLooks(features[:2]), PreparedLooks(features, whole_frames_only=True))
 
 
+def test_looks_cut_from_a_preparation_score_as_looks_prepared_afresh():
+    """``PreparedLooks.subset`` (how the anchor pass takes a few rows of a book's prepared variations)
+    gives the very channels a preparation of just those images gives."""
+    features = [_features(_scene(seed)) for seed in range(30, 36)]
+    prepared = PreparedLooks(features)
+    rows = [4, 1, 3]
+    part = prepared.subset(rows)
+    assert part.size == 3 and part.unit.shape[0] == 3 and len(part.layouts) == 3
+    np.testing.assert_array_equal(look_channels(part, prepared.subset([0, 5])),
+                                  look_channels(PreparedLooks([features[r] for r in rows]),
+                                                PreparedLooks([features[0], features[5]])))
+
+
 def test_each_probe_is_scored_on_its_own():
     """A probe's similarities do not depend on which other probes are scored beside it."""
     features = [_features(_scene(seed)) for seed in range(10, 14)]

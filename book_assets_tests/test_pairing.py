@@ -805,17 +805,31 @@ def _same_pairing(memoised: PairingResult, cold: PairingResult) -> None:
         assert a.score == pytest.approx(b.score, abs=1e-5) and a.margin == pytest.approx(b.margin, abs=1e-5)
 
 
+def _pairs_held(memo: LookMemo) -> int:
+    """Every pair of every matrix this pairing used."""
+    return sum(matrix.values.size for matrix in memo.kept.values())
+
+
+def _one_row_and_column(memo: LookMemo, name: str) -> int:
+    """The pairs of one row and one column of a kept matrix (0 when the pairing did not use it)."""
+    matrix = memo.kept.get(name)
+    return len(matrix.probes) + len(matrix.sources) if matrix else 0
+
+
 def test_one_added_variation_is_scored_alone_and_the_pairing_equals_a_cold_one(drawings_images):
     drawings, generated = _memo_book(drawings_images)
     first = LookMemo()
     pair_images(drawings, generated[:-1], memo=first)
-    assert first.reused == 0 and first.scored == 14 * 5 + 14 * 14
+    assert first.reused == 0 and first.scored == _pairs_held(first)
+    assert first.scored_by["drawings"] == 14 * 5 and first.scored_by["siblings"] == 14 * 14
 
     again = LookMemo(first.kept)
     memoised = pair_images(drawings, generated, memo=again)
-    # its row against the drawings (5), its row against the variations (15) and its column (14)
-    assert again.scored == 5 + 15 + 14
-    assert again.reused == 15 * 5 + 15 * 15 - again.scored
+    # its row against the drawings (5), its row against the variations (15) and its column (14); at
+    # most its row and its column against the anchors
+    assert again.scored_by["drawings"] == 5 and again.scored_by["siblings"] == 15 + 14
+    assert again.scored_by.get("anchors", 0) <= _one_row_and_column(again, "anchors")
+    assert again.reused == _pairs_held(again) - again.scored
     _same_pairing(memoised, pair_images(drawings, generated, memo=LookMemo()))
 
 
@@ -826,7 +840,8 @@ def test_a_replaced_variation_is_scored_again_and_a_removed_one_is_dropped(drawi
     replaced = [*generated[:-2], replace(generated[-1], content_id="copy-of-new-bytes")]   # one gone, one new bytes
     again = LookMemo(first.kept)
     memoised = pair_images(drawings, replaced, memo=again)
-    assert again.scored == 5 + 14 + 13 and again.changed()
+    assert again.scored_by["drawings"] == 5 and again.scored_by["siblings"] == 14 + 13 and again.changed()
+    assert again.scored_by.get("anchors", 0) <= _one_row_and_column(again, "anchors")
     assert "copy-of-new-bytes" in again.kept["drawings"].probes
     assert generated[-2].content_id not in again.kept["siblings"].probes
     _same_pairing(memoised, pair_images(drawings, replaced, memo=LookMemo()))
@@ -848,4 +863,5 @@ def test_a_memo_is_stored_and_read_back_and_unreadable_bytes_mean_score_everythi
     images_without_ids = [replace(c, content_id="") for c in generated]
     blind = LookMemo(stored)
     pair_images(drawings, images_without_ids, memo=blind)
-    assert blind.reused == 0 and blind.scored == 15 * 5 + 15 * 15, "no id: never taken for a known image"
+    assert blind.reused == 0 and blind.scored == _pairs_held(blind), "no id: never taken for a known image"
+    assert blind.scored_by["drawings"] == 15 * 5 and blind.scored_by["siblings"] == 15 * 15

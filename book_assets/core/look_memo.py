@@ -1,7 +1,8 @@
 """Look log-odds of image pairs kept from a book's last pairing, so a rebuild scores only new images.
 
 Comparing looks is what pairing spends its time on: every variation against every drawing and
-every variation against every other (the siblings), ~1 M pairs in a 1,000-image book. A pair's
+every variation against every other (the siblings), ~1 M pairs in a 1,000-image book, and the
+variations still unsure against each drawing's surest ones (the anchors). A pair's
 log-odds depend only on the two images' features and the look model, and an image's features only
 on its content — named by its print copy key, which is content-addressed and carries the feature
 version. So a rebuild copies the pairs of images it saw before and scores only the rows of new
@@ -47,6 +48,7 @@ class LookMemo:
     kept: dict[str, LookMatrix] = field(default_factory=dict)
     scored: int = 0            # pairs scored in this pairing
     reused: int = 0            # pairs copied from the previous one
+    scored_by: dict[str, int] = field(default_factory=dict)    # of ``scored``, per matrix name
 
     def matrix(self, name: str, probe_ids: Sequence[str], source_ids: Sequence[str], score: Score) -> np.ndarray:
         """The probe x source matrix ``name``: pairs known from the previous pairing copied, the rest
@@ -66,6 +68,7 @@ class LookMemo:
             values[np.ix_(known_rows, new_cols)] = score(known_rows.tolist(), new_cols.tolist())
         scored = new_rows.size * n_sources + known_rows.size * new_cols.size
         self.scored += scored
+        self.scored_by[name] = self.scored_by.get(name, 0) + scored
         self.reused += n_probes * n_sources - scored
         self.kept[name] = LookMatrix(tuple(probe_ids), tuple(source_ids), values)
         return values.copy()

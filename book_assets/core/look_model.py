@@ -26,7 +26,9 @@ class LookModel:
     before the shape and layout features existed. ``sibling_weight`` is how much the evidence of a
     variation's look-alike variations counts, ``sibling_sharpness`` how strongly the most alike of them
     leads (``pairing._add_sibling_evidence``); ``calibration`` scales the pooled look log-odds so that
-    a reported confidence of 0.9 is right about nine times in ten."""
+    a reported confidence of 0.9 is right about nine times in ten; ``anchor_weight`` and
+    ``anchor_sharpness`` are how much, and how sharply, a still unsure variation's comparison with
+    each drawing's surest variations counts (``pairing._add_anchor_evidence``)."""
 
     weights: Mapping[str, float]
     null_logit: float
@@ -35,6 +37,9 @@ class LookModel:
     sibling_weight: float
     sibling_sharpness: float = 0.1
     calibration: float = 1.0
+    anchor_weight: float = 0.0
+    anchor_sharpness: float = 0.3
+    anchor_null_offset: float = 0.0
     fitted_on: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def weight_vector(self) -> np.ndarray:
@@ -48,7 +53,8 @@ class LookModel:
         data["weights"] = {name: round(float(self.weights.get(name, 0.0)), 4) for name in LOOK_CHANNELS}
         data["fallback_weights"] = {name: round(float(self.fallback_weights.get(name, 0.0)), 4)
                                     for name in FALLBACK_CHANNELS}
-        for key in ("null_logit", "fallback_null_logit", "sibling_weight", "sibling_sharpness", "calibration"):
+        for key in ("null_logit", "fallback_null_logit", "sibling_weight", "sibling_sharpness", "calibration",
+                    "anchor_weight", "anchor_sharpness", "anchor_null_offset"):
             data[key] = round(float(data[key]), 4)
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 

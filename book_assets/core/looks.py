@@ -114,6 +114,20 @@ class PreparedLooks:
         self.edges = [edge_map(t) if t is not None else None for t in self.layouts]
         self.aspect = np.array([f.width / f.height if f.width > 0 and f.height > 0 else 1.0 for f in features])
 
+    def subset(self, rows: Sequence[int]) -> "PreparedLooks":
+        """These looks for ``rows`` only (in that order), sliced instead of prepared again: the anchor
+        pass compares a few hundred of a book's variations with a few hundred others."""
+        index = np.asarray(rows, dtype=np.int64)
+        part = object.__new__(PreparedLooks)
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == self.size:
+                value = value[index]
+            elif isinstance(value, list):
+                value = [value[i] for i in index]
+            setattr(part, name, value)
+        part.size = index.size
+        return part
+
     @property
     def full_ok(self) -> np.ndarray:
         """Images with every feature the full look model needs."""

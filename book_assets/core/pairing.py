@@ -9,7 +9,8 @@ kinds of evidence, strongest first, and says how sure it is:
 4. looks - the similarity channels of ``looks`` (shape, ink, hashes, colour, and the layout of
    light and colour seen through reframing, tilting and mirroring windows) weighed by the fitted
    ``look_model``; then the evidence of each variation's look-alike variations joins its own
-   (renditions of one drawing resemble each other far more than they resemble the drawing);
+   (renditions of one drawing resemble each other far more than they resemble the drawing), and a
+   variation still unsure is compared, through every window, with each drawing's surest variations;
 5. upload-time proximity, a tie-breaker only.
 
 Evidence is added as log-odds per (variation, drawing) with "none of these drawings" as one more
@@ -57,6 +58,10 @@ LOOK_UNKNOWN_LOGIT = -50.0       # no usable look features at all
 # The sibling pass: each variation's evidence is joined by that of the variations most like it.
 SIBLING_NEIGHBOURS = 5          # each variation hears its five most alike variations
 SIBLING_STEPS = 3               # rounds of passing evidence along those links
+# The anchor pass: a variation the first pass is unsure of is compared, through every window, with
+# this many of each drawing's most confidently placed variations.
+ANCHORS_PER_DRAWING = 3
+ANCHOR_TIE = 0.95               # an anchor also speaks for a drawing at least this likely, relative to its own
 # Upload time only tips near-ties in the assignment (log-probability units), and is named as a
 # deciding signal only when the two best drawings were this close in probability.
 UPLOAD_TIME_TIE_WEIGHT = 0.05
@@ -579,13 +584,14 @@ def pair_images(
     gen_keys = [c.key for c in gen_sorted]
 
     prepared = _PreparedLooksOnce()
+    look_null = np.where(full_looks_ok([c.features for c in gen_sorted]), model.null_logit, model.fallback_null_logit)
+    drawing_looks = _memo_looks(memo, "drawings", gen_sorted, drawing_list, model, prepared)
     evidence = _Evidence(
         provenance=_provenance_scores(gen_sorted, drawing_keys),
         filename=_filename_scores(gen_keys, drawing_keys),
-        looks=_memo_looks(memo, "drawings", gen_sorted, drawing_list, model, prepared),
+        looks=drawing_looks.copy(),
         upload=_upload_time_scores(gen_sorted, drawing_list),
-        null_logit=np.where(full_looks_ok([c.features for c in gen_sorted]), model.null_logit,
-                            model.fallback_null_logit),
+        null_logit=look_null,
     )
 
     if capacity is None:
@@ -611,6 +617,17 @@ def pair_images(
     evidence.looks *= model.calibration
     evidence.null_logit = evidence.null_logit * model.calibration
     _solve(evidence, assigned, fixed, remaining)
+    # A variation still unsure is compared, through every window, with each drawing's surest variations.
+    # Only they are placed again, into the room the others leave: evidence added to some rows only must
+    # not decide which of the others a full drawing keeps.
+    spoken_for = _add_anchor_evidence(evidence, gen_sorted, assigned, fixed, model, memo, prepared, look_null,
+                                      drawing_looks)
+    if spoken_for is not None:
+        kept = np.ones(n_gen, dtype=bool)
+        kept[spoken_for] = False
+        assigned[spoken_for] = -1
+        _solve(evidence, assigned, kept, np.maximum(capacity - np.bincount(assigned[kept & (assigned >= 0)],
+                                                                            minlength=n_drw), 0))
     full = np.bincount(assigned[assigned >= 0], minlength=n_drw) >= capacity
 
     posterior, look_posterior = evidence.posterior(), evidence.look_posterior()
@@ -648,8 +665,18 @@ class _PreparedLooksOnce:
         full = (id(candidates), rows, False)
         key = (id(candidates), rows, True) if whole_frames_only and full not in self._made else full
         if key not in self._made:
-            self._made[key] = PreparedLooks([candidates[row].features for row in rows], whole_frames_only=key[2])
+            self._made[key] = self._sliced(candidates, rows) or PreparedLooks(
+                [candidates[row].features for row in rows], whole_frames_only=key[2])
         return self._made[key]
+
+    def _sliced(self, candidates: Sequence[Candidate], rows: tuple[int, ...]) -> PreparedLooks | None:
+        """The rows cut from a full preparation of the same candidates that holds them all, if one was made."""
+        for (made_for, made_rows, whole_frames_only), looks in self._made.items():
+            if made_for == id(candidates) and not whole_frames_only:
+                position = {row: index for index, row in enumerate(made_rows)}
+                if all(row in position for row in rows):
+                    return looks.subset([position[row] for row in rows])
+        return None
 
 
 def _memo_looks(memo: LookMemo, name: str, probes: Sequence[Candidate], sources: Sequence[Candidate],
@@ -700,6 +727,64 @@ def _add_sibling_evidence(
         spread = base + model.sibling_weight * np.einsum("gk,gkd->gd", weights, votes[neighbours])
     evidence.looks[~fixed] = spread[~fixed, :n_drw]
     evidence.null_logit = np.where(fixed, evidence.null_logit, spread[:, n_drw])
+
+
+def _add_anchor_evidence(
+    evidence: _Evidence, generated: Sequence[Candidate], assigned: np.ndarray, fixed: np.ndarray, model: LookModel,
+    memo: LookMemo, prepared: _PreparedLooksOnce, look_null: np.ndarray, drawing_looks: np.ndarray
+) -> np.ndarray | None:
+    """Let each variation the first pass is unsure of hear from the surest variations of every drawing.
+
+    Renditions of one picture resemble each other more than any resembles the child's drawing, but a
+    reframed one, or one whose subject was set on a new background, resembles its siblings' whole
+    frames too little for the whole-frame sibling pass. So each variation placed with less than
+    REVIEW_BELOW (or not placed), and whose name and provenance name no drawing (those outrank looks),
+    is compared through every reframing, tilting and mirroring window with each drawing's
+    ANCHORS_PER_DRAWING most confidently placed variations (a reviewer's placements first). A drawing's
+    best anchor, or the drawing itself, speaks for it, as the look model scores the pair, against
+    "none of these" (the look model's, plus ``model.anchor_null_offset``); the vote,
+    as log-probabilities at ``model.anchor_sharpness``, joins the evidence with weight
+    ``model.anchor_weight``. All three numbers are fitted. Returns the rows whose evidence changed
+    (None when none did): only they are placed again.
+    """
+    n_gen, n_drw = evidence.looks.shape
+    if model.anchor_weight == 0 or n_gen < 2 or n_drw < 2:
+        return None
+    posterior = evidence.posterior()
+    placed = assigned >= 0
+    sureness = np.where(fixed, 2.0, np.where(placed, posterior[np.arange(n_gen), np.maximum(assigned, 0)], 0.0))
+    named = (evidence.filename.max(axis=1) > 0) | (evidence.provenance.max(axis=1) > 0)
+    unsure = np.flatnonzero(~fixed & ~named & (sureness < REVIEW_BELOW))
+    anchors = np.concatenate([members[np.argsort(-sureness[members], kind="stable")[:ANCHORS_PER_DRAWING]]
+                              for members in (np.flatnonzero(assigned == col) for col in range(n_drw))])
+    if unsure.size == 0 or anchors.size == 0:
+        return None
+
+    def score(rows: list[int], cols: list[int]) -> np.ndarray:
+        return look_logits(prepared(generated, unsure[rows].tolist()), prepared(generated, anchors[cols].tolist()),
+                           model)
+
+    alike = memo.matrix("anchors", [generated[r].content_id for r in unsure],
+                        [generated[r].content_id for r in anchors], score)
+    alike[unsure[:, None] == anchors[None, :]] = -np.inf          # a variation is no anchor for itself
+    # An anchor speaks for its drawing, and for any other it finds as likely (to ANCHOR_TIE): one placed
+    # on a coin flip between twin drawings speaks for both.
+    of_anchor = posterior[anchors, :n_drw]
+    speaks_for = of_anchor >= ANCHOR_TIE * of_anchor[np.arange(anchors.size), assigned[anchors]][:, None]
+    speaks_for[np.arange(anchors.size), assigned[anchors]] = True
+    speaks_for[fixed[anchors]] = np.arange(n_drw)[None, :] == assigned[anchors][fixed[anchors]][:, None]
+    # The drawing itself stands in too, as the look model scores it: a drawing whose only anchor is
+    # the variation itself (a book of one variation per drawing) is not outvoted for lack of one.
+    best = drawing_looks[unsure].copy()
+    for column, drawing in zip(*np.nonzero(speaks_for)):
+        np.maximum(best[:, drawing], alike[:, column], out=best[:, drawing])
+    null = look_null[unsure] + model.anchor_null_offset
+    votes = np.maximum(_log_softmax(model.anchor_sharpness * np.concatenate([best, null[:, None]], axis=1)),
+                       -LOOK_SPAN)
+    evidence.looks[unsure] += model.anchor_weight * votes[:, :n_drw]
+    evidence.null_logit = evidence.null_logit.copy()
+    evidence.null_logit[unsure] += model.anchor_weight * votes[:, n_drw]
+    return unsure
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
