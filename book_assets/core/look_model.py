@@ -28,7 +28,8 @@ class LookModel:
     leads (``pairing._add_sibling_evidence``); ``calibration`` scales the pooled look log-odds so that
     a reported confidence of 0.9 is right about nine times in ten; ``anchor_weight`` and
     ``anchor_sharpness`` are how much, and how sharply, a still unsure variation's comparison with
-    each drawing's surest variations counts (``pairing._add_anchor_evidence``)."""
+    each drawing's surest variations counts, and ``anchor_null_offset`` how much more alike than the
+    "none" log-odds an anchor must look to speak for its drawing (``pairing._add_anchor_evidence``)."""
 
     weights: Mapping[str, float]
     null_logit: float
