@@ -13,6 +13,7 @@ Only fit seeds and the fit half of the photographs are used; ``eval-pairing`` re
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -160,11 +161,17 @@ def fit_model(books: Sequence[LabelledBook], fitted_on: dict, *, say: Callable[[
 def _pass_grid() -> list[tuple[float, ...]]:
     """(sibling weight, sibling sharpness, anchor weight, anchor sharpness, anchor null offset,
     calibration) to try; a pass's other numbers are tried only with a weight that uses them."""
-    siblings = [(w, s) for w in SIBLING_WEIGHTS for s in (SIBLING_SHARPNESS if w else SIBLING_SHARPNESS[:1])]
-    anchors = [(w, s, o) for w in ANCHOR_WEIGHTS for s in (ANCHOR_SHARPNESS if w else ANCHOR_SHARPNESS[:1])
-               for o in (ANCHOR_NULL_OFFSETS if w else ANCHOR_NULL_OFFSETS[:1])]
     return [(*sibling, *anchor, calibration)
-            for sibling in siblings for anchor in anchors for calibration in CALIBRATIONS]
+            for sibling in _weighed(SIBLING_WEIGHTS, SIBLING_SHARPNESS)
+            for anchor in _weighed(ANCHOR_WEIGHTS, ANCHOR_SHARPNESS, ANCHOR_NULL_OFFSETS)
+            for calibration in CALIBRATIONS]
+
+
+def _weighed(weights: Sequence[float], *settings: Sequence[float]) -> list[tuple[float, ...]]:
+    """(weight, *setting) for every weight and every combination of ``settings``; a weight of 0 turns
+    the pass off, so it is tried with the first of each only."""
+    return [(weight, *chosen) for weight in weights
+            for chosen in itertools.product(*(values if weight else values[:1] for values in settings))]
 
 
 def models_agree(a: LookModel, b: LookModel, *, relative: float, absolute: float) -> list[str]:

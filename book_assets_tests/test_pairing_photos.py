@@ -222,10 +222,11 @@ def _sibling_book(sources):
 
 def test_the_anchor_pass_places_unsure_renditions_by_their_surest_siblings(sources):
     """Reframes and subjects set on a new background of three real photographs, by looks alone (random
-    names). With the anchor pass every reframe (on its own background) lands on its own drawing, more of the unsure renditions
-    are printed on the right page and fewer pairs wait for a reviewer than without it (``anchor_weight``
-    0), and no wrong pair is printed unflagged. (Some background renditions of grace_hopper still look
-    like none of the three drawings and are held: see eval-pairing's per-kind figures.)"""
+    names). With the anchor pass and without it (``anchor_weight`` 0), every reframe on its own
+    background lands on its own drawing and no wrong pair is printed unflagged; with it, more of the
+    unsure renditions are printed on the right page and fewer pairs wait for a reviewer. (Some
+    background renditions of grace_hopper still look like none of the three drawings and are held:
+    see eval-pairing's per-kind figures.)"""
     from dataclasses import replace
 
     from book_assets.core.look_model import FITTED_MODEL

@@ -608,7 +608,7 @@ def pair_images(
                 assigned[row], fixed[row] = drawing_index[target], True
             else:
                 bad_override[row] = target
-    remaining = np.maximum(capacity - np.bincount(assigned[fixed], minlength=n_drw), 0)
+    remaining = _room_left(assigned[fixed], capacity, n_drw)
     # A drawing's variations resemble each other: each one's evidence is joined by its look-alikes'.
     _add_sibling_evidence(evidence, lambda: _memo_looks(memo, "siblings", gen_sorted, gen_sorted, model, prepared,
                                                         sibling=True),
@@ -626,8 +626,7 @@ def pair_images(
         kept = np.ones(n_gen, dtype=bool)
         kept[spoken_for] = False
         assigned[spoken_for] = -1
-        _solve(evidence, assigned, kept, np.maximum(capacity - np.bincount(assigned[kept & (assigned >= 0)],
-                                                                            minlength=n_drw), 0))
+        _solve(evidence, assigned, kept, _room_left(assigned[kept], capacity, n_drw))
     full = np.bincount(assigned[assigned >= 0], minlength=n_drw) >= capacity
 
     posterior, look_posterior = evidence.posterior(), evidence.look_posterior()
@@ -647,6 +646,11 @@ def pair_images(
     for position, original in enumerate(order):
         pairs[original] = pairs_sorted[position]
     return PairingResult([p for p in pairs if p is not None], ordered)
+
+
+def _room_left(placed_on: np.ndarray, capacity: int, n_drw: int) -> np.ndarray:
+    """Per drawing, how many more variations it may take beside those placed on it (-1: none)."""
+    return np.maximum(capacity - np.bincount(placed_on[placed_on >= 0], minlength=n_drw), 0)
 
 
 class _PreparedLooksOnce:
@@ -742,8 +746,8 @@ def _add_anchor_evidence(
     is compared through every reframing, tilting and mirroring window with each drawing's
     ANCHORS_PER_DRAWING most confidently placed variations (a reviewer's placements first). A drawing's
     best anchor, or the drawing itself, speaks for it, as the look model scores the pair, against
-    "none of these" (the look model's, plus ``model.anchor_null_offset``); the vote,
-    as log-probabilities at ``model.anchor_sharpness``, joins the evidence with weight
+    "none of these" (the look model's, plus ``model.anchor_null_offset``); the vote, as
+    log-probabilities at ``model.anchor_sharpness``, joins the evidence with weight
     ``model.anchor_weight``. All three numbers are fitted. Returns the rows whose evidence changed
     (None when none did): only they are placed again.
     """
