@@ -22,6 +22,7 @@ from book_assets.core.looks import (
     ASPECT_BUCKET,
     CENTRE_RADIUS,
     EDGE_GRID,
+    LAYOUT_CHANNELS,
     LAYOUT_GRID,
     LOOK_CHANNELS,
     PreparedLooks,
@@ -31,6 +32,7 @@ from book_assets.core.looks import (
     _sample_many,
     layout_windows,
     look_channels,
+    pair_blocks,
 )
 
 
@@ -126,6 +128,54 @@ def test_looks_cut_from_a_preparation_score_as_looks_prepared_afresh():
     np.testing.assert_array_equal(look_channels(part, prepared.subset([0, 5])),
                                   look_channels(PreparedLooks([features[r] for r in rows]),
                                                 PreparedLooks([features[0], features[5]])))
+
+
+def test_pairs_in_blocks_score_as_all_pairs_do_and_the_others_are_left_at_zero():
+    """The anchor pass compares some pairs only: ``pair_blocks`` covers exactly the wanted pairs, each
+    block wholly wanted (columns wanting the same rows share one), and those pairs score as when every
+    pair is compared."""
+    features = [_features(_scene(seed)) for seed in range(40, 47)]
+    probes, sources = PreparedLooks(features[:5]), PreparedLooks(features[3:])
+    wanted = np.array([[1, 0, 0, 1], [1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0]], dtype=bool)
+    blocks = pair_blocks(wanted)
+    covered = np.zeros_like(wanted)
+    for rows, cols in blocks:
+        assert wanted[np.ix_(rows, cols)].all() and not covered[np.ix_(rows, cols)].any()
+        covered[np.ix_(rows, cols)] = True
+    assert np.array_equal(covered, wanted) and len(blocks) == 2
+    assert len(pair_blocks(np.ones((6, 9), dtype=bool))) == 1 and pair_blocks(np.zeros((3, 3), dtype=bool)) == []
+
+    every = look_channels(probes, sources)
+    some = look_channels(probes, sources, blocks=blocks)
+    np.testing.assert_allclose(some[wanted], every[wanted], atol=1e-6)
+    assert not some[~wanted].any() and every[~wanted].any()
+    assert some[3, 0, LOOK_CHANNELS.index("layout")] > 0.99      # probe 3 is source 0
+
+
+def test_a_blank_picture_or_window_correlates_with_nothing():
+    """A window with no light, colour or edges to speak of (a blank page) has no correlation with
+    anything, whichever way round: its samples differ only by float rounding, which must not be
+    scaled up into a pattern."""
+    blank = _features(Image.new("RGB", (480, 360), (247, 244, 236)))
+    scenes = [_features(_scene(seed)) for seed in (1, 2, 3)]
+    layout = [LOOK_CHANNELS.index(name) for name in LAYOUT_CHANNELS]
+    assert not look_channels(PreparedLooks([blank]), PreparedLooks(scenes))[:, :, layout].any()
+    assert not look_channels(PreparedLooks(scenes), PreparedLooks([blank]))[:, :, layout].any()
+    assert look_channels(PreparedLooks(scenes), PreparedLooks(scenes))[:, :, layout].min() < 0.99
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_a_window_samples_a_ramp_at_its_points(mirrored):
+    """Bilinear sampling is exact on a ramp: each of a window's grid x grid points reads the ramp's
+    value at its own place (a mirrored window reads them right to left)."""
+    rows, cols = 36, 48
+    ramp = np.broadcast_to(np.arange(cols, dtype=np.float32)[None, :, None], (rows, cols, 3)).copy()
+    window = Window(0.45, 0.6, 0.5, 0.4, mirrored=mirrored)
+    samples = _sample(ramp, [window], cols / rows)[0]
+    u = (np.arange(LAYOUT_GRID) + 0.5) / LAYOUT_GRID - 0.5
+    across = (window.cx + (-u if mirrored else u) * window.width) * cols - 0.5
+    np.testing.assert_allclose(samples[..., 0], np.broadcast_to(across, (LAYOUT_GRID, LAYOUT_GRID)), atol=1e-4)
+    np.testing.assert_allclose(samples[..., 2], samples[..., 0])
 
 
 def test_each_probe_is_scored_on_its_own():

@@ -806,8 +806,8 @@ def _same_pairing(memoised: PairingResult, cold: PairingResult) -> None:
 
 
 def _pairs_held(memo: LookMemo) -> int:
-    """Every pair of every matrix this pairing used."""
-    return sum(matrix.values.size for matrix in memo.kept.values())
+    """Every pair of every matrix this pairing used (a pair never scored is NaN)."""
+    return sum(int(np.count_nonzero(~np.isnan(matrix.values))) for matrix in memo.kept.values())
 
 
 def _one_row_and_column(memo: LookMemo, name: str) -> int:
@@ -851,6 +851,30 @@ def test_a_replaced_variation_is_scored_again_and_a_removed_one_is_dropped(drawi
     assert unchanged.scored == 0 and not unchanged.changed()
 
 
+def test_a_memo_scores_only_the_wanted_pairs_and_later_only_those_it_lacks():
+    """The anchor pass wants some pairs of its matrix only: those are scored, the rest stay NaN (never
+    scored), and a later pairing that wants more scores only the pairs it lacks."""
+    asked = []
+
+    def score(needed: np.ndarray) -> np.ndarray:
+        asked.append(needed.copy())
+        return np.where(needed, 1.0 + np.arange(needed.size).reshape(needed.shape), np.nan)
+
+    memo = LookMemo()
+    wanted = np.array([[True, False], [False, True], [True, True]])
+    values = memo.matrix("anchors", ["a", "b", "c"], ["x", "y"], score, wanted)
+    assert memo.scored == 4 and memo.reused == 0 and np.array_equal(asked[0], wanted)
+    assert np.array_equal(np.isnan(values), ~wanted) and values[2, 1] == 6.0
+
+    later = LookMemo(memo.kept)
+    values = later.matrix("anchors", ["a", "b", "c"], ["x", "y"], score, np.ones((3, 2), dtype=bool))
+    assert later.scored == 2 and later.reused == 4 and np.array_equal(asked[1], ~wanted) and later.changed()
+    assert values.tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    again = LookMemo(later.kept)
+    again.matrix("anchors", ["a", "b", "c"], ["x", "y"], score, wanted)
+    assert again.scored == 0 and len(asked) == 2 and not again.changed()
+
+
 def test_a_memo_is_stored_and_read_back_and_unreadable_bytes_mean_score_everything(drawings_images):
     drawings, generated = _memo_book(drawings_images)
     first = LookMemo()
@@ -858,7 +882,8 @@ def test_a_memo_is_stored_and_read_back_and_unreadable_bytes_mean_score_everythi
     stored = load_memo(dump_memo(first.kept))
     assert stored.keys() == first.kept.keys()
     for name, matrix in first.kept.items():
-        assert stored[name].probes == matrix.probes and np.array_equal(stored[name].values, matrix.values)
+        assert stored[name].probes == matrix.probes
+        assert np.array_equal(stored[name].values, matrix.values, equal_nan=True)
     assert load_memo(b"not a memo") == {} and load_memo(dump_memo(first.kept)[:100]) == {}
     images_without_ids = [replace(c, content_id="") for c in generated]
     blind = LookMemo(stored)

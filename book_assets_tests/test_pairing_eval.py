@@ -108,3 +108,29 @@ def test_eval_pairing_command_prints_every_section(capsys, tmp_path):
     assert len(saved["outcomes"]) == expected
     assert {o["regime"] for o in saved["outcomes"]} == set(pe.REGIMES)
     assert saved["big_book"]["variations"] == expected // len(pe.REGIMES)
+
+
+def test_an_unsure_variation_hears_the_anchors_of_its_likeliest_drawings_only():
+    """In a book of more drawings than ANCHOR_CANDIDATES, the anchor pass compares each variation it is
+    unsure of with the anchors of its ANCHOR_CANDIDATES likeliest drawings, not with every drawing's:
+    each row of its look matrix has at most that many drawings' anchors scored, the rest never scored."""
+    from book_assets.core.look_memo import LookMemo
+    from book_assets.core.pairing import ANCHOR_CANDIDATES, ANCHORS_PER_DRAWING
+    from book_assets_dev.pairing_fit import anonymous_key
+
+    size = pe.CorpusSize(books=1, drawings_per_book=ANCHOR_CANDIDATES + 4, variations_per_drawing=3)
+    book = pe.build_corpus(size, seed=4)[0]
+
+    def candidate(role: str, index: int, image) -> Candidate:
+        features = analyse_image(pe.encode(image, "PNG"), want_print_copy=False).features
+        return Candidate(anonymous_key(role, index), features, content_id=f"{role}-{index}")
+
+    drawings = [candidate("drawings", i, image) for i, image in enumerate(book.drawings)]
+    variations = [candidate("generated", i, v.image) for i, v in enumerate(book.variations)]
+    memo = LookMemo()
+    pair_images(drawings, variations, memo=memo)
+    anchors = memo.kept["anchors"]
+    scored = ~np.isnan(anchors.values)
+    assert len(anchors.probes) > 0 and len(anchors.sources) > ANCHOR_CANDIDATES * ANCHORS_PER_DRAWING
+    assert scored.any(axis=1).all() and scored.sum(axis=1).max() <= ANCHOR_CANDIDATES * ANCHORS_PER_DRAWING
+    assert memo.scored_by["anchors"] == scored.sum() < anchors.values.size

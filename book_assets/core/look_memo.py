@@ -25,7 +25,7 @@ import numpy as np
 from .derived import input_digest
 from .look_model import LookModel
 
-LOOK_MEMO_FORMAT = 3        # bump when looks.py changes what a pair scores, so no stale memo is used
+LOOK_MEMO_FORMAT = 4        # bump when looks.py changes what a pair scores, so no stale memo is used
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class LookMatrix:
     values: np.ndarray
 
 
-Score = Callable[[list[int], list[int]], np.ndarray]     # (probe rows, source columns) -> their block
+Score = Callable[[np.ndarray], np.ndarray]     # P x S mask of pairs to score -> P x S holding their values
 
 
 @dataclass
@@ -50,32 +50,36 @@ class LookMemo:
     reused: int = 0            # pairs copied from the previous one
     scored_by: dict[str, int] = field(default_factory=dict)    # of ``scored``, per matrix name
 
-    def matrix(self, name: str, probe_ids: Sequence[str], source_ids: Sequence[str], score: Score) -> np.ndarray:
+    def matrix(self, name: str, probe_ids: Sequence[str], source_ids: Sequence[str], score: Score,
+               wanted: np.ndarray | None = None) -> np.ndarray:
         """The probe x source matrix ``name``: pairs known from the previous pairing copied, the rest
-        scored by ``score``. An empty id is never taken as known."""
+        scored by ``score``; with ``wanted`` (a mask), only those pairs, the others NaN unless known.
+        NaN in a stored matrix is a pair never scored. An empty id is never taken as known."""
         n_probes, n_sources = len(probe_ids), len(source_ids)
-        values = np.empty((n_probes, n_sources), dtype=np.float64)
+        values = np.full((n_probes, n_sources), np.nan)
         old = self.previous.get(name)
         old_row = _positions(probe_ids, old.probes if old else ())
         old_col = _positions(source_ids, old.sources if old else ())
-        known_rows, new_rows = np.flatnonzero(old_row >= 0), np.flatnonzero(old_row < 0)
-        known_cols, new_cols = np.flatnonzero(old_col >= 0), np.flatnonzero(old_col < 0)
+        known_rows, known_cols = np.flatnonzero(old_row >= 0), np.flatnonzero(old_col >= 0)
         if known_rows.size and known_cols.size:
             values[np.ix_(known_rows, known_cols)] = old.values[np.ix_(old_row[known_rows], old_col[known_cols])]
-        if new_rows.size and n_sources:
-            values[new_rows, :] = score(new_rows.tolist(), list(range(n_sources)))
-        if known_rows.size and new_cols.size:
-            values[np.ix_(known_rows, new_cols)] = score(known_rows.tolist(), new_cols.tolist())
-        scored = new_rows.size * n_sources + known_rows.size * new_cols.size
+        needed = np.isnan(values)
+        if wanted is not None:
+            needed &= wanted
+        scored = int(needed.sum())
+        if scored:
+            values[needed] = score(needed)[needed]
+        reused = int((~np.isnan(values)).sum()) - scored
         self.scored += scored
         self.scored_by[name] = self.scored_by.get(name, 0) + scored
-        self.reused += n_probes * n_sources - scored
+        self.reused += reused
         self.kept[name] = LookMatrix(tuple(probe_ids), tuple(source_ids), values)
         return values.copy()
 
     def changed(self) -> bool:
-        """Whether ``kept`` differs from ``previous`` (then it is worth storing)."""
-        return self.kept.keys() != self.previous.keys() or any(
+        """Whether ``kept`` differs from ``previous`` (then it is worth storing): pairs were scored, or
+        images came or went."""
+        return self.scored > 0 or self.kept.keys() != self.previous.keys() or any(
             (m.probes, m.sources) != (self.previous[n].probes, self.previous[n].sources) for n, m in self.kept.items())
 
 

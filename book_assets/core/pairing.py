@@ -37,7 +37,7 @@ from .filenames import CONNECTIVES, GENERATOR_WORDS, TOOL_WORDS, filename_words,
 from .imaging import ImageFeatures
 from .look_memo import LookMemo
 from .look_model import FITTED_MODEL, LookModel
-from .looks import PreparedLooks, fallback_channels, full_looks_ok, look_channels
+from .looks import Block, PreparedLooks, fallback_channels, full_looks_ok, look_channels, pair_blocks
 
 SIGNAL_OVERRIDE = "override"
 SIGNAL_PROVENANCE = "provenance"
@@ -61,6 +61,7 @@ SIBLING_STEPS = 3               # rounds of passing evidence along those links
 # The anchor pass: a variation the first pass is unsure of is compared, through every window, with
 # this many of each drawing's most confidently placed variations.
 ANCHORS_PER_DRAWING = 3
+ANCHOR_CANDIDATES = 8            # an unsure variation hears the anchors of its eight likeliest drawings
 ANCHOR_TIE = 0.95               # an anchor also speaks for a drawing at least this likely, relative to its own
 # Upload time only tips near-ties in the assignment (log-probability units), and is named as a
 # deciding signal only when the two best drawings were this close in probability.
@@ -476,19 +477,28 @@ def _provenance_scores(generated: Sequence[Candidate], drawing_keys: Sequence[st
 
 
 def look_logits(probes: PreparedLooks, sources: PreparedLooks, model: LookModel = FITTED_MODEL, *,
-                sibling: bool = False) -> np.ndarray:
+                sibling: bool = False, blocks: Sequence[Block] | None = None) -> np.ndarray:
     """P x S log-odds that each probe was made from each source, from its looks alone.
 
     A linear model over the similarity channels of ``looks``, fitted by maximum likelihood on the
     labelled corpora (``book-assets eval-pairing --fit``); pairs where either image lacks the newer
-    features use the hash-and-colour fallback model.
+    features use the hash-and-colour fallback model. ``blocks`` (``pair_blocks``: none overlaps another):
+    score only the pairs in them, the others NaN.
     """
-    channels = look_channels(probes, sources, sibling=sibling)
-    full = channels @ model.weight_vector()
-    fallback = fallback_channels(channels) @ model.fallback_weight_vector()
-    logits = np.where(probes.full_ok[:, None] & sources.full_ok[None, :], full, fallback)
+    channels = look_channels(probes, sources, sibling=sibling, blocks=blocks)
+    logits = np.tensordot(model.weight_vector(), np.moveaxis(channels, -1, 0), axes=1)   # channel by channel
+    full = probes.full_ok[:, None] & sources.full_ok[None, :]
+    if not full.all():
+        logits = np.where(full, logits, fallback_channels(channels) @ model.fallback_weight_vector())
     known = (probes.hash_ok | probes.colour_ok)[:, None] & (sources.hash_ok | sources.colour_ok)[None, :]
-    return np.where(known, logits, LOOK_UNKNOWN_LOGIT)
+    if not known.all():
+        logits = np.where(known, logits, LOOK_UNKNOWN_LOGIT)
+    if blocks is None or sum(rows.size * cols.size for rows, cols in blocks) == logits.size:
+        return logits
+    scored = np.full(logits.shape, np.nan)
+    for rows, cols in blocks:
+        scored[np.ix_(rows, cols)] = logits[np.ix_(rows, cols)]
+    return scored
 
 
 def _upload_time_scores(generated: Sequence[Candidate], drawings: Sequence[Candidate]) -> np.ndarray:
@@ -654,43 +664,54 @@ def _room_left(placed_on: np.ndarray, capacity: int, n_drw: int) -> np.ndarray:
 
 
 class _PreparedLooksOnce:
-    """The PreparedLooks of some rows of a candidate list, made once per pairing: a book's variations are
-    the probes against the drawings and then both the probes and the sources of the sibling pass, and
-    each making of 1,000 variations' is ~100 MB and half a second. The sibling pass needs only whole
-    frames: when no full preparation of those rows is at hand (a rebuild scoring one new variation
-    against the rest), it gets a whole-frames one."""
+    """The PreparedLooks of some candidates, made once per pairing: a book's variations are the probes
+    against the drawings and then both the probes and the sources of the sibling pass and the anchor
+    pass, and each making of 1,000 variations' is ~100 MB and half a second. Known by the candidates
+    themselves (not their places in a list), so any list of them is cut from a preparation that holds
+    them all. The sibling pass needs only whole frames: when no full preparation of those candidates is
+    at hand (a rebuild scoring one new variation against the rest), it gets a whole-frames one."""
 
     def __init__(self) -> None:
-        self._made: dict[tuple[int, tuple[int, ...], bool], PreparedLooks] = {}
+        self._made: dict[tuple[tuple[int, ...], bool], PreparedLooks] = {}
 
     def __call__(self, candidates: Sequence[Candidate], rows: Iterable[int], *,
                  whole_frames_only: bool = False) -> PreparedLooks:
-        rows = tuple(rows)
-        full = (id(candidates), rows, False)
-        key = (id(candidates), rows, True) if whole_frames_only and full not in self._made else full
+        chosen = [candidates[row] for row in rows]
+        ids = tuple(id(candidate) for candidate in chosen)
+        full = (ids, False)
+        key = (ids, True) if whole_frames_only and full not in self._made else full
         if key not in self._made:
-            self._made[key] = self._sliced(candidates, rows) or PreparedLooks(
-                [candidates[row].features for row in rows], whole_frames_only=key[2])
+            self._made[key] = self._sliced(ids) or PreparedLooks([c.features for c in chosen],
+                                                                 whole_frames_only=key[1])
         return self._made[key]
 
-    def _sliced(self, candidates: Sequence[Candidate], rows: tuple[int, ...]) -> PreparedLooks | None:
-        """The rows cut from a full preparation of the same candidates that holds them all, if one was made."""
-        for (made_for, made_rows, whole_frames_only), looks in self._made.items():
-            if made_for == id(candidates) and not whole_frames_only:
-                position = {row: index for index, row in enumerate(made_rows)}
-                if all(row in position for row in rows):
-                    return looks.subset([position[row] for row in rows])
+    def _sliced(self, ids: tuple[int, ...]) -> PreparedLooks | None:
+        """These candidates cut from a full preparation that holds them all, if one was made."""
+        for (made_ids, whole_frames_only), looks in self._made.items():
+            if not whole_frames_only:
+                position = {made: index for index, made in enumerate(made_ids)}
+                if all(i in position for i in ids):
+                    return looks.subset([position[i] for i in ids])
         return None
 
 
 def _memo_looks(memo: LookMemo, name: str, probes: Sequence[Candidate], sources: Sequence[Candidate],
-                model: LookModel, prepared: _PreparedLooksOnce, *, sibling: bool = False) -> np.ndarray:
-    """``look_logits`` of probes x sources, scoring only the pairs ``memo`` does not know."""
-    def score(rows: list[int], cols: list[int]) -> np.ndarray:
-        return look_logits(prepared(probes, rows, whole_frames_only=sibling),
-                           prepared(sources, cols, whole_frames_only=sibling), model, sibling=sibling)
+                model: LookModel, prepared: _PreparedLooksOnce, *, sibling: bool = False,
+                wanted: np.ndarray | None = None) -> np.ndarray:
+    """``look_logits`` of probes x sources (of the ``wanted`` pairs only: the others NaN), scoring only
+    the pairs ``memo`` does not know."""
+    def score(needed: np.ndarray) -> np.ndarray:
+        rows, cols = np.flatnonzero(needed.any(axis=1)), np.flatnonzero(needed.any(axis=0))
+        scored = look_logits(prepared(probes, rows.tolist(), whole_frames_only=sibling),
+                             prepared(sources, cols.tolist(), whole_frames_only=sibling), model, sibling=sibling,
+                             blocks=pair_blocks(needed[np.ix_(rows, cols)]))
+        if scored.shape == needed.shape:
+            return scored
+        values = np.full(needed.shape, np.nan)
+        values[np.ix_(rows, cols)] = scored
+        return values
 
-    return memo.matrix(name, [c.content_id for c in probes], [c.content_id for c in sources], score)
+    return memo.matrix(name, [c.content_id for c in probes], [c.content_id for c in sources], score, wanted)
 
 
 def _add_sibling_evidence(
@@ -764,19 +785,23 @@ def _add_anchor_evidence(
     if unsure.size == 0 or anchors.size == 0:
         return None
 
-    def score(rows: list[int], cols: list[int]) -> np.ndarray:
-        return look_logits(prepared(generated, unsure[rows].tolist()), prepared(generated, anchors[cols].tolist()),
-                           model)
-
-    alike = memo.matrix("anchors", [generated[r].content_id for r in unsure],
-                        [generated[r].content_id for r in anchors], score)
-    alike[unsure[:, None] == anchors[None, :]] = -np.inf          # a variation is no anchor for itself
     # An anchor speaks for its drawing, and for any other it finds as likely (to ANCHOR_TIE): one placed
     # on a coin flip between twin drawings speaks for both.
     of_anchor = posterior[anchors, :n_drw]
     speaks_for = of_anchor >= ANCHOR_TIE * of_anchor[np.arange(anchors.size), assigned[anchors]][:, None]
     speaks_for[np.arange(anchors.size), assigned[anchors]] = True
     speaks_for[fixed[anchors]] = np.arange(n_drw)[None, :] == assigned[anchors][fixed[anchors]][:, None]
+    # Only the anchors of a variation's ANCHOR_CANDIDATES likeliest drawings are compared with it: the
+    # others' drawings are far behind already, and in a book of 100 drawings they are nine pairs in ten.
+    candidates = min(ANCHOR_CANDIDATES, n_drw)
+    likeliest = np.argsort(-posterior[unsure, :n_drw], axis=1, kind="stable")[:, :candidates]
+    is_candidate = np.zeros((unsure.size, n_drw), dtype=bool)
+    np.put_along_axis(is_candidate, likeliest, True, axis=1)
+    wanted = (is_candidate.astype(np.int32) @ speaks_for.T.astype(np.int32)) > 0
+    wanted &= unsure[:, None] != anchors[None, :]                 # a variation is no anchor for itself
+    alike = _memo_looks(memo, "anchors", [generated[r] for r in unsure], [generated[r] for r in anchors], model,
+                        prepared, wanted=wanted)
+    alike[~wanted] = -np.inf
     # The drawing itself stands in too, as the look model scores it: a drawing whose only anchor is
     # the variation itself (a book of one variation per drawing) is not outvoted for lack of one.
     best = drawing_looks[unsure].copy()
