@@ -450,6 +450,8 @@ def _sample_many(looks: PreparedLooks, indices: np.ndarray, windows_for: Callabl
         windows = windows_for(aspect)
         stack = np.stack([thumbnails[indices[p]] for p in positions])
         samples = _sample_stack(stack, windows, aspect, grid)
+        if len(groups) == 1:                      # one shape: already in ``indices`` order
+            return samples.reshape((-1,) + samples.shape[2:])
         if out is None:
             out = np.empty((len(indices),) + samples.shape[1:], dtype=samples.dtype)
         out[positions] = samples
@@ -481,18 +483,23 @@ def edge_map(thumbnail: np.ndarray) -> np.ndarray:
 
 
 def _unit_rows(rows: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length, float32 for the matrix products. A flat row (spread below FLAT_SPREAD
-    per sample: a blank area, whose samples differ only by float rounding) stays zero, not noise blown up."""
+    """Rows scaled to unit length (in place: callers pass rows of their own), float32 for the matrix
+    products. A flat row (spread below FLAT_SPREAD per sample: a blank area, whose samples differ only
+    by float rounding) stays zero, not noise blown up."""
     norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))[:, None]
     flat = FLAT_SPREAD * math.sqrt(max(rows.shape[1], 1))
-    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > flat)
-    return (rows * scale).astype(np.float32, copy=False)
+    rows *= np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > flat)
+    return rows.astype(np.float32, copy=False)
+
+
+def _centred(rows: np.ndarray) -> np.ndarray:
+    """Rows less their means: new rows, whatever ``rows`` is a view of."""
+    return rows - rows.mean(axis=1, keepdims=True)
 
 
 def _edge_vectors(samples: np.ndarray) -> np.ndarray:
     """N x G x G edge samples -> zero-mean unit rows (a correlation)."""
-    rows = samples.reshape(samples.shape[0], -1)
-    return _unit_rows(rows - rows.mean(axis=1, keepdims=True))
+    return _unit_rows(_centred(samples.reshape(samples.shape[0], -1)))
 
 
 def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -503,11 +510,7 @@ def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     ab = samples[..., 1:].reshape(n, -1, 2)
     chroma = np.hypot(ab[..., 0], ab[..., 1])
     colour = (ab - ab.mean(axis=1, keepdims=True)).reshape(n, -1)     # a* and b* centred each on its own
-
-    def centred(rows: np.ndarray) -> np.ndarray:
-        return rows - rows.mean(axis=1, keepdims=True)
-
-    return _unit_rows(centred(light)), _unit_rows(colour), _unit_rows(centred(chroma))
+    return _unit_rows(_centred(light)), _unit_rows(colour), _unit_rows(_centred(chroma))
 
 
 def _detail_weights(samples: np.ndarray) -> np.ndarray:
