@@ -530,9 +530,13 @@ def _detail_correlation(weights: np.ndarray, probe_light: np.ndarray, source_lig
     probe_spread = np.sqrt((weights * probe * probe).sum(axis=1, keepdims=True))
     numerator = (weights * probe) @ source_light.T
     source_sum = weights @ source_light.T
-    source_square = weights @ (source_light * source_light).T
-    source_spread = np.sqrt(np.maximum(source_square - source_sum * source_sum / total, 0.0))
-    denominator = probe_spread * source_spread
+    denominator = weights @ (source_light * source_light).T
+    # spread = sqrt(max(square - sum^2 / total, 0)), times the probe's: in place, these are P x every window
+    source_sum *= source_sum
+    source_sum /= total
+    denominator -= source_sum
+    np.sqrt(np.maximum(denominator, 0.0, out=denominator), out=denominator)
+    denominator *= probe_spread
     return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 1e-6)
 
 
