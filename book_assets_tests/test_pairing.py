@@ -387,6 +387,22 @@ def test_shared_stem_beats_shared_words():
     assert {k.rsplit("/", 1)[1]: v.rsplit("/", 1)[1] for k, v in _by_generated(result).items()} == expected
 
 
+def test_a_shared_number_alone_does_not_name_a_drawing():
+    """"lily_07" is no variation of "luna-7": numbers coincide by chance, so a variation whose name
+    shares only a number with a drawing goes where its looks say. A number still counts beside a
+    shared word ("child9_max" over "child8_max") and for a drawing named by a number alone ("42")."""
+    names = ("luna-7.png", "theo.png", "child9_max.png", "child8_max.png", "42.png")
+    drawings = [Candidate(f"{PREFIX}drawings/{n}", features_of(_draw(i))) for i, n in enumerate(names)]
+    looks_like_theo = Candidate(f"{PREFIX}generated/lily_07.jpg", features_of(_noisy(_recolour(_draw(1), 40), seed=3)))
+    named = [Candidate(f"{PREFIX}generated/{n}", features_of(_static(i))) for i, n in
+             enumerate(("max 9.png", "scan_42_b.png"))]
+    result = pair_images(drawings, [looks_like_theo, *named])
+    pairs = {p.generated.rsplit("/", 1)[1]: p for p in result.pairs}
+    assert pairs["lily_07.jpg"].drawing == f"{PREFIX}drawings/theo.png" and "filename" not in pairs["lily_07.jpg"].signals
+    assert pairs["max 9.png"].drawing == f"{PREFIX}drawings/child9_max.png"
+    assert pairs["scan_42_b.png"].drawing == f"{PREFIX}drawings/42.png"
+
+
 def test_name_tokens_split_camel_case_and_drop_generic_words_numbers_and_uuids():
     assert name_tokens("books/b1/generated/MaxTheDog-variation-03.png") == ["max", "dog"]
     assert name_tokens("books/b1/generated/luna/3f2a9c1e-4b5d-4c3a-9e2f-0123456789ab.png") == ["luna"]

@@ -410,6 +410,12 @@ def _filename_scores(generated_keys: Sequence[str], drawing_keys: Sequence[str])
         union = (generated_matrix @ weights)[:, None] + (drawing_matrix @ weights)[None, :] - shared
         # Shared words are weaker evidence than a shared stem, so they stay below a prefix match.
         scores = TOKEN_MATCH_CAP * np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
+        # A shared number alone ("lily_07" and "luna-7") is chance, not a name: it counts beside a shared
+        # word ("child9_max" and "child9_max_v2", not "child8_max"), or for a drawing named by a number.
+        words = np.array([not token.isdecimal() for token in vocabulary])
+        word_shared = (generated_matrix[:, words] @ drawing_matrix[:, words].T) > 0
+        number_named = drawing_matrix[:, words].sum(axis=1) == 0
+        scores = np.where(word_shared | number_named[None, :], scores, 0.0)
 
     # Stem prefix: "max" -> "max_03", "Max (2)", "max2"; "IMG_0001" -> "IMG_0001_var2". Longest wins.
     # Stems of two or more characters, by their first two: a name is only tried against the stems it
