@@ -163,7 +163,7 @@ def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: boo
     one array: a book's sibling pass (1,000 x 1,000 pairs) holds it once, not once more per channel.
 
     ``blocks``: only the pairs inside them are compared (the rest of the array is left 0), each image's
-    own work (a source's ~100 windows) still done once: the anchor pass compares each unsure variation
+    own work (a source's ~60 windows) still done once: the anchor pass compares each unsure variation
     with the anchors of its likeliest drawings only, a tenth of all pairs in a 100-drawing book."""
     blocks = [(np.arange(probes.size), np.arange(sources.size))] if blocks is None else blocks
     # channel by channel in memory (each written whole and fast), seen as P x S x channels
@@ -217,6 +217,7 @@ def _pairs_of(rows: np.ndarray, cols: np.ndarray) -> tuple:
 
 
 def _rows_of(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values[index]``, or ``values`` itself when that is all of them in order (no copy)."""
     return values if _every(index, values.shape[0]) else values[index]
 
 

@@ -764,14 +764,16 @@ def _add_anchor_evidence(
     evidence: _Evidence, generated: Sequence[Candidate], assigned: np.ndarray, fixed: np.ndarray, model: LookModel,
     memo: LookMemo, prepared: _PreparedLooksOnce, look_null: np.ndarray, drawing_looks: np.ndarray
 ) -> np.ndarray | None:
-    """Let each variation the first pass is unsure of hear from the surest variations of every drawing.
+    """Let each variation the first pass is unsure of hear from the surest variations of its likeliest
+    drawings.
 
     Renditions of one picture resemble each other more than any resembles the child's drawing, but a
     reframed one, or one whose subject was set on a new background, resembles its siblings' whole
     frames too little for the whole-frame sibling pass. So each variation placed with less than
     REVIEW_BELOW (or not placed), and whose name and provenance name no drawing (those outrank looks),
-    is compared through every reframing, tilting and mirroring window with each drawing's
-    ANCHORS_PER_DRAWING most confidently placed variations (a reviewer's placements first). A drawing's
+    is compared through every reframing, tilting and mirroring window with the ANCHORS_PER_DRAWING most
+    confidently placed variations (a reviewer's placements first) of each of its ANCHOR_CANDIDATES
+    likeliest drawings (the drawing alone speaks for the others). A drawing's
     best anchor, or the drawing itself, speaks for it, as the look model scores the pair, against
     "none of these" (the look model's, plus ``model.anchor_null_offset``); the vote, as
     log-probabilities at ``model.anchor_sharpness``, joins the evidence with weight
