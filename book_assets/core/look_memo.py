@@ -2,7 +2,8 @@
 
 Comparing looks is what pairing spends its time on: every variation against every drawing and
 every variation against every other (the siblings), ~1 M pairs in a 1,000-image book, and the
-variations still unsure against each drawing's surest ones (the anchors). A pair's
+variations still unsure against their likeliest drawings' surest ones (the anchors, a few of each
+row: pairs not asked for are NaN, never scored, and are scored when a later pairing asks). A pair's
 log-odds depend only on the two images' features and the look model, and an image's features only
 on its content — named by its print copy key, which is content-addressed and carries the feature
 version. So a rebuild copies the pairs of images it saw before and scores only the rows of new
@@ -11,7 +12,7 @@ value is computed by the same ``look_logits`` call a cold pairing makes (it is e
 so the pairing is the same as a cold one — ``test_pairing`` holds it.
 
 The memo is a small npz in the work area (``looks/<book>/<model digest>.npz``): a book's images'
-ids and the two matrices. Unreadable or of another layout, it is ignored and everything is scored.
+ids and the three matrices. Unreadable or of another layout, it is ignored and everything is scored.
 """
 from __future__ import annotations
 
