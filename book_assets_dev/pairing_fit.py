@@ -25,7 +25,7 @@ from scipy.optimize import minimize
 from . import pairing_eval as pe
 from book_assets.core.imaging import ImageFeatures
 from book_assets.core.look_memo import LookMatrix, LookMemo
-from book_assets.core.look_model import LookModel
+from book_assets.core.look_model import SCALARS, LookModel
 from book_assets.core.looks import FALLBACK_CHANNELS, LOOK_CHANNELS, PreparedLooks, fallback_channels, look_channels
 from book_assets.core.pairing import Candidate, pair_images
 
@@ -180,13 +180,7 @@ def models_agree(a: LookModel, b: LookModel, *, relative: float, absolute: float
     pairs = [(f"weights.{n}", a.weights.get(n, 0.0), b.weights.get(n, 0.0)) for n in LOOK_CHANNELS]
     pairs += [(f"fallback_weights.{n}", a.fallback_weights.get(n, 0.0), b.fallback_weights.get(n, 0.0))
               for n in FALLBACK_CHANNELS]
-    pairs += [("null_logit", a.null_logit, b.null_logit), ("fallback_null_logit", a.fallback_null_logit, b.fallback_null_logit),
-              ("sibling_weight", a.sibling_weight, b.sibling_weight),
-              ("sibling_sharpness", a.sibling_sharpness, b.sibling_sharpness),
-              ("anchor_weight", a.anchor_weight, b.anchor_weight),
-              ("anchor_sharpness", a.anchor_sharpness, b.anchor_sharpness),
-              ("anchor_null_offset", a.anchor_null_offset, b.anchor_null_offset),
-              ("calibration", a.calibration, b.calibration)]
+    pairs += [(name, getattr(a, name), getattr(b, name)) for name in SCALARS]
     for name, x, y in pairs:
         if abs(x - y) > absolute + relative * max(abs(x), abs(y)):
             problems.append(f"{name}: {x:.4f} vs {y:.4f}")

@@ -17,6 +17,9 @@ from .looks import FALLBACK_CHANNELS, LOOK_CHANNELS
 
 MODEL_PATH = Path(__file__).with_name("look_model.json")
 MODEL_FORMAT = 1
+# The model's single numbers (beside the channel weights), as its fields are named.
+SCALARS = ("null_logit", "fallback_null_logit", "sibling_weight", "sibling_sharpness", "anchor_weight",
+           "anchor_sharpness", "anchor_null_offset", "calibration")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class LookModel:
     leads (``pairing._add_sibling_evidence``); ``calibration`` scales the pooled look log-odds so that
     a reported confidence of 0.9 is right about nine times in ten; ``anchor_weight`` and
     ``anchor_sharpness`` are how much, and how sharply, a still unsure variation's comparison with
-    each drawing's surest variations counts, and ``anchor_null_offset`` how much more alike than the
+    its likeliest drawings' surest variations counts, and ``anchor_null_offset`` how much more alike than the
     "none" log-odds an anchor must look to speak for its drawing (``pairing._add_anchor_evidence``)."""
 
     weights: Mapping[str, float]
@@ -54,8 +57,7 @@ class LookModel:
         data["weights"] = {name: round(float(self.weights.get(name, 0.0)), 4) for name in LOOK_CHANNELS}
         data["fallback_weights"] = {name: round(float(self.fallback_weights.get(name, 0.0)), 4)
                                     for name in FALLBACK_CHANNELS}
-        for key in ("null_logit", "fallback_null_logit", "sibling_weight", "sibling_sharpness", "calibration",
-                    "anchor_weight", "anchor_sharpness", "anchor_null_offset"):
+        for key in SCALARS:
             data[key] = round(float(data[key]), 4)
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 

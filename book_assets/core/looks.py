@@ -580,11 +580,12 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
     probe_position[probe_rows] = np.arange(probe_rows.size)
     source_position = np.full(sources.size, -1)
     source_position[source_cols] = np.arange(source_cols.size)
+    block_cols = [_positions_in(source_position, cols) for _, cols in blocks]
     for bucket in sorted(set(probe_bucket.tolist())):
         probe_aspect = math.exp(bucket * ASPECT_BUCKET)
         in_bucket = [(positions, cols) for positions, cols in (
-            (_positions_in(probe_position, rows, probe_bucket == bucket), _positions_in(source_position, cols))
-            for rows, cols in blocks) if positions.size and cols.size]
+            (_positions_in(probe_position, rows, probe_bucket == bucket), cols)
+            for (rows, _), cols in zip(blocks, block_cols)) if positions.size and cols.size]
 
         def windows_for(aspect: float) -> tuple[Window, ...]:
             return upright_windows(aspect, probe_aspect, scales, tilts)

@@ -10,7 +10,8 @@ kinds of evidence, strongest first, and says how sure it is:
    light and colour seen through reframing, tilting and mirroring windows) weighed by the fitted
    ``look_model``; then the evidence of each variation's look-alike variations joins its own
    (renditions of one drawing resemble each other far more than they resemble the drawing), and a
-   variation still unsure is compared, through every window, with each drawing's surest variations;
+   variation still unsure is compared, through every window, with its likeliest drawings' surest
+   variations;
 5. upload-time proximity, a tie-breaker only.
 
 Evidence is added as log-odds per (variation, drawing) with "none of these drawings" as one more
@@ -633,7 +634,7 @@ def pair_images(
     evidence.looks *= model.calibration
     evidence.null_logit = evidence.null_logit * model.calibration
     _solve(evidence, assigned, fixed, remaining)
-    # A variation still unsure is compared, through every window, with each drawing's surest variations.
+    # A variation still unsure is compared, through every window, with its likeliest drawings' surest ones.
     # Only they are placed again, into the room the others leave: evidence added to some rows only must
     # not decide which of the others a full drawing keeps.
     spoken_for = _add_anchor_evidence(evidence, gen_sorted, assigned, fixed, model, memo, prepared, look_null,
@@ -773,9 +774,9 @@ def _add_anchor_evidence(
     REVIEW_BELOW (or not placed), and whose name and provenance name no drawing (those outrank looks),
     is compared through every reframing, tilting and mirroring window with the ANCHORS_PER_DRAWING most
     confidently placed variations (a reviewer's placements first) of each of its ANCHOR_CANDIDATES
-    likeliest drawings (the drawing alone speaks for the others). A drawing's
-    best anchor, or the drawing itself, speaks for it, as the look model scores the pair, against
-    "none of these" (the look model's, plus ``model.anchor_null_offset``); the vote, as
+    likeliest drawings (the drawing alone speaks for the others). A drawing's best anchor, or the
+    drawing itself, speaks for it, as the look model scores the pair, against "none of these" (the
+    look model's, plus ``model.anchor_null_offset``); the vote, as
     log-probabilities at ``model.anchor_sharpness``, joins the evidence with weight
     ``model.anchor_weight``. All three numbers are fitted. Returns the rows whose evidence changed
     (None when none did): only they are placed again.
