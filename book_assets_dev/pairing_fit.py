@@ -35,9 +35,10 @@ L2_PENALTY = 1e-4           # keeps weights finite where channels are collinear;
 SIBLING_WEIGHTS = (0.0, 1.0)
 SIBLING_SHARPNESS = (0.3,)        # 0.1 and a weight of 2.0 never won once the anchor pass joined
 ANCHOR_WEIGHTS = (0.0, 1.0, 2.0, 3.0)
-ANCHOR_SHARPNESS = (0.3,)         # 1.0 lost at every weight and calibration (fit NLL 0.10-0.23 against 0.087)
+ANCHOR_SHARPNESS = (0.3,)         # 1.0 lost at every weight and calibration 0.3-1.0 (fit NLL 0.10-0.23 against 0.087)
 ANCHOR_NULL_OFFSETS = (0.0, 3.0, 6.0)
-CALIBRATIONS = (0.3, 0.5, 0.7, 1.0)
+# 0.3 won at the low edge of (0.3, 0.5, 0.7, 1.0), then 0.2 at that of (0.2 .. 1.0); 0.7 never won
+CALIBRATIONS = (0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 FIT_GENERATED_SIZE = pe.CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8)
 FIT_PHOTO_SIZE = pe.CorpusSize(books=8, drawings_per_book=8, variations_per_drawing=8)
 # The committed model must match a refit within these: the fit is deterministic, but BLAS and

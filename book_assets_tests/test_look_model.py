@@ -54,7 +54,7 @@ def test_models_agree_names_every_number_that_moved():
 @pytest.mark.integration
 def test_the_committed_look_model_is_what_the_fit_produces():
     """Recompute the committed constants from the fit corpora (generated seed 2 and the fit half of
-    the photographs; about two minutes): nobody edits them by hand, and a stale model fails here."""
+    the photographs; about four minutes): nobody edits them by hand, and a stale model fails here."""
     books, fitted_on = pairing_fit.fit_books()
     model = pairing_fit.fit_model(books, fitted_on)
     assert model.fitted_on["rows"] == FITTED_MODEL.fitted_on["rows"]
