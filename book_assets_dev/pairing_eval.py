@@ -696,6 +696,19 @@ def calibration(outcomes: Sequence[Outcome]) -> dict[str, float]:
     }
 
 
+def confidence_lines(outcomes: Sequence[Outcome]) -> list[str]:
+    """A table of the pairs in each band of reported confidence and how many of them are right: a
+    confidence of 0.9 should be right about nine times in ten."""
+    lines = [f"{'confidence':<12}  {'pairs':>6}  {'mean conf':>9}  {'accuracy':>8}"]
+    for low, high in zip(CONFIDENCE_BINS, CONFIDENCE_BINS[1:]):
+        members = [o for o in outcomes if low <= o.confidence < high]
+        if members:
+            mean_conf = sum(o.confidence for o in members) / len(members)
+            lines.append(f"{low:.2f}-{min(high, 1.0):.2f}     {len(members):>6}  {mean_conf:>9.3f}  "
+                         f"{_pct(sum(o.correct for o in members), len(members))}")
+    return lines
+
+
 def pairing_correct(pair: Pair, truth: str | None) -> bool:
     """Right when on its own drawing; for a distractor (truth None), right when it is not printed."""
     return pair.drawing == truth if truth is not None else not pair.placed
@@ -767,15 +780,9 @@ def format_report(report: EvalReport) -> str:
         *_table("all", _accuracy_rows(outcomes, lambda o: "all regimes")),
         "",
         "== Confidence calibration (all regimes; bins of the reported confidence) ==",
-        f"{'confidence':<12}  {'pairs':>6}  {'mean conf':>9}  {'accuracy':>8}",
+        *confidence_lines(outcomes),
+        "",
     ]
-    for low, high in zip(CONFIDENCE_BINS, CONFIDENCE_BINS[1:]):
-        members = [o for o in outcomes if low <= o.confidence < high]
-        if members:
-            mean_conf = sum(o.confidence for o in members) / len(members)
-            lines.append(f"{low:.2f}-{min(high, 1.0):.2f}     {len(members):>6}  {mean_conf:>9.3f}  "
-                         f"{_pct(sum(o.correct for o in members), len(members))}")
-    lines.append("")
     if distractors:
         lines += ["== Distractors (truth: none of the book's drawings; not in the accuracy above) ==",
                   *distractor_lines(distractors), ""]

@@ -1187,6 +1187,10 @@ def format_photo_report(report: PhotoEvalReport) -> str:
         "== Photo corpus: distractors (renditions of a photograph not drawn in the book; truth none) ==",
         *(pe.distractor_lines(distractors) or ["no distractors (the split has no photograph left over for them)"]),
         "",
+        "== Photo corpus: confidence calibration (regime: none, distractors excluded; bins of the reported "
+        "confidence) ==",
+        *pe.confidence_lines(none),
+        "",
         "== Photo corpus: review flag (distractors excluded) ==",
         *_flag_lines("regime none", none),
         *_flag_lines("all regimes", outcomes),

@@ -151,7 +151,8 @@ def test_eval_pairing_quick_photos_prints_the_per_kind_table(capsys, tmp_path):
     assert cli.main(["eval-pairing", "--quick", "--corpus", "photos", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     for heading in ("accuracy per kind", "accuracy per base", "accuracy per edit", "accuracy per strength",
-                    "accuracy per naming regime", "distractors", "review flag", "timings", "targets"):
+                    "accuracy per naming regime", "distractors", "confidence calibration", "review flag",
+                    "timings", "targets"):
         assert f"== Photo corpus: {heading}" in printed
     assert "Pairing evaluation:" not in printed        # the generated corpus was not asked for
     assert "regime helpful 100.0 %" in printed
@@ -160,6 +161,10 @@ def test_eval_pairing_quick_photos_prints_the_per_kind_table(capsys, tmp_path):
     saved = json.loads(out.read_text())["photos"]
     assert saved["split"] == "eval" and saved["outcomes"]
     assert {o["regime"] for o in saved["outcomes"]} == set(pe.REGIMES)
+    # the calibration table's bands hold every random-name pair but the distractors, once each
+    table = printed.split("== Photo corpus: confidence calibration")[1].split("\n\n")[0].splitlines()[2:]
+    rated = [o for o in saved["outcomes"] if o["regime"] == "none" and o["drawing_kind"] != pe.DISTRACTOR]
+    assert table and sum(int(line.split()[1]) for line in table) == len(rated)
 
 
 def _features(image: Image.Image, fmt: str = "PNG"):
