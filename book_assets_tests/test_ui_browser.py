@@ -32,11 +32,16 @@ def browser_page(webserver):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, base_url=url)
         page.set_default_timeout(30_000)
-        # assertions wait as long as actions do: the UI's first load of a page can take more than
-        # playwright's 5 s default on a busy 2-core machine (seen once in CI, the graph still loading)
+        # Assertions wait as long as actions do: the UI's first load of a page can take more than
+        # playwright's 5 s default on a busy 2-core machine (seen once in CI, the graph still loading).
+        # expect's options are global to the process: restored after this module, so the other files a
+        # worker runs keep their own.
         expect.set_options(timeout=30_000)
-        yield page
-        browser.close()
+        try:
+            yield page
+        finally:
+            expect.set_options(timeout=None)
+            browser.close()
 
 
 def _shot(page: Page, name: str) -> None:
