@@ -696,6 +696,35 @@ def calibration(outcomes: Sequence[Outcome]) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class FlagTargets:
+    """What a corpus's review flag must reach: share of unflagged pairs right, share of errors
+    flagged, and at most this share of pairs flagged."""
+
+    unflagged_correct: float
+    errors_flagged: float
+    flag_rate: float
+
+
+FLAG_TARGETS = FlagTargets(TARGET_UNFLAGGED_CORRECT, TARGET_ERRORS_FLAGGED, TARGET_FLAG_RATE)
+
+
+def flag_lines(label: str, members: Sequence[Outcome], targets: FlagTargets) -> list[str]:
+    """The review flag's three figures for ``members``, each against its target."""
+    c = calibration(members)
+    unflagged = c["unflagged_correct"] / c["unflagged"] if c["unflagged"] else 1.0
+    caught = c["errors_flagged"] / c["errors"] if c["errors"] else 1.0
+    rate = c["flagged"] / c["pairs"] if c["pairs"] else 0.0
+    return [
+        f"{label}: unflagged pairs correct {c['unflagged_correct']}/{c['unflagged']} = {unflagged:.2%} "
+        f"(target >= {targets.unflagged_correct:.1%}: {_mark(unflagged >= targets.unflagged_correct)})",
+        f"{label}: pairs flagged {c['flagged']}/{c['pairs']} = {rate:.2%} "
+        f"(target <= {targets.flag_rate:.0%}: {_mark(rate <= targets.flag_rate)})",
+        f"{label}: errors flagged {c['errors_flagged']}/{c['errors']} = {caught:.2%} "
+        f"(target >= {targets.errors_flagged:.0%}: {_mark(caught >= targets.errors_flagged)})",
+    ]
+
+
 def confidence_lines(outcomes: Sequence[Outcome]) -> list[str]:
     """A table of the pairs in each band of reported confidence and how many of them are right: a
     confidence of 0.9 should be right about nine times in ten."""
@@ -788,18 +817,7 @@ def format_report(report: EvalReport) -> str:
                   *distractor_lines(distractors), ""]
     lines.append("== Review flag ==")
     for label, members in (("regime none", none), ("all regimes", outcomes)):
-        c = calibration(members)
-        unflagged_rate = c["unflagged_correct"] / c["unflagged"] if c["unflagged"] else 1.0
-        caught = c["errors_flagged"] / c["errors"] if c["errors"] else 1.0
-        flag_rate = c["flagged"] / c["pairs"] if c["pairs"] else 0.0
-        lines += [
-            f"{label}: unflagged pairs correct {c['unflagged_correct']}/{c['unflagged']} = {unflagged_rate:.2%} "
-            f"(target >= {TARGET_UNFLAGGED_CORRECT:.0%}: {_mark(unflagged_rate >= TARGET_UNFLAGGED_CORRECT)})",
-            f"{label}: errors flagged {c['errors_flagged']}/{c['errors']} = {caught:.2%} "
-            f"(target >= {TARGET_ERRORS_FLAGGED:.0%}: {_mark(caught >= TARGET_ERRORS_FLAGGED)})",
-            f"{label}: pairs flagged {c['flagged']}/{c['pairs']} = {flag_rate:.2%} "
-            f"(target <= {TARGET_FLAG_RATE:.0%}: {_mark(flag_rate <= TARGET_FLAG_RATE)})",
-        ]
+        lines += flag_lines(label, members, FLAG_TARGETS)
     big = report.big_book
     t = report.timings
     lines += [

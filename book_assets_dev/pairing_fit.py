@@ -24,10 +24,10 @@ from scipy.optimize import minimize
 
 from . import pairing_eval as pe
 from book_assets.core.imaging import ImageFeatures
-from book_assets.core.look_memo import LookMatrix, LookMemo
+from book_assets.core.look_memo import LookMatrix, LookMatrixName, LookMemo
 from book_assets.core.look_model import SCALARS, LookModel
 from book_assets.core.looks import FALLBACK_CHANNELS, LOOK_CHANNELS, PreparedLooks, fallback_channels, look_channels
-from book_assets.core.pairing import Candidate, pair_images
+from book_assets.core.pairing import Candidate, look_logits, pair_images
 
 FIT_SEED = 2
 STRAY_SHARE = 0.05          # of each generated-corpus book's rows: a variation from another book, truth "none"
@@ -101,23 +101,17 @@ def anonymous_key(role: str, index: int) -> str:
     return f"books/fit/{role}/{hashlib.sha256(f'{role}{index}'.encode()).hexdigest()[:12]}.png"
 
 
-def _pairing_nll(books: Sequence[LabelledBook], model: LookModel,
-                 memos: dict[int, dict[str, LookMatrix]] | None = None) -> float:
+def _pairing_nll(books: Sequence[LabelledBook], model: LookModel, looks: Sequence[dict[str, LookMatrix]]) -> float:
     """Mean negative log-likelihood of the whole pairing's reported confidences (right: c, wrong: 1 - c).
 
-    ``memos`` (by the book's place in ``books``: names repeat across corpora) carries each book's look
-    log-odds from one model of the grid to the next: they differ only in how the passes weigh those
-    log-odds, so each pair is scored once, not once a model."""
+    ``looks`` (``book_looks``, by the book's place in ``books``: names repeat across corpora) holds
+    every look log-odds each book's pairing can ask for, so the pairing only reads them."""
     total, rows = 0.0, 0
-    for number, book in enumerate(books):
-        drawings = [Candidate(key, f, content_id=key) for key, f in
-                    ((anonymous_key("drawings", i), f) for i, f in enumerate(book.drawings))]
-        variations = [Candidate(key, f, content_id=key) for key, f in
-                      ((anonymous_key("generated", i), f) for i, f in enumerate(book.variations))]
-        memo = LookMemo(dict(memos.get(number, {}))) if memos is not None else LookMemo()
-        result = pair_images(drawings, variations, model=model, memo=memo)
-        if memos is not None:
-            memos[number] = {**memos.get(number, {}), **memo.kept}
+    for book, known in zip(books, looks, strict=True):
+        drawings = [Candidate(key, f, content_id=key) for key, f in zip(_keys("drawings", book.drawings), book.drawings)]
+        variations = [Candidate(key, f, content_id=key)
+                      for key, f in zip(_keys("generated", book.variations), book.variations)]
+        result = pair_images(drawings, variations, model=model, memo=LookMemo(dict(known)))
         for pair, truth in zip(result.pairs, book.truth):
             right = (pair.drawing is None and truth < 0) or (
                 truth >= 0 and pair.drawing == drawings[truth].key)
@@ -125,6 +119,27 @@ def _pairing_nll(books: Sequence[LabelledBook], model: LookModel,
             total -= math.log(p if right else 1 - p)
             rows += 1
     return total / max(rows, 1)
+
+
+def _keys(role: str, images: Sequence[ImageFeatures]) -> list[str]:
+    return [anonymous_key(role, i) for i in range(len(images))]
+
+
+def book_looks(book: LabelledBook, model: LookModel) -> dict[str, LookMatrix]:
+    """Every look log-odds a pairing of ``book`` can ask for under ``model``'s channel weights: each
+    variation against each drawing, against each other variation by whole frames (the siblings) and
+    through every window (the anchors). The grid's models share those weights and differ only in
+    how the passes use the log-odds, so a book is scored once, each matrix in one dense product,
+    not pair by pair as each model's anchor pass asks."""
+    drawing_ids, variation_ids = tuple(_keys("drawings", book.drawings)), tuple(_keys("generated", book.variations))
+    variations = PreparedLooks(book.variations)
+    return {
+        LookMatrixName.DRAWINGS: LookMatrix(variation_ids, drawing_ids,
+                                            look_logits(variations, PreparedLooks(book.drawings), model)),
+        LookMatrixName.SIBLINGS: LookMatrix(variation_ids, variation_ids,
+                                            look_logits(variations, variations, model, sibling=True)),
+        LookMatrixName.ANCHORS: LookMatrix(variation_ids, variation_ids, look_logits(variations, variations, model)),
+    }
 
 
 def fit_model(books: Sequence[LabelledBook], fitted_on: dict, *, say: Callable[[str], None] = lambda m: None) -> LookModel:
@@ -137,13 +152,13 @@ def fit_model(books: Sequence[LabelledBook], fitted_on: dict, *, say: Callable[[
     say(f"fallback model: NLL {fallback_nll:.4f}")
     base = LookModel(dict(zip(LOOK_CHANNELS, weights.tolist())), null,
                      dict(zip(FALLBACK_CHANNELS, fallback_weights.tolist())), fallback_null, 0.0)
-    scores, memos = {}, {}
+    scores, looks = {}, [book_looks(book, base) for book in books]
     for key in _pass_grid():
         weight, sharpness, anchor_weight, anchor_sharpness, anchor_offset, calibration = key
         candidate = replace(base, sibling_weight=weight, sibling_sharpness=sharpness, anchor_weight=anchor_weight,
                             anchor_sharpness=anchor_sharpness, anchor_null_offset=anchor_offset,
                             calibration=calibration)
-        scores[key] = _pairing_nll(books, candidate, memos)
+        scores[key] = _pairing_nll(books, candidate, looks)
         say(f"siblings weight {weight}, sharpness {sharpness}; anchors weight {anchor_weight}, sharpness "
             f"{anchor_sharpness}, null offset {anchor_offset}; calibration {calibration}: "
             f"pairing NLL {scores[key]:.4f}")

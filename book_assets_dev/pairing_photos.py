@@ -886,6 +886,7 @@ TARGET_PHOTO_UNFLAGGED_CORRECT = 0.995
 TARGET_PHOTO_FLAG_RATE = 0.10
 TARGET_PHOTO_ERRORS_FLAGGED = 0.95
 TARGET_PHOTO_NAMED = 1.0
+PHOTO_FLAG_TARGETS = pe.FlagTargets(TARGET_PHOTO_UNFLAGGED_CORRECT, TARGET_PHOTO_ERRORS_FLAGGED, TARGET_PHOTO_FLAG_RATE)
 
 
 @dataclass
@@ -1138,21 +1139,6 @@ def evaluate_photos(size: pe.CorpusSize = PHOTO_FULL, seed: int = 1, split: str 
     return PhotoEvalReport(size, seed, split, described, outcomes, timings)
 
 
-def _flag_lines(label: str, members: Sequence[pe.Outcome]) -> list[str]:
-    c = pe.calibration(members)
-    unflagged = c["unflagged_correct"] / c["unflagged"] if c["unflagged"] else 1.0
-    caught = c["errors_flagged"] / c["errors"] if c["errors"] else 1.0
-    rate = c["flagged"] / c["pairs"] if c["pairs"] else 0.0
-    return [
-        f"{label}: unflagged pairs correct {c['unflagged_correct']}/{c['unflagged']} = {unflagged:.2%} "
-        f"(target >= {TARGET_PHOTO_UNFLAGGED_CORRECT:.1%}: {pe._mark(unflagged >= TARGET_PHOTO_UNFLAGGED_CORRECT)})",
-        f"{label}: pairs flagged {c['flagged']}/{c['pairs']} = {rate:.2%} "
-        f"(target <= {TARGET_PHOTO_FLAG_RATE:.0%}: {pe._mark(rate <= TARGET_PHOTO_FLAG_RATE)})",
-        f"{label}: errors flagged {c['errors_flagged']}/{c['errors']} = {caught:.2%} "
-        f"(target >= {TARGET_PHOTO_ERRORS_FLAGGED:.0%}: {pe._mark(caught >= TARGET_PHOTO_ERRORS_FLAGGED)})",
-    ]
-
-
 def format_photo_report(report: PhotoEvalReport) -> str:
     distractors, outcomes, none = pe.split_outcomes(report.outcomes)
     size = report.size
@@ -1192,8 +1178,8 @@ def format_photo_report(report: PhotoEvalReport) -> str:
         *pe.confidence_lines(none),
         "",
         "== Photo corpus: review flag (distractors excluded) ==",
-        *_flag_lines("regime none", none),
-        *_flag_lines("all regimes", outcomes),
+        *pe.flag_lines("regime none", none, PHOTO_FLAG_TARGETS),
+        *pe.flag_lines("all regimes", outcomes, PHOTO_FLAG_TARGETS),
         "",
         "== Photo corpus: timings ==",
     ]

@@ -7,8 +7,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from book_assets.core.look_memo import LookMemo
 from book_assets.core.look_model import FITTED_MODEL, MODEL_PATH, LookModel, load_model
 from book_assets.core.looks import LOOK_CHANNELS
+from book_assets.core.pairing import Candidate, pair_images
+from book_assets_dev import pairing_eval as pe
 from book_assets_dev import pairing_fit
 
 
@@ -51,10 +54,28 @@ def test_models_agree_names_every_number_that_moved():
     assert any(p.startswith(f"weights.{LOOK_CHANNELS[0]}") for p in problems)
 
 
+def test_a_pairing_that_reads_every_look_scored_at_once_is_the_cold_pairing():
+    """The fit scores each book's looks once, densely (``book_looks``), and its grid of pairings only
+    reads them: each pairing must be the one a book with no memo gets, pair for pair."""
+    book = pe.build_corpus(pe.CorpusSize(books=1, drawings_per_book=4, variations_per_drawing=4), seed=5)[0]
+    drawing_bytes = [pe.encode(d, "PNG") for d in book.drawings]
+    labelled = pairing_fit._labelled(pe.name_book(book, "none", 5, drawing_bytes), pe.FeatureCache())
+    drawings = [Candidate(k, f, content_id=k) for k, f in zip(pairing_fit._keys("drawings", labelled.drawings),
+                                                              labelled.drawings)]
+    variations = [Candidate(k, f, content_id=k) for k, f in zip(pairing_fit._keys("generated", labelled.variations),
+                                                                labelled.variations)]
+    memo = LookMemo(dict(pairing_fit.book_looks(labelled, FITTED_MODEL)))
+    warm, cold = pair_images(drawings, variations, memo=memo), pair_images(drawings, variations)
+    assert memo.scored == 0 and memo.reused > 0
+    assert [(p.drawing, p.confidence, p.needs_review) for p in warm.pairs] == \
+        [(p.drawing, p.confidence, p.needs_review) for p in cold.pairs]
+
+
 @pytest.mark.integration
 def test_the_committed_look_model_is_what_the_fit_produces():
     """Recompute the committed constants from the fit corpora (generated seed 2 and the fit half of
-    the photographs; about four minutes): nobody edits them by hand, and a stale model fails here."""
+    the photographs; about five minutes, drawing and analysing them): nobody edits them by hand, and a
+    stale model fails here."""
     books, fitted_on = pairing_fit.fit_books()
     model = pairing_fit.fit_model(books, fitted_on)
     assert model.fitted_on["rows"] == FITTED_MODEL.fitted_on["rows"]

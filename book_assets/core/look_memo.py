@@ -20,6 +20,7 @@ import io
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -27,6 +28,14 @@ from .derived import input_digest
 from .look_model import LookModel
 
 LOOK_MEMO_FORMAT = 4        # bump when looks.py changes what a pair scores, so no stale memo is used
+
+
+class LookMatrixName(StrEnum):
+    """The look matrices a pairing keeps (their names in the stored memo)."""
+
+    DRAWINGS = "drawings"      # every variation x every drawing
+    SIBLINGS = "siblings"      # every variation x every variation, whole frames only
+    ANCHORS = "anchors"        # unsure variations x the surest variations of their likeliest drawings
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class LookMemo:
     reused: int = 0            # pairs copied from the previous one
     scored_by: dict[str, int] = field(default_factory=dict)    # of ``scored``, per matrix name
 
-    def matrix(self, name: str, probe_ids: Sequence[str], source_ids: Sequence[str], score: Score,
+    def matrix(self, name: LookMatrixName, probe_ids: Sequence[str], source_ids: Sequence[str], score: Score,
                wanted: np.ndarray | None = None) -> np.ndarray:
         """The probe x source matrix ``name``: pairs known from the previous pairing copied, the rest
         scored by ``score``; with ``wanted`` (a mask), only those pairs, the others NaN unless known.

@@ -36,7 +36,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .filenames import CONNECTIVES, GENERATOR_WORDS, TOOL_WORDS, filename_words, strip_extension
 from .imaging import ImageFeatures
-from .look_memo import LookMemo
+from .look_memo import LookMatrixName, LookMemo
 from .look_model import FITTED_MODEL, LookModel
 from .looks import Block, PreparedLooks, fallback_channels, full_looks_ok, look_channels, pair_blocks
 
@@ -602,7 +602,7 @@ def pair_images(
 
     prepared = _PreparedLooksOnce()
     look_null = np.where(full_looks_ok([c.features for c in gen_sorted]), model.null_logit, model.fallback_null_logit)
-    drawing_looks = _memo_looks(memo, "drawings", gen_sorted, drawing_list, model, prepared)
+    drawing_looks = _memo_looks(memo, LookMatrixName.DRAWINGS, gen_sorted, drawing_list, model, prepared)
     evidence = _Evidence(
         provenance=_provenance_scores(gen_sorted, drawing_keys),
         filename=_filename_scores(gen_keys, drawing_keys),
@@ -627,8 +627,8 @@ def pair_images(
                 bad_override[row] = target
     remaining = _room_left(assigned[fixed], capacity, n_drw)
     # A drawing's variations resemble each other: each one's evidence is joined by its look-alikes'.
-    _add_sibling_evidence(evidence, lambda: _memo_looks(memo, "siblings", gen_sorted, gen_sorted, model, prepared,
-                                                        sibling=True),
+    _add_sibling_evidence(evidence, lambda: _memo_looks(memo, LookMatrixName.SIBLINGS, gen_sorted, gen_sorted, model,
+                                                        prepared, sibling=True),
                           assigned, fixed, model)
     # Pooled evidence is surer than any one image's: scale it so the confidences stay calibrated.
     evidence.looks *= model.calibration
@@ -702,7 +702,7 @@ class _PreparedLooksOnce:
         return None
 
 
-def _memo_looks(memo: LookMemo, name: str, probes: Sequence[Candidate], sources: Sequence[Candidate],
+def _memo_looks(memo: LookMemo, name: LookMatrixName, probes: Sequence[Candidate], sources: Sequence[Candidate],
                 model: LookModel, prepared: _PreparedLooksOnce, *, sibling: bool = False,
                 wanted: np.ndarray | None = None) -> np.ndarray:
     """``look_logits`` of probes x sources (of the ``wanted`` pairs only: the others NaN), scoring only
@@ -807,10 +807,12 @@ def _add_anchor_evidence(
     is_candidate = np.zeros((unsure.size, n_drw), dtype=bool)
     np.put_along_axis(is_candidate, likeliest, True, axis=1)
     wanted = (is_candidate.astype(np.int32) @ speaks_for.T.astype(np.int32)) > 0
-    wanted &= unsure[:, None] != anchors[None, :]                 # a variation is no anchor for itself
-    alike = _memo_looks(memo, "anchors", [generated[r] for r in unsure], [generated[r] for r in anchors], model,
-                        prepared, wanted=wanted)
-    alike[~wanted] = -np.inf
+    # Scored with the rest, dropped after: a variation is no anchor for itself, but taking its pair out
+    # first would give each anchor's column a pattern of its own, and the anchors of one drawing would
+    # be compared a column at a time instead of together.
+    alike = _memo_looks(memo, LookMatrixName.ANCHORS, [generated[r] for r in unsure], [generated[r] for r in anchors],
+                        model, prepared, wanted=wanted)
+    alike[~wanted | (unsure[:, None] == anchors[None, :])] = -np.inf
     # The drawing itself stands in too, as the look model scores it: a drawing whose only anchor is
     # the variation itself (a book of one variation per drawing) is not outvoted for lack of one.
     best = drawing_looks[unsure].copy()
