@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # Test processes (pytest-xdist): one per core; a test file stays on one worker (its module fixtures built once).
+# Files go out in collection order (conftest.py puts the ones that take minutes first), not by test count.
 TEST_WORKERS ?= auto
 
 .PHONY: install fonts browser photos postgres notifications demo test eval-pairing dev dev-gcs clean
@@ -22,7 +23,7 @@ demo: install fonts      ## build the sample book end to end on the local bucket
 test: install browser photos postgres notifications   ## check the definitions (`dg check defs`), then run the whole test suite
 	mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Debian packages the book needs: the fonts (SIL Andika, DejaVu Sans as its fallback, Noto Sans for Thai,
 # Devanagari, Arabic and Hebrew, WenQuanYi Zen Hei for Chinese, Japanese and Korean) and the press tools
