@@ -108,9 +108,7 @@ def _pairing_nll(books: Sequence[LabelledBook], model: LookModel, looks: Sequenc
     every look log-odds each book's pairing can ask for, so the pairing only reads them."""
     total, rows = 0.0, 0
     for book, known in zip(books, looks, strict=True):
-        drawings = [Candidate(key, f, content_id=key) for key, f in zip(_keys("drawings", book.drawings), book.drawings)]
-        variations = [Candidate(key, f, content_id=key)
-                      for key, f in zip(_keys("generated", book.variations), book.variations)]
+        drawings, variations = book_candidates(book)
         result = pair_images(drawings, variations, model=model, memo=LookMemo(dict(known)))
         for pair, truth in zip(result.pairs, book.truth):
             right = (pair.drawing is None and truth < 0) or (
@@ -123,6 +121,13 @@ def _pairing_nll(books: Sequence[LabelledBook], model: LookModel, looks: Sequenc
 
 def _keys(role: str, images: Sequence[ImageFeatures]) -> list[str]:
     return [anonymous_key(role, i) for i in range(len(images))]
+
+
+def book_candidates(book: LabelledBook) -> tuple[list[Candidate], list[Candidate]]:
+    """The book's drawings and variations as pairing candidates under anonymous keys (their content
+    ids too, the names ``book_looks`` gives their matrices' rows and columns)."""
+    return tuple([Candidate(key, f, content_id=key) for key, f in zip(_keys(role, images), images)]
+                 for role, images in (("drawings", book.drawings), ("generated", book.variations)))
 
 
 def book_looks(book: LabelledBook, model: LookModel) -> dict[str, LookMatrix]:

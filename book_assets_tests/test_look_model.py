@@ -10,7 +10,7 @@ import pytest
 from book_assets.core.look_memo import LookMemo
 from book_assets.core.look_model import FITTED_MODEL, MODEL_PATH, LookModel, load_model
 from book_assets.core.looks import LOOK_CHANNELS
-from book_assets.core.pairing import Candidate, pair_images
+from book_assets.core.pairing import pair_images
 from book_assets_dev import pairing_eval as pe
 from book_assets_dev import pairing_fit
 
@@ -60,10 +60,7 @@ def test_a_pairing_that_reads_every_look_scored_at_once_is_the_cold_pairing():
     book = pe.build_corpus(pe.CorpusSize(books=1, drawings_per_book=4, variations_per_drawing=4), seed=5)[0]
     drawing_bytes = [pe.encode(d, "PNG") for d in book.drawings]
     labelled = pairing_fit._labelled(pe.name_book(book, "none", 5, drawing_bytes), pe.FeatureCache())
-    drawings = [Candidate(k, f, content_id=k) for k, f in zip(pairing_fit._keys("drawings", labelled.drawings),
-                                                              labelled.drawings)]
-    variations = [Candidate(k, f, content_id=k) for k, f in zip(pairing_fit._keys("generated", labelled.variations),
-                                                                labelled.variations)]
+    drawings, variations = pairing_fit.book_candidates(labelled)
     memo = LookMemo(dict(pairing_fit.book_looks(labelled, FITTED_MODEL)))
     warm, cold = pair_images(drawings, variations, memo=memo), pair_images(drawings, variations)
     assert memo.scored == 0 and memo.reused > 0
