@@ -27,6 +27,7 @@ from book_assets.core.looks import (
     LOOK_CHANNELS,
     PreparedLooks,
     Window,
+    _detail_weights,
     _layout_vectors,
     _sample,
     _sample_many,
@@ -355,8 +356,9 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("source_seed", [7, 8])          # the probe's own source, and another picture
 def test_layout_channels_are_read_at_the_window_where_light_colour_and_edges_agree_best(source_seed):
     """Worked out window by window with plain Pearson correlations: the pair's window is the one with the
-    largest light + colour + edges (each floored at 0), and the layout channels are the values there; the
-    centre channels are each their own best over the windows, on the samples inside the centre disc."""
+    largest light + colour + edges (each floored at 0), and the layout channels are the values there (chroma
+    and light weighted by the probe's detail worked out at that window only); the centre channels are each
+    their own best over the windows, on the samples inside the centre disc."""
     probe_img = _scene(7).crop((60, 40, 420, 310)).resize((480, 360))
     source_img = _scene(source_seed)
     probe, source = PreparedLooks([_features(probe_img)]), PreparedLooks([_features(source_img)])
@@ -380,6 +382,13 @@ def test_layout_channels_are_read_at_the_window_where_light_colour_and_edges_agr
         u = (np.arange(grid) + 0.5) / grid - 0.5
         return np.array([np.hypot(x, y) <= CENTRE_RADIUS for y in u for x in u])
 
+    def detail(s: np.ndarray) -> float:     # light, weighted by where the probe's light changes
+        weights = _detail_weights(p_lab[None, :, 0].reshape(1, LAYOUT_GRID, LAYOUT_GRID, 1))[0].astype(np.float64)
+        p_centred = p_lab[:, 0] - np.average(p_lab[:, 0], weights=weights)
+        s_centred = s[:, 0] - np.average(s[:, 0], weights=weights)
+        return float(np.sum(weights * p_centred * s_centred)
+                     / np.sqrt(np.sum(weights * p_centred ** 2) * np.sum(weights * s_centred ** 2)))
+
     light = [_pearson(p_lab[:, 0], s[:, 0]) for s in s_lab]
     colours = [colour(p_lab, s) for s in s_lab]
     edges = [_pearson(p_edges, s) for s in s_edges]
@@ -389,6 +398,7 @@ def test_layout_channels_are_read_at_the_window_where_light_colour_and_edges_agr
     expected = {
         "layout": light[best], "layout_colour": colours[best], "layout_edges": edges[best],
         "layout_chroma": _pearson(chroma(p_lab), chroma(s_lab[best])),
+        "layout_detail": detail(s_lab[best]),
         "centre": max(_pearson(p_lab[disc(LAYOUT_GRID), 0], s[disc(LAYOUT_GRID), 0]) for s in s_lab),
         "centre_colour": max(colour(p_lab[disc(LAYOUT_GRID)], s[disc(LAYOUT_GRID)]) for s in s_lab),
         "centre_chroma": max(_pearson(chroma(p_lab[disc(LAYOUT_GRID)]), chroma(s[disc(LAYOUT_GRID)])) for s in s_lab),

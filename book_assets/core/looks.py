@@ -517,16 +517,23 @@ def _detail_weights(samples: np.ndarray) -> np.ndarray:
     return (detail / detail.mean(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _detail_correlation(weights: np.ndarray, probe_light: np.ndarray, source_light: np.ndarray) -> np.ndarray:
-    """N x P weighted Pearson correlations of every source window's light with each probe's, weighted by
-    the probe's detail: three matrix products (the source's weighted mean and spread depend on the probe)."""
-    total = weights.sum(axis=1)
-    probe = probe_light - (weights * probe_light).sum(axis=1, keepdims=True) / total[:, None]
-    probe_spread = np.sqrt((weights * probe * probe).sum(axis=1))
-    numerator = source_light @ (weights * probe).T
-    source_sum = source_light @ weights.T
-    denominator = (source_light * source_light) @ weights.T
-    # spread = sqrt(max(square - sum^2 / total, 0)), times the probe's: in place, these are every window x P
+def _detail_correlation(weights: np.ndarray, probe_light: np.ndarray, source_light: np.ndarray, *,
+                        pairwise: bool = False) -> np.ndarray:
+    """Weighted Pearson correlations of source windows' light with probes' light, weighted by the
+    probe's detail: every source row with every probe row (N x P), or, ``pairwise``, row for row (all
+    three ``...`` x samples). The source's weighted mean and spread depend on the probe, so every
+    window with every probe takes three matrix products where a plain correlation takes one."""
+    def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.einsum("...i,...i->...", a, b) if pairwise else a @ b.T
+
+    total = weights.sum(axis=-1)
+    probe = probe_light - (np.einsum("...i,...i->...", weights, probe_light) / total)[..., None]
+    weighted = weights * probe
+    probe_spread = np.sqrt(np.einsum("...i,...i->...", weighted, probe))
+    numerator = cross(source_light, weighted)
+    source_sum = cross(source_light, weights)
+    denominator = cross(source_light * source_light, weights)
+    # spread = sqrt(max(square - sum^2 / total, 0)), times the probe's: in place (every window x P)
     source_sum *= source_sum
     source_sum /= total
     denominator -= source_sum
@@ -653,12 +660,32 @@ def _layout_block(probe: dict[str, np.ndarray], probe_weights: np.ndarray, sourc
         best = agreement.argmax(axis=1)[:, None, :]                         # per side, its best window
         side_best = _at_window(agreement, best)
         mirrored = side_best[:, count:] > side_best[:, :count]
+        # each pair's side (its probe's frame or mirror image: a column of ``best``) and window
+        side = np.where(mirrored, np.arange(count, 2 * count), np.arange(count))
+        window = np.take_along_axis(best[:, 0], side, axis=1)
         for channel, name in _AT_JOINT_WINDOW.items():
-            values = _at_window(held.pop(name) if name in held else by_window(name), best)
-            out[channel][cells] = np.minimum(np.where(mirrored, values[:, count:], values[:, :count]), 1.0).T
+            if name in held or windows_per_source == 1:      # whole frames: one product serves all pairs
+                values = (held.pop(name) if name in held else by_window(name))[
+                    np.arange(window.shape[0])[:, None], window, side]
+            else:
+                values = np.maximum(_at_pair_window(name, probe, probe_weights, source, rows[side], window), 0.0)
+            out[channel][cells] = np.minimum(values, 1.0).T
         for channel, name in _AT_OWN_BEST_WINDOW.items():
             values = by_window(name).max(axis=1)
             out[channel][cells] = np.minimum(np.maximum(values[:, :count], values[:, count:]), 1.0).T
+
+
+def _at_pair_window(name: str, probe: dict[str, np.ndarray], probe_weights: np.ndarray, source: dict[str, np.ndarray],
+                    probe_row: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Sources x probes: correlation ``name`` of each pair at its one window (``window``, sources x probes)
+    with its probe row (``probe_row``: the frame's or the mirror image's); a correlation read at one window
+    per pair is not worth working out at every window."""
+    sources, windows = window.shape[0], source["light"].shape[0] // window.shape[0]
+    of = "light" if name == "detail" else name
+    source_rows = source[of].reshape(sources, windows, -1)[np.arange(sources)[:, None], window]
+    if name == "detail":
+        return _detail_correlation(probe_weights[probe_row], probe["light"][probe_row], source_rows, pairwise=True)
+    return np.einsum("spi,spi->sp", source_rows, probe[name][probe_row])
 
 
 def _at_window(values: np.ndarray, window: np.ndarray) -> np.ndarray:
