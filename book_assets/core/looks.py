@@ -636,8 +636,9 @@ def _layout_block(probe: dict[str, np.ndarray], probe_weights: np.ndarray, sourc
     LAYOUT_PROBE_BLOCK probes at a time. Each correlation is sources x windows x (frames, then mirror
     images) (~6 MB for 128 probes against 35 drawings' ~60 windows), so the best window of each pair
     is a reduction over the middle axis, several times faster in numpy than over a short last one; at
-    most four are held at once, beside the six the detail correlation makes. A pair's windows are its
-    upright ones, then its mirrored ones, and a tie goes to the first."""
+    most four are held at once. Chroma and the detail-weighted light are worked out at each pair's one
+    window only (``_at_pair_window``), except in the sibling pass, whose sources have one window. A
+    pair's windows are its upright ones, then its mirrored ones, and a tie goes to the first."""
     windows_per_source = source["light"].shape[0] // source_cols.size
     for start in range(0, positions.size, LAYOUT_PROBE_BLOCK):
         chunk = positions[start:start + LAYOUT_PROBE_BLOCK]
