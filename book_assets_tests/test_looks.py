@@ -8,6 +8,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from book_assets.core.imaging import (
+    STRUCTURE_LENGTH,
     STRUCTURE_WINDOWS,
     analyse_image,
     decode_layout,
@@ -131,10 +132,15 @@ def test_looks_cut_from_a_preparation_score_as_looks_prepared_afresh():
                                                 PreparedLooks([features[0], features[5]])))
 
 
-def test_pairs_in_blocks_score_as_all_pairs_do_and_the_others_are_left_at_zero():
+@pytest.mark.parametrize("shape_probe_block", [128, 2])
+def test_pairs_in_blocks_score_as_all_pairs_do_and_the_others_are_left_at_zero(monkeypatch, shape_probe_block):
     """The anchor pass compares some pairs only: ``pair_blocks`` covers exactly the wanted pairs, each
     block wholly wanted (columns wanting the same rows share one), and those pairs score as when every
-    pair is compared."""
+    pair is compared; so do the probes' crops, matched probe by probe (in chunks of two as well, each
+    chunk padded to its widest probe)."""
+    import book_assets.core.looks as looks
+
+    monkeypatch.setattr(looks, "SHAPE_PROBE_BLOCK", shape_probe_block)
     features = [_features(_scene(seed)) for seed in range(40, 47)]
     probes, sources = PreparedLooks(features[:5]), PreparedLooks(features[3:])
     wanted = np.array([[1, 0, 0, 1], [1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0]], dtype=bool)
@@ -151,6 +157,26 @@ def test_pairs_in_blocks_score_as_all_pairs_do_and_the_others_are_left_at_zero()
     np.testing.assert_allclose(some[wanted], every[wanted], atol=1e-6)
     assert not some[~wanted].any() and every[~wanted].any()
     assert some[3, 0, LOOK_CHANNELS.index("layout")] > 0.99      # probe 3 is source 0
+
+
+def test_crops_matched_probe_by_probe_are_the_crops_matched_all_at_once(monkeypatch):
+    """The anchor pass matches each probe's crops with the frames (and mirror images) of the targets it
+    is compared with, probe by probe, in chunks padded to their widest probe: the same maxima as one
+    product of every crop with every frame, at every wanted pair."""
+    import book_assets.core.looks as looks
+
+    rng = np.random.default_rng(3)
+    probe = rng.random((9, len(STRUCTURE_WINDOWS), STRUCTURE_LENGTH), dtype=np.float32)
+    frames = rng.random((6, STRUCTURE_LENGTH), dtype=np.float32)
+    wanted = rng.random((9, 6)) < 0.4
+    wanted[0], wanted[1] = False, True                       # a probe wanting none, one wanting all
+    monkeypatch.setattr(looks, "SHAPE_PROBE_BLOCK", 4)
+    by_probe = looks._zoomed_out_by_probe(probe, frames, wanted)
+    at_once = looks._zoomed_out(probe, frames)
+    np.testing.assert_allclose(by_probe[wanted], at_once[wanted], rtol=1e-5)
+    # the mirror images count: for some wanted pairs a crop matches a mirrored frame best
+    upright_only = (probe[:, 1:] @ frames.T).max(axis=1)
+    assert (at_once[wanted] > upright_only[wanted] + 1e-3).any()
 
 
 def test_a_blank_picture_or_window_correlates_with_nothing():

@@ -50,6 +50,7 @@ from .imaging import (
 
 LOOK_CHANNELS = ("shape", "contain", "contained_in", "hash", "colour", "layout", "layout_colour", "layout_detail",
                  "layout_chroma", "layout_edges", "centre", "centre_colour", "centre_chroma", "centre_edges")
+SHAPE_CHANNELS = ("shape", "contain", "contained_in")
 FALLBACK_CHANNELS = ("hash", "colour")   # images described before shape and layout features existed
 
 HASH_UNRELATED_BITS = 24.0
@@ -65,6 +66,7 @@ CENTRE_RADIUS = 0.4                       # the centre disc, in frame widths and
 DETAIL_FLOOR = 0.5                        # L* units per sample: smooth areas still count a little
 FLAT_SPREAD = 1e-3                        # L* (or edge) units per sample: a window varying less is blank
 ASPECT_BUCKET = 0.05                      # probes whose log aspect ratios differ less share windows
+SHAPE_PROBE_BLOCK = 128                   # probes whose crops are matched at once in the anchor pass (bounds memory)
 LAYOUT_PROBE_BLOCK = 128                  # probes scored against the sources' windows at once (bounds memory)
 LAYOUT_SOURCE_WINDOWS = 2048              # source windows sampled at once (~35 drawings': bounds memory)
 
@@ -170,10 +172,10 @@ def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: boo
     by_channel = np.zeros((len(LOOK_CHANNELS), probes.size, sources.size))
     column = dict(zip(LOOK_CHANNELS, by_channel))
     hashes, colours = _hash_likeness(probes, sources), _colour_similarity(probes, sources)   # cheap: all pairs
+    _shape_likeness(probes, sources, blocks, {name: column[name] for name in SHAPE_CHANNELS},
+                    whole_frames_only=sibling)
     for rows, cols in blocks:
         cells = _pairs_of(rows, cols)
-        column["shape"][cells], column["contain"][cells], column["contained_in"][cells] = _shape_likeness(
-            probes, sources, rows, cols, whole_frames_only=sibling)
         column["hash"][cells], column["colour"][cells] = hashes[cells], colours[cells]
     _layout_likeness(probes, sources, SIBLING_LAYOUT_SCALES if sibling else LAYOUT_SCALES,
                      () if sibling else LAYOUT_TILTS, {name: column[name] for name in LAYOUT_CHANNELS}, blocks)
@@ -252,42 +254,90 @@ def _max_last(values: np.ndarray) -> np.ndarray:
     return best
 
 
+def _with_mirrors(frames: np.ndarray) -> np.ndarray:
+    """2N x L: the whole-frame descriptors, then their mirror images'."""
+    return np.concatenate([frames, _mirrored(frames)])
+
+
+def _zoomed_in(probe_frames: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """A x B: best dot product of each probe's whole frame (or its mirror image) with any window of
+    each target (``target``: B x W x L): the probe shows part of the target."""
+    n_a, n_b, windows = probe_frames.shape[0], target.shape[0], target.shape[1]
+    products = (_with_mirrors(probe_frames) @ target.reshape(-1, STRUCTURE_LENGTH).T).reshape(2, n_a, n_b, windows)
+    return np.maximum(*_max_last(products))                            # best window, then frame or mirror
+
+
+def _zoomed_out(probe: np.ndarray, target_frames: np.ndarray) -> np.ndarray:
+    """A x B: best dot product of any crop of each probe (``probe``: A x W x L, window 0 its whole frame)
+    with each target's whole frame or its mirror image: the target shown smaller (zoomed out). The
+    whole frame goes into the product too (no copy of the crops) and is dropped from the maximum."""
+    n_a, windows, n_b = probe.shape[0], probe.shape[1], target_frames.shape[0]
+    products = (probe.reshape(-1, STRUCTURE_LENGTH) @ _with_mirrors(target_frames).T).reshape(n_a, windows, 2 * n_b)
+    best_crops = products[:, 1:].max(axis=1)
+    return np.maximum(best_crops[:, :n_b], best_crops[:, n_b:])
+
+
 def _best_window_match(probe: np.ndarray, target: np.ndarray) -> np.ndarray:
     """A x B: best dot product of the probe's whole frame with any target window (mirrors included),
     or of any probe window with the target's whole frame (the target shown smaller, i.e. zoomed out).
     Mirrors are taken on the whole frames (the probe's, and the target's), never window by window."""
-    n_a, n_b, windows = probe.shape[0], target.shape[0], probe.shape[1]
-    if n_a == 0 or n_b == 0:
-        return np.zeros((n_a, n_b))
-    frames = np.concatenate([probe[:, 0, :], _mirrored(probe[:, 0, :])])       # 2A x L: frames, then mirrors
-    zoomed_in = (frames @ target.reshape(-1, STRUCTURE_LENGTH).T).reshape(2, n_a, n_b, windows)
-    zoomed_in = np.maximum(*_max_last(zoomed_in))                            # best window, then frame or mirror
-    if windows == 1:                                                          # whole frames only
+    if probe.shape[0] == 0 or target.shape[0] == 0:
+        return np.zeros((probe.shape[0], target.shape[0]))
+    zoomed_in = _zoomed_in(probe[:, 0, :], target)
+    if probe.shape[1] == 1:                                                  # whole frames only
         return zoomed_in.astype(np.float64)
-    target_frames = np.concatenate([target[:, 0, :], _mirrored(target[:, 0, :])])   # 2B x L
-    # every probe window against the frames (the whole frame too: no copy of the crops), the best crop
-    # first (a contiguous reduction), then frame or mirror
-    best_crops = (probe.reshape(-1, STRUCTURE_LENGTH) @ target_frames.T).reshape(n_a, windows, 2 * n_b)[:, 1:].max(axis=1)
-    zoomed_out = np.maximum(best_crops[:, :n_b], best_crops[:, n_b:])
-    return np.maximum(zoomed_in, zoomed_out).astype(np.float64)
+    return np.maximum(zoomed_in, _zoomed_out(probe, target[:, 0, :])).astype(np.float64)
 
 
-def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks, rows: np.ndarray, cols: np.ndarray, *,
-                    whole_frames_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Same edges; the source's ink in the probe; the probe's edges in the source (mirror and reframe
-    proof), for the probes ``rows`` x the sources ``cols``."""
+def _zoomed_out_by_probe(probe: np.ndarray, target_frames: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """P x S ``_zoomed_out`` at the ``wanted`` pairs (other cells: whatever padding gave, or 0), probe by
+    probe: each probe's crops against the frames of the targets it is compared with, in one batched
+    product. Grouped by target instead (as the blocks are), each block would copy its probes' whole
+    window stacks, eight times over in the anchor pass; here each probe's stack is read once and only
+    whole frames are gathered."""
+    n_s = target_frames.shape[0]
+    both = _with_mirrors(target_frames)                                      # 2S x L
+    out = np.zeros(wanted.shape, dtype=np.float32)
+    counts = wanted.sum(axis=1)
+    order = np.argsort(counts, kind="stable")                                # alike counts together: little padding
+    order = order[counts[order] > 0]
+    for start in range(0, order.size, SHAPE_PROBE_BLOCK):
+        chunk = order[start:start + SHAPE_PROBE_BLOCK]
+        width = int(counts[chunk].max())
+        # each probe's wanted targets first (in order), padded with unwanted ones (computed, never read)
+        partners = np.argsort(~wanted[chunk], axis=1, kind="stable")[:, :width]
+        frames = both[np.concatenate([partners, partners + n_s], axis=1)]   # chunk x 2 width x L
+        best_crops = np.matmul(probe[chunk], frames.transpose(0, 2, 1))[:, 1:].max(axis=1)
+        out[chunk[:, None], partners] = np.maximum(best_crops[:, :width], best_crops[:, width:])
+    return out
+
+
+def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks, blocks: Sequence[Block],
+                    out: dict[str, np.ndarray], *, whole_frames_only: bool = False) -> None:
+    """SHAPE_CHANNELS, each P x S, written into ``out``'s zeroed arrays for the pairs in ``blocks``: same
+    edges; the source's ink in the probe; the probe's edges in the source (mirror and reframe proof).
+    One block (a dense pass) is one product per kind. Many blocks (the anchor pass: each unsure
+    variation against eight drawings' anchors) compare whole frames block by block and the probes'
+    crops probe by probe (``_zoomed_out_by_probe``)."""
     if not whole_frames_only and (probes.whole_frames_only or sources.whole_frames_only):
         raise ValueError("looks prepared with whole frames only cannot be compared window by window")
-    known = probes.shape_ok[rows][:, None] & sources.shape_ok[cols][None, :]
     frames = slice(0, 1) if whole_frames_only else slice(None)
-
-    def match(probe: np.ndarray, source: np.ndarray) -> np.ndarray:
-        return _best_window_match(_rows_of(probe, rows)[:, frames], _rows_of(source, cols)[:, frames])
-
-    same = match(probes.unit, sources.unit)
-    contain = match(probes.cells, sources.weighted)
-    contained_in = match(probes.weighted, sources.cells)
-    return tuple(np.where(known, m, 0.0) for m in (same, contain, contained_in))
+    by_probe = not whole_frames_only and len(blocks) > 1
+    wanted = np.zeros((probes.size, sources.size), dtype=bool)
+    for rows, cols in blocks:
+        wanted[_pairs_of(rows, cols)] = True
+    known = wanted & probes.shape_ok[:, None] & sources.shape_ok[None, :]
+    for name, probe, source in (("shape", probes.unit, sources.unit), ("contain", probes.cells, sources.weighted),
+                                ("contained_in", probes.weighted, sources.cells)):
+        for rows, cols in blocks:
+            cells = _pairs_of(rows, cols)
+            if by_probe:
+                out[name][cells] = _zoomed_in(probe[rows, 0], _rows_of(source, cols))
+            else:
+                out[name][cells] = _best_window_match(_rows_of(probe, rows)[:, frames], _rows_of(source, cols)[:, frames])
+        if by_probe:
+            np.maximum(out[name], _zoomed_out_by_probe(probe, source[:, 0], wanted), out=out[name], where=wanted)
+        out[name][~known] = 0.0
 
 
 # --------------------------------------------------------------------------------------------

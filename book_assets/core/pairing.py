@@ -29,6 +29,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -346,9 +347,11 @@ def _basename_stem(key: str) -> str:
     return strip_extension(key.rsplit("/", 1)[-1])
 
 
-def _raw_words(key: str) -> list[str]:
-    """All lowercase words of a key's book-relative path, extension and uuids removed."""
-    return [word.lower() for part in _relative_parts(key) for word in filename_words(part)]
+@lru_cache(maxsize=8192)
+def _raw_words(key: str) -> tuple[str, ...]:
+    """All lowercase words of a key's book-relative path, extension and uuids removed. Kept for the
+    book's keys: a pairing reads each name's words three times (names, then each grid's order)."""
+    return tuple(word.lower() for part in _relative_parts(key) for word in filename_words(part))
 
 
 def name_tokens(key: str, *, keep_numbers: bool = False) -> list[str]:
