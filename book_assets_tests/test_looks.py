@@ -179,6 +179,25 @@ def test_crops_matched_probe_by_probe_are_the_crops_matched_all_at_once(monkeypa
     assert (at_once[wanted] > upright_only[wanted] + 1e-3).any()
 
 
+def test_layout_rows_are_the_correlations_of_light_colour_and_chroma_worked_out_by_hand():
+    """Light and chroma rows are each window's samples less their mean, at unit length; colour is a*
+    and b* each less its own mean; so a row's dot product with another is their correlation."""
+    rng = np.random.default_rng(5)
+    samples = rng.random((4, LAYOUT_GRID, LAYOUT_GRID, 3)).astype(np.float32) * np.float32([100, 60, 60]) - [0, 30, 30]
+    light, colour, chroma = _layout_vectors(samples.astype(np.float32))
+    flat = samples.reshape(4, -1, 3).astype(np.float64)
+
+    def correlation(x: np.ndarray, y: np.ndarray) -> float:
+        x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+        return float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+
+    hue_free = np.hypot(flat[..., 1], flat[..., 2])
+    for i, j in ((0, 1), (2, 3), (1, 3)):
+        assert float(light[i] @ light[j]) == pytest.approx(correlation(flat[i, :, 0], flat[j, :, 0]), abs=1e-5)
+        assert float(colour[i] @ colour[j]) == pytest.approx(correlation(flat[i, :, 1:], flat[j, :, 1:]), abs=1e-5)
+        assert float(chroma[i] @ chroma[j]) == pytest.approx(correlation(hue_free[i], hue_free[j]), abs=1e-5)
+
+
 def test_a_blank_picture_or_window_correlates_with_nothing():
     """A window with no light, colour or edges to speak of (a blank page) has no correlation with
     anything, whichever way round: its samples differ only by float rounding, which must not be
