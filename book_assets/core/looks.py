@@ -289,23 +289,35 @@ def _best_window_match(probe: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.maximum(zoomed_in, _zoomed_out(probe, target[:, 0, :])).astype(np.float64)
 
 
-def _zoomed_out_by_probe(probe: np.ndarray, target_frames: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """P x S ``_zoomed_out`` at the ``wanted`` pairs (other cells: whatever padding gave, or 0), probe by
-    probe: each probe's crops against the frames of the targets it is compared with, in one batched
-    product. Grouped by target instead (as the blocks are), each block would copy its probes' whole
-    window stacks, eight times over in the anchor pass; here each probe's stack is read once and only
-    whole frames are gathered."""
-    n_s = target_frames.shape[0]
-    both = _with_mirrors(target_frames)                                      # 2S x L
-    out = np.zeros(wanted.shape, dtype=np.float32)
+ProbeChunk = tuple[np.ndarray, np.ndarray]    # (probes, each one's targets: probes x width, padded)
+
+
+def _probe_chunks(wanted: np.ndarray) -> list[ProbeChunk]:
+    """The probes of a P x S ``wanted`` mask that want any target, SHAPE_PROBE_BLOCK at a time, probes
+    wanting alike counts together (little padding); each probe's wanted targets first, in order, padded
+    to the chunk's widest probe with unwanted ones (computed, never read)."""
     counts = wanted.sum(axis=1)
-    order = np.argsort(counts, kind="stable")                                # alike counts together: little padding
+    order = np.argsort(counts, kind="stable")
     order = order[counts[order] > 0]
+    chunks = []
     for start in range(0, order.size, SHAPE_PROBE_BLOCK):
         chunk = order[start:start + SHAPE_PROBE_BLOCK]
         width = int(counts[chunk].max())
-        # each probe's wanted targets first (in order), padded with unwanted ones (computed, never read)
-        partners = np.argsort(~wanted[chunk], axis=1, kind="stable")[:, :width]
+        chunks.append((chunk, np.argsort(~wanted[chunk], axis=1, kind="stable")[:, :width]))
+    return chunks
+
+
+def _zoomed_out_by_probe(probe: np.ndarray, target_frames: np.ndarray, chunks: Sequence[ProbeChunk]) -> np.ndarray:
+    """P x S ``_zoomed_out`` at the pairs ``chunks`` hold (``_probe_chunks``; other cells: whatever padding
+    gave, or 0), probe by probe: each probe's crops against the frames of the targets it is compared with,
+    in one batched product per chunk. Grouped by target instead (as the blocks are), each block would copy
+    its probes' whole window stacks, eight times over in the anchor pass; here each probe's stack is read
+    once and only whole frames are gathered."""
+    n_s = target_frames.shape[0]
+    both = _with_mirrors(target_frames)                                      # 2S x L
+    out = np.zeros((probe.shape[0], n_s), dtype=np.float32)
+    for chunk, partners in chunks:
+        width = partners.shape[1]
         frames = both[np.concatenate([partners, partners + n_s], axis=1)]   # chunk x 2 width x L
         best_crops = np.matmul(probe[chunk], frames.transpose(0, 2, 1))[:, 1:].max(axis=1)
         out[chunk[:, None], partners] = np.maximum(best_crops[:, :width], best_crops[:, width:])
@@ -327,6 +339,7 @@ def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks, blocks: Seque
     for rows, cols in blocks:
         wanted[_pairs_of(rows, cols)] = True
     known = wanted & probes.shape_ok[:, None] & sources.shape_ok[None, :]
+    chunks = _probe_chunks(wanted) if by_probe else []
     for name, probe, source in (("shape", probes.unit, sources.unit), ("contain", probes.cells, sources.weighted),
                                 ("contained_in", probes.weighted, sources.cells)):
         for rows, cols in blocks:
@@ -336,7 +349,7 @@ def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks, blocks: Seque
             else:
                 out[name][cells] = _best_window_match(_rows_of(probe, rows)[:, frames], _rows_of(source, cols)[:, frames])
         if by_probe:
-            np.maximum(out[name], _zoomed_out_by_probe(probe, source[:, 0], wanted), out=out[name], where=wanted)
+            np.maximum(out[name], _zoomed_out_by_probe(probe, source[:, 0], chunks), out=out[name], where=wanted)
         out[name][~known] = 0.0
 
 
