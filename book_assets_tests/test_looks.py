@@ -30,6 +30,7 @@ from book_assets.core.looks import (
     Window,
     _detail_weights,
     _layout_vectors,
+    _planes,
     _sample,
     _sample_many,
     layout_windows,
@@ -70,8 +71,8 @@ def _tilted(img: Image.Image, degrees: float) -> Image.Image:
 def _best_layout_window(probe_img: Image.Image, source_img: Image.Image) -> tuple[Window, float]:
     probe, source = PreparedLooks([_features(probe_img)]), PreparedLooks([_features(source_img)])
     windows = layout_windows(source.aspect[0], probe.aspect[0])
-    light_probe, *_ = _layout_vectors(_sample(probe.layouts[0], [Window(0.5, 0.5, 1.0, 1.0)], probe.aspect[0]))
-    light_source, *_ = _layout_vectors(_sample(source.layouts[0], windows, source.aspect[0]))
+    light_probe, *_ = _layout_vectors(_planes(_sample(probe.layouts[0], [Window(0.5, 0.5, 1.0, 1.0)], probe.aspect[0])))
+    light_source, *_ = _layout_vectors(_planes(_sample(source.layouts[0], windows, source.aspect[0])))
     scores = (light_probe @ light_source.T)[0]
     return windows[int(np.argmax(scores))], float(scores.max())
 
@@ -184,7 +185,7 @@ def test_layout_rows_are_the_correlations_of_light_colour_and_chroma_worked_out_
     and b* each less its own mean; so a row's dot product with another is their correlation."""
     rng = np.random.default_rng(5)
     samples = rng.random((4, LAYOUT_GRID, LAYOUT_GRID, 3)).astype(np.float32) * np.float32([100, 60, 60]) - [0, 30, 30]
-    light, colour, chroma = _layout_vectors(samples.astype(np.float32))
+    light, colour, chroma = _layout_vectors(_planes(samples.astype(np.float32)))
     flat = samples.reshape(4, -1, 3).astype(np.float64)
 
     def correlation(x: np.ndarray, y: np.ndarray) -> float:

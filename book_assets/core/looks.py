@@ -560,22 +560,16 @@ def _edge_vectors(samples: np.ndarray) -> np.ndarray:
     return _unit_rows(_centred(samples.reshape(samples.shape[0], -1)))
 
 
-def _layout_vectors(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """N x G x G x 3 (or N x points x 3) samples -> (light, colour, chroma) rows, each zero-mean and
-    unit-length (a correlation). Chroma (how colourful, whatever the hue) survives a hue shift that
-    colour does not."""
-    return _plane_vectors(_planes(samples))
-
-
 def _planes(samples: np.ndarray) -> np.ndarray:
     """3 x N x points: L*, a* and b* each as contiguous rows (the samples hold them interleaved, and
     every reduction over an interleaved channel is several times slower)."""
     return np.ascontiguousarray(np.moveaxis(samples.reshape(samples.shape[0], -1, 3), -1, 0))
 
 
-def _plane_vectors(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``_layout_vectors`` of 3 x N x points planes. Colour is a* and b* side by side, each centred on
-    its own."""
+def _layout_vectors(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """3 x N x points planes (``_planes``) -> (light, colour, chroma) rows, each zero-mean and unit-length
+    (a correlation). Colour is a* and b* side by side, each centred on its own. Chroma (how colourful,
+    whatever the hue) survives a hue shift that colour does not."""
     light, a, b = planes
     chroma = np.hypot(a, b)
     colour = np.concatenate([a, b], axis=1)
@@ -635,8 +629,8 @@ def _correlation_rows(samples: np.ndarray, edge_samples: np.ndarray) -> dict[str
     and over its centre disc (``centre_`` + the same names)."""
     n = samples.shape[0]
     planes = _planes(samples)
-    light, colour, chroma = _plane_vectors(planes)
-    centre_light, centre_colour, centre_chroma = _plane_vectors(planes[:, :, _centre_points(samples.shape[1])])
+    light, colour, chroma = _layout_vectors(planes)
+    centre_light, centre_colour, centre_chroma = _layout_vectors(planes[:, :, _centre_points(samples.shape[1])])
     return {"light": light, "colour": colour, "chroma": chroma, "edges": _edge_vectors(edge_samples),
             "centre_light": centre_light, "centre_colour": centre_colour, "centre_chroma": centre_chroma,
             "centre_edges": _edge_vectors(edge_samples.reshape(n, -1)[:, _centre_points(edge_samples.shape[1])])}
