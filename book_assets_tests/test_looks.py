@@ -30,9 +30,8 @@ from book_assets.core.looks import (
     Window,
     _detail_weights,
     _layout_vectors,
-    _planes,
-    _sample,
     _sample_many,
+    _sampled_points,
     layout_windows,
     look_channels,
     pair_blocks,
@@ -68,11 +67,22 @@ def _tilted(img: Image.Image, degrees: float) -> Image.Image:
     return turned.crop((width * (1 - k) / 2, height * (1 - k) / 2, width * (1 + k) / 2, height * (1 + k) / 2))
 
 
+def _sample(thumbnail: np.ndarray, windows, aspect: float, grid: int = LAYOUT_GRID) -> np.ndarray:
+    """W x G x G (x channels): one thumbnail seen through each window, as pairing samples it."""
+    values = _sampled_points(thumbnail[None], windows, aspect, grid)[:, 0]
+    return values.reshape((len(windows), grid, grid) + thumbnail.shape[2:])
+
+
+def _as_planes(samples: np.ndarray) -> np.ndarray:
+    """N x G x G x 3 samples -> 3 x N x G*G planes, as ``_sample_many`` gives them."""
+    return np.ascontiguousarray(np.moveaxis(samples.reshape(samples.shape[0], -1, 3), -1, 0))
+
+
 def _best_layout_window(probe_img: Image.Image, source_img: Image.Image) -> tuple[Window, float]:
     probe, source = PreparedLooks([_features(probe_img)]), PreparedLooks([_features(source_img)])
     windows = layout_windows(source.aspect[0], probe.aspect[0])
-    light_probe, *_ = _layout_vectors(_planes(_sample(probe.layouts[0], [Window(0.5, 0.5, 1.0, 1.0)], probe.aspect[0])))
-    light_source, *_ = _layout_vectors(_planes(_sample(source.layouts[0], windows, source.aspect[0])))
+    light_probe, *_ = _layout_vectors(_sample_many(probe, np.array([0]), lambda aspect: [Window(0.5, 0.5, 1.0, 1.0)]))
+    light_source, *_ = _layout_vectors(_sample_many(source, np.array([0]), lambda aspect: windows))
     scores = (light_probe @ light_source.T)[0]
     return windows[int(np.argmax(scores))], float(scores.max())
 
@@ -185,7 +195,7 @@ def test_layout_rows_are_the_correlations_of_light_colour_and_chroma_worked_out_
     and b* each less its own mean; so a row's dot product with another is their correlation."""
     rng = np.random.default_rng(5)
     samples = rng.random((4, LAYOUT_GRID, LAYOUT_GRID, 3)).astype(np.float32) * np.float32([100, 60, 60]) - [0, 30, 30]
-    light, colour, chroma = _layout_vectors(_planes(samples.astype(np.float32)))
+    light, colour, chroma = _layout_vectors(_as_planes(samples.astype(np.float32)))
     flat = samples.reshape(4, -1, 3).astype(np.float64)
 
     def correlation(x: np.ndarray, y: np.ndarray) -> float:
@@ -232,6 +242,33 @@ def test_each_probe_is_scored_on_its_own():
     full = look_channels(PreparedLooks(features), sources)
     np.testing.assert_allclose(look_channels(PreparedLooks(features[:1]), sources), full[:1], atol=1e-4)
     assert full.shape == (4, 3, len(LOOK_CHANNELS))
+
+
+def test_whole_frame_rows_are_worked_out_once_and_cut_for_a_subset():
+    """The probes' whole-frame correlation rows are worked out once per preparation and sliced with it
+    (the anchor pass's probes are a subset of the variations): a subset's rows, cut before or after they
+    were worked out, are those of a preparation of just its images; an image without a layout has none."""
+    from dataclasses import replace
+
+    sizes = [(480, 360), (300, 300), (480, 360), (360, 480)]
+    features = [_features(_scene(seed, size)) for seed, size in enumerate(sizes)]
+    features.append(replace(features[0], layout=None))
+    order = [3, 4, 1]
+    before = PreparedLooks(features).subset(order)
+    full = PreparedLooks(features)
+    rows = full.frame_rows()
+    assert full.frame_rows() is rows                                   # worked out once
+    after = full.subset(order)
+    alone = PreparedLooks([features[i] for i in order]).frame_rows()
+    for part in (before.frame_rows(), after.frame_rows()):
+        assert part.rows.keys() == alone.rows.keys()
+        for name in alone.rows:
+            np.testing.assert_array_equal(part.rows[name], alone.rows[name])
+        np.testing.assert_array_equal(part.detail, alone.detail)
+    assert not alone.rows["light"][1].any() and alone.rows["light"][0].any()
+    # the frame and its mirror image: the mirror's light row is the frame's, columns reversed
+    light = alone.rows["light"][0].reshape(2, LAYOUT_GRID, LAYOUT_GRID)
+    np.testing.assert_allclose(light[1], light[0][:, ::-1], atol=1e-6)
 
 
 def test_a_tilted_picture_finds_the_tilted_structure_window():
@@ -306,9 +343,9 @@ def test_images_sharing_a_shape_are_sampled_together_exactly_as_one_by_one():
         return layout_windows(aspect, 1.25)
 
     together = _sample_many(looks, order, windows_for)
-    one_by_one = np.concatenate([_sample(looks.layouts[i], windows_for(round(float(looks.aspect[i]), 4)),
-                                         looks.aspect[i]) for i in order])
-    assert together.shape == one_by_one.shape and len(together) == len(order) * len(windows_for(1.0))
+    one_by_one = _as_planes(np.concatenate([_sample(looks.layouts[i], windows_for(round(float(looks.aspect[i]), 4)),
+                                                    looks.aspect[i]) for i in order]))
+    assert together.shape == one_by_one.shape == (3, len(order) * len(windows_for(1.0)), LAYOUT_GRID * LAYOUT_GRID)
     np.testing.assert_array_equal(together, one_by_one)
 
 
@@ -367,8 +404,8 @@ def test_edge_maps_sharing_a_shape_are_sampled_together_exactly_as_one_by_one():
     windows = layout_windows(1.0, 1.0)
     together = _sample_many(looks, order, lambda aspect: windows, edges=True)
     one_by_one = np.concatenate([_sample(looks.edges[i], windows, looks.aspect[i], EDGE_GRID) for i in order])
-    assert together.shape == (len(order) * len(windows), EDGE_GRID, EDGE_GRID)
-    np.testing.assert_array_equal(together, one_by_one)
+    assert together.shape == (1, len(order) * len(windows), EDGE_GRID * EDGE_GRID)
+    np.testing.assert_array_equal(together[0], one_by_one.reshape(len(order) * len(windows), -1))
 
 
 def _on_new_background(img: Image.Image, seed: int) -> Image.Image:
@@ -429,7 +466,7 @@ def test_layout_channels_are_read_at_the_window_where_light_colour_and_edges_agr
         return np.array([np.hypot(x, y) <= CENTRE_RADIUS for y in u for x in u])
 
     def detail(s: np.ndarray) -> float:     # light, weighted by where the probe's light changes
-        weights = _detail_weights(p_lab[None, :, 0].reshape(1, LAYOUT_GRID, LAYOUT_GRID, 1))[0].astype(np.float64)
+        weights = _detail_weights(p_lab[None, :, 0])[0].astype(np.float64)
         p_centred = p_lab[:, 0] - np.average(p_lab[:, 0], weights=weights)
         s_centred = s[:, 0] - np.average(s[:, 0], weights=weights)
         return float(np.sum(weights * p_centred * s_centred)

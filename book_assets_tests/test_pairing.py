@@ -649,6 +649,21 @@ def test_features_without_shape_descriptors_still_pair_by_hash_and_colour(drawin
     assert _by_generated(pair_images(drawings, generated)) == truth
 
 
+def test_a_panorama_one_layout_pixel_high_is_paired_not_a_crash(drawings_images):
+    """Validation accepts a 6,400 x 64 strip, whose layout thumbnail is one pixel high (and a 64 x 6,400
+    one, one pixel wide): pairing used to raise on its edge map (``np.gradient``) and fail the book."""
+    names = [f"{_random_name(random.Random(i))}.png" for i in range(3)]
+    drawings = _drawing_candidates(drawings_images[:3], names)
+    strips = [Image.new("RGB", size, (200, 40, 40)) for size in ((6400, 64), (64, 6400))]
+    ImageDraw.Draw(strips[0]).rectangle([3000, 10, 3400, 50], fill=(40, 40, 200))
+    generated = [Candidate(f"{PREFIX}generated/strip_{i}.png", _analysed(strip)) for i, strip in enumerate(strips)]
+    generated.append(Candidate(f"{PREFIX}generated/copy.png", features_of(_noisy(drawings_images[1], 3))))
+    assert {g.features.layout.shape[:2] for g in generated[:2]} == {(1, 48), (48, 1)}
+    result = pair_images(drawings, generated)
+    assert _by_generated(result)[generated[2].key] == drawings[1].key
+    assert {p.generated for p in result.pairs} == {g.key for g in generated}
+
+
 def test_second_pass_places_a_variation_by_its_reviewed_siblings(drawings_images):
     """A variation like no drawing but nearly identical to one a reviewer placed goes with it."""
     drawings = _drawing_candidates(drawings_images[:3], ["a.png", "b.png", "c.png"])

@@ -112,11 +112,20 @@ class PreparedLooks:
         self.dhash, self.dhash_ok = _hashes(f.dhash for f in features)
         self.hash_ok, self.hash_mirror_ok = ph_ok, phm_ok
         self.histograms, self.colour_ok = _histogram_rows(features)
-        # float32, as they are sampled (``_sample_stack``): the features' uint8 Lab in half the memory of float64
+        # float32, as they are sampled (``_sampled_points``): the features' uint8 Lab in half the memory of float64
         self.layouts = [f.layout.astype(np.float32) if _has_layout(f) else None for f in features]
         self.layout_ok = np.array([t is not None for t in self.layouts], dtype=bool)
-        self.edges = [edge_map(t) if t is not None else None for t in self.layouts]
+        self.edges = edge_maps(self.layouts)
         self.aspect = np.array([f.width / f.height if f.width > 0 and f.height > 0 else 1.0 for f in features])
+        self._frame_rows: FrameRows | None = None
+
+    def frame_rows(self) -> "FrameRows":
+        """The correlation rows of every image's whole frame and mirror image (``FrameRows``), worked out
+        on first use: a book's variations are the probes of the drawing, sibling and anchor passes, and
+        sampling and correlating 1,000 frames each time was ~0.2 s of a pairing."""
+        if self._frame_rows is None:
+            self._frame_rows = FrameRows.of(self)
+        return self._frame_rows
 
     def subset(self, rows: Sequence[int]) -> "PreparedLooks":
         """These looks for ``rows`` only (in that order), sliced instead of prepared again: the anchor
@@ -128,6 +137,8 @@ class PreparedLooks:
                 value = value[index]
             elif isinstance(value, list):
                 value = [value[i] for i in index]
+            elif isinstance(value, FrameRows):
+                value = value.take(index)
             setattr(part, name, value)
         part.size = index.size
         return part
@@ -136,6 +147,44 @@ class PreparedLooks:
     def full_ok(self) -> np.ndarray:
         """Images with every feature the full look model needs."""
         return self.shape_ok & self.layout_ok & self.hash_ok & self.colour_ok
+
+
+WHOLE_FRAME = (Window(0.5, 0.5, 1.0, 1.0), Window(0.5, 0.5, 1.0, 1.0, mirrored=True))
+
+
+@dataclass(frozen=True)
+class FrameRows:
+    """Images' whole frames and mirror images as correlation rows (``_correlation_rows``: name -> images
+    x 2 x length, the frame then its mirror image) and their detail weights (images x 2 x points); zero
+    for an image without a layout."""
+
+    rows: dict[str, np.ndarray]
+    detail: np.ndarray
+
+    @classmethod
+    def of(cls, looks: PreparedLooks) -> "FrameRows":
+        present = np.flatnonzero(looks.layout_ok)
+        planes = _sample_many(looks, present, lambda aspect: WHOLE_FRAME)
+        correlations = _correlation_rows(planes, _sample_many(looks, present, lambda aspect: WHOLE_FRAME, edges=True))
+        by_image = {name: cls._by_image(rows, present, looks.size) for name, rows in correlations.items()}
+        return cls(by_image, cls._by_image(_detail_weights(planes[0]), present, looks.size))
+
+    @staticmethod
+    def _by_image(rows: np.ndarray, present: np.ndarray, size: int) -> np.ndarray:
+        """Rows 2i, 2i + 1 of the ``present`` images -> size x 2 x length, zeros for the others."""
+        out = np.zeros((size, 2, rows.shape[-1]), dtype=rows.dtype)
+        out[present] = rows.reshape(present.size, 2, -1)
+        return out
+
+    def take(self, index: np.ndarray) -> "FrameRows":
+        """These rows for the images ``index`` only."""
+        return FrameRows({name: rows[index] for name, rows in self.rows.items()}, self.detail[index])
+
+    def of_images(self, index: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The rows of images ``index`` as 2 x len(index) rows each (the frame of image i at 2i, its
+        mirror image at 2i + 1), and their detail weights likewise."""
+        return ({name: rows[index].reshape(2 * index.size, -1) for name, rows in self.rows.items()},
+                self.detail[index].reshape(2 * index.size, -1))
 
 
 def _has_structure(feature: ImageFeatures) -> bool:
@@ -466,24 +515,15 @@ def _window_sampler(windows: tuple[Window, ...], source_aspect: float, rows: int
     return top, left, ys - top, xs - left
 
 
-def _sample(thumbnail: np.ndarray, windows: Sequence[Window], aspect: float, grid: int = LAYOUT_GRID) -> np.ndarray:
-    """W x G x G (x channels): the thumbnail seen through each window."""
-    return _sample_stack(thumbnail[None], windows, aspect, grid)[0]
-
-
-def _sample_stack(thumbnails: np.ndarray, windows: Sequence[Window], aspect: float, grid: int = LAYOUT_GRID
-                  ) -> np.ndarray:
-    """N x W x G x G (x channels): N thumbnails of one shape and aspect, each seen through every window.
-
-    In float32, as the correlations that use the samples are (``_unit_rows``): one sparse matrix product
-    (``_sampling_matrix``) with the thumbnails side by side, 2.5 x faster than gathering the four
-    corners of every point."""
+def _sampled_points(thumbnails: np.ndarray, windows: Sequence[Window], aspect: float, grid: int) -> np.ndarray:
+    """(W x G x G points) x N x channels: N thumbnails of one shape and aspect, each seen through every
+    window. In float32, as the correlations that use the samples are (``_unit_rows``): one sparse matrix
+    product (``_sampling_matrix``) with the thumbnails side by side, 2.5 x faster than gathering the
+    four corners of every point."""
     count, rows, cols = thumbnails.shape[:3]
-    channels = thumbnails.shape[3:]
     weights = _sampling_matrix(tuple(windows), round(float(aspect), 4), rows, cols, grid)
     side_by_side = np.moveaxis(thumbnails.reshape(count, rows * cols, -1), 1, 0).reshape(rows * cols, -1)
-    values = (weights @ side_by_side).reshape(len(windows) * grid * grid, count, -1)
-    return np.moveaxis(values, 1, 0).reshape((count, len(windows), grid, grid) + channels)
+    return (weights @ side_by_side).reshape(len(windows) * grid * grid, count, -1)
 
 
 @lru_cache(maxsize=128)
@@ -507,37 +547,74 @@ def _sampling_matrix(windows: tuple[Window, ...], source_aspect: float, rows: in
 
 def _sample_many(looks: PreparedLooks, indices: np.ndarray, windows_for: Callable[[float], Sequence[Window]],
                  *, edges: bool = False) -> np.ndarray:
-    """len(indices) * W x G x G x 3, image by image in ``indices`` order, each seen through
-    ``windows_for(its aspect)`` (``edges``: the edge maps, EDGE_GRID x EDGE_GRID samples of one value).
-    Images sharing a thumbnail shape and aspect (a camera's photos, an image tool's squares) are sampled
-    in one indexing operation: a book's thousand variations are a handful of operations, not a thousand."""
-    thumbnails, grid = (looks.edges, EDGE_GRID) if edges else (looks.layouts, LAYOUT_GRID)
+    """Planes of samples, 3 x (len(indices) * W) x G*G: L*, a* and b* each as contiguous rows (the
+    correlations reduce each on its own, several times faster than interleaved), image by image in
+    ``indices`` order, each seen through ``windows_for(its aspect)``; ``edges``: the edge maps,
+    1 x (len(indices) * W) x EDGE_GRID*EDGE_GRID. Images sharing a thumbnail shape and aspect (a camera's
+    photos, an image tool's squares) are sampled in one product: a book's thousand variations are a
+    handful of operations, not a thousand."""
+    thumbnails, grid, channels = (looks.edges, EDGE_GRID, 1) if edges else (looks.layouts, LAYOUT_GRID, 3)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for position, index in enumerate(indices):
         groups[(thumbnails[index].shape, round(float(looks.aspect[index]), 4))].append(position)
     out = None
     for (_, aspect), positions in groups.items():
-        windows = windows_for(aspect)
         stack = np.stack([thumbnails[indices[p]] for p in positions])
-        samples = _sample_stack(stack, windows, aspect, grid)
+        by_plane = _sampled_points(stack, windows_for(aspect), aspect, grid).transpose(2, 1, 0)   # one copy
         if len(groups) == 1:                      # one shape: already in ``indices`` order
-            return samples.reshape((-1,) + samples.shape[2:])
+            return np.ascontiguousarray(by_plane).reshape(channels, -1, grid * grid)
         if out is None:
-            out = np.empty((len(indices),) + samples.shape[1:], dtype=samples.dtype)
-        out[positions] = samples
+            out = np.empty((channels, len(indices), by_plane.shape[2]), dtype=by_plane.dtype)
+        out[:, positions] = by_plane
     if out is None:
-        return np.empty((0, grid, grid) if edges else (0, grid, grid, 3))
-    return out.reshape((-1,) + out.shape[2:])
+        return np.empty((channels, 0, grid * grid), dtype=np.float32)
+    return out.reshape(channels, -1, grid * grid)
 
 
-def edge_map(thumbnail: np.ndarray) -> np.ndarray:
-    """rows x cols edge strength of a Lab layout thumbnail: the gradient's length over L*, a* and b*
-    together, so a line between two regions of one lightness but different colours counts. Float32:
-    sampled through ~60 windows per source. Image by image: small arrays reuse freed memory, where one
-    stack of a book's thumbnails costs a fresh process ~0.3 s of page faults."""
-    gy, gx = np.gradient(thumbnail.astype(np.float32, copy=False), axis=(0, 1))
-    square = gx * gx + gy * gy
-    return np.sqrt(square[..., 0] + square[..., 1] + square[..., 2])
+EDGE_MAP_CHUNK = 16        # thumbnails of one shape whose edge maps are worked out at once
+
+
+def edge_maps(thumbnails: Sequence[np.ndarray | None]) -> list[np.ndarray | None]:
+    """Each Lab layout thumbnail's rows x cols edge strength (``_edge_strength``; None stays None).
+    Thumbnails of one shape go EDGE_MAP_CHUNK at a time: one by one, a book's 1,000 were ~0.1 s of
+    call overhead; all at once, one big stack costs a fresh process page faults."""
+    out: list[np.ndarray | None] = [None] * len(thumbnails)
+    by_shape: dict[tuple, list[int]] = defaultdict(list)
+    for index, thumbnail in enumerate(thumbnails):
+        if thumbnail is not None:
+            by_shape[thumbnail.shape].append(index)
+    for indices in by_shape.values():
+        for start in range(0, len(indices), EDGE_MAP_CHUNK):
+            chunk = indices[start:start + EDGE_MAP_CHUNK]
+            strengths = _edge_strength(np.stack([thumbnails[i] for i in chunk]).astype(np.float32, copy=False))
+            for index, strength in zip(chunk, strengths):
+                out[index] = strength
+    return out
+
+
+def _edge_strength(stack: np.ndarray) -> np.ndarray:
+    """N x rows x cols x 3 Lab -> N x rows x cols: the gradient's length over L*, a* and b* together, so
+    a line between two regions of one lightness but different colours counts. Float32: sampled through
+    ~60 windows per source. The gradient is ``np.gradient``'s (central differences, one-sided at the
+    borders), written out: its checks cost more than the sums on thumbnails this small. Across a
+    thumbnail one pixel thin (a panorama 100 times wider than high) nothing changes: zero, where
+    ``np.gradient`` raised."""
+    gy, gx = np.empty_like(stack), np.empty_like(stack)
+    for g, axis in ((gy, 1), (gx, 2)):
+        if stack.shape[axis] < 2:
+            g.fill(0.0)
+            continue
+
+        def at(part: slice) -> tuple:
+            return (slice(None),) * axis + (part,)
+        np.subtract(stack[at(slice(2, None))], stack[at(slice(None, -2))], out=g[at(slice(1, -1))])
+        g[at(slice(1, -1))] /= 2.0
+        np.subtract(stack[at(slice(1, 2))], stack[at(slice(0, 1))], out=g[at(slice(0, 1))])
+        np.subtract(stack[at(slice(-1, None))], stack[at(slice(-2, -1))], out=g[at(slice(-1, None))])
+    gx *= gx
+    gy *= gy
+    gx += gy
+    return np.sqrt(gx[..., 0] + gx[..., 1] + gx[..., 2])
 
 
 def _unit_rows(rows: np.ndarray) -> np.ndarray:
@@ -556,18 +633,12 @@ def _centred(rows: np.ndarray) -> np.ndarray:
 
 
 def _edge_vectors(samples: np.ndarray) -> np.ndarray:
-    """N x G x G edge samples -> zero-mean unit rows (a correlation)."""
+    """N x points edge samples -> zero-mean unit rows (a correlation)."""
     return _unit_rows(_centred(samples.reshape(samples.shape[0], -1)))
 
 
-def _planes(samples: np.ndarray) -> np.ndarray:
-    """3 x N x points: L*, a* and b* each as contiguous rows (the samples hold them interleaved, and
-    every reduction over an interleaved channel is several times slower)."""
-    return np.ascontiguousarray(np.moveaxis(samples.reshape(samples.shape[0], -1, 3), -1, 0))
-
-
 def _layout_vectors(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """3 x N x points planes (``_planes``) -> (light, colour, chroma) rows, each zero-mean and unit-length
+    """3 x N x points planes (``_sample_many``) -> (light, colour, chroma) rows, each zero-mean and unit-length
     (a correlation). Colour is a* and b* side by side, each centred on its own. Chroma (how colourful,
     whatever the hue) survives a hue shift that colour does not."""
     light, a, b = planes
@@ -579,11 +650,11 @@ def _layout_vectors(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return _unit_rows(_centred(light)), _unit_rows(colour), _unit_rows(_centred(chroma))
 
 
-def _detail_weights(samples: np.ndarray) -> np.ndarray:
-    """N x G*G weights, mean 1: where a probe's light changes (its subject), against smooth areas (a
-    plain or gradient background that replaced the drawing's own surroundings)."""
-    light = samples[..., 0]
-    gy, gx = np.gradient(light, axis=(1, 2))
+def _detail_weights(light: np.ndarray) -> np.ndarray:
+    """N x G*G light samples -> weights, mean 1: where a probe's light changes (its subject), against
+    smooth areas (a plain or gradient background that replaced the drawing's own surroundings)."""
+    grid = math.isqrt(light.shape[1])
+    gy, gx = np.gradient(light.reshape(-1, grid, grid), axis=(1, 2))
     detail = np.hypot(gx, gy).reshape(light.shape[0], -1) + DETAIL_FLOOR
     return (detail / detail.mean(axis=1, keepdims=True)).astype(np.float32)
 
@@ -624,16 +695,16 @@ def _centre_points(grid: int) -> np.ndarray:
     return (np.hypot(across, down) <= CENTRE_RADIUS).ravel()
 
 
-def _correlation_rows(samples: np.ndarray, edge_samples: np.ndarray) -> dict[str, np.ndarray]:
-    """Zero-mean unit rows of N windows' samples: light, colour, chroma and edges over the whole window,
-    and over its centre disc (``centre_`` + the same names)."""
-    n = samples.shape[0]
-    planes = _planes(samples)
+def _correlation_rows(planes: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
+    """Zero-mean unit rows of N windows' samples (``_sample_many``: 3 x N x points of L*a*b*, 1 x N x
+    points of edges): light, colour, chroma and edges over the whole window, and over its centre disc
+    (``centre_`` + the same names)."""
     light, colour, chroma = _layout_vectors(planes)
-    centre_light, centre_colour, centre_chroma = _layout_vectors(planes[:, :, _centre_points(samples.shape[1])])
-    return {"light": light, "colour": colour, "chroma": chroma, "edges": _edge_vectors(edge_samples),
+    centre_light, centre_colour, centre_chroma = _layout_vectors(planes[:, :, _centre_points(math.isqrt(planes.shape[2]))])
+    edges = edges[0]
+    return {"light": light, "colour": colour, "chroma": chroma, "edges": _edge_vectors(edges),
             "centre_light": centre_light, "centre_colour": centre_colour, "centre_chroma": centre_chroma,
-            "centre_edges": _edge_vectors(edge_samples.reshape(n, -1)[:, _centre_points(edge_samples.shape[1])])}
+            "centre_edges": _edge_vectors(edges[:, _centre_points(math.isqrt(edges.shape[1]))])}
 
 
 # look channel <- correlation: read at the pair's joint window, and at each correlation's own best window
@@ -655,10 +726,7 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
     if probe_rows.size == 0 or source_cols.size == 0:
         return
     # each probe's whole frame and its mirror image (rows 2i and 2i + 1), against upright windows only
-    whole = (Window(0.5, 0.5, 1.0, 1.0), Window(0.5, 0.5, 1.0, 1.0, mirrored=True))
-    probe_samples = _sample_many(probes, probe_rows, lambda aspect: whole)
-    probe = _correlation_rows(probe_samples, _sample_many(probes, probe_rows, lambda aspect: whole, edges=True))
-    probe_weights = _detail_weights(probe_samples)
+    probe, probe_weights = probes.frame_rows().of_images(probe_rows)
     probe_bucket = np.array([round(math.log(probes.aspect[row]) / ASPECT_BUCKET) for row in probe_rows])
     probe_position = np.full(probes.size, -1)
     probe_position[probe_rows] = np.arange(probe_rows.size)
@@ -718,12 +786,12 @@ def _layout_block(probe: dict[str, np.ndarray], probe_weights: np.ndarray, sourc
         cells = _pairs_of(probe_rows[chunk], source_cols)
         shape = (source_cols.size, windows_per_source, 2 * count)
 
-        def by_window(name: str) -> np.ndarray:
+        def by_window(name: str, *, clamped: bool = True) -> np.ndarray:
             if name == "detail":
                 values = _detail_correlation(probe_weights[rows], probe["light"][rows], source["light"])
             else:
                 values = source[name] @ probe[name][rows].T
-            return np.maximum(values, 0.0, out=values).reshape(shape)
+            return (np.maximum(values, 0.0, out=values) if clamped else values).reshape(shape)
 
         held = {name: by_window(name) for name in JOINT_WINDOW_BY}
         agreement = held[JOINT_WINDOW_BY[0]] + held[JOINT_WINDOW_BY[1]]
@@ -743,8 +811,8 @@ def _layout_block(probe: dict[str, np.ndarray], probe_weights: np.ndarray, sourc
                 values = np.maximum(_at_pair_window(name, probe, probe_weights, source, rows[side], window), 0.0)
             out[channel][cells] = np.minimum(values, 1.0).T
         for channel, name in _AT_OWN_BEST_WINDOW.items():
-            values = by_window(name).max(axis=1)
-            out[channel][cells] = np.minimum(np.maximum(values[:, :count], values[:, count:]), 1.0).T
+            values = by_window(name, clamped=False).max(axis=1)      # clamped once reduced: the same best
+            out[channel][cells] = np.clip(np.maximum(values[:, :count], values[:, count:]), 0.0, 1.0).T
 
 
 def _at_pair_window(name: str, probe: dict[str, np.ndarray], probe_weights: np.ndarray, source: dict[str, np.ndarray],
