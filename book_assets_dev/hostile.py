@@ -148,6 +148,8 @@ def hostile_files() -> list[Hostile]:
                 ACCEPTED, "XMP that made a regex backtrack for minutes"),
         Hostile("generated/really_a_png.jpg", _png(draw_subject("monster", 600, seed=9)), ACCEPTED,
                 "mislabelled: content, not extension, decides"),
+        Hostile("generated/panorama.png", _png(Image.new("RGB", (6400, 64), (200, 40, 40))), ACCEPTED,
+                "a strip 100 times wider than high: its pairing thumbnail is one pixel high (it once failed the book)"),
         Hostile("stray.png", good_png, "unexpected_location", "outside drawings/ and generated/"),
         Hostile(".DS_Store", b"\x00\x00\x00\x01Bud1", "system_file", "made by the computer"),
         Hostile("generated/._monster.png", b"\x00\x05\x16\x07", "system_file", "an AppleDouble file"),
