@@ -81,6 +81,7 @@ TARGET_UNFLAGGED_CORRECT = 0.99
 TARGET_ERRORS_FLAGGED = 0.90
 TARGET_FLAG_RATE = 0.15
 TARGET_BIG_BOOK_SECONDS = 2.0
+BIG_BOOK_RUNS = 5                     # pairings of the big book timed
 
 
 # --------------------------------------------------------------------------------------------
@@ -620,9 +621,11 @@ def evaluate(size: CorpusSize = FULL, seed: int = 1, *, progress: Callable[[str]
                 big_truth.update(named.truth)
         say(f"book {book.number + 1}/{len(corpus)} paired under {len(REGIMES)} regimes")
 
-    # One book holding every 'none' drawing and variation: the speed target, and a harder test.
+    # One book holding every 'none' drawing and variation: the speed target, and a harder test. The
+    # machine's speed drifts by a quarter over minutes on a shared host, so the fastest run (what the code
+    # costs) is printed beside the median and the slowest.
     runs = []
-    for _ in range(3):
+    for _ in range(BIG_BOOK_RUNS):
         t0 = time.perf_counter()
         big = pair_images(big_drawings, big_generated)
         runs.append(time.perf_counter() - t0)
@@ -630,7 +633,8 @@ def evaluate(size: CorpusSize = FULL, seed: int = 1, *, progress: Callable[[str]
     big_flagged = sum(p.needs_review for p in big.pairs)
     big_book = {
         "drawings": len(big_drawings), "variations": len(big_generated),
-        "seconds_median": round(statistics.median(runs), 3), "seconds_max": round(max(runs), 3),
+        "runs": len(runs), "seconds_min": round(min(runs), 3), "seconds_median": round(statistics.median(runs), 3),
+        "seconds_max": round(max(runs), 3),
         "accuracy": round(big_correct / max(1, len(big.pairs)), 4),
         "flag_rate": round(big_flagged / max(1, len(big.pairs)), 4),
         "wrong_unflagged": sum(p.drawing != big_truth[p.generated] and not p.needs_review for p in big.pairs),
@@ -827,7 +831,8 @@ def format_report(report: EvalReport) -> str:
         f"analysed by imaging.analyse_image at {t['features_ms_per_image']} ms each",
         f"pairing one book: median {t['pairing_ms_per_book_median']} ms, max {t['pairing_ms_per_book_max']} ms",
         f"pairing one book of {big['drawings']} drawings and {big['variations']} variations (features ready): "
-        f"median {big['seconds_median']} s, max {big['seconds_max']} s of 3 runs "
+        f"fastest {big['seconds_min']} s, median {big['seconds_median']} s, slowest {big['seconds_max']} s of "
+        f"{big['runs']} runs "
         + (f"(target < {TARGET_BIG_BOOK_SECONDS:.0f} s for 100 x 1,000: "
            f"{_mark(big['seconds_max'] < TARGET_BIG_BOOK_SECONDS)})"
            if big["drawings"] >= 100 and big["variations"] >= 1000 else "(the 100 x 1,000 target needs the full corpus)"),
