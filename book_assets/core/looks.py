@@ -754,8 +754,12 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
                 at = cols[(cols >= start) & (cols < start + sampled.size)] - start
                 if at.size == 0:
                     continue
-                windows = (at[:, None] * windows_per_source + np.arange(windows_per_source)).ravel()
-                these = source if _every(at, sampled.size) else {name: rows[windows] for name, rows in source.items()}
+                run = _run(at)
+                if isinstance(run, slice):       # consecutive sources (a drawing's anchors): views, not copies
+                    windows = slice(run.start * windows_per_source, run.stop * windows_per_source)
+                else:
+                    windows = (at[:, None] * windows_per_source + np.arange(windows_per_source)).ravel()
+                these = {name: rows[windows] for name, rows in source.items()}
                 _layout_block(probe, probe_weights, these, positions, probe_rows, source_cols[start + at], out)
 
 
