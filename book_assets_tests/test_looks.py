@@ -26,15 +26,19 @@ from book_assets.core.looks import (
     LAYOUT_CHANNELS,
     LAYOUT_GRID,
     LOOK_CHANNELS,
+    WHOLE_FRAME,
     PreparedLooks,
     Window,
+    _correlation_rows,
     _detail_weights,
     _layout_vectors,
     _sample_many,
     _sampled_points,
+    _window_rows,
     layout_windows,
     look_channels,
     pair_blocks,
+    upright_windows,
 )
 
 
@@ -269,6 +273,22 @@ def test_whole_frame_rows_are_worked_out_once_and_cut_for_a_subset():
     # the frame and its mirror image: the mirror's light row is the frame's, columns reversed
     light = alone.rows["light"][0].reshape(2, LAYOUT_GRID, LAYOUT_GRID)
     np.testing.assert_allclose(light[1], light[0][:, ::-1], atol=1e-6)
+
+
+def test_sources_seen_whole_are_read_from_their_frame_rows_exactly_as_sampled():
+    """The sibling pass sees each source through one window; where that is the whole frame (images of one
+    aspect) the rows come from the frame rows already worked out, and they are the sampled ones exactly."""
+    looks = PreparedLooks([_features(_scene(seed, (400, 400))) for seed in range(60, 64)])
+    order = np.array([2, 0, 3])
+    whole = _window_rows(looks, order, lambda aspect: upright_windows(aspect, 1.0, ((1.0, 1),), ()))
+    sampled = _correlation_rows(_sample_many(looks, order, lambda aspect: WHOLE_FRAME[:1]),
+                                _sample_many(looks, order, lambda aspect: WHOLE_FRAME[:1], edges=True))
+    assert whole.keys() == sampled.keys()
+    for name in sampled:
+        np.testing.assert_array_equal(whole[name], sampled[name])
+    # a crop is not the whole frame: sampled, and different
+    cropped = _window_rows(looks, order, lambda aspect: upright_windows(aspect, 1.2, ((1.0, 1),), ()))
+    assert not np.allclose(cropped["light"], sampled["light"])
 
 
 def test_a_tilted_picture_finds_the_tilted_structure_window():

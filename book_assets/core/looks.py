@@ -747,8 +747,7 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
         per_block = max(1, LAYOUT_SOURCE_WINDOWS // len(windows_for(1.0)))
         for start in range(0, source_cols.size, per_block):
             sampled = np.arange(start, min(start + per_block, source_cols.size))
-            source = _correlation_rows(_sample_many(sources, source_cols[sampled], windows_for),
-                                       _sample_many(sources, source_cols[sampled], windows_for, edges=True))
+            source = _window_rows(sources, source_cols[sampled], windows_for)
             windows_per_source = source["light"].shape[0] // sampled.size     # every source has as many
             for positions, cols in in_bucket:
                 at = cols[(cols >= start) & (cols < start + sampled.size)] - start
@@ -761,6 +760,16 @@ def _layout_likeness(probes: PreparedLooks, sources: PreparedLooks, scales, tilt
                     windows = (at[:, None] * windows_per_source + np.arange(windows_per_source)).ravel()
                 these = {name: rows[windows] for name, rows in source.items()}
                 _layout_block(probe, probe_weights, these, positions, probe_rows, source_cols[start + at], out)
+
+
+def _window_rows(looks: PreparedLooks, indices: np.ndarray, windows_for: Callable[[float], Sequence[Window]]
+                 ) -> dict[str, np.ndarray]:
+    """The correlation rows (``_correlation_rows``) of images ``indices``, each seen through
+    ``windows_for(its aspect)``. When that is every image's whole frame alone (the sibling pass, between
+    images of one aspect: an image tool's squares), they are the images' frame rows, worked out already."""
+    if all(tuple(windows_for(round(float(looks.aspect[i]), 4))) == WHOLE_FRAME[:1] for i in indices):
+        return {name: rows[indices, 0] for name, rows in looks.frame_rows().rows.items()}
+    return _correlation_rows(_sample_many(looks, indices, windows_for), _sample_many(looks, indices, windows_for, edges=True))
 
 
 def _positions_in(position: np.ndarray, index: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
