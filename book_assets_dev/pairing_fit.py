@@ -39,6 +39,7 @@ ANCHOR_SHARPNESS = (0.3,)         # 1.0 lost at every weight and calibration 0.3
 ANCHOR_NULL_OFFSETS = (0.0, 3.0, 6.0)
 # 0.3 won at the low edge of (0.3, 0.5, 0.7, 1.0), then 0.2 at that of (0.2 .. 1.0); 0.7 never won
 CALIBRATIONS = (0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+DRAWING_CENTRINGS = (0.0, 0.5, 1.0)
 FIT_GENERATED_SIZE = pe.CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8)
 FIT_PHOTO_SIZE = pe.CorpusSize(books=8, drawings_per_book=8, variations_per_drawing=8)
 # The committed model must match a refit within these: the fit is deterministic, but BLAS and
@@ -159,19 +160,20 @@ def fit_model(books: Sequence[LabelledBook], fitted_on: dict, *, say: Callable[[
                      dict(zip(FALLBACK_CHANNELS, fallback_weights.tolist())), fallback_null, 0.0)
     scores, looks = {}, [book_looks(book, base) for book in books]
     for key in _pass_grid():
-        weight, sharpness, anchor_weight, anchor_sharpness, anchor_offset, calibration = key
+        weight, sharpness, anchor_weight, anchor_sharpness, anchor_offset, calibration, centring = key
         candidate = replace(base, sibling_weight=weight, sibling_sharpness=sharpness, anchor_weight=anchor_weight,
                             anchor_sharpness=anchor_sharpness, anchor_null_offset=anchor_offset,
-                            calibration=calibration)
+                            calibration=calibration, drawing_centring=centring)
         scores[key] = _pairing_nll(books, candidate, looks)
         say(f"siblings weight {weight}, sharpness {sharpness}; anchors weight {anchor_weight}, sharpness "
-            f"{anchor_sharpness}, null offset {anchor_offset}; calibration {calibration}: "
-            f"pairing NLL {scores[key]:.4f}")
+            f"{anchor_sharpness}, null offset {anchor_offset}; calibration {calibration}; drawings centred "
+            f"{centring}: pairing NLL {scores[key]:.4f}")
     best = min(scores, key=lambda key: (round(scores[key], 6), key))
-    weight, sharpness, anchor_weight, anchor_sharpness, anchor_offset, calibration = best
+    weight, sharpness, anchor_weight, anchor_sharpness, anchor_offset, calibration, centring = best
     return replace(
         base, sibling_weight=weight, sibling_sharpness=sharpness, anchor_weight=anchor_weight,
         anchor_sharpness=anchor_sharpness, anchor_null_offset=anchor_offset, calibration=calibration,
+        drawing_centring=centring,
         fitted_on={**fitted_on, "rows": sum(len(b.truth) for b in books), "books": len(books),
                    "look_nll": round(nll, 4), "fallback_nll": round(fallback_nll, 4),
                    "pairing_nll": round(scores[best], 4),
@@ -181,11 +183,12 @@ def fit_model(books: Sequence[LabelledBook], fitted_on: dict, *, say: Callable[[
 
 def _pass_grid() -> list[tuple[float, ...]]:
     """(sibling weight, sibling sharpness, anchor weight, anchor sharpness, anchor null offset,
-    calibration) to try; a pass's other numbers are tried only with a weight that uses them."""
-    return [(*sibling, *anchor, calibration)
+    calibration, drawing centring) to try; a pass's other numbers are tried only with a weight that uses them."""
+    return [(*sibling, *anchor, calibration, centring)
             for sibling in _weighed(SIBLING_WEIGHTS, SIBLING_SHARPNESS)
             for anchor in _weighed(ANCHOR_WEIGHTS, ANCHOR_SHARPNESS, ANCHOR_NULL_OFFSETS)
-            for calibration in CALIBRATIONS]
+            for calibration in CALIBRATIONS
+            for centring in DRAWING_CENTRINGS]
 
 
 def _weighed(weights: Sequence[float], *settings: Sequence[float]) -> list[tuple[float, ...]]:

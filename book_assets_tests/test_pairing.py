@@ -13,10 +13,12 @@ from book_assets.core.contracts import Pairing
 from book_assets.core.imaging import ImageFeatures, analyse_image
 from book_assets.core.look_memo import LookMemo, dump_memo, load_memo
 from book_assets.core.pairing import (
+    DRAWING_BASELINE_MIN_VARIATIONS,
     HOLD_BELOW,
     Candidate,
     PairingResult,
     PairStatus,
+    _centred_on_drawings,
     name_tokens,
     pair_images,
     parse_overrides,
@@ -662,6 +664,64 @@ def test_a_panorama_one_layout_pixel_high_is_paired_not_a_crash(drawings_images)
     result = pair_images(drawings, generated)
     assert _by_generated(result)[generated[2].key] == drawings[1].key
     assert {p.generated for p in result.pairs} == {g.key for g in generated}
+
+
+def test_each_drawing_is_judged_against_its_own_baseline():
+    """A colourful drawing looks a little like every rendition, an outline drawing like none much: the
+    outline's rendition (row 0) scores higher against the colourful one, until each drawing's log-odds
+    lose its baseline, its median over the variations that look most like another drawing."""
+    colourful, outline, third = 0, 1, 2
+    looks = np.array([
+        [24.0, 22.5, 15.0],      # a rendition of the outline drawing
+        [30.0, 14.0, 16.0],      # the colourful drawing's renditions
+        [29.0, 15.0, 17.0],
+        [31.0, 13.0, 15.0],
+        [22.0, 13.0, 28.0],      # the third drawing's renditions
+        [23.0, 12.0, 27.0],
+        [21.0, 14.0, 29.0],
+        [22.0, 13.0, 30.0],
+    ])
+    full = np.ones(len(looks), dtype=bool)
+    assert looks[0].argmax() == colourful
+    centred = _centred_on_drawings(looks, full, 1.0)
+    assert centred[0].argmax() == outline
+    # baselines on the rows whose best is another drawing by a margin: 22 (rows 4-7), 13.5 (all), 15.5 (rows 0-3)
+    baseline = np.array([22.0, 13.5, 15.5])
+    np.testing.assert_allclose(centred, looks - (baseline - 15.5))
+    np.testing.assert_allclose(_centred_on_drawings(looks, full, 0.5), looks - 0.5 * (baseline - 15.5))
+    assert all(centred[row].argmax() == colourful for row in (1, 2, 3))
+    assert all(centred[row].argmax() == third for row in (4, 5, 6, 7))
+
+
+def test_a_drawing_baseline_is_read_on_others_so_an_uneven_book_keeps_its_pairs():
+    """One drawing with most of a book's variations: measured on its own (high) rows, its baseline
+    would push its own variations away; measured on the others', it does not. Rows without full looks
+    (the fallback model's scale) are neither measured nor moved, too few rows move nothing, and twin
+    drawings (each variation's best twice over) are measured alike."""
+    rng = np.random.default_rng(3)
+    looks = np.full((12, 3), 15.0) + rng.normal(0.0, 0.5, (12, 3))
+    looks[:9, 0] += 10.0                          # nine variations of drawing 0
+    looks[9, 1], looks[10, 2], looks[11, 1] = 26.0, 27.0, 25.0
+    full = np.ones(12, dtype=bool)
+    centred = _centred_on_drawings(looks, full, 1.0)
+    assert list(centred.argmax(axis=1)) == list(looks.argmax(axis=1))
+    assert abs(centred[0, 0] - looks[0, 0]) < 1.0
+    fallback = full.copy()
+    fallback[4] = False
+    with_fallback = _centred_on_drawings(looks, fallback, 1.0)
+    np.testing.assert_array_equal(with_fallback[4], looks[4])
+    few = np.zeros(12, dtype=bool)
+    few[:DRAWING_BASELINE_MIN_VARIATIONS - 1] = True
+    np.testing.assert_array_equal(_centred_on_drawings(looks, few, 1.0), looks)
+    # a book whose every variation is drawing 0's: nothing is known of its baseline, and it keeps its log-odds
+    crowded = looks[:9]
+    centred_crowded = _centred_on_drawings(crowded, full[:9], 1.0)
+    np.testing.assert_array_equal(centred_crowded[:, 0], crowded[:, 0])
+    assert (centred_crowded.argmax(axis=1) == 0).all()
+    # the same drawing uploaded twice: its variations are as like either twin, and the twins stay twins
+    twins = np.concatenate([looks, looks[:, :1]], axis=1)
+    centred_twins = _centred_on_drawings(twins, full, 1.0)
+    np.testing.assert_array_equal(centred_twins[:, 0], centred_twins[:, 3])
 
 
 def test_second_pass_places_a_variation_by_its_reviewed_siblings(drawings_images):

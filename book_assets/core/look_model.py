@@ -19,7 +19,7 @@ MODEL_PATH = Path(__file__).with_name("look_model.json")
 MODEL_FORMAT = 1
 # The model's single numbers (beside the channel weights), as its fields are named.
 SCALARS = ("null_logit", "fallback_null_logit", "sibling_weight", "sibling_sharpness", "anchor_weight",
-           "anchor_sharpness", "anchor_null_offset", "calibration")
+           "anchor_sharpness", "anchor_null_offset", "calibration", "drawing_centring")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ class LookModel:
     a reported confidence of 0.9 is right about nine times in ten; ``anchor_weight`` and
     ``anchor_sharpness`` are how much, and how sharply, a still unsure variation's comparison with
     its likeliest drawings' surest variations counts, and ``anchor_null_offset`` how much more alike than the
-    "none" log-odds an anchor must look to speak for its drawing (``pairing._add_anchor_evidence``)."""
+    "none" log-odds an anchor must look to speak for its drawing (``pairing._add_anchor_evidence``);
+    ``drawing_centring`` how much of each drawing's own baseline (how alike it looks to variations made
+    from other drawings) comes off its look log-odds (``pairing._centred_on_drawings``)."""
 
     weights: Mapping[str, float]
     null_logit: float
@@ -44,6 +46,7 @@ class LookModel:
     anchor_weight: float = 0.0
     anchor_sharpness: float = 0.3
     anchor_null_offset: float = 0.0
+    drawing_centring: float = 0.0
     fitted_on: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def weight_vector(self) -> np.ndarray:

@@ -8,7 +8,8 @@ kinds of evidence, strongest first, and says how sure it is:
 3. file-name tokens and stems (``max.png`` <-> ``max_03.png``, ``Max (2).png``);
 4. looks - the similarity channels of ``looks`` (shape, ink, hashes, colour, and the layout of
    light and colour seen through reframing, tilting and mirroring windows) weighed by the fitted
-   ``look_model``; then the evidence of each variation's look-alike variations joins its own
+   ``look_model``, each drawing's less its baseline (how alike it looks to other drawings' variations);
+   then the evidence of each variation's look-alike variations joins its own
    (renditions of one drawing resemble each other far more than they resemble the drawing), and a
    variation still unsure is compared, through every window, with its likeliest drawings' surest
    variations;
@@ -65,6 +66,12 @@ SIBLING_STEPS = 3               # rounds of passing evidence along those links
 ANCHORS_PER_DRAWING = 3
 ANCHOR_CANDIDATES = 8            # an unsure variation hears the anchors of its eight likeliest drawings
 ANCHOR_TIE = 0.95               # an anchor also speaks for a drawing at least this likely, relative to its own
+# A drawing's baseline (``_centred_on_drawings``) is read from at least this many variations with full looks,
+# each one whose best drawing leads this drawing by at least this many log-odds (e times as likely): a
+# variation nearly as like this drawing as its best may be this drawing's (twin drawings: both its best),
+# and a drawing with fewer such variations (every variation of the book is its own) keeps its log-odds.
+DRAWING_BASELINE_MIN_VARIATIONS = 4
+DRAWING_BASELINE_MARGIN = 1.0
 # Upload time only tips near-ties in the assignment (log-probability units), and is named as a
 # deciding signal only when the two best drawings were this close in probability.
 UPLOAD_TIME_TIE_WEIGHT = 0.05
@@ -604,8 +611,11 @@ def pair_images(
     gen_keys = [c.key for c in gen_sorted]
 
     prepared = _PreparedLooksOnce()
-    look_null = np.where(full_looks_ok([c.features for c in gen_sorted]), model.null_logit, model.fallback_null_logit)
-    drawing_looks = _memo_looks(memo, LookMatrixName.DRAWINGS, gen_sorted, drawing_list, model, prepared)
+    full_looks = full_looks_ok([c.features for c in gen_sorted])
+    look_null = np.where(full_looks, model.null_logit, model.fallback_null_logit)
+    drawing_looks = _centred_on_drawings(
+        _memo_looks(memo, LookMatrixName.DRAWINGS, gen_sorted, drawing_list, model, prepared), full_looks,
+        model.drawing_centring)
     evidence = _Evidence(
         provenance=_provenance_scores(gen_sorted, drawing_keys),
         filename=_filename_scores(gen_keys, drawing_keys),
@@ -722,6 +732,32 @@ def _memo_looks(memo: LookMemo, name: LookMatrixName, probes: Sequence[Candidate
         return values
 
     return memo.matrix(name, [c.content_id for c in probes], [c.content_id for c in sources], score, wanted)
+
+
+def _centred_on_drawings(looks: np.ndarray, full: np.ndarray, weight: float) -> np.ndarray:
+    """Variation x drawing look log-odds, each drawing's less ``weight`` x its baseline.
+
+    Some drawings look a little like everything (a colourful one, beside photo-like renditions) and some
+    like nothing much (an outline on white paper), so a rendition of the outline loses to the colourful
+    drawing on looks alone. A drawing's baseline is how alike it looks to the variations that look clearly
+    more like another drawing (by DRAWING_BASELINE_MARGIN; their median log-odds, against the median
+    drawing's): measured on the others, it holds in an uneven book, where most variations are one
+    drawing's, and twin drawings stay twins. A drawing measured on fewer than
+    DRAWING_BASELINE_MIN_VARIATIONS keeps its log-odds (nothing is known of its baseline), and so do all
+    when fewer than two are measured. Only the rows ``full`` (every look feature: the fallback model's
+    log-odds are on another scale) are measured and moved."""
+    rows = np.flatnonzero(full)
+    if weight == 0 or looks.shape[1] < 2 or rows.size == 0:
+        return looks
+    measured = looks[rows]
+    elsewhere = measured <= measured.max(axis=1, keepdims=True) - DRAWING_BASELINE_MARGIN
+    known = np.flatnonzero(elsewhere.sum(axis=0) >= DRAWING_BASELINE_MIN_VARIATIONS)
+    if known.size < 2:
+        return looks
+    baseline = np.array([np.median(measured[elsewhere[:, col], col]) for col in known])
+    centred = looks.copy()
+    centred[np.ix_(rows, known)] -= weight * (baseline - np.median(baseline))
+    return centred
 
 
 def _add_sibling_evidence(
