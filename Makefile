@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
-# Test processes (pytest-xdist): one per core; a test file stays on one worker (its module fixtures built once).
+# Test processes (pytest-xdist): one per core; a test file stays on one worker (its module fixtures built once),
+# and files that share a costly session fixture stay together (conftest.py's WORKER_GROUPS).
 # Files go out in collection order (conftest.py puts the ones that take minutes first), not by test count.
 TEST_WORKERS ?= auto
 

@@ -43,6 +43,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))
 
 
+# Files whose tests share costly session fixtures, so `make test` runs each set on one worker: `dagster dev`
+# with a book built and a blocked run is ~60 s of setup on every worker it starts on.
+WORKER_GROUPS = {"test_code_location.py": "webserver", "test_ui_browser.py": "webserver"}
+
+
+@pytest.hookimpl(optionalhook=True)     # a pytest-xdist hook: without xdist, nothing to schedule
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile`, but the files of a WORKER_GROUPS group go to one worker as one unit."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class GroupedFileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return WORKER_GROUPS.get(Path(scope).name, scope)
+
+    return GroupedFileScheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def sample_files() -> dict[str, bytes]:
     """The full sample book (generated once per test session; ~9 s)."""
