@@ -17,12 +17,14 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize
 
 from . import pairing_eval as pe
+from .pairing_photos import PreparedRegime, default_workers, photo_sources, prepared_books
 from book_assets.core.imaging import ImageFeatures
 from book_assets.core.look_memo import LookMatrix, LookMatrixName, LookMemo
 from book_assets.core.look_model import SCALARS, LookModel
@@ -244,22 +246,48 @@ def _labelled(named: pe.RegimeBook, cache: pe.FeatureCache) -> LabelledBook:
     )
 
 
-def fit_books(say: Callable[[str], None] = lambda m: None) -> tuple[list[LabelledBook], dict]:
-    """The fit corpora: generated books (seed FIT_SEED) with strays, and photo books from the fit half
-    of the photographs (seed FIT_SEED) with their distractors; looks only (random names)."""
-    from .pairing_photos import photo_books
+def _labelled_prepared(named: PreparedRegime) -> LabelledBook:
+    """A photo book analysed in a worker (``pairing_photos.prepared_books``) as a ``LabelledBook``."""
+    index = {candidate.key: i for i, candidate in enumerate(named.drawings)}
+    return LabelledBook(
+        named.book_id,
+        [candidate.features for candidate in named.drawings],
+        [candidate.features for candidate in named.generated],
+        [index[named.truth[c.key]] if named.truth.get(c.key) is not None else -1 for c in named.generated],
+    )
 
+
+def _generated_fit_books() -> tuple[list[LabelledBook], int]:
+    """The generated fit books (seed FIT_SEED, drawings as PNG or JPEG), analysed; and how many images were."""
     cache = pe.FeatureCache()
-    started = time.perf_counter()
     generated = []
     for book in pe.build_corpus(FIT_GENERATED_SIZE, FIT_SEED):
         drawing_bytes = [pe.encode(d, "JPEG" if kind == "photographed paper" or i % 2 else "PNG")
                          for i, (d, kind) in enumerate(zip(book.drawings, book.drawing_kinds))]
         generated.append(_labelled(pe.name_book(book, "none", FIT_SEED, drawing_bytes), cache))
-    say(f"generated fit corpus: {len(generated)} books in {time.perf_counter() - started:.1f} s")
-    photos = [_labelled(named, cache) for named in photo_books(FIT_PHOTO_SIZE, FIT_SEED, "fit", "none")]
-    say(f"photo fit corpus: {len(photos)} books, {len(cache.by_hash)} images analysed, "
-        f"{time.perf_counter() - started:.1f} s in all")
+    return generated, cache.analysed
+
+
+def fit_books(say: Callable[[str], None] = lambda m: None, *,
+              workers: int | None = None) -> tuple[list[LabelledBook], dict]:
+    """The fit corpora: generated books (seed FIT_SEED) with strays, and photo books from the fit half
+    of the photographs (seed FIT_SEED) with their distractors; looks only (random names).
+
+    The photo books, nine tenths of the work, are built in ``workers`` processes (default: one per
+    core, at most 2) while a thread here draws the generated ones; the books and their features
+    do not depend on either."""
+    started = time.perf_counter()
+    workers = default_workers() if workers is None else workers
+    with ThreadPoolExecutor(1) as beside:
+        drawn = beside.submit(_generated_fit_books)
+        photos, analysed = [], 0
+        for book in prepared_books(FIT_PHOTO_SIZE, FIT_SEED, "fit", photo_sources("fit"), workers, regimes=("none",)):
+            photos.append(_labelled_prepared(book.regimes["none"]))
+            analysed += book.analysed
+        generated, generated_analysed = drawn.result()
+    say(f"fit corpora: {len(generated)} generated and {len(photos)} photo books ({workers} "
+        f"worker{'s' if workers != 1 else ''}), {analysed + generated_analysed} images analysed, "
+        f"{time.perf_counter() - started:.1f} s")
     fitted_on = {"seed": FIT_SEED, "generated": vars(FIT_GENERATED_SIZE), "photos": vars(FIT_PHOTO_SIZE),
                  "photo_split": "fit", "naming": "none (looks only)", "stray_share": STRAY_SHARE}
     return strays(generated, FIT_SEED) + photos, fitted_on

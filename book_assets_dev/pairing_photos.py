@@ -965,9 +965,9 @@ def build_photo_corpus(size: pe.CorpusSize = PHOTO_FULL, seed: int = 1, split: s
 
 def photo_books(size: pe.CorpusSize = PHOTO_FULL, seed: int = 1, split: str = "fit", regime: str = "none", *,
                 sources: Sequence[PhotoSource] | None = None) -> Iterator[pe.RegimeBook]:
-    """For fitting: each book named under ``regime`` as encoded files plus the truth
-    (``truth[generated_key]`` is the drawing key, or ``None`` for a distractor; ``labels`` say what
-    each variation is). Fit on ``split="fit"``, score on ``"eval"``."""
+    """Each book named under ``regime`` as encoded files plus the truth (``truth[generated_key]`` is
+    the drawing key, or ``None`` for a distractor; ``labels`` say what each variation is), in this
+    process; ``prepared_books`` gives the same books analysed, in parallel."""
     for book in iter_photo_corpus(size, seed, split, sources=sources):
         yield pe.name_book(book, regime, seed, book.drawing_bytes())
 
@@ -1014,7 +1014,9 @@ class _Label:
 
 
 @dataclass
-class _PreparedRegime:
+class PreparedRegime:
+    """One photo book under one naming regime, analysed: what pairing reads, and the truth."""
+
     book_id: str
     drawings: list  # list[Candidate], features from imaging.analyse_image on the encoded bytes
     generated: list
@@ -1024,43 +1026,47 @@ class _PreparedRegime:
 
 
 @dataclass
-class _PreparedBook:
+class PreparedBook:
+    """One photo book built in a worker: its regimes analysed, its counts and where its time went."""
+
     number: int
     drawings: int
     variations: int
     distractors: int
-    regimes: dict[str, _PreparedRegime]
+    regimes: dict[str, PreparedRegime]
     seconds: dict[str, float]
     analysed: int
 
 
 def _prepare_book(number: int, size: pe.CorpusSize, seed: int, split: str,
-                  sources: Sequence[PhotoSource]) -> _PreparedBook:
-    """Build one book, name it under every regime, encode it and analyse every distinct file."""
+                  sources: Sequence[PhotoSource], regimes: Sequence[str] = pe.REGIMES) -> PreparedBook:
+    """Build one book, name it under each of ``regimes``, encode it and analyse every distinct file."""
     t0 = time.perf_counter()
     book = build_photo_book(number, size, seed, sources, split)
     t1 = time.perf_counter()
     drawing_bytes = book.drawing_bytes()
     cache = pe.FeatureCache()
-    regimes, encode_s = {}, time.perf_counter() - t1
-    for regime in pe.REGIMES:
+    named_books, encode_s = {}, time.perf_counter() - t1
+    for regime in regimes:
         t2 = time.perf_counter()
         named = pe.name_book(book, regime, seed, drawing_bytes)
         encode_s += time.perf_counter() - t2
         labels = {key: _Label(v.kind, v.strength, getattr(v, "photo", "")) for key, v in named.labels.items()}
-        regimes[regime] = _PreparedRegime(named.book_id, pe._candidates(named.drawings, cache),
-                                          pe._candidates(named.generated, cache), dict(named.truth), labels,
-                                          dict(named.drawing_kinds))
+        named_books[regime] = PreparedRegime(named.book_id, pe._candidates(named.drawings, cache),
+                                             pe._candidates(named.generated, cache), dict(named.truth), labels,
+                                             dict(named.drawing_kinds))
     seconds = {"generate": t1 - t0, "encode": encode_s, "features": cache.seconds}
-    return _PreparedBook(number, len(book.drawings), len(book.variations),
-                         sum(v.drawing is None for v in book.variations), regimes, seconds, cache.analysed)
+    return PreparedBook(number, len(book.drawings), len(book.variations),
+                        sum(v.drawing is None for v in book.variations), named_books, seconds, cache.analysed)
 
 
-def _prepared_books(size: pe.CorpusSize, seed: int, split: str, sources: Sequence[PhotoSource],
-                    workers: int) -> Iterator[_PreparedBook]:
+def prepared_books(size: pe.CorpusSize, seed: int, split: str, sources: Sequence[PhotoSource],
+                   workers: int, regimes: Sequence[str] = pe.REGIMES) -> Iterator[PreparedBook]:
+    """The photo corpus book by book, each named under ``regimes`` and analysed, built in ``workers``
+    processes (the books in order, the same features whatever ``workers`` is)."""
     if workers <= 1 or size.books <= 1 or not _can_spawn():
         for number in range(size.books):
-            yield _prepare_book(number, size, seed, split, sources)
+            yield _prepare_book(number, size, seed, split, sources, regimes)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -1069,7 +1075,7 @@ def _prepared_books(size: pe.CorpusSize, seed: int, split: str, sources: Sequenc
     # one by one, so the pool changes nothing in the corpus.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield from pool.map(_prepare_book, range(size.books), [size] * size.books, [seed] * size.books,
-                            [split] * size.books, [list(sources)] * size.books)
+                            [split] * size.books, [list(sources)] * size.books, [tuple(regimes)] * size.books)
 
 
 def _can_spawn() -> bool:
@@ -1103,7 +1109,7 @@ def evaluate_photos(size: pe.CorpusSize = PHOTO_FULL, seed: int = 1, split: str 
     seconds: dict[str, float] = defaultdict(float)
     pairing_ms: list[float] = []
     variations = analysed = 0
-    for book in _prepared_books(size, seed, split, chosen, workers):
+    for book in prepared_books(size, seed, split, chosen, workers):
         for key, value in book.seconds.items():
             seconds[key] += value
         variations += book.variations

@@ -30,11 +30,14 @@ from .support import DAGSTER_DEV_BOOK_ID, gql, upload
 PROJECT = Path(__file__).resolve().parent.parent
 TEAM_URL_ENV_VAR = "DAGSTER_POSTGRES_URL"
 TEAM_YAML = PROJECT / "deploy" / "team" / "dagster.yaml"
-# The files whose tests take minutes, longest first (fresh-clone CI on 2 cores: the refit 270-350 s,
-# the load test 110-140 s, the print profiles 70-110 s, `make dev-gcs` 65-90 s, the scale bench
-# 60-80 s). `make test` hands files to the workers in collection order, so these start first and no
-# worker is left alone on one of them at the end (measured: 955 s -> 933 s, a small gain).
-LONG_FILES = ("test_look_model.py", "test_loadtest.py", "test_preflight.py", "test_sensor.py", "test_scale_bench.py")
+# The files that take a minute or more, longest first (a fresh clone's `.ci/run` on 2 cores,
+# one file's span on its worker: the refit ~150 s with its corpus built in 2 processes, the load test
+# ~120 s, the team tier ~100 s, the print profiles ~100 s, `make dev-gcs` with the sensor tests ~95 s,
+# the overlapping runs ~90 s, the CLI ~80 s). `make test` hands files to the workers in collection
+# order, so these start first and what is left at the end is short: when the team tier was collected
+# in its place it ran last, alone, its ~100 s on one worker after the other had finished.
+LONG_FILES = ("test_look_model.py", "test_loadtest.py", "test_team_tier.py", "test_preflight.py", "test_sensor.py",
+              "test_overlapping_runs.py", "test_cli.py", "test_scale_bench.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -126,6 +126,20 @@ def test_photo_books_yields_named_books_with_truth(sources):
     assert set(books[0].truth) == set(books[0].generated)
 
 
+def test_books_analysed_in_worker_processes_are_the_books_analysed_here(sources):
+    """The fit and the evaluation build photo books in spawned processes: same keys, truth and features."""
+    size = pe.CorpusSize(books=2, drawings_per_book=2, variations_per_drawing=2)
+
+    def analysed(workers: int) -> list[tuple]:
+        return [(named.book_id, named.truth, [(c.key, c.features.to_dict()) for c in named.drawings + named.generated])
+                for book in pp.prepared_books(size, 2, "all", sources, workers, regimes=("none",))
+                for named in book.regimes.values()]
+
+    here, spawned = analysed(1), analysed(2)
+    assert [book_id for book_id, *_ in here] == ["eval-none-00", "eval-none-01"]
+    assert spawned == here
+
+
 def test_source_split_is_disjoint_and_stable():
     table = pp._split_table()
     fit = {n for n, half in table.items() if half == "fit"}
