@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from . import pairing_eval as pe
-from .pairing_photos import PreparedRegime, default_workers, photo_sources, prepared_books
+from .pairing_photos import default_workers, photo_sources, prepared_books
 from book_assets.core.imaging import ImageFeatures
 from book_assets.core.look_memo import LookMatrix, LookMatrixName, LookMemo
 from book_assets.core.look_model import SCALARS, LookModel
@@ -233,28 +233,19 @@ def strays(books: Sequence[LabelledBook], rng_seed: int) -> list[LabelledBook]:
 # The fit corpora and the command
 # --------------------------------------------------------------------------------------------
 
-def _labelled(named: pe.RegimeBook, cache: pe.FeatureCache) -> LabelledBook:
-    """A ``pairing_eval.RegimeBook`` as features and truth indices (-1 = none of these drawings)."""
-    drawing_keys = sorted(named.drawings)
-    index = {key: i for i, key in enumerate(drawing_keys)}
-    generated_keys = sorted(named.generated)
-    return LabelledBook(
-        named.book_id,
-        [cache.features(named.drawings[k]) for k in drawing_keys],
-        [cache.features(named.generated[k]) for k in generated_keys],
-        [index[named.truth[k]] if named.truth.get(k) is not None else -1 for k in generated_keys],
-    )
+def _labelled(book_id: str, drawings: Sequence[Candidate], generated: Sequence[Candidate],
+              truth: dict[str, str | None]) -> LabelledBook:
+    """A book's analysed drawings and variations (``truth``: variation key -> drawing key or None) as
+    features and truth indices (-1 = none of these drawings)."""
+    index = {candidate.key: i for i, candidate in enumerate(drawings)}
+    return LabelledBook(book_id, [c.features for c in drawings], [c.features for c in generated],
+                        [index[truth[c.key]] if truth.get(c.key) is not None else -1 for c in generated])
 
 
-def _labelled_prepared(named: PreparedRegime) -> LabelledBook:
-    """A photo book analysed in a worker (``pairing_photos.prepared_books``) as a ``LabelledBook``."""
-    index = {candidate.key: i for i, candidate in enumerate(named.drawings)}
-    return LabelledBook(
-        named.book_id,
-        [candidate.features for candidate in named.drawings],
-        [candidate.features for candidate in named.generated],
-        [index[named.truth[c.key]] if named.truth.get(c.key) is not None else -1 for c in named.generated],
-    )
+def labelled_files(named: pe.RegimeBook, cache: pe.FeatureCache) -> LabelledBook:
+    """A ``pairing_eval.RegimeBook`` (files as bytes), analysed, as a ``LabelledBook``."""
+    return _labelled(named.book_id, pe._candidates(named.drawings, cache), pe._candidates(named.generated, cache),
+                     named.truth)
 
 
 def _generated_fit_books() -> tuple[list[LabelledBook], int]:
@@ -264,7 +255,7 @@ def _generated_fit_books() -> tuple[list[LabelledBook], int]:
     for book in pe.build_corpus(FIT_GENERATED_SIZE, FIT_SEED):
         drawing_bytes = [pe.encode(d, "JPEG" if kind == "photographed paper" or i % 2 else "PNG")
                          for i, (d, kind) in enumerate(zip(book.drawings, book.drawing_kinds))]
-        generated.append(_labelled(pe.name_book(book, "none", FIT_SEED, drawing_bytes), cache))
+        generated.append(labelled_files(pe.name_book(book, "none", FIT_SEED, drawing_bytes), cache))
     return generated, cache.analysed
 
 
@@ -282,7 +273,8 @@ def fit_books(say: Callable[[str], None] = lambda m: None, *,
         drawn = beside.submit(_generated_fit_books)
         photos, analysed = [], 0
         for book in prepared_books(FIT_PHOTO_SIZE, FIT_SEED, "fit", photo_sources("fit"), workers, regimes=("none",)):
-            photos.append(_labelled_prepared(book.regimes["none"]))
+            named = book.regimes["none"]
+            photos.append(_labelled(named.book_id, named.drawings, named.generated, named.truth))
             analysed += book.analysed
         generated, generated_analysed = drawn.result()
     say(f"fit corpora: {len(generated)} generated and {len(photos)} photo books ({workers} "

@@ -30,12 +30,12 @@ from .support import DAGSTER_DEV_BOOK_ID, gql, upload
 PROJECT = Path(__file__).resolve().parent.parent
 TEAM_URL_ENV_VAR = "DAGSTER_POSTGRES_URL"
 TEAM_YAML = PROJECT / "deploy" / "team" / "dagster.yaml"
-# The files that take a minute or more, longest first (a fresh clone's `.ci/run` on 2 cores,
-# one file's span on its worker: the refit ~150 s with its corpus built in 2 processes, the load test
-# ~120 s, the team tier ~100 s, the print profiles ~100 s, `make dev-gcs` with the sensor tests ~95 s,
-# the overlapping runs ~90 s, the CLI ~80 s). `make test` hands files to the workers in collection
-# order, so these start first and what is left at the end is short: when the team tier was collected
-# in its place it ran last, alone, its ~100 s on one worker after the other had finished.
+# The files that take a minute or more, longest first (each file's span on its worker in a fresh clone's
+# `.ci/run`, 2 cores, 3 workers: the refit 242 s with its corpus built in 2 processes, the team tier 171 s,
+# the print profiles 168 s, `make dev-gcs` with the sensor tests 152 s, the load test 144 s, the overlapping
+# runs 136 s, the CLI 111 s, the scale bench 82 s). `make test` hands files to the workers in collection
+# order, so these start first and what is left at the end is short: when the team tier was collected in
+# its place it ran last, alone, its ~100 s on one worker after the other had finished.
 LONG_FILES = ("test_look_model.py", "test_loadtest.py", "test_team_tier.py", "test_preflight.py", "test_sensor.py",
               "test_overlapping_runs.py", "test_cli.py", "test_scale_bench.py")
 

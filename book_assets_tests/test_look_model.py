@@ -59,7 +59,7 @@ def test_a_pairing_that_reads_every_look_scored_at_once_is_the_cold_pairing():
     reads them: each pairing must be the one a book with no memo gets, pair for pair."""
     book = pe.build_corpus(pe.CorpusSize(books=1, drawings_per_book=4, variations_per_drawing=4), seed=5)[0]
     drawing_bytes = [pe.encode(d, "PNG") for d in book.drawings]
-    labelled = pairing_fit._labelled(pe.name_book(book, "none", 5, drawing_bytes), pe.FeatureCache())
+    labelled = pairing_fit.labelled_files(pe.name_book(book, "none", 5, drawing_bytes), pe.FeatureCache())
     drawings, variations = pairing_fit.book_candidates(labelled)
     memo = LookMemo(dict(pairing_fit.book_looks(labelled, FITTED_MODEL)))
     warm, cold = pair_images(drawings, variations, memo=memo), pair_images(drawings, variations)
