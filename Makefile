@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # Test processes (pytest-xdist): one per core and one more, as half of the suite's test time is spent waiting
 # on servers, daemons and the processes they launch (a fresh clone on 2 cores: 2,245 s of test time, 1,106 s
-# of CPU; 789 s with 2 workers, 727 s with 3). A test file stays on one worker (its module fixtures built
-# once), and files that share a costly session fixture stay together (conftest.py's WORKER_GROUPS).
+# of CPU). Two pairs of fresh clones: 789 s with 2 workers, 727 s with 3; later, 873 s and 859 s (the host
+# drifts: the later 3-worker run used 17 % more CPU for the same tests). A test file stays on one worker (its
+# module fixtures built once), and files that share a costly session fixture stay together (conftest.py's WORKER_GROUPS).
 # Files go out in collection order (conftest.py puts the ones that take minutes first), not by test count.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 
