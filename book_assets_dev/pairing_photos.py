@@ -963,15 +963,6 @@ def build_photo_corpus(size: pe.CorpusSize = PHOTO_FULL, seed: int = 1, split: s
     return list(iter_photo_corpus(size, seed, split, sources=sources, minimum=minimum))
 
 
-def photo_books(size: pe.CorpusSize = PHOTO_FULL, seed: int = 1, split: str = "fit", regime: str = "none", *,
-                sources: Sequence[PhotoSource] | None = None) -> Iterator[pe.RegimeBook]:
-    """Each book named under ``regime`` as encoded files plus the truth (``truth[generated_key]`` is
-    the drawing key, or ``None`` for a distractor; ``labels`` say what each variation is), in this
-    process; ``prepared_books`` gives the same books analysed, in parallel."""
-    for book in iter_photo_corpus(size, seed, split, sources=sources):
-        yield pe.name_book(book, regime, seed, book.drawing_bytes())
-
-
 # --------------------------------------------------------------------------------------------
 # Evaluation and report
 # --------------------------------------------------------------------------------------------

@@ -120,12 +120,6 @@ def test_distractors_have_no_drawing_and_truth_none(sources):
         assert all(t in named.drawings for t in named.truth.values() if t is not None)
 
 
-def test_photo_books_yields_named_books_with_truth(sources):
-    books = list(pp.photo_books(pe.CorpusSize(1, 2, 2), seed=2, regime="helpful", sources=sources))
-    assert len(books) == 1 and len(books[0].drawings) == 2
-    assert set(books[0].truth) == set(books[0].generated)
-
-
 def test_books_analysed_in_worker_processes_are_the_books_analysed_here(sources):
     """The fit and the evaluation build photo books in spawned processes: same keys, truth and features."""
     size = pe.CorpusSize(books=2, drawings_per_book=2, variations_per_drawing=2)
