@@ -131,6 +131,13 @@ def gcs_bucket(gcs_emulator) -> GCSBucket:
     return GCSBucket(bucket=name, timeout_seconds=10.0, retry_deadline_seconds=20.0)
 
 
+@pytest.fixture
+def unhedged_gcs_bucket(gcs_bucket) -> GCSBucket:
+    """``gcs_bucket`` without hedges, for tests that count requests: on a busy host a request slower than
+    its hedge delay is sent twice (as it should be), which would make those counts flaky."""
+    return gcs_bucket.model_copy(update={"hedge_metadata_seconds": 0.0, "hedge_transfer_seconds": 0.0})
+
+
 @contextlib.contextmanager
 def dagster_dev(home: Path, env: dict[str, str]) -> Iterator[str]:
     """`dagster dev` (webserver + daemon, as `make dev` runs it) on the instance in ``home``, on a free

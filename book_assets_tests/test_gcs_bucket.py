@@ -102,9 +102,9 @@ def test_unsafe_keys_are_refused_before_any_request(gcs_bucket):
         gcs_bucket.read_bytes("books/a\nb.png")
 
 
-def test_listing_follows_pages(gcs_emulator, gcs_bucket):
-    gcs_emulator.seed(gcs_bucket.bucket, {f"books/b/{i:04d}.png": b"%d" % i for i in range(250)})
-    paged = gcs_bucket.model_copy(update={"page_size": 100})
+def test_listing_follows_pages(gcs_emulator, unhedged_gcs_bucket):
+    gcs_emulator.seed(unhedged_gcs_bucket.bucket, {f"books/b/{i:04d}.png": b"%d" % i for i in range(250)})
+    paged = unhedged_gcs_bucket.model_copy(update={"page_size": 100})
     REQUEST_LOG.clear()
     listed = paged.list_objects("books/")
     assert [o.key for o in listed] == [f"books/b/{i:04d}.png" for i in range(250)]
@@ -112,7 +112,8 @@ def test_listing_follows_pages(gcs_emulator, gcs_bucket):
     assert len(pages) == 3 and "pageToken" not in pages[0] and all("pageToken" in q for q in pages[1:])
 
 
-def test_uploads_carry_generation_preconditions(gcs_bucket):
+def test_uploads_carry_generation_preconditions(unhedged_gcs_bucket):
+    gcs_bucket = unhedged_gcs_bucket
     REQUEST_LOG.clear()
     gcs_bucket.write_bytes("published/b1/book.pdf", b"v1")
     first = gcs_bucket.generation("published/b1/book.pdf")

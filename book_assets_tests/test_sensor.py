@@ -229,7 +229,8 @@ def test_unreadable_cursor_restarts_without_crashing(bucket, instance, small_boo
     assert requested(result) == ["book-a"]
 
 
-def test_a_large_bucket_is_listed_across_pages_with_bounded_work(gcs_emulator, gcs_bucket, instance):
+def test_a_large_bucket_is_listed_across_pages_with_bounded_work(gcs_emulator, unhedged_gcs_bucket, instance):
+    gcs_bucket = unhedged_gcs_bucket
     books, files_per_book = 120, 25                         # 3000 objects: three listing pages
     gcs_emulator.seed(gcs_bucket.bucket, {
         f"books/book-{b:03d}/generated/v{i:02d}.png": f"{b}-{i}".encode()

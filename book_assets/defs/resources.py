@@ -629,6 +629,9 @@ class GCSBucket(Bucket):
                             self.hedge_metadata_seconds)
 
     def _upload_hedge(self, size: int) -> float:
+        """The hedge delay of an upload of ``size`` bytes; 0 (off) whenever transfer hedging is off."""
+        if self.hedge_transfer_seconds <= 0:
+            return 0.0
         return self.hedge_transfer_seconds + size / 1e6 * self.hedge_seconds_per_mb
 
     def generation(self, key: str) -> int:
