@@ -30,6 +30,7 @@ from book_assets.core.look_memo import LookMatrix, LookMatrixName, LookMemo
 from book_assets.core.look_model import SCALARS, LookModel
 from book_assets.core.looks import FALLBACK_CHANNELS, LOOK_CHANNELS, PreparedLooks, fallback_channels, look_channels
 from book_assets.core.pairing import Candidate, look_logits, pair_images
+from book_assets.core.subject import zoomed_to_subjects
 
 FIT_SEED = 2
 STRAY_SHARE = 0.05          # of each generated-corpus book's rows: a variation from another book, truth "none"
@@ -41,7 +42,10 @@ ANCHOR_SHARPNESS = (0.3,)         # 1.0 lost at every weight and calibration 0.3
 ANCHOR_NULL_OFFSETS = (0.0, 3.0, 6.0)
 # 0.3 won at the low edge of (0.3, 0.5, 0.7, 1.0), then 0.2 at that of (0.2 .. 1.0); 0.7 never won
 CALIBRATIONS = (0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
-DRAWING_CENTRINGS = (0.0, 0.5, 1.0)
+# Full centring only. 0.0 and 0.5 won on the fit books by pairing-NLL margins of ~0.001 (noise on ~800
+# pairs) and lost on 48 other fit-split photo books (seeds 4-7, 2,400 variations): 108-122 and 147-155
+# wrong against 94-98, twice and three times the line-art drawings' errors (session 34).
+DRAWING_CENTRINGS = (1.0,)
 FIT_GENERATED_SIZE = pe.CorpusSize(books=4, drawings_per_book=8, variations_per_drawing=8)
 FIT_PHOTO_SIZE = pe.CorpusSize(books=8, drawings_per_book=8, variations_per_drawing=8)
 # The committed model must match a refit within these: the fit is deterministic, but BLAS and
@@ -136,17 +140,18 @@ def book_candidates(book: LabelledBook) -> tuple[list[Candidate], list[Candidate
 def book_looks(book: LabelledBook, model: LookModel) -> dict[str, LookMatrix]:
     """Every look log-odds a pairing of ``book`` can ask for under ``model``'s channel weights: each
     variation against each drawing, against each other variation by whole frames (the siblings) and
-    through every window (the anchors). The grid's models share those weights and differ only in
-    how the passes use the log-odds, so a book is scored once, each matrix in one dense product,
-    not pair by pair as each model's anchor pass asks."""
+    through every window, zoomed in on their subjects (the anchors). The grid's models share those
+    weights and differ only in how the passes use the log-odds, so a book is scored once, each matrix in
+    one dense product, not pair by pair as each model's anchor pass asks."""
     drawing_ids, variation_ids = tuple(_keys("drawings", book.drawings)), tuple(_keys("generated", book.variations))
     variations = PreparedLooks(book.variations)
+    subjects = zoomed_to_subjects(variations)
     return {
         LookMatrixName.DRAWINGS: LookMatrix(variation_ids, drawing_ids,
                                             look_logits(variations, PreparedLooks(book.drawings), model)),
         LookMatrixName.SIBLINGS: LookMatrix(variation_ids, variation_ids,
                                             look_logits(variations, variations, model, sibling=True)),
-        LookMatrixName.ANCHORS: LookMatrix(variation_ids, variation_ids, look_logits(variations, variations, model)),
+        LookMatrixName.ANCHORS: LookMatrix(variation_ids, variation_ids, look_logits(subjects, variations, model)),
     }
 
 

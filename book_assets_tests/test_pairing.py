@@ -758,8 +758,8 @@ def test_review_table_lists_both_candidates_and_a_ready_pairs_csv(drawings_image
     from book_assets.core.stages.pairing import review_csv, review_rows
     from book_assets.defs.checks import check_pairs_need_review
 
-    # A drawing and a lightly recoloured copy of it: its variation is flagged (likely, not sure), not held.
-    drawings = _drawing_candidates([drawings_images[0], _recolour(drawings_images[0], 40)], ["a1.png", "a2.png"])
+    # A drawing and a slightly recoloured copy of it: its variation is flagged (likely, not sure), not held.
+    drawings = _drawing_candidates([drawings_images[0], _recolour(drawings_images[0], 20)], ["a1.png", "a2.png"])
     variation = Candidate(f"{PREFIX}generated/x.png", features_of(_noisy(drawings_images[0], 5)))
     pair = pair_images(drawings, [variation]).pairs[0]
     review = _pairing([pair]).rows(needs_review=True)

@@ -233,7 +233,12 @@ def _sibling_book(sources):
     return drawings, generated, truth, unsure
 
 
-def test_the_anchor_pass_places_unsure_renditions_by_their_surest_siblings(sources):
+@pytest.fixture(scope="module")
+def sibling_book(sources):
+    return _sibling_book(sources)
+
+
+def test_the_anchor_pass_places_unsure_renditions_by_their_surest_siblings(sources, sibling_book):
     """Reframes and subjects set on a new background of three real photographs, by looks alone (random
     names). With the anchor pass and without it (``anchor_weight`` 0), every reframe on its own
     background lands on its own drawing and no wrong pair is printed unflagged; with it, more of the
@@ -245,7 +250,7 @@ def test_the_anchor_pass_places_unsure_renditions_by_their_surest_siblings(sourc
     from book_assets.core.look_model import FITTED_MODEL
     from book_assets.core.pairing import pair_images
 
-    drawings, generated, truth, unsure = _sibling_book(sources)
+    drawings, generated, truth, unsure = sibling_book
     reframes = {c.key for c, kinds in zip(generated, _kinds_of(sources))
                 if "reframe" in kinds and "background" not in kinds}
 
@@ -259,6 +264,40 @@ def test_the_anchor_pass_places_unsure_renditions_by_their_surest_siblings(sourc
     right, flagged = outcome(FITTED_MODEL)
     right_without, flagged_without = outcome(replace(FITTED_MODEL, anchor_weight=0.0))
     assert right > right_without and flagged < flagged_without
+
+
+def test_renditions_on_a_new_background_are_seen_by_their_subject(sources):
+    """The anchor pass zooms a rendition in on its subject when it stands on a new, smooth background
+    (``core.subject``): most background renditions of the three photographs are zoomed (a reframe after
+    the new background may cut the subject at the border: those stay whole), plain renditions never."""
+    from book_assets.core.subject import subject_frame
+
+    def zoomed(kinds: tuple[str, ...]) -> int:
+        return sum(subject_frame(_features(pp.make_rendition(
+            source, kinds, strength, random.Random(f"{kinds}-{source.name}-{strength}"))).layout) is not None
+            for source in sources for strength in (1, 2, 3))
+
+    assert zoomed(("photo", "background")) >= 6 and zoomed(("cartoon", "background")) >= 6
+    assert zoomed(("hue", "background", "reframe")) >= 3
+    assert [zoomed(kinds) for kinds in _SURE_KINDS + (("cartoon",), ("hue", "reframe"))] == [0] * 5
+
+
+def test_the_anchor_pass_sees_renditions_on_a_new_background_by_their_subject(sources, sibling_book, monkeypatch):
+    """Zoomed in on their subjects, more of the renditions set on a new background land on their own
+    drawing than seen whole, and none is printed wrong unflagged either way."""
+    from book_assets.core import pairing
+
+    drawings, generated, truth, _ = sibling_book
+    on_new_background = {c.key for c, kinds in zip(generated, _kinds_of(sources)) if "background" in kinds}
+
+    def right() -> int:
+        pairs = pairing.pair_images(drawings, generated).pairs
+        assert not [p for p in pairs if p.placed and not p.needs_review and p.drawing != truth[p.generated]]
+        return sum(p.placed and p.drawing == truth[p.generated] for p in pairs if p.generated in on_new_background)
+
+    zoomed = right()
+    monkeypatch.setattr(pairing, "zoomed_to_subjects", lambda looks: looks)
+    assert zoomed > right()
 
 
 def _kinds_of(sources) -> list[tuple[str, ...]]:

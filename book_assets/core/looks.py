@@ -29,6 +29,7 @@ does to a drawing, so pairing combines them with weights fitted on labelled corp
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -143,6 +144,23 @@ class PreparedLooks:
         part.size = index.size
         return part
 
+    def with_layouts(self, replaced: dict[int, np.ndarray]) -> "PreparedLooks":
+        """These looks with the layout thumbnails of some images (``replaced``: row -> thumbnail, each
+        image one that has a layout) replaced, their edge maps and frame rows made again and the rest
+        shared: the anchor pass's probes, some zoomed in on their subjects (``subject``)."""
+        if not replaced:
+            return self
+        index = np.array(sorted(replaced))
+        looks = copy.copy(self)
+        looks.layouts, looks.edges = list(self.layouts), list(self.edges)
+        for row in index:
+            looks.layouts[row] = replaced[row].astype(np.float32)
+        for row, edges in zip(index, edge_maps([looks.layouts[row] for row in index])):
+            looks.edges[row] = edges
+        if self._frame_rows is not None:
+            looks._frame_rows = self._frame_rows.replaced(index, FrameRows.of(looks, index))
+        return looks
+
     @property
     def full_ok(self) -> np.ndarray:
         """Images with every feature the full look model needs."""
@@ -162,12 +180,15 @@ class FrameRows:
     detail: np.ndarray
 
     @classmethod
-    def of(cls, looks: PreparedLooks) -> "FrameRows":
-        present = np.flatnonzero(looks.layout_ok)
-        planes = _sample_many(looks, present, lambda aspect: WHOLE_FRAME)
-        correlations = _correlation_rows(planes, _sample_many(looks, present, lambda aspect: WHOLE_FRAME, edges=True))
-        by_image = {name: cls._by_image(rows, present, looks.size) for name, rows in correlations.items()}
-        return cls(by_image, cls._by_image(_detail_weights(planes[0]), present, looks.size))
+    def of(cls, looks: PreparedLooks, index: np.ndarray | None = None) -> "FrameRows":
+        """The rows of every image of ``looks``, or of the images ``index`` only (in that order)."""
+        images = np.arange(looks.size) if index is None else np.asarray(index)
+        present = np.flatnonzero(looks.layout_ok[images])           # positions among ``images``
+        planes = _sample_many(looks, images[present], lambda aspect: WHOLE_FRAME)
+        correlations = _correlation_rows(
+            planes, _sample_many(looks, images[present], lambda aspect: WHOLE_FRAME, edges=True))
+        by_image = {name: cls._by_image(rows, present, images.size) for name, rows in correlations.items()}
+        return cls(by_image, cls._by_image(_detail_weights(planes[0]), present, images.size))
 
     @staticmethod
     def _by_image(rows: np.ndarray, present: np.ndarray, size: int) -> np.ndarray:
@@ -179,6 +200,15 @@ class FrameRows:
     def take(self, index: np.ndarray) -> "FrameRows":
         """These rows for the images ``index`` only."""
         return FrameRows({name: rows[index] for name, rows in self.rows.items()}, self.detail[index])
+
+    def replaced(self, index: np.ndarray, new: "FrameRows") -> "FrameRows":
+        """These rows with those of the images ``index`` replaced by ``new``'s (in ``index`` order)."""
+        rows = {name: values.copy() for name, values in self.rows.items()}
+        for name, values in rows.items():
+            values[index] = new.rows[name]
+        detail = self.detail.copy()
+        detail[index] = new.detail
+        return FrameRows(rows, detail)
 
     def of_images(self, index: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The rows of images ``index`` as 2 x len(index) rows each (the frame of image i at 2i, its

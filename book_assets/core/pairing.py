@@ -41,6 +41,7 @@ from .imaging import ImageFeatures
 from .look_memo import LookMatrixName, LookMemo
 from .look_model import FITTED_MODEL, LookModel
 from .looks import Block, PreparedLooks, fallback_channels, full_looks_ok, look_channels, pair_blocks
+from .subject import zoomed_to_subjects
 
 SIGNAL_OVERRIDE = "override"
 SIGNAL_PROVENANCE = "provenance"
@@ -640,12 +641,16 @@ def pair_images(
                 bad_override[row] = target
     remaining = _room_left(assigned[fixed], capacity, n_drw)
     # A drawing's variations resemble each other: each one's evidence is joined by its look-alikes'.
-    _add_sibling_evidence(evidence, lambda: _memo_looks(memo, LookMatrixName.SIBLINGS, gen_sorted, gen_sorted, model,
-                                                        prepared, sibling=True),
-                          assigned, fixed, model)
-    # Pooled evidence is surer than any one image's: scale it so the confidences stay calibrated.
-    evidence.looks *= model.calibration
-    evidence.null_logit = evidence.null_logit * model.calibration
+    pooled = _add_sibling_evidence(
+        evidence, lambda: _memo_looks(memo, LookMatrixName.SIBLINGS, gen_sorted, gen_sorted, model, prepared,
+                                      sibling=True),
+        assigned, fixed, model)
+    # Pooled evidence is surer than any one image's: scale it so the confidences stay calibrated. A
+    # book the sibling pass cannot pool (one drawing, or one variation) keeps the look model's own
+    # log-odds, which are fitted to be calibrated pair by pair.
+    if pooled:
+        evidence.looks *= model.calibration
+        evidence.null_logit = evidence.null_logit * model.calibration
     _solve(evidence, assigned, fixed, remaining)
     # A variation still unsure is compared, through every window, with its likeliest drawings' surest ones.
     # Only they are placed again, into the room the others leave: evidence added to some rows only must
@@ -693,11 +698,19 @@ class _PreparedLooksOnce:
 
     def __init__(self) -> None:
         self._made: dict[tuple[tuple[int, ...], bool], PreparedLooks] = {}
+        self._subjects: dict[tuple[int, ...], PreparedLooks] = {}
 
     def __call__(self, candidates: Sequence[Candidate], rows: Iterable[int], *,
-                 whole_frames_only: bool = False) -> PreparedLooks:
+                 whole_frames_only: bool = False, subjects: bool = False) -> PreparedLooks:
+        """``subjects``: each picture zoomed in on its subject where it stands on a new background
+        (``subject.zoomed_to_subjects``), as the anchor pass probes them."""
+        rows = list(rows)
         chosen = [candidates[row] for row in rows]
         ids = tuple(id(candidate) for candidate in chosen)
+        if subjects:
+            if ids not in self._subjects:
+                self._subjects[ids] = zoomed_to_subjects(self(candidates, rows))
+            return self._subjects[ids]
         full = (ids, False)
         key = (ids, True) if whole_frames_only and full not in self._made else full
         if key not in self._made:
@@ -716,13 +729,13 @@ class _PreparedLooksOnce:
 
 
 def _memo_looks(memo: LookMemo, name: LookMatrixName, probes: Sequence[Candidate], sources: Sequence[Candidate],
-                model: LookModel, prepared: _PreparedLooksOnce, *, sibling: bool = False,
+                model: LookModel, prepared: _PreparedLooksOnce, *, sibling: bool = False, subjects: bool = False,
                 wanted: np.ndarray | None = None) -> np.ndarray:
     """``look_logits`` of probes x sources (of the ``wanted`` pairs only: the others NaN), scoring only
-    the pairs ``memo`` does not know."""
+    the pairs ``memo`` does not know; ``subjects``: the probes zoomed in on their subjects."""
     def score(needed: np.ndarray) -> np.ndarray:
         rows, cols = np.flatnonzero(needed.any(axis=1)), np.flatnonzero(needed.any(axis=0))
-        scored = look_logits(prepared(probes, rows.tolist(), whole_frames_only=sibling),
+        scored = look_logits(prepared(probes, rows.tolist(), whole_frames_only=sibling, subjects=subjects),
                              prepared(sources, cols.tolist(), whole_frames_only=sibling), model, sibling=sibling,
                              blocks=pair_blocks(needed[np.ix_(rows, cols)]))
         if scored.shape == needed.shape:
@@ -763,8 +776,9 @@ def _centred_on_drawings(looks: np.ndarray, full: np.ndarray, weight: float) -> 
 def _add_sibling_evidence(
     evidence: _Evidence, sibling_looks: Callable[[], np.ndarray], assigned: np.ndarray, fixed: np.ndarray,
     model: LookModel
-) -> None:
-    """Let each variation's look evidence be joined by that of the variations most like it.
+) -> bool:
+    """Let each variation's look evidence be joined by that of the variations most like it; False when
+    there is nothing to pool (fewer than two variations or drawings, or the pass is off).
 
     Renditions of one drawing resemble each other far more than any of them resembles the child's
     drawing, so a rendition that alone looks a little more like the wrong drawing is carried by its
@@ -776,7 +790,7 @@ def _add_sibling_evidence(
     """
     n_gen, n_drw = evidence.looks.shape
     if n_gen < 2 or n_drw < 2 or model.sibling_weight == 0:
-        return
+        return False
     alike = sibling_looks()       # variation x variation look log-odds
     np.fill_diagonal(alike, -np.inf)
     k = min(SIBLING_NEIGHBOURS, n_gen - 1)
@@ -798,6 +812,7 @@ def _add_sibling_evidence(
         spread = base + model.sibling_weight * np.einsum("gk,gkd->gd", weights, votes[neighbours])
     evidence.looks[~fixed] = spread[~fixed, :n_drw]
     evidence.null_logit = np.where(fixed, evidence.null_logit, spread[:, n_drw])
+    return True
 
 
 def _add_anchor_evidence(
@@ -811,7 +826,8 @@ def _add_anchor_evidence(
     reframed one, or one whose subject was set on a new background, resembles its siblings' whole
     frames too little for the whole-frame sibling pass. So each variation placed with less than
     REVIEW_BELOW (or not placed), and whose name and provenance name no drawing (those outrank looks),
-    is compared through every reframing, tilting and mirroring window with the ANCHORS_PER_DRAWING most
+    is compared through every reframing, tilting and mirroring window (and zoomed in on its subject when
+    it stands on a new, smooth background: ``subject``) with the ANCHORS_PER_DRAWING most
     confidently placed variations (a reviewer's placements first) of each of its ANCHOR_CANDIDATES
     likeliest drawings (the drawing alone speaks for the others). A drawing's best anchor, or the
     drawing itself, speaks for it, as the look model scores the pair, against "none of these" (the
@@ -850,7 +866,7 @@ def _add_anchor_evidence(
     # first would give each anchor's column a pattern of its own, and the anchors of one drawing would
     # be compared a column at a time instead of together.
     alike = _memo_looks(memo, LookMatrixName.ANCHORS, [generated[r] for r in unsure], [generated[r] for r in anchors],
-                        model, prepared, wanted=wanted)
+                        model, prepared, subjects=True, wanted=wanted)
     alike[~wanted | (unsure[:, None] == anchors[None, :])] = -np.inf
     # The drawing itself stands in too, as the look model scores it: a drawing whose only anchor is
     # the variation itself (a book of one variation per drawing) is not outvoted for lack of one.

@@ -1,0 +1,90 @@
+"""Where a picture's subject is when it stands on a new, smooth background (``core.subject``), found
+in the layout thumbnail the real analysis makes of an encoded picture."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from book_assets.core.imaging import analyse_image
+from book_assets.core.subject import MAX_ZOOM_SHARE, subject_frame, subject_layout
+
+
+def _features(image: Image.Image):
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return analyse_image(buffer.getvalue(), want_print_copy=False).features
+
+
+def _gradient(width: int, height: int) -> Image.Image:
+    """A tinted gradient, top to bottom, with a soft glow: a new background as image tools make them."""
+    down = np.linspace(0.0, 1.0, height)[:, None, None]
+    across = np.linspace(-1.0, 1.0, width)[None, :, None]
+    top, bottom = np.array([250.0, 170.0, 60.0]), np.array([120.0, 90.0, 230.0])
+    pixels = top * (1 - down) + bottom * down + 25.0 * (1 - across ** 2)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def _subject(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """A busy picture (a monster of blocks and strokes) pasted into ``box``."""
+    rng = np.random.default_rng(7)
+    left, top, right, bottom = box
+    patch = Image.new("RGB", (right - left, bottom - top), (40, 160, 60))
+    pen = ImageDraw.Draw(patch)
+    for _ in range(40):
+        x, y = rng.integers(0, patch.width - 10), rng.integers(0, patch.height - 10)
+        pen.rectangle((x, y, x + rng.integers(8, 40), y + rng.integers(8, 40)),
+                      fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+    out = image.copy()
+    out.paste(patch, (left, top))
+    return out
+
+
+def test_a_subject_on_a_smooth_background_is_framed_at_the_pictures_shape():
+    picture = _subject(_gradient(480, 360), (120, 100, 300, 260))
+    features = _features(picture)
+    rows, cols = subject_frame(features.layout)
+    height, width = features.layout.shape[:2]
+    kept = (rows.stop - rows.start) * (cols.stop - cols.start)
+    assert kept <= MAX_ZOOM_SHARE * height * width
+    assert abs((rows.stop - rows.start) / (cols.stop - cols.start) - height / width) < 0.1   # the frame's shape
+    # the subject's centre (210, 180 of 480 x 360) lies inside, and the frame reaches its edges
+    assert rows.start <= 180 / 360 * height <= rows.stop and cols.start <= 210 / 480 * width <= cols.stop
+    assert rows.start <= 100 / 360 * height + 1 and rows.stop >= 260 / 360 * height - 1
+
+    assert np.array_equal(subject_layout(features.layout), features.layout[rows, cols])
+
+
+def test_pictures_without_a_subject_on_a_plain_background_are_left_whole():
+    busy = _subject(_gradient(480, 360), (0, 0, 480, 360))                 # the picture fills the frame
+    plain = _gradient(480, 360)                                            # a background and nothing on it
+    nearly_full = _subject(_gradient(480, 360), (10, 10, 470, 350))         # no zoom worth the name
+    for picture in (busy, plain, nearly_full):
+        features = _features(picture)
+        assert subject_frame(features.layout) is None
+        assert subject_layout(features.layout) is None
+
+
+def test_zoomed_looks_are_the_looks_of_the_zoomed_thumbnails_and_leave_the_originals_alone():
+    """``zoomed_to_subjects`` replaces the zoomed images' layouts, edge maps and frame rows in place of
+    a fresh preparation (the anchor pass's probes are cut from the book's); the others are shared."""
+    from dataclasses import replace
+
+    from book_assets.core.looks import PreparedLooks
+    from book_assets.core.subject import zoomed_to_subjects
+
+    features = [_features(_subject(_gradient(480, 360), (120, 100, 300, 260))), _features(_gradient(480, 360)),
+                _features(_subject(_gradient(400, 400), (0, 0, 400, 400)))]
+    looks = PreparedLooks(features)
+    before = {name: rows.copy() for name, rows in looks.frame_rows().rows.items()}
+    zoomed = zoomed_to_subjects(looks)
+    fresh = PreparedLooks([replace(features[0], layout=subject_layout(features[0].layout)), *features[1:]])
+    assert zoomed.layouts[0].shape != looks.layouts[0].shape and zoomed.layouts[1] is looks.layouts[1]
+    for mine, theirs in zip(zoomed.edges, fresh.edges):
+        assert np.allclose(mine, theirs)
+    for name, rows in fresh.frame_rows().rows.items():
+        assert np.allclose(zoomed.frame_rows().rows[name], rows, atol=1e-5)
+    assert not np.allclose(zoomed.frame_rows().rows["light"][0], before["light"][0], atol=1e-3)
+    for name, rows in looks.frame_rows().rows.items():           # the book's own looks are untouched
+        assert np.array_equal(rows, before[name])
