@@ -67,19 +67,26 @@ def subject_frames(layouts: Sequence[np.ndarray]) -> list[Frame | None]:
             by_size[layout.shape[:2]].append(index)
     for (height, width), indices in by_size.items():
         ring, terms, solve = _border_fit(height, width)
-        borders = np.stack([layouts[i][ring] for i in indices]).astype(np.float64)       # N x ring x 3
-        surfaces = np.einsum("tr,nrc->ntc", solve, borders)                               # N x terms x 3
-        steps = np.linalg.norm(borders - np.einsum("rt,ntc->nrc", terms[ring], surfaces), axis=-1)
-        for at in np.flatnonzero(np.median(steps, axis=1) <= SMOOTH_BORDER):
-            frames[indices[at]] = _framed(layouts[indices[at]], terms @ surfaces[at])
+        pictures = np.stack([layouts[i] for i in indices]).reshape(len(indices), height * width, 3)
+        borders = pictures[:, ring.ravel()].astype(np.float64)                             # N x ring x 3
+        surfaces = solve @ borders                                                          # N x terms x 3
+        steps = np.linalg.norm(borders - terms[ring] @ surfaces, axis=-1)
+        plain = np.flatnonzero(np.median(steps, axis=1) <= SMOOTH_BORDER)   # most pictures fail here
+        if plain.size == 0:
+            continue
+        # each plain-bordered picture's fitted background (float32, as the thumbnails): M x pixels x 3
+        fitted = np.matmul(terms.reshape(1, height * width, -1).astype(np.float32), surfaces[plain].astype(np.float32))
+        difference = pictures[plain] - fitted
+        subjects = np.einsum("mpc,mpc->mp", difference, difference) > SUBJECT_STEP ** 2
+        for at, subject in zip(plain, subjects.reshape(-1, height, width)):
+            frames[indices[at]] = _framed(subject)
     return frames
 
 
-def _framed(layout: np.ndarray, background: np.ndarray) -> Frame | None:
-    """The frame of what stands out of ``background`` (the surface fitted to the border), at the
-    thumbnail's shape; None when too little stands out or the frame would keep most of the picture."""
-    height, width = layout.shape[:2]
-    subject = np.linalg.norm(layout.astype(np.float64) - background, axis=-1) > SUBJECT_STEP
+def _framed(subject: np.ndarray) -> Frame | None:
+    """The frame of the pixels that stand out (``subject``, H x W), at the thumbnail's shape; None when
+    too few stand out or the frame would keep most of the picture."""
+    height, width = subject.shape
     if subject.mean() < MIN_SUBJECT_SHARE:
         return None
     top, bottom = _trimmed_span(subject.sum(axis=1))
