@@ -102,16 +102,9 @@ def _framed(subject: np.ndarray) -> Frame | None:
     return slice(first_row, first_row + rows_kept), slice(first_col, first_col + cols_kept)
 
 
-def subject_layout(layout: np.ndarray) -> np.ndarray | None:
-    """The layout thumbnail zoomed in on its subject (``subject_frame``), or None when there is
-    nothing to zoom into."""
-    frame = subject_frame(layout)
-    return None if frame is None else np.ascontiguousarray(layout[frame])
-
-
 def zoomed_to_subjects(looks: PreparedLooks) -> PreparedLooks:
-    """``looks`` with each layout thumbnail that has a subject on a new background zoomed in on it
-    (``subject_frames``); only the layouts change: shape descriptors, hashes and colours stay the
+    """``looks`` with each layout thumbnail that has a subject on a new background cut to its
+    ``subject_frames`` frame; only the layouts change: shape descriptors, hashes and colours stay the
     whole picture's."""
     rows = np.flatnonzero(looks.layout_ok)
     frames = subject_frames([looks.layouts[row] for row in rows])
