@@ -18,6 +18,7 @@ from book_assets.core.pairing import (
     Candidate,
     PairingResult,
     PairStatus,
+    _anchors_speak_for,
     _centred_on_drawings,
     name_tokens,
     pair_images,
@@ -722,6 +723,29 @@ def test_a_drawing_baseline_is_read_on_others_so_an_uneven_book_keeps_its_pairs(
     twins = np.concatenate([looks, looks[:, :1]], axis=1)
     centred_twins = _centred_on_drawings(twins, full, 1.0)
     np.testing.assert_array_equal(centred_twins[:, 0], centred_twins[:, 3])
+
+
+def test_an_anchor_speaks_for_a_twin_drawing_only_on_a_coin_flip_of_the_uncalibrated_evidence():
+    """An anchor speaks for another drawing only when its pooled evidence finds that one as likely as
+    its own; the calibration that flattens the posterior must not turn a clear lead into a tie."""
+    lead = np.array([[0.5, 0.0, -3.0]])     # the pooled evidence: drawing 1 is 0.61 times as likely as drawing 0
+    twins = np.array([[1.0, 1.0, -3.0]])    # a coin flip between drawings 0 and 1
+    placed_on, reviewed = np.array([0]), np.array([False])
+
+    def posterior(logits: np.ndarray, calibration: float) -> np.ndarray:
+        scaled = np.exp(calibration * logits)
+        return scaled / scaled.sum(axis=1, keepdims=True)
+
+    for calibration in (1.0, 0.1):
+        assert _anchors_speak_for(posterior(lead, calibration), placed_on, reviewed, calibration).tolist() == [
+            [True, False, False]]
+        assert _anchors_speak_for(posterior(twins, calibration), placed_on, reviewed, calibration).tolist() == [
+            [True, True, False]]
+    # read as if uncalibrated, the flattened posterior (0.95 times as likely) would pass for a tie
+    assert _anchors_speak_for(posterior(lead, 0.1), placed_on, reviewed, 1.0)[0, 1]
+    # a reviewer's placement speaks for its own drawing only, even between twins
+    assert _anchors_speak_for(posterior(twins, 0.1), placed_on, np.array([True]), 0.1).tolist() == [
+        [True, False, False]]
 
 
 def test_second_pass_places_a_variation_by_its_reviewed_siblings(drawings_images):

@@ -66,7 +66,8 @@ SIBLING_STEPS = 3               # rounds of passing evidence along those links
 # this many of each drawing's most confidently placed variations.
 ANCHORS_PER_DRAWING = 3
 ANCHOR_CANDIDATES = 8            # an unsure variation hears the anchors of its eight likeliest drawings
-ANCHOR_TIE = 0.95               # an anchor also speaks for a drawing at least this likely, relative to its own
+ANCHOR_TIE = 0.95               # an anchor also speaks for a drawing at least this likely, relative to its own,
+                                # on the pooled evidence's own scale (before the calibration flattens it)
 # A drawing's baseline (``_centred_on_drawings``) is read from at least this many variations with full looks,
 # each one whose best drawing leads this drawing by at least this many log-odds (e times as likely): a
 # variation nearly as like this drawing as its best may be this drawing's (twin drawings: both its best),
@@ -648,15 +649,15 @@ def pair_images(
     # Pooled evidence is surer than any one image's: scale it so the confidences stay calibrated. A
     # book the sibling pass cannot pool (one drawing, or one variation) keeps the look model's own
     # log-odds, which are fitted to be calibrated pair by pair.
-    if pooled:
-        evidence.looks *= model.calibration
-        evidence.null_logit = evidence.null_logit * model.calibration
+    calibration = model.calibration if pooled else 1.0
+    evidence.looks *= calibration
+    evidence.null_logit = evidence.null_logit * calibration
     _solve(evidence, assigned, fixed, remaining)
     # A variation still unsure is compared, through every window, with its likeliest drawings' surest ones.
     # Only they are placed again, into the room the others leave: evidence added to some rows only must
     # not decide which of the others a full drawing keeps.
     spoken_for = _add_anchor_evidence(evidence, gen_sorted, assigned, fixed, model, memo, prepared, look_null,
-                                      drawing_looks)
+                                      drawing_looks, calibration)
     if spoken_for is not None:
         kept = np.ones(n_gen, dtype=bool)
         kept[spoken_for] = False
@@ -817,7 +818,8 @@ def _add_sibling_evidence(
 
 def _add_anchor_evidence(
     evidence: _Evidence, generated: Sequence[Candidate], assigned: np.ndarray, fixed: np.ndarray, model: LookModel,
-    memo: LookMemo, prepared: _PreparedLooksOnce, look_null: np.ndarray, drawing_looks: np.ndarray
+    memo: LookMemo, prepared: _PreparedLooksOnce, look_null: np.ndarray, drawing_looks: np.ndarray,
+    calibration: float = 1.0
 ) -> np.ndarray | None:
     """Let each variation the first pass is unsure of hear from the surest variations of its likeliest
     drawings.
@@ -833,8 +835,9 @@ def _add_anchor_evidence(
     drawing itself, speaks for it, as the look model scores the pair, against "none of these" (the
     look model's, plus ``model.anchor_null_offset``); the vote, as
     log-probabilities at ``model.anchor_sharpness``, joins the evidence with weight
-    ``model.anchor_weight``. All three numbers are fitted. Returns the rows whose evidence changed
-    (None when none did): only they are placed again.
+    ``model.anchor_weight``. All three numbers are fitted. ``calibration``: what the pooled evidence was
+    scaled by (1.0: not scaled). Returns the rows whose evidence changed (None when none did): only
+    they are placed again.
     """
     n_gen, n_drw = evidence.looks.shape
     if model.anchor_weight == 0 or n_gen < 2 or n_drw < 2:
@@ -849,12 +852,7 @@ def _add_anchor_evidence(
     if unsure.size == 0 or anchors.size == 0:
         return None
 
-    # An anchor speaks for its drawing, and for any other it finds as likely (to ANCHOR_TIE): one placed
-    # on a coin flip between twin drawings speaks for both.
-    of_anchor = posterior[anchors, :n_drw]
-    speaks_for = of_anchor >= ANCHOR_TIE * of_anchor[np.arange(anchors.size), assigned[anchors]][:, None]
-    speaks_for[np.arange(anchors.size), assigned[anchors]] = True
-    speaks_for[fixed[anchors]] = np.arange(n_drw)[None, :] == assigned[anchors][fixed[anchors]][:, None]
+    speaks_for = _anchors_speak_for(posterior[anchors, :n_drw], assigned[anchors], fixed[anchors], calibration)
     # Only the anchors of a variation's ANCHOR_CANDIDATES likeliest drawings are compared with it: the
     # others' drawings are far behind already, and in a book of 100 drawings they are nine pairs in ten.
     candidates = min(ANCHOR_CANDIDATES, n_drw)
@@ -880,6 +878,22 @@ def _add_anchor_evidence(
     evidence.null_logit = evidence.null_logit.copy()
     evidence.null_logit[unsure] += model.anchor_weight * votes[:, n_drw]
     return unsure
+
+
+def _anchors_speak_for(posterior: np.ndarray, placed_on: np.ndarray, fixed: np.ndarray,
+                       calibration: float) -> np.ndarray:
+    """Anchors x drawings: which drawings each anchor speaks for. Its own (``placed_on``), and any other
+    it finds as likely, to ANCHOR_TIE: one placed on a coin flip between twin drawings speaks for both;
+    a reviewer's placement (``fixed``) only for its own. ``posterior``'s log-odds are the pooled evidence
+    times ``calibration`` (a tenth, say), so the tie is judged at ANCHOR_TIE ** calibration: at 0.95 on
+    that flattened scale, most drawings of a book were "as likely" to an anchor and all spoke with its
+    voice (a rendition on a new background then heard the same from its drawing and the wrong one)."""
+    n_anchors, n_drw = posterior.shape
+    own = posterior[np.arange(n_anchors), placed_on][:, None]
+    speaks_for = posterior >= ANCHOR_TIE ** calibration * own
+    speaks_for[np.arange(n_anchors), placed_on] = True
+    speaks_for[fixed] = np.arange(n_drw)[None, :] == placed_on[fixed][:, None]
+    return speaks_for
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
