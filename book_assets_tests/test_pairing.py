@@ -20,6 +20,8 @@ from book_assets.core.pairing import (
     PairStatus,
     _anchors_speak_for,
     _centred_on_drawings,
+    _Evidence,
+    _fill_empty_drawings,
     name_tokens,
     pair_images,
     parse_overrides,
@@ -746,6 +748,39 @@ def test_an_anchor_speaks_for_a_twin_drawing_only_on_a_coin_flip_of_the_uncalibr
     # a reviewer's placement speaks for its own drawing only, even between twins
     assert _anchors_speak_for(posterior(twins, 0.1), placed_on, np.array([True]), 0.1).tolist() == [
         [True, False, False]]
+
+
+def _evidence_of(looks: np.ndarray) -> _Evidence:
+    zeros = np.zeros_like(looks)
+    return _Evidence(zeros.copy(), zeros.copy(), looks, zeros.copy(), np.full(looks.shape[0], -20.0))
+
+
+def test_a_drawing_left_without_variations_takes_the_unsure_look_alikes_that_look_most_like_it():
+    """Three renditions alike one another lean, unsure, to drawing 1 (which has its own three, sure), and
+    drawing 2 has none: they move to drawing 2. Not when one of them is named (too few left), when they
+    would give up too much, when drawings have too few variations each, or with nothing pooled."""
+    looks = np.zeros((9, 3))
+    looks[0:3, 0] = looks[6:9, 1] = 10.0          # drawing 0's and drawing 1's own renditions, sure
+    looks[3:6, 1] = 1.5                           # the group: 0.69 on drawing 1, 0.15 on drawing 2
+    neighbours = np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4], [7, 8], [6, 8], [6, 7]])
+    assigned, fixed = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1]), np.zeros(9, dtype=bool)
+
+    placed = assigned.copy()
+    assert sorted(_fill_empty_drawings(_evidence_of(looks), placed, fixed, neighbours, 16).tolist()) == [3, 4, 5]
+    assert placed.tolist() == [0, 0, 0, 2, 2, 2, 1, 1, 1]
+
+    named = _evidence_of(looks)
+    named.filename[4, 1] = 1.0                    # its name points to drawing 1: two are left, too few
+    placed = assigned.copy()
+    assert _fill_empty_drawings(named, placed, fixed, neighbours, 16).size == 0 and (placed == assigned).all()
+
+    costly = looks.copy()
+    costly[3:6] = [0.0, 2.9, -3.0]                # still unsure (0.947) but 360 times less likely on drawing 2
+    assert _fill_empty_drawings(_evidence_of(costly), assigned.copy(), fixed, neighbours, 16).size == 0
+    sparse_book = _evidence_of(looks[3:6])        # one variation per drawing: an empty drawing is normal
+    assert _fill_empty_drawings(sparse_book, assigned[3:6].copy(), fixed[3:6], np.array([[1], [0], [0]]), 16).size == 0
+    assert _fill_empty_drawings(_evidence_of(looks), assigned.copy(), fixed, None, 16).size == 0
+    assert _fill_empty_drawings(_evidence_of(looks), assigned.copy(), fixed, neighbours, 2).size == 0   # too many
 
 
 def test_second_pass_places_a_variation_by_its_reviewed_siblings(drawings_images):
