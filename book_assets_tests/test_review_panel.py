@@ -181,3 +181,18 @@ def test_settings_document_keeps_what_the_book_used():
                                          "drawings": {"max.png": {"title": "Max"}}}
     assert settings_document(BookConfig()) == {"drawings": {}}
     assert NO_DRAWING == "-"
+
+
+def test_a_variation_proposed_for_a_drawing_that_had_none_is_shown_as_a_proposal():
+    """A held pair moved by the empty-drawing pass carries its signal; the panel shows it as a proposal
+    (its own probability for that drawing is low, so "1 % sure" would argue against it)."""
+    from book_assets.core.pairing import SIGNAL_EMPTY_DRAWING, SIGNAL_VISUAL, Pair
+    from book_assets.core.review import ReviewReason
+
+    def pair(status: PairStatus, signals: list[str]) -> Pair:
+        return Pair("books/b/generated/x.png", "books/b/drawings/a.png", 0.02, True, signals,
+                    "books/b/drawings/b.png", -0.8, status=status)
+
+    assert ReviewReason.of(pair(PairStatus.HELD, [SIGNAL_EMPTY_DRAWING])) is ReviewReason.PROPOSED
+    assert ReviewReason.of(pair(PairStatus.HELD, [SIGNAL_VISUAL])) is ReviewReason.HELD
+    assert ReviewReason.of(pair(PairStatus.PLACED, [SIGNAL_EMPTY_DRAWING])) is ReviewReason.FLAGGED

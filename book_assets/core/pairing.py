@@ -50,6 +50,7 @@ SIGNAL_PROVENANCE = "provenance"
 SIGNAL_FILENAME = "filename"
 SIGNAL_VISUAL = "visual"
 SIGNAL_UPLOAD_TIME = "upload-time"
+SIGNAL_EMPTY_DRAWING = "empty-drawing"    # the book decided: its look-alikes fit no drawing surely, this one had none
 
 # Evidence is added up as log-odds per (variation, drawing). Provenance outweighs a file name and a
 # name outweighs looks: looks are clipped to LOOK_SPAN below the row's best look, so a file that
@@ -1090,6 +1091,7 @@ def _explain(
         else:
             reason = f"Looks only faintly like {_name(drawing_keys[col])}, the book's only drawing."
     if homed:
+        signals = [SIGNAL_EMPTY_DRAWING]
         alone = f" (alone it looks most like {_name(runner_key)})" if margin < 0 and runner_key else ""
         reason = (f"Proposed for {_name(drawing_keys[col])}, which had no variations: it and its look-alike "
                   f"variations are sure of no drawing{alone}.")

@@ -20,7 +20,7 @@ from PIL import Image
 from .contracts import Layout, Pairing, runner_up_probability
 from .derived import input_digest
 from .imaging.decode import small_jpeg
-from .pairing import SIGNAL_OVERRIDE, Pair, PairStatus
+from .pairing import SIGNAL_EMPTY_DRAWING, SIGNAL_OVERRIDE, Pair, PairStatus
 from .store import ObjectStore
 from .story import BookConfig
 from .story.config import normalize_drawing_path
@@ -34,7 +34,15 @@ class ReviewReason(StrEnum):
     """Why a variation is in the panel."""
 
     HELD = "held"                # more likely wrong than right: left out of the book until someone decides
+    PROPOSED = "proposed"        # held, and proposed for a drawing that had no variations: its look-alikes
+                                 # fit no drawing surely (its own probability for that drawing is low)
     FLAGGED = "flagged"          # printed, but we were not sure of its drawing
+
+    @classmethod
+    def of(cls, pair: Pair) -> "ReviewReason":
+        if pair.status is not PairStatus.HELD:
+            return cls.FLAGGED
+        return cls.PROPOSED if SIGNAL_EMPTY_DRAWING in pair.signals else cls.HELD
 
 
 @dataclass(frozen=True)
@@ -149,7 +157,7 @@ def review_panel(book_id: str, pairing: Pairing, layout: Layout, thumbnail: Call
                                               round(runner_up_probability(pair), 3)))
         variations.append(ReviewVariation(
             _relative(folder, pair.generated),
-            ReviewReason.HELD if pair.status is PairStatus.HELD else ReviewReason.FLAGGED,
+            ReviewReason.of(pair),
             tuple(candidates), thumbnail(pair.generated)))
     drawings = []
     for named in layout.drawing_names:

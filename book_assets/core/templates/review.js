@@ -33,7 +33,10 @@
 
   data.variations.forEach(function (variation, index) {
     const group = 'variation-' + index;
-    const held = variation.reason === 'held';
+    const proposed = variation.reason === 'proposed';
+    const proposedName = proposed ? (drawingName.get(variation.candidates[0].drawing)
+                                     || fileName(variation.candidates[0].drawing)) : '';
+    const held = variation.reason === 'held' || proposed;
     const options = el('div', {class: 'options'});
     function option(value, label, thumbnail, checked, onChange) {
       const input = el('input', {type: 'radio', name: group, value: value});
@@ -49,10 +52,12 @@
       return input;
     }
     option('', held ? 'Leave it out for now' : 'Keep it where it is', null, true);
-    variation.candidates.forEach(function (candidate) {
+    variation.candidates.forEach(function (candidate, rank) {
       const thumb = (data.drawings.find(function (d) { return d.path === candidate.drawing; }) || {}).thumbnail;
+      // a proposal rests on the book (its look-alikes fit no drawing, and this one had none), not on its own odds
+      const why = proposed && rank === 0 ? 'had no variations: proposed' : percent(candidate.probability) + ' sure';
       option(candidate.drawing, 'With ' + (drawingName.get(candidate.drawing) || fileName(candidate.drawing))
-             + ' (' + fileName(candidate.drawing) + ', ' + percent(candidate.probability) + ' sure)', thumb, false);
+             + ' (' + fileName(candidate.drawing) + ', ' + why + ')', thumb, false);
     });
     const select = el('select', {'aria-label': 'another drawing for ' + fileName(variation.generated)});
     data.drawings.forEach(function (d) { select.appendChild(el('option', {value: d.path}, [d.name + ' (' + fileName(d.path) + ')'])); });
@@ -62,8 +67,10 @@
     options.lastChild.appendChild(select);
     option('-', 'Not from any drawing in this book', null, false);
     panel.appendChild(el('fieldset', {class: 'item variation', 'data-generated': variation.generated}, [
-      el('legend', {}, [fileName(variation.generated) + (held ? ': left out of the book, which drawing is it from?'
-                                                          : ': printed, but is it with the right drawing?')]),
+      el('legend', {}, [fileName(variation.generated) + (proposed
+        ? ': left out of the book. Neither it nor the pictures most like it clearly match a drawing, and '
+          + proposedName + ' had none: is it from ' + proposedName + '?'
+        : held ? ': left out of the book, which drawing is it from?' : ': printed, but is it with the right drawing?')]),
       picture(variation.thumbnail, 'Variation ' + fileName(variation.generated)), options]));
   });
 
