@@ -755,10 +755,11 @@ def _evidence_of(looks: np.ndarray) -> _Evidence:
     return _Evidence(zeros.copy(), zeros.copy(), looks, zeros.copy(), np.full(looks.shape[0], -20.0))
 
 
-def test_a_drawing_left_without_variations_takes_the_unsure_look_alikes_that_look_most_like_it():
+def test_a_drawing_left_with_few_or_no_variations_takes_the_unsure_look_alikes_that_look_most_like_it():
     """Three renditions alike one another lean, unsure, to drawing 1 (which has its own three, sure), and
-    drawing 2 has none: they move to drawing 2. Not when one of them is named (too few left), when they
-    would give up too much, when drawings have too few variations each, or with nothing pooled."""
+    drawing 2 has none (or, in a bigger book, one): they move to drawing 2. Not when one of them is named
+    (too few left), when they would give up too much, when drawings have too few variations each, with
+    nothing pooled, or beyond capacity."""
     looks = np.zeros((9, 3))
     looks[0:3, 0] = looks[6:9, 1] = 10.0          # drawing 0's and drawing 1's own renditions, sure
     looks[3:6, 1] = 1.5                           # the group: 0.69 on drawing 1, 0.15 on drawing 2
@@ -781,6 +782,17 @@ def test_a_drawing_left_without_variations_takes_the_unsure_look_alikes_that_loo
     assert _fill_empty_drawings(sparse_book, assigned[3:6].copy(), fixed[3:6], np.array([[1], [0], [0]]), 16).size == 0
     assert _fill_empty_drawings(_evidence_of(looks), assigned.copy(), fixed, None, 16).size == 0
     assert _fill_empty_drawings(_evidence_of(looks), assigned.copy(), fixed, neighbours, 2).size == 0   # too many
+
+    # four variations per drawing: a drawing left with one (a quarter of its share) takes the group too
+    looks = np.zeros((12, 3))
+    looks[0:4, 0] = looks[4:8, 1] = looks[8, 2] = 10.0
+    looks[9:12, 1] = 1.5
+    neighbours = np.array([[1, 2], [0, 2], [0, 3], [1, 2], [5, 6], [4, 6], [4, 7], [5, 6], [9, 10],
+                           [10, 11], [9, 11], [9, 10]])
+    placed = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 1, 1, 1])
+    assert sorted(_fill_empty_drawings(_evidence_of(looks), placed, np.zeros(12, dtype=bool), neighbours, 16)
+                  .tolist()) == [9, 10, 11]
+    assert placed.tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
 
 
 def test_second_pass_places_a_variation_by_its_reviewed_siblings(drawings_images):

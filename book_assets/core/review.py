@@ -34,7 +34,7 @@ class ReviewReason(StrEnum):
     """Why a variation is in the panel."""
 
     HELD = "held"                # more likely wrong than right: left out of the book until someone decides
-    PROPOSED = "proposed"        # held, and proposed for a drawing that had no variations: its look-alikes
+    PROPOSED = "proposed"        # held, and proposed for a drawing that had few or no variations: its look-alikes
                                  # fit no drawing surely (its own probability for that drawing is low)
     FLAGGED = "flagged"          # printed, but we were not sure of its drawing
 

@@ -54,8 +54,8 @@
     option('', held ? 'Leave it out for now' : 'Keep it where it is', null, true);
     variation.candidates.forEach(function (candidate, rank) {
       const thumb = (data.drawings.find(function (d) { return d.path === candidate.drawing; }) || {}).thumbnail;
-      // a proposal rests on the book (its look-alikes fit no drawing, and this one had none), not on its own odds
-      const why = proposed && rank === 0 ? 'had no variations: proposed' : percent(candidate.probability) + ' sure';
+      // a proposal rests on the book (its look-alikes fit no drawing, and this one had few or none), not on its odds
+      const why = proposed && rank === 0 ? 'had few or no variations: proposed' : percent(candidate.probability) + ' sure';
       option(candidate.drawing, 'With ' + (drawingName.get(candidate.drawing) || fileName(candidate.drawing))
              + ' (' + fileName(candidate.drawing) + ', ' + why + ')', thumb, false);
     });
@@ -69,7 +69,7 @@
     panel.appendChild(el('fieldset', {class: 'item variation', 'data-generated': variation.generated}, [
       el('legend', {}, [fileName(variation.generated) + (proposed
         ? ': left out of the book. Neither it nor the pictures most like it clearly match a drawing, and '
-          + proposedName + ' had none: is it from ' + proposedName + '?'
+          + proposedName + ' had few or none: is it from ' + proposedName + '?'
         : held ? ': left out of the book, which drawing is it from?' : ': printed, but is it with the right drawing?')]),
       picture(variation.thumbnail, 'Variation ' + fileName(variation.generated)), options]));
   });
