@@ -22,10 +22,10 @@ from book_assets.core.pairing import (
     _centred_on_drawings,
     _Evidence,
     _fill_empty_drawings,
-    name_tokens,
     pair_images,
-    parse_overrides,
 )
+from book_assets.core.name_signals import name_tokens
+from book_assets.core.pairs_csv import parse_overrides
 
 PREFIX = "books/b1/"
 SIZE = 128

@@ -14,7 +14,8 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from book_assets.core.imaging import analyse_image
-from book_assets.core.pairing import Candidate, PairStatus, pair_images, parse_overrides
+from book_assets.core.pairing import Candidate, PairStatus, pair_images
+from book_assets.core.pairs_csv import parse_overrides
 from book_assets.core.review import NO_DRAWING, review_panel, settings_document, thumbnail_jpeg
 from book_assets.core.story import BookConfig, DrawingConfig, parse_book_config
 from book_assets.defs.resources import LocalBucket

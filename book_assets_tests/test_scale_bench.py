@@ -1,6 +1,6 @@
 """The scale bench's book: its pairs.csv names every variation's drawing, so the bench times a book
 that places all its pictures (its 100 drawings show only 7 subjects: looks alone hold most back)."""
-from book_assets.core.pairing import parse_overrides
+from book_assets.core.pairs_csv import parse_overrides
 from book_assets_dev.scale_bench import pairs_csv, scale_book_plan
 
 

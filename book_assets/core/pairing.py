@@ -24,13 +24,9 @@ A pair more likely wrong than right is held out of the book for a reviewer (``Pa
 """
 from __future__ import annotations
 
-import csv
 import math
-import re
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -38,11 +34,11 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components
 
-from .filenames import CONNECTIVES, GENERATOR_WORDS, TOOL_WORDS, filename_words, strip_extension
 from .imaging import ImageFeatures
 from .look_memo import LookMatrixName, LookMemo
 from .look_model import FITTED_MODEL, LookModel
 from .looks import Block, PreparedLooks, fallback_channels, full_looks_ok, look_channels, pair_blocks
+from .name_signals import filename_scores, order_key, provenance_scores
 from .subject import zoomed_to_subjects
 
 SIGNAL_OVERRIDE = "override"
@@ -112,15 +108,6 @@ HOLD_BELOW = 0.5
 LOOK_CONFLICT_PROBABILITY = 0.9
 CONFLICT_CONFIDENCE_CAP = 0.5
 UPLOAD_TIME_SCALE_S = 3600.0
-TOKEN_MATCH_CAP = 0.9            # best score from shared name words; a shared stem prefix scores 1.0
-PROVENANCE_STEM_SCORE = 0.8      # stem mentioned ("max"), weaker than the full name ("max.png")
-
-# Words that do not tell one drawing's name from another's.
-GENERIC_TOKENS = TOOL_WORDS | GENERATOR_WORDS | CONNECTIVES
-_ROLE_FOLDERS = ("generated", "drawings")
-_POSSESSIVE = re.compile(r"['’]s$")
-_PROVENANCE_WORD_CHARS = re.compile(r"[\w\-]", re.UNICODE)
-_MAX_ORDER_NUMBER_DIGITS = 6     # longer digit runs are timestamps or seeds, not a variation number
 
 
 @dataclass(frozen=True)
@@ -131,10 +118,6 @@ class Candidate:
     features: ImageFeatures
     uploaded: float = 0.0    # epoch seconds (weak signal); 0 = unknown
     content_id: str = ""     # names the features' content (the print copy key) for a LookMemo; "" = none
-
-
-# A pairs.csv drawing cell that says "from none of this book's drawings" (compared case-insensitively).
-NO_DRAWING_CELLS = frozenset({"", "-", "none"})
 
 
 class PairStatus(StrEnum):
@@ -183,7 +166,7 @@ class PairingResult:
         placed = {p.generated for p in self.pairs if p.placed and p.drawing == drawing_key}
         if drawing_key in self.ordered_variations:
             return [key for key in self.ordered_variations[drawing_key] if key in placed]
-        return sorted(placed, key=lambda key: _order_key(key, drawing_key, 0.0))
+        return sorted(placed, key=lambda key: order_key(key, drawing_key, 0.0))
 
     @property
     def unpaired(self) -> list[str]:
@@ -204,315 +187,8 @@ class PairingResult:
 
 
 # --------------------------------------------------------------------------------------------
-# Overrides (pairs.csv)
+# Looks and upload time (names and provenance: ``name_signals``)
 # --------------------------------------------------------------------------------------------
-
-
-MAX_PAIRS_CSV_LINES = 20_000     # a reviewer's corrections for any real book fit many times over
-
-
-def parse_overrides(
-    csv_text: str, book_prefix: str, known_keys: Iterable[str]
-) -> tuple[dict[str, str | None], list[str]]:
-    """Read a reviewer's ``pairs.csv`` into {generated_key: drawing_key or None}; never raises.
-
-    Cells may hold full keys, paths relative to the book (``generated/x.png``) or bare file names
-    when unique. A drawing cell that is empty, ``-`` or ``none`` maps the variation to None: it is
-    from no drawing of this book and ``pair_images`` leaves it out (``PairStatus.REVIEWER_EXCLUDED``).
-    Every row that cannot be used is explained in a plain sentence instead; when a generated image
-    is listed twice with different drawings, the later line wins (and is reported).
-    """
-    prefix = book_prefix if not book_prefix or book_prefix.endswith("/") else book_prefix + "/"
-    index = _KeyIndex(prefix, known_keys)
-    overrides: dict[str, str | None] = {}
-    problems: list[str] = []
-    source_line: dict[str, int] = {}
-    numbered = []
-    lines = csv_text.lstrip("\ufeff").splitlines()
-    if len(lines) > MAX_PAIRS_CSV_LINES:
-        problems.append(f"pairs.csv has {len(lines):,} lines; only the first {MAX_PAIRS_CSV_LINES:,} were read.")
-    for number, text in enumerate(lines[:MAX_PAIRS_CSV_LINES], start=1):
-        try:    # line by line: a stray quote can only swallow the rest of its own line, not the file
-            row = next(csv.reader([text]), [])
-        except csv.Error as exc:
-            problems.append(f"pairs.csv line {number}: could not be read as CSV ({exc}); a quote may be missing. "
-                            "Skipped.")
-            continue
-        if any(cell.strip() for cell in row):
-            numbered.append((number, row))
-    if not numbered:
-        return {}, problems
-    header = numbered[0][1]
-    columns = [cell.strip().lower() for cell in header]
-    if "generated" in columns and "drawing" in columns:
-        gen_col, drw_col = columns.index("generated"), columns.index("drawing")
-        data = numbered[1:]
-    elif len(header) >= 2 and len(index.resolve(header[0].strip(), "generated")) == 1 and (
-        _means_no_drawing(header[1]) or len(index.resolve(header[1].strip(), "drawings")) == 1
-    ):
-        problems.append('pairs.csv has no header line "generated,drawing"; its first row was read as a pair.')
-        gen_col, drw_col = 0, 1
-        data = numbered
-    else:
-        found = ",".join(cell.strip() for cell in header)[:80]
-        return {}, [*problems,
-                    f'pairs.csv must start with the header line "generated,drawing" but starts with "{found}"; '
-                    "no overrides were used."]
-
-    for line, row in data:
-        generated_cell = row[gen_col].strip() if gen_col < len(row) else ""
-        if not generated_cell:
-            problems.append(f"pairs.csv line {line}: names no generated image in the first column; skipped.")
-            continue
-        if drw_col >= len(row):
-            problems.append(f"pairs.csv line {line}: has no drawing column; write a drawing, or - when "
-                            f"{generated_cell} is from none of this book's drawings. Skipped.")
-            continue
-        drawing_cell = row[drw_col].strip()
-        no_drawing = _means_no_drawing(drawing_cell)
-        wanted = [(generated_cell, "generated")] + ([] if no_drawing else [(drawing_cell, "drawings")])
-        resolved: list[str] = []
-        for name, role in wanted:
-            matches = index.resolve(name, role)
-            if len(matches) == 1:
-                resolved.append(matches[0])
-            elif matches:
-                shown = ", ".join(index.display(m) for m in matches[:3])
-                problems.append(
-                    f'pairs.csv line {line}: "{name}" matches more than one file ({shown}); '
-                    "write its path to choose. Skipped."
-                )
-            else:
-                problems.append(f'pairs.csv line {line}: there is no file "{name}" in this book; skipped.')
-        if len(resolved) != len(wanted):
-            continue
-        generated_key = resolved[0]
-        drawing_key = None if no_drawing else resolved[1]
-        if generated_key == drawing_key:
-            problems.append(f"pairs.csv line {line}: pairs a file with itself; skipped.")
-            continue
-        if index.role_of(generated_key) == "drawings" or (
-            drawing_key is not None and index.role_of(drawing_key) == "generated"
-        ):
-            second = index.display(drawing_key) if drawing_key is not None else "no drawing"
-            problems.append(
-                f"pairs.csv line {line}: the first column must name a generated image and the second a "
-                f"drawing, but it pairs {index.display(generated_key)} with {second}; skipped."
-            )
-            continue
-        if generated_key in overrides:
-            earlier = source_line[generated_key]
-            if overrides[generated_key] == drawing_key:
-                problems.append(f"pairs.csv line {line}: repeats line {earlier}; the repeat changes nothing.")
-                continue
-            problems.append(
-                f"pairs.csv line {line}: {index.display(generated_key)} was already paired on line "
-                f"{earlier}; the later line wins."
-            )
-        overrides[generated_key] = drawing_key
-        source_line[generated_key] = line
-    return overrides, problems
-
-
-def _means_no_drawing(cell: str) -> bool:
-    """Whether a pairs.csv drawing cell says "from none of this book's drawings"."""
-    return cell.strip().lower() in NO_DRAWING_CELLS
-
-
-class _KeyIndex:
-    """The book's keys, indexed once so each pairs.csv cell resolves without scanning every key."""
-
-    def __init__(self, prefix: str, known_keys: Iterable[str]):
-        self.prefix = prefix
-        self.keys = sorted({k for k in known_keys if k.startswith(prefix)})
-        self.key_set = set(self.keys)
-        self.by_name: dict[str, list[str]] = {}
-        for key in self.keys:
-            self.by_name.setdefault(key.rsplit("/", 1)[-1].lower(), []).append(key)
-
-    def display(self, key: str) -> str:
-        return key[len(self.prefix):] if key.startswith(self.prefix) else key
-
-    def role_of(self, key: str) -> str | None:
-        first = self.display(key).split("/", 1)[0].lower()
-        return first if first in _ROLE_FOLDERS else None
-
-    def resolve(self, name: str, role: str) -> list[str]:
-        """Keys a cell may mean: exact key, book-relative path, then a unique (case-insensitive) tail."""
-        if not name or any(ord(ch) < 32 for ch in name):
-            return []
-        cleaned = name.replace("\\", "/")
-        while cleaned.startswith("./"):
-            cleaned = cleaned[2:]
-        for attempt in (cleaned, self.prefix + cleaned.lstrip("/")):
-            if attempt in self.key_set:
-                return [attempt]
-        same_name = self.by_name.get(cleaned.rsplit("/", 1)[-1].lower(), [])
-        for case_sensitive in (True, False):
-            wanted = "/" + (cleaned if case_sensitive else cleaned.lower()).lstrip("/")
-            matches = [k for k in same_name if (k if case_sensitive else k.lower()).endswith(wanted)]
-            if len(matches) > 1:
-                matches = [k for k in matches if self.role_of(k) == role] or matches
-            if matches:
-                return matches
-        return []
-
-
-# --------------------------------------------------------------------------------------------
-# Signals
-# --------------------------------------------------------------------------------------------
-
-
-def _relative_parts(key: str) -> list[str]:
-    """Path parts after the role folder (generated/ or drawings/); just the file name otherwise."""
-    parts = [p for p in key.split("/") if p]
-    for index, part in enumerate(parts):
-        if part.lower() in _ROLE_FOLDERS:
-            return parts[index + 1:] or parts[-1:]
-    return parts[-1:]
-
-
-def _basename_stem(key: str) -> str:
-    return strip_extension(key.rsplit("/", 1)[-1])
-
-
-@lru_cache(maxsize=8192)
-def _raw_words(key: str) -> tuple[str, ...]:
-    """All lowercase words of a key's book-relative path, extension and uuids removed. Kept for the
-    book's keys: a pairing reads each name's words three times (names, then each grid's order)."""
-    return tuple(word.lower() for part in _relative_parts(key) for word in filename_words(part))
-
-
-def name_tokens(key: str, *, keep_numbers: bool = False) -> list[str]:
-    """Distinguishing name tokens of a key: generic words and single letters dropped.
-
-    Numbers are dropped unless ``keep_numbers`` (then normalised, "03" -> "3"): pairing keeps them
-    only where a drawing's own name has them ("child9_max" vs "child8_max").
-    """
-    tokens = []
-    for word in _raw_words(key):
-        word = _POSSESSIVE.sub("", word)     # "max's" names max
-        if word.isdecimal():
-            if not keep_numbers or len(word) > _MAX_ORDER_NUMBER_DIGITS:
-                continue
-            word = str(int(word))
-        elif len(word) < 2 or word in GENERIC_TOKENS:
-            continue
-        if word not in tokens:
-            tokens.append(word)
-    return tokens
-
-
-def _variation_number(key: str, drawing_key: str | None) -> int | None:
-    """The variation's number: the last number in its name that is not part of the drawing's name."""
-    own = [int(w) for w in _raw_words(key) if w.isdecimal() and len(w) <= _MAX_ORDER_NUMBER_DIGITS]
-    if drawing_key:
-        for number in (int(w) for w in _raw_words(drawing_key) if w.isdecimal()):
-            if number in own:
-                own.remove(number)
-    return own[-1] if own else None
-
-
-def _order_key(key: str, drawing_key: str | None, similarity: float) -> tuple:
-    number = _variation_number(key, drawing_key)
-    if number is not None:
-        return (0, number, 0.0, key)
-    return (1, 0, -round(similarity, 9), key)
-
-
-def _filename_scores(generated_keys: Sequence[str], drawing_keys: Sequence[str]) -> np.ndarray:
-    """G x D name agreement in 0..1: max of an IDF-weighted token Jaccard and a stem-prefix match."""
-    n_gen, n_drw = len(generated_keys), len(drawing_keys)
-    scores = np.zeros((n_gen, n_drw))
-    if n_gen == 0 or n_drw == 0:
-        return scores
-    drawing_tokens = [name_tokens(k, keep_numbers=True) for k in drawing_keys]
-    document_freq = Counter(t for tokens in drawing_tokens for t in tokens)
-    vocabulary = sorted(document_freq)
-    if vocabulary:
-        column = {t: i for i, t in enumerate(vocabulary)}
-        weights = np.array([math.log1p(n_drw / document_freq[t]) for t in vocabulary])
-        drawing_matrix = np.zeros((n_drw, len(vocabulary)))
-        for row, tokens in enumerate(drawing_tokens):
-            drawing_matrix[row, [column[t] for t in tokens]] = 1.0
-        generated_matrix = np.zeros((n_gen, len(vocabulary)))
-        for row, key in enumerate(generated_keys):
-            hits = [column[t] for t in name_tokens(key, keep_numbers=True) if t in column]
-            generated_matrix[row, hits] = 1.0
-        shared = generated_matrix @ (drawing_matrix * weights).T
-        union = (generated_matrix @ weights)[:, None] + (drawing_matrix @ weights)[None, :] - shared
-        # Shared words are weaker evidence than a shared stem, so they stay below a prefix match.
-        scores = TOKEN_MATCH_CAP * np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
-        # A shared number alone ("lily_07" and "luna-7") is chance, not a name: it counts beside a shared
-        # word ("child9_max" and "child9_max_v2", not "child8_max"), or for a drawing named by a number.
-        words = np.array([not token.isdecimal() for token in vocabulary])
-        word_shared = (generated_matrix[:, words] @ drawing_matrix[:, words].T) > 0
-        number_named = drawing_matrix[:, words].sum(axis=1) == 0
-        scores = np.where(word_shared | number_named[None, :], scores, 0.0)
-
-    # Stem prefix: "max" -> "max_03", "Max (2)", "max2"; "IMG_0001" -> "IMG_0001_var2". Longest wins.
-    # Stems of two or more characters, by their first two: a name is only tried against the stems it
-    # starts like (1,000 random names x 100 drawings: 200,000 tries became a few hundred).
-    stems_starting: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for col, stem in enumerate(_basename_stem(k).lower() for k in drawing_keys):
-        if len(stem) >= 2:
-            stems_starting[stem[:2]].append((col, stem))
-    for row, key in enumerate(generated_keys):
-        candidates = {_basename_stem(key).lower(), "/".join(_relative_parts(key)).lower()}
-        best_length, best_columns = 0, []
-        tried = [entry for start in {text[:2] for text in candidates} for entry in stems_starting.get(start, ())]
-        for col, stem in tried:
-            if not any(_prefix_match(text, stem) for text in candidates):
-                continue
-            if len(stem) > best_length:
-                best_length, best_columns = len(stem), [col]
-            elif len(stem) == best_length:
-                best_columns.append(col)
-        for col in best_columns:
-            scores[row, col] = 1.0
-    return scores
-
-
-def _prefix_match(text: str, stem: str) -> bool:
-    if not text.startswith(stem):
-        return False
-    if len(text) == len(stem):
-        return True
-    nxt = text[len(stem)]
-    if not nxt.isalnum():
-        return True
-    return stem[-1].isalpha() and nxt.isdigit()
-
-
-def _mentions(text: str, needle: str) -> bool:
-    """Whether ``needle`` occurs in ``text`` as a whole token (no letter, digit, _ or - either side)."""
-    start = text.find(needle)
-    while start != -1:
-        end = start + len(needle)
-        before_ok = start == 0 or not _PROVENANCE_WORD_CHARS.match(text[start - 1])
-        after_ok = end == len(text) or not _PROVENANCE_WORD_CHARS.match(text[end])
-        if before_ok and after_ok:
-            return True
-        start = text.find(needle, start + 1)
-    return False
-
-
-def _provenance_scores(generated: Sequence[Candidate], drawing_keys: Sequence[str]) -> np.ndarray:
-    """G x D: 1.0 when the provenance names the drawing's file, 0.8 for its stem alone."""
-    scores = np.zeros((len(generated), len(drawing_keys)))
-    names = [k.rsplit("/", 1)[-1].lower() for k in drawing_keys]
-    stems = [_basename_stem(k).lower() for k in drawing_keys]
-    stem_usable = [len(s) >= 3 and any(ch.isalpha() for ch in s) for s in stems]
-    for row, candidate in enumerate(generated):
-        text = (candidate.features.provenance or "").lower()
-        if not text:
-            continue
-        for col in range(len(drawing_keys)):
-            if names[col] in text and _mentions(text, names[col]):
-                scores[row, col] = 1.0
-            elif stem_usable[col] and stems[col] in text and _mentions(text, stems[col]):
-                scores[row, col] = PROVENANCE_STEM_SCORE
-    return scores
 
 
 def look_logits(probes: PreparedLooks, sources: PreparedLooks, model: LookModel = FITTED_MODEL, *,
@@ -599,7 +275,7 @@ def pair_images(
     Deterministic: inputs are sorted by key before scoring and solving, so shuffled input gives the
     same pairs. ``capacity`` caps variations per drawing (overrides count towards it); the default
     max(16, 2 * ceil(G / D)) lets real, uneven books fit while no drawing can absorb everything.
-    An override to None (``parse_overrides``' "none of these") excludes the variation; a pair more
+    An override to None (``pairs_csv.parse_overrides``' "none of these") excludes the variation; a pair more
     likely wrong than right (confidence below ``HOLD_BELOW``) is held out of the book. ``model`` is
     the fitted look model; the fitting command passes candidates of its own. ``memo`` (for that model)
     holds the look log-odds of the book's last pairing: only pairs with a new image are scored.
@@ -639,8 +315,8 @@ def pair_images(
         _memo_looks(memo, LookMatrixName.DRAWINGS, gen_sorted, drawing_list, model, prepared), full_looks,
         model.drawing_centring)
     evidence = _Evidence(
-        provenance=_provenance_scores(gen_sorted, drawing_keys),
-        filename=_filename_scores(gen_keys, drawing_keys),
+        provenance=provenance_scores([c.features.provenance or "" for c in gen_sorted], drawing_keys),
+        filename=filename_scores(gen_keys, drawing_keys),
         looks=drawing_looks.copy(),
         upload=_upload_time_scores(gen_sorted, drawing_list),
         null_logit=look_null,
@@ -696,7 +372,7 @@ def pair_images(
     ordered: dict[str, list[str]] = {}
     for col, drawing_key in enumerate(drawing_keys):
         rows = [r for r in range(n_gen) if assigned[r] == col]
-        rows.sort(key=lambda r: _order_key(gen_keys[r], drawing_key, float(evidence.looks[r, col])))
+        rows.sort(key=lambda r: order_key(gen_keys[r], drawing_key, float(evidence.looks[r, col])))
         ordered[drawing_key] = [gen_keys[r] for r in rows]
 
     pairs: list[Pair | None] = [None] * n_gen

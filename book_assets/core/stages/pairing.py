@@ -14,7 +14,8 @@ from ..contracts import Inventory, Pairing, Problem, Validation
 from ..inventory import Role
 from ..look_memo import LookMemo, dump_memo, load_memo, memo_name
 from ..look_model import FITTED_MODEL
-from ..pairing import Candidate, PairStatus, pair_images, parse_overrides
+from ..pairing import Candidate, PairStatus, pair_images
+from ..pairs_csv import parse_overrides
 from ..store import ObjectStore, read_if_stored
 from ..timing import ms_since
 
