@@ -40,6 +40,7 @@ class ReviewReason(StrEnum):
 
     @classmethod
     def of(cls, pair: Pair) -> "ReviewReason":
+        """Why ``pair`` (held, or printed but flagged) is in the panel."""
         if pair.status is not PairStatus.HELD:
             return cls.FLAGGED
         return cls.PROPOSED if SIGNAL_EMPTY_DRAWING in pair.signals else cls.HELD
