@@ -255,6 +255,11 @@ class _Evidence:
     def look_posterior(self) -> np.ndarray:
         return _softmax(np.concatenate([self.looks, self.null_logit[:, None]], axis=1))
 
+    def named(self) -> np.ndarray:
+        """G: variations whose file name or provenance names some drawing (those outrank looks, so the
+        look passes leave them be)."""
+        return (self.filename.max(axis=1) > 0) | (self.provenance.max(axis=1) > 0)
+
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
     return np.exp(_log_softmax(logits))
@@ -543,7 +548,7 @@ def _add_anchor_evidence(
     posterior = evidence.posterior()
     placed = assigned >= 0
     sureness = np.where(fixed, 2.0, np.where(placed, posterior[np.arange(n_gen), np.maximum(assigned, 0)], 0.0))
-    named = (evidence.filename.max(axis=1) > 0) | (evidence.provenance.max(axis=1) > 0)
+    named = evidence.named()
     unsure = np.flatnonzero(~fixed & ~named & (sureness < REVIEW_BELOW))
     anchors = np.concatenate([members[np.argsort(-sureness[members], kind="stable")[:ANCHORS_PER_DRAWING]]
                               for members in (np.flatnonzero(assigned == col) for col in range(n_drw))])
@@ -605,7 +610,7 @@ def _fill_empty_drawings(evidence: _Evidence, assigned: np.ndarray, fixed: np.nd
     rows = np.arange(n_gen)
     log_posterior = np.log(np.maximum(evidence.posterior()[:, :n_drw], 1e-300))
     kept = np.where(assigned >= 0, log_posterior[rows, np.maximum(assigned, 0)], -np.inf)
-    named = (evidence.filename.max(axis=1) > 0) | (evidence.provenance.max(axis=1) > 0)
+    named = evidence.named()
     unsure = ~fixed & ~named & (assigned >= 0) & (kept < math.log(REVIEW_BELOW))
     links = np.repeat(rows, neighbours.shape[1]), neighbours.ravel()
     among_unsure = unsure[links[0]] & unsure[links[1]]
