@@ -3,9 +3,9 @@
 A variation on the wrong page is the mistake a parent spots at once, so pairing weighs several
 kinds of evidence, strongest first, and says how sure it is:
 
-1. a reviewer's override (``pairs.csv``) - certain;
-2. provenance text inside the file (PNG chunks, EXIF/XMP) naming a drawing;
-3. file-name tokens and stems (``max.png`` <-> ``max_03.png``, ``Max (2).png``);
+1. a reviewer's override (``pairs.csv``, read by ``pairs_csv``) - certain;
+2. provenance text inside the file (PNG chunks, EXIF/XMP) naming a drawing (``name_signals``);
+3. file-name tokens and stems (``max.png`` <-> ``max_03.png``, ``Max (2).png``; ``name_signals``);
 4. looks - the similarity channels of ``looks`` (shape, ink, hashes, colour, and the layout of
    light and colour seen through reframing, tilting and mirroring windows) weighed by the fitted
    ``look_model``, each drawing's less its baseline (how alike it looks to other drawings' variations);
@@ -20,7 +20,10 @@ choice, so each row's softmax is a probability: the confidence is the probabilit
 (fitted by ``book-assets eval-pairing --fit`` on labelled generated and photo corpora), the margin
 is the lead over the runner-up. Assignment is global (``scipy.optimize.linear_sum_assignment`` on
 log-probabilities) with a per-drawing capacity, so no drawing silently absorbs everything.
-A pair more likely wrong than right is held out of the book for a reviewer (``PairStatus``).
+A drawing the assignment leaves with few or no variations, in a book whose drawings have several,
+takes the group of unsure look-alike variations that looks most like it (its renditions, when the
+child's drawing resembles none of them much). A pair more likely wrong than right is held out of the
+book for a reviewer (``PairStatus``).
 """
 from __future__ import annotations
 
