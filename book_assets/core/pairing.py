@@ -716,7 +716,7 @@ def _explain(
     homed: bool = False,
 ) -> Pair:
     """Turn one assignment into a Pair: runner-up, margin, calibrated confidence, signals and reason;
-    ``homed``: moved to a drawing that had none by ``_fill_empty_drawings``."""
+    ``homed``: moved by ``_fill_empty_drawings`` to a drawing that had few or no variations."""
     n_drw = len(drawing_keys)
     probabilities = posterior[row, :n_drw]
     if col < 0:
