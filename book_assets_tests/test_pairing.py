@@ -21,9 +21,10 @@ from book_assets.core.pairing import (
     _anchors_speak_for,
     _centred_on_drawings,
     _Evidence,
-    _fill_empty_drawings,
+    _placements,
     pair_images,
 )
+from book_assets.core.look_alike_groups import GroupMove, Placements, fill_empty_drawings, move_groups, unite_split_groups
 from book_assets.core.name_signals import name_tokens
 from book_assets.core.pairs_csv import parse_overrides
 
@@ -755,6 +756,11 @@ def _evidence_of(looks: np.ndarray) -> _Evidence:
     return _Evidence(zeros.copy(), zeros.copy(), looks, zeros.copy(), np.full(looks.shape[0], -20.0))
 
 
+def _placements_of(looks: np.ndarray, assigned: np.ndarray, evidence: _Evidence | None = None) -> Placements:
+    """What the book-level moves read, from look log-odds alone (or ``evidence``), nothing fixed."""
+    return _placements(evidence or _evidence_of(looks), assigned, np.zeros(assigned.size, dtype=bool))
+
+
 def test_a_drawing_left_with_few_or_no_variations_takes_the_unsure_look_alikes_that_look_most_like_it():
     """Three renditions alike one another lean, unsure, to drawing 1 (which has its own three, sure), and
     drawing 2 has none (or, in a bigger book, one): they move to drawing 2. Not when one of them is named
@@ -764,24 +770,25 @@ def test_a_drawing_left_with_few_or_no_variations_takes_the_unsure_look_alikes_t
     looks[0:3, 0] = looks[6:9, 1] = 10.0          # drawing 0's and drawing 1's own renditions, sure
     looks[3:6, 1] = 1.5                           # the group: 0.69 on drawing 1, 0.15 on drawing 2
     neighbours = np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4], [7, 8], [6, 8], [6, 7]])
-    assigned, fixed = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1]), np.zeros(9, dtype=bool)
+    assigned = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1])
 
     placed = assigned.copy()
-    assert sorted(_fill_empty_drawings(_evidence_of(looks), placed, fixed, neighbours, 16).tolist()) == [3, 4, 5]
+    assert move_groups(_placements_of(looks, placed), neighbours, 16) == dict.fromkeys([3, 4, 5], GroupMove.EMPTY_DRAWING)
     assert placed.tolist() == [0, 0, 0, 2, 2, 2, 1, 1, 1]
 
     named = _evidence_of(looks)
     named.filename[4, 1] = 1.0                    # its name points to drawing 1: two are left, too few
     placed = assigned.copy()
-    assert _fill_empty_drawings(named, placed, fixed, neighbours, 16).size == 0 and (placed == assigned).all()
+    assert fill_empty_drawings(_placements_of(looks, placed, named), neighbours, 16).size == 0
+    assert (placed == assigned).all()
 
     costly = looks.copy()
     costly[3:6] = [0.0, 2.9, -3.0]                # still unsure (0.947) but 360 times less likely on drawing 2
-    assert _fill_empty_drawings(_evidence_of(costly), assigned.copy(), fixed, neighbours, 16).size == 0
-    sparse_book = _evidence_of(looks[3:6])        # one variation per drawing: an empty drawing is normal
-    assert _fill_empty_drawings(sparse_book, assigned[3:6].copy(), fixed[3:6], np.array([[1], [0], [0]]), 16).size == 0
-    assert _fill_empty_drawings(_evidence_of(looks), assigned.copy(), fixed, None, 16).size == 0
-    assert _fill_empty_drawings(_evidence_of(looks), assigned.copy(), fixed, neighbours, 2).size == 0   # too many
+    assert fill_empty_drawings(_placements_of(costly, assigned.copy()), neighbours, 16).size == 0
+    sparse_book = _placements_of(looks[3:6], assigned[3:6].copy())   # one variation per drawing: empty is normal
+    assert move_groups(sparse_book, np.array([[1], [0], [0]]), 16) == {}
+    assert move_groups(_placements_of(looks, assigned.copy()), None, 16) == {}
+    assert fill_empty_drawings(_placements_of(looks, assigned.copy()), neighbours, 2).size == 0   # too many
 
     # four variations per drawing: a drawing left with one (a quarter of its share) takes the group too
     looks = np.zeros((12, 3))
@@ -790,9 +797,41 @@ def test_a_drawing_left_with_few_or_no_variations_takes_the_unsure_look_alikes_t
     neighbours = np.array([[1, 2], [0, 2], [0, 3], [1, 2], [5, 6], [4, 6], [4, 7], [5, 6], [9, 10],
                            [10, 11], [9, 11], [9, 10]])
     placed = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 1, 1, 1])
-    assert sorted(_fill_empty_drawings(_evidence_of(looks), placed, np.zeros(12, dtype=bool), neighbours, 16)
-                  .tolist()) == [9, 10, 11]
+    assert sorted(fill_empty_drawings(_placements_of(looks, placed), neighbours, 16).tolist()) == [9, 10, 11]
     assert placed.tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
+
+
+def test_a_look_alike_group_split_onto_another_pictures_drawing_joins_the_rest_of_it():
+    """Drawing 2's four renditions are near coin flips between drawings 1 and 2: two landed on drawing 2,
+    two on drawing 1, which holds its own four surely. The two away join the rest. Not when the rest is
+    one variation, when drawing 1 holds no group surely, when one is named, when they would give up too
+    much, or beyond capacity."""
+    p = np.full((12, 3), 1e-6)
+    p[0:4, 0] = p[4:8, 1] = 0.999                 # drawings 0's and 1's own renditions, sure
+    p[8:10, 1:] = [0.45, 0.55]                    # drawing 2's renditions: two lean to drawing 2 ...
+    p[10:12, 1:] = [0.52, 0.48]                   # ... and two, as little, to drawing 1
+    log_p = np.log(p)
+    neighbours = np.array([[1, 2], [0, 2], [0, 3], [1, 2], [5, 6], [4, 6], [4, 7], [5, 6],
+                           [9, 10], [8, 11], [11, 8], [10, 9]])
+    assigned = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 1, 1])
+    sure = np.arange(12) < 8
+
+    def moved(log_p=log_p, assigned=assigned, sure=sure, movable=~sure, capacity=16) -> tuple[list, list]:
+        placed = assigned.copy()
+        rows = unite_split_groups(Placements(log_p, placed, sure, movable), neighbours, capacity)
+        return sorted(rows.tolist()), placed.tolist()
+
+    assert moved() == ([10, 11], [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    placed = assigned.copy()
+    assert move_groups(Placements(log_p, placed, sure, ~sure), neighbours, 16) == dict.fromkeys(
+        [10, 11], GroupMove.SPLIT_GROUP)
+    assert moved(assigned=np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 1, 1, 1]))[0] == []      # the rest is one
+    assert moved(sure=np.arange(12) < 4, movable=np.arange(12) >= 4)[0] == []           # drawing 1 is no one's
+    assert moved(movable=~sure & (np.arange(12) != 11))[0] == [10]                      # 11 is named
+    costly = log_p.copy()
+    costly[10:12, 2] = np.log(1e-4)
+    assert moved(log_p=costly)[0] == []                                                # 5,000 times less likely
+    assert moved(capacity=3)[0] == []
 
 
 def test_second_pass_places_a_variation_by_its_reviewed_siblings(drawings_images):

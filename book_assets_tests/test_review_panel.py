@@ -3,6 +3,7 @@ clicking and typing, downloads pairs.csv and book.toml, drops them into the book
 build obeys them. The downloaded files are read back with the pipeline's own parsers."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -184,16 +185,55 @@ def test_settings_document_keeps_what_the_book_used():
     assert NO_DRAWING == "-"
 
 
-def test_a_variation_proposed_for_a_drawing_that_had_none_is_shown_as_a_proposal():
-    """A held pair moved by the empty-drawing pass carries its signal; the panel shows it as a proposal
-    (its own probability for that drawing is low, so "1 % sure" would argue against it)."""
-    from book_assets.core.pairing import SIGNAL_EMPTY_DRAWING, SIGNAL_VISUAL, Pair
-    from book_assets.core.review import ReviewReason
+def test_a_variation_the_book_moved_is_shown_as_a_proposal_in_chromium(tmp_path):
+    """A held pair moved by a book-level move (``look_alike_groups``) carries the move as its signal; the
+    panel shows it as a proposal, saying why (its own probability for that drawing is low, so "2 % sure"
+    would argue against it), and a held pair the book did not move as a plain question."""
+    from book_assets.core.look_alike_groups import GroupMove
+    from book_assets.core.pairing import SIGNAL_VISUAL, Pair
+    from book_assets.core.preview import PreviewPage, render_preview
+    from book_assets.core.review import ReviewCandidate, ReviewDrawing, ReviewPanel, ReviewReason, ReviewVariation
 
     def pair(status: PairStatus, signals: list[str]) -> Pair:
         return Pair("books/b/generated/x.png", "books/b/drawings/a.png", 0.02, True, signals,
                     "books/b/drawings/b.png", -0.8, status=status)
 
-    assert ReviewReason.of(pair(PairStatus.HELD, [SIGNAL_EMPTY_DRAWING])) is ReviewReason.PROPOSED
+    assert ReviewReason.of(pair(PairStatus.HELD, [GroupMove.EMPTY_DRAWING])) is ReviewReason.PROPOSED_FOR_EMPTY
+    assert ReviewReason.of(pair(PairStatus.HELD, [GroupMove.SPLIT_GROUP])) is ReviewReason.PROPOSED_WITH_LOOK_ALIKES
     assert ReviewReason.of(pair(PairStatus.HELD, [SIGNAL_VISUAL])) is ReviewReason.HELD
-    assert ReviewReason.of(pair(PairStatus.PLACED, [SIGNAL_EMPTY_DRAWING])) is ReviewReason.FLAGGED
+    assert ReviewReason.of(pair(PairStatus.PLACED, [GroupMove.SPLIT_GROUP])) is ReviewReason.FLAGGED
+
+    png = _png(Image.new("RGB", (40, 40), (200, 120, 40)))
+    thumbnail = base64.b64encode(png).decode("ascii")
+    drawings = tuple(ReviewDrawing(f"drawings/{name}.png", name, name.title(), False, "", thumbnail)
+                     for name in ("bobo", "otto"))
+    candidates = (ReviewCandidate("drawings/bobo.png", 0.02), ReviewCandidate("drawings/otto.png", 0.91))
+    variations = tuple(ReviewVariation(f"generated/{reason.value}.png", reason, candidates, thumbnail)
+                       for reason in (ReviewReason.PROPOSED_FOR_EMPTY, ReviewReason.PROPOSED_WITH_LOOK_ALIKES,
+                                      ReviewReason.HELD))
+    panel = ReviewPanel("books/b/", variations, 0, drawings, (), {"drawings": {}})
+    preview = tmp_path / "preview.html"
+    preview.write_text(render_preview("B", [PreviewPage(1, "drawing", png)], review=panel), encoding="utf-8")
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(preview.as_uri())
+        shown = {reason: page.locator(f'fieldset.variation[data-generated="generated/{reason.value}.png"]')
+                 for reason in ReviewReason if reason is not ReviewReason.FLAGGED}
+        legends = {reason: box.locator("legend").inner_text() for reason, box in shown.items()}
+        labels = {reason: box.locator("label.option").all_inner_texts() for reason, box in shown.items()}
+        page.screenshot(path=str(tmp_path / "proposals.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    assert "Bobo had few or none: is it from Bobo?" in legends[ReviewReason.PROPOSED_FOR_EMPTY]
+    assert "most of the pictures like it are with Bobo: is it from Bobo?" in legends[
+        ReviewReason.PROPOSED_WITH_LOOK_ALIKES]
+    assert legends[ReviewReason.HELD].endswith("left out of the book, which drawing is it from?")
+    assert "With Bobo (bobo.png, had few or no variations: proposed)" in labels[ReviewReason.PROPOSED_FOR_EMPTY]
+    assert "With Bobo (bobo.png, has most of the pictures like it: proposed)" in labels[
+        ReviewReason.PROPOSED_WITH_LOOK_ALIKES]
+    assert "With Bobo (bobo.png, 2 % sure)" in labels[ReviewReason.HELD]
+    for reason in shown:
+        assert "With Otto (otto.png, 91 % sure)" in labels[reason] and "Leave it out for now" in labels[reason]

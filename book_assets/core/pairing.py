@@ -20,10 +20,10 @@ choice, so each row's softmax is a probability: the confidence is the probabilit
 (fitted by ``book-assets eval-pairing --fit`` on labelled generated and photo corpora), the margin
 is the lead over the runner-up. Assignment is global (``scipy.optimize.linear_sum_assignment`` on
 log-probabilities) with a per-drawing capacity, so no drawing silently absorbs everything.
-A drawing the assignment leaves with few or no variations, in a book whose drawings have several,
-takes the group of unsure look-alike variations that looks most like it (its renditions, when the
-child's drawing resembles none of them much). A pair more likely wrong than right is held out of the
-book for a reviewer (``PairStatus``).
+Then two moves judge the book rather than a pair (``look_alike_groups``): a group of look-alike
+variations split onto a drawing that holds another picture's group joins the rest of it, and a drawing
+left with few or no variations takes the unsure group that looks most like it. A pair more likely
+wrong than right is held out of the book for a reviewer (``PairStatus``).
 """
 from __future__ import annotations
 
@@ -33,11 +33,10 @@ from enum import StrEnum
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-from scipy import sparse
 from scipy.optimize import linear_sum_assignment
-from scipy.sparse.csgraph import connected_components
 
 from .imaging import ImageFeatures
+from .look_alike_groups import GroupMove, Placements, kept_log_probability, move_groups
 from .look_memo import LookMatrixName, LookMemo
 from .look_model import FITTED_MODEL, LookModel
 from .looks import Block, PreparedLooks, fallback_channels, full_looks_ok, look_channels, pair_blocks
@@ -49,8 +48,6 @@ SIGNAL_PROVENANCE = "provenance"
 SIGNAL_FILENAME = "filename"
 SIGNAL_VISUAL = "visual"
 SIGNAL_UPLOAD_TIME = "upload-time"
-SIGNAL_EMPTY_DRAWING = "empty-drawing"    # the book decided: its look-alikes fit no drawing surely, this one had
-                                          # few or none
 
 # Evidence is added up as log-odds per (variation, drawing). Provenance outweighs a file name and a
 # name outweighs looks: looks are clipped to LOOK_SPAN below the row's best look, so a file that
@@ -83,22 +80,6 @@ UPLOAD_TIME_TIE_WEIGHT = 0.05
 UPLOAD_TIME_TIE_MARGIN = 0.05
 # Looks beyond LOOK_SPAN only break exact ties in the assignment: at most 0.06 log-probability units.
 LOOK_TIE_WEIGHT = 0.001
-# The empty-drawing pass (``_fill_empty_drawings``): a drawing left with no variation, or with at most
-# EMPTY_DRAWING_SHARE_LEFT of a drawing's share, in a book whose drawings have at least
-# EMPTY_DRAWING_MIN_VARIATIONS each on average, takes the group of unsure look-alike variations (at least
-# EMPTY_DRAWING_MIN_GROUP, and EMPTY_DRAWING_GROUP_SHARE of a drawing's share) that looks most like it,
-# unless they would give up more than EMPTY_DRAWING_MAX_COST of log-probability each on average (a
-# hundredfold). On 50 photo books (fit half seeds 4-7, eval half seed 1; 5,000 variations) the group
-# chosen for an empty drawing was its own renditions all 7 times (7-12 of them at costs 1.0-4.0): 56 more
-# pairs right; counting drawings left with at most a quarter of their share, 64 (the same books without
-# their distractors: 4,900 -> 4,912 right). In books where one drawing truly has 0, 1 or 2 variations (its
-# others taken out), 2-3 right pairs of ~11,000 moved wrongly (held for review, not printed wrongly)
-# while 83-93 moved rightly.
-EMPTY_DRAWING_MIN_VARIATIONS = 2.0
-EMPTY_DRAWING_SHARE_LEFT = 0.25
-EMPTY_DRAWING_MIN_GROUP = 3
-EMPTY_DRAWING_GROUP_SHARE = 0.5
-EMPTY_DRAWING_MAX_COST = math.log(100.0)
 LOG_PROBABILITY_FLOOR = -60.0
 # Flag for review below this probability of being right; chosen on the seed-2 corpus, where it
 # flags every error while flagging about 4 % of pairs (0.8 or 0.9 let 6 % of the errors through).
@@ -367,13 +348,13 @@ def pair_images(
         kept[spoken_for] = False
         assigned[spoken_for] = -1
         _solve(evidence, assigned, kept, _room_left(assigned[kept], capacity, n_drw))
-    homed = set(_fill_empty_drawings(evidence, assigned, fixed, neighbours, capacity).tolist())
+    moves = move_groups(_placements(evidence, assigned, fixed), neighbours, capacity)
     full = np.bincount(assigned[assigned >= 0], minlength=n_drw) >= capacity
 
     posterior, look_posterior = evidence.posterior(), evidence.look_posterior()
     pairs_sorted = [
         _explain(row, key, int(assigned[row]), bool(fixed[row]), bad_override.get(row), evidence, posterior,
-                 look_posterior, drawing_keys, full, capacity, review_below, row in homed)
+                 look_posterior, drawing_keys, full, capacity, review_below, moves.get(row))
         for row, key in enumerate(gen_keys)
     ]
 
@@ -586,70 +567,13 @@ def _add_anchor_evidence(
     return unsure
 
 
-def _fill_empty_drawings(evidence: _Evidence, assigned: np.ndarray, fixed: np.ndarray,
-                         neighbours: np.ndarray | None, capacity: int) -> np.ndarray:
-    """Give a drawing the solve left without variations (or nearly) the group of look-alike variations
-    that fits no drawing surely and looks most like it; returns the rows moved.
-
-    Renditions of one picture form a tight group of look-alikes; when the child's drawing resembles
-    none of them much, each leans to some other drawing (or all to one that has its own renditions
-    already), and their drawing is left with none, or one or two. In a book whose drawings have
-    EMPTY_DRAWING_MIN_VARIATIONS or more each on average, a drawing holding at most
-    EMPTY_DRAWING_SHARE_LEFT of a drawing's share is that story: it takes the
-    group of unsure look-alikes (mutual SIBLING_NEIGHBOURS, none placed surely, none named, at least half
-    a drawing's share, at most ``capacity``) that looks most like it, unless its members would give up more than
-    EMPTY_DRAWING_MAX_COST of log-probability on average. Their probabilities stay what the evidence
-    says (the move is a judgement on the book, not on any one picture), so every pair moved stays
-    flagged, and held where more likely wrong than right: a reviewer confirms it with one pairs.csv line.
-    """
-    n_gen, n_drw = evidence.looks.shape
-    nothing = np.zeros(0, dtype=np.int64)
-    if neighbours is None or n_gen < EMPTY_DRAWING_MIN_VARIATIONS * n_drw:
-        return nothing
-    at_most = math.floor(EMPTY_DRAWING_SHARE_LEFT * n_gen / n_drw)
-    empty = set(np.flatnonzero(np.bincount(assigned[assigned >= 0], minlength=n_drw) <= at_most).tolist())
-    if not empty:
-        return nothing
-    rows = np.arange(n_gen)
-    log_posterior = np.log(np.maximum(evidence.posterior()[:, :n_drw], 1e-300))
-    kept = np.where(assigned >= 0, log_posterior[rows, np.maximum(assigned, 0)], -np.inf)
-    named = evidence.named()
-    unsure = ~fixed & ~named & (assigned >= 0) & (kept < math.log(REVIEW_BELOW))
-    links = np.repeat(rows, neighbours.shape[1]), neighbours.ravel()
-    among_unsure = unsure[links[0]] & unsure[links[1]]
-    linked = sparse.csr_matrix((np.ones(int(among_unsure.sum())), (links[0][among_unsure], links[1][among_unsure])),
-                               shape=(n_gen, n_gen))
-    count, labels = connected_components(linked.multiply(linked.T), directed=False)
-    smallest = max(EMPTY_DRAWING_MIN_GROUP, math.ceil(EMPTY_DRAWING_GROUP_SHARE * n_gen / n_drw))
-    groups = [core for core in (_group_core(members, neighbours) for members in np.split(
-                  np.argsort(labels, kind="stable"), np.cumsum(np.bincount(labels, minlength=count))[:-1]))
-              if smallest <= core.size <= capacity]
-    # Most alike (group, empty drawing) first: each drawing takes at most one group, each group moves once.
-    choices = sorted((-float(np.mean(log_posterior[members, drawing])), drawing, at)
-                     for at, members in enumerate(groups) for drawing in sorted(empty))
-    moved, taken = [], set()
-    for _, drawing, at in choices:
-        members = groups[at]
-        if drawing not in empty or at in taken or float(
-                np.mean(kept[members] - log_posterior[members, drawing])) > EMPTY_DRAWING_MAX_COST:
-            continue
-        assigned[members] = drawing
-        moved.append(members)
-        empty.discard(drawing)
-        taken.add(at)
-    return np.concatenate(moved) if moved else nothing
-
-
-def _group_core(members: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-    """The members of a group of look-alikes at least half of whose own look-alikes are in it: one
-    mutual link does not carry a variation whose other look-alikes are all another drawing's."""
-    core = members
-    while core.size:
-        inside = np.isin(neighbours[core], core).sum(axis=1) * 2 >= neighbours.shape[1]
-        if inside.all():
-            break
-        core = core[inside]
-    return core
+def _placements(evidence: _Evidence, assigned: np.ndarray, fixed: np.ndarray) -> Placements:
+    """What the book-level moves read: log-probabilities, the solve's drawings, which pairs are sure (a
+    reviewer's, or at REVIEW_BELOW or above) and which the book may move (the unsure the looks decided)."""
+    log_posterior = np.log(np.maximum(evidence.posterior()[:, :-1], 1e-300))
+    placed = assigned >= 0
+    sure = placed & (fixed | (kept_log_probability(log_posterior, assigned) >= math.log(REVIEW_BELOW)))
+    return Placements(log_posterior, assigned, sure, placed & ~sure & ~evidence.named())
 
 
 def _anchors_speak_for(posterior: np.ndarray, placed_on: np.ndarray, fixed: np.ndarray,
@@ -713,10 +637,10 @@ def _explain(
     full: np.ndarray,
     capacity: int,
     review_below: float,
-    homed: bool = False,
+    moved: GroupMove | None = None,
 ) -> Pair:
     """Turn one assignment into a Pair: runner-up, margin, calibrated confidence, signals and reason;
-    ``homed``: moved by ``_fill_empty_drawings`` to a drawing that had few or no variations."""
+    ``moved``: why the book moved it (``look_alike_groups``), if it did."""
     n_drw = len(drawing_keys)
     probabilities = posterior[row, :n_drw]
     if col < 0:
@@ -781,11 +705,16 @@ def _explain(
             )
         else:
             reason = f"Looks only faintly like {_name(drawing_keys[col])}, the book's only drawing."
-    if homed:
-        signals = [SIGNAL_EMPTY_DRAWING]
-        alone = f" (alone it looks most like {_name(runner_key)})" if margin < 0 and runner_key else ""
-        reason = (f"Proposed for {_name(drawing_keys[col])}, which had few or no variations: it and its "
-                  f"look-alike variations are sure of no drawing{alone}.")
+    if moved is not None:
+        signals = [moved.value]
+        drawing, closer = _name(drawing_keys[col]), _name(runner_key) if margin < 0 and runner_key else None
+        if moved is GroupMove.EMPTY_DRAWING:
+            alone = f" (alone it looks most like {closer})" if closer else ""
+            reason = (f"Proposed for {drawing}, which had few or no variations: it and its look-alike "
+                      f"variations are sure of no drawing{alone}.")
+        else:
+            alone = f" (alone it looks most like {closer}, which holds another picture's variations)" if closer else ""
+            reason = f"Proposed for {drawing}, with most of the variations most like it{alone}."
     if bad_override is not None:
         reason = (f"pairs.csv names {_name(bad_override)}, which is not a drawing of this book. " + reason).strip()
         confidence = min(confidence, CONFLICT_CONFIDENCE_CAP)

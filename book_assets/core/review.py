@@ -20,7 +20,8 @@ from PIL import Image
 from .contracts import Layout, Pairing, runner_up_probability
 from .derived import input_digest
 from .imaging.decode import small_jpeg
-from .pairing import SIGNAL_EMPTY_DRAWING, SIGNAL_OVERRIDE, Pair, PairStatus
+from .look_alike_groups import GroupMove
+from .pairing import SIGNAL_OVERRIDE, Pair, PairStatus
 from .store import ObjectStore
 from .story import BookConfig
 from .story.config import normalize_drawing_path
@@ -34,8 +35,12 @@ class ReviewReason(StrEnum):
     """Why a variation is in the panel."""
 
     HELD = "held"                # more likely wrong than right: left out of the book until someone decides
-    PROPOSED = "proposed"        # held, and proposed for a drawing that had few or no variations: its look-alikes
-                                 # fit no drawing surely (its own probability for that drawing is low)
+    # held, and proposed for a drawing that had few or no variations: its look-alikes fit no drawing surely
+    # (its own probability for that drawing is low)
+    PROPOSED_FOR_EMPTY = "proposed-for-empty"
+    # held, and proposed for the drawing that has most of its look-alikes (alone it leaned, a little, to a
+    # drawing that holds another picture's variations)
+    PROPOSED_WITH_LOOK_ALIKES = "proposed-with-look-alikes"
     FLAGGED = "flagged"          # printed, but we were not sure of its drawing
 
     @classmethod
@@ -43,7 +48,9 @@ class ReviewReason(StrEnum):
         """Why ``pair`` (held, or printed but flagged) is in the panel."""
         if pair.status is not PairStatus.HELD:
             return cls.FLAGGED
-        return cls.PROPOSED if SIGNAL_EMPTY_DRAWING in pair.signals else cls.HELD
+        if GroupMove.EMPTY_DRAWING in pair.signals:
+            return cls.PROPOSED_FOR_EMPTY
+        return cls.PROPOSED_WITH_LOOK_ALIKES if GroupMove.SPLIT_GROUP in pair.signals else cls.HELD
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,23 @@
     img.src = 'data:image/jpeg;base64,' + base64;
     return img;
   }
+  // the panel's words for a variation the book proposes for a drawing (ReviewReason in review.py)
+  const PROPOSALS = {
+    'proposed-for-empty': {
+      choice: 'had few or no variations: proposed',
+      question: function (name) {
+        return 'Neither it nor the pictures most like it clearly match a drawing, and ' + name
+          + ' had few or none: is it from ' + name + '?';
+      },
+    },
+    'proposed-with-look-alikes': {
+      choice: 'has most of the pictures like it: proposed',
+      question: function (name) {
+        return 'It looks about as much like another drawing, but most of the pictures like it are with '
+          + name + ': is it from ' + name + '?';
+      },
+    },
+  };
   function percent(p) { return p < 0.01 ? '< 1 %' : Math.round(p * 100) + ' %'; }
   function fileName(path) { return path.slice(path.lastIndexOf('/') + 1); }
   function updateCount() {
@@ -33,10 +50,11 @@
 
   data.variations.forEach(function (variation, index) {
     const group = 'variation-' + index;
-    const proposed = variation.reason === 'proposed';
-    const proposedName = proposed ? (drawingName.get(variation.candidates[0].drawing)
+    // a proposal rests on the book (where the pictures most like it are), not on its own odds
+    const proposal = PROPOSALS[variation.reason];
+    const proposedName = proposal ? (drawingName.get(variation.candidates[0].drawing)
                                      || fileName(variation.candidates[0].drawing)) : '';
-    const held = variation.reason === 'held' || proposed;
+    const held = variation.reason === 'held' || !!proposal;
     const options = el('div', {class: 'options'});
     function option(value, label, thumbnail, checked, onChange) {
       const input = el('input', {type: 'radio', name: group, value: value});
@@ -54,8 +72,7 @@
     option('', held ? 'Leave it out for now' : 'Keep it where it is', null, true);
     variation.candidates.forEach(function (candidate, rank) {
       const thumb = (data.drawings.find(function (d) { return d.path === candidate.drawing; }) || {}).thumbnail;
-      // a proposal rests on the book (its look-alikes fit no drawing, and this one had few or none), not on its odds
-      const why = proposed && rank === 0 ? 'had few or no variations: proposed' : percent(candidate.probability) + ' sure';
+      const why = proposal && rank === 0 ? proposal.choice : percent(candidate.probability) + ' sure';
       option(candidate.drawing, 'With ' + (drawingName.get(candidate.drawing) || fileName(candidate.drawing))
              + ' (' + fileName(candidate.drawing) + ', ' + why + ')', thumb, false);
     });
@@ -67,9 +84,8 @@
     options.lastChild.appendChild(select);
     option('-', 'Not from any drawing in this book', null, false);
     panel.appendChild(el('fieldset', {class: 'item variation', 'data-generated': variation.generated}, [
-      el('legend', {}, [fileName(variation.generated) + (proposed
-        ? ': left out of the book. Neither it nor the pictures most like it clearly match a drawing, and '
-          + proposedName + ' had few or none: is it from ' + proposedName + '?'
+      el('legend', {}, [fileName(variation.generated) + (proposal
+        ? ': left out of the book. ' + proposal.question(proposedName)
         : held ? ': left out of the book, which drawing is it from?' : ': printed, but is it with the right drawing?')]),
       picture(variation.thumbnail, 'Variation ' + fileName(variation.generated)), options]));
   });
