@@ -802,36 +802,38 @@ def test_a_drawing_left_with_few_or_no_variations_takes_the_unsure_look_alikes_t
 
 
 def test_a_look_alike_group_split_onto_another_pictures_drawing_joins_the_rest_of_it():
-    """Drawing 2's four renditions are near coin flips between drawings 1 and 2: two landed on drawing 2,
-    two on drawing 1, which holds its own four surely. The two away join the rest. Not when the rest is
-    one variation, when drawing 1 holds no group surely, when one is named, when they would give up too
-    much, or beyond capacity."""
-    p = np.full((12, 3), 1e-6)
+    """Drawing 2's five renditions are near coin flips between drawings 1 and 2: two landed on drawing 2,
+    three on drawing 1, which holds its own four surely; one of the three (12) is in no mutual link, but
+    both its look-alikes are the group's. The three away join the rest. Not when the rest is one
+    variation, when drawing 1 holds no group surely, when one is named, when they would give up too
+    much, or beyond capacity; a follower alone (the group's members all home) stays."""
+    p = np.full((13, 3), 1e-6)
     p[0:4, 0] = p[4:8, 1] = 0.999                 # drawings 0's and 1's own renditions, sure
     p[8:10, 1:] = [0.45, 0.55]                    # drawing 2's renditions: two lean to drawing 2 ...
-    p[10:12, 1:] = [0.52, 0.48]                   # ... and two, as little, to drawing 1
+    p[10:13, 1:] = [0.52, 0.48]                   # ... and three, as little, to drawing 1
     log_p = np.log(p)
     neighbours = np.array([[1, 2], [0, 2], [0, 3], [1, 2], [5, 6], [4, 6], [4, 7], [5, 6],
-                           [9, 10], [8, 11], [11, 8], [10, 9]])
-    assigned = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 1, 1])
-    sure = np.arange(12) < 8
+                           [9, 10], [8, 11], [11, 8], [10, 9], [8, 9]])
+    assigned = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 1, 1, 1])
+    sure = np.arange(13) < 8
 
     def moved(log_p=log_p, assigned=assigned, sure=sure, movable=~sure, capacity=16) -> tuple[list, list]:
         placed = assigned.copy()
         rows = unite_split_groups(Placements(log_p, placed, sure, movable), neighbours, capacity)
         return sorted(rows.tolist()), placed.tolist()
 
-    assert moved() == ([10, 11], [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    assert moved() == ([10, 11, 12], [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2])
     placed = assigned.copy()
     assert move_groups(Placements(log_p, placed, sure, ~sure), neighbours, 16) == dict.fromkeys(
-        [10, 11], GroupMove.SPLIT_GROUP)
-    assert moved(assigned=np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 1, 1, 1]))[0] == []      # the rest is one
-    assert moved(sure=np.arange(12) < 4, movable=np.arange(12) >= 4)[0] == []           # drawing 1 is no one's
-    assert moved(movable=~sure & (np.arange(12) != 11))[0] == [10]                      # 11 is named
+        [10, 11, 12], GroupMove.SPLIT_GROUP)
+    assert moved(assigned=np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 1, 1, 1, 1]))[0] == []   # the rest is one
+    assert moved(sure=np.arange(13) < 4, movable=np.arange(13) >= 4)[0] == []          # drawing 1 is no one's
+    assert moved(movable=~sure & (np.arange(13) != 11))[0] == [10, 12]                 # 11 is named
     costly = log_p.copy()
-    costly[10:12, 2] = np.log(1e-4)
+    costly[10:13, 2] = np.log(1e-4)
     assert moved(log_p=costly)[0] == []                                                # 5,000 times less likely
-    assert moved(capacity=3)[0] == []
+    assert moved(capacity=4)[0] == []
+    assert moved(assigned=np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 1]))[0] == []   # a follower alone
 
 
 def test_second_pass_places_a_variation_by_its_reviewed_siblings(drawings_images):

@@ -32,12 +32,16 @@ MIN_VARIATIONS_PER_DRAWING = 2.0
 GROUP_MOVE_MAX_COST = math.log(100.0)
 # The split-group move (``unite_split_groups``): a drawing is another group's when that group has at least
 # SPLIT_GROUP_OWNER_SHARE of a drawing's share (and two) surely placed on it; a group's own drawing holds at
-# least SPLIT_GROUP_MIN_HOME of its members and is no other group's. On 50 photo books (fit half seeds 4-7,
-# eval half seed 1; 5,000 variations) it moved 37 variations: 4,909 -> 4,919 right, errors 91 -> 81. In the
-# same books made uneven (one drawing in three keeping 0, 2 or 5 of its renditions, or taken out with its
-# renditions left as strays: ~20,000 pairs each) it put 41-75 pairs right and 7-21 wrong (held, not printed).
+# least SPLIT_GROUP_MIN_HOME of its members and is no other group's; the members that move take along the
+# variations in no group beside them SPLIT_GROUP_FOLLOWERS of whose look-alikes (four of five) are the group's.
+# On 50 photo books (fit half seeds 4-7, eval half seed 1; 5,000 variations): 4,909 -> 4,925 right, errors
+# 91 -> 75, wrong pairs printed 34 -> 17 (without followers: 4,919 and 23). In the same books made uneven (one
+# drawing in three keeping none of its renditions, or taken out with its renditions left as strays: ~20,000
+# pairs each): 18,616 -> 18,664 and 20,229 -> 20,297 right (57 and 91 put right, 9 and 23 wrong: held, not
+# printed), printed wrong 611 -> 552 and 1,016 -> 926. The 100 x 1,000 generated book: no move.
 SPLIT_GROUP_OWNER_SHARE = 0.25
 SPLIT_GROUP_MIN_HOME = 2
+SPLIT_GROUP_FOLLOWERS = 0.8
 # The empty-drawing move (``fill_empty_drawings``): a drawing left with at most EMPTY_DRAWING_SHARE_LEFT of a
 # drawing's share takes the group of unsure look-alikes (at least EMPTY_DRAWING_MIN_GROUP, and
 # EMPTY_DRAWING_GROUP_SHARE of a drawing's share) that looks most like it. On the 50 photo books the group
@@ -102,13 +106,16 @@ def unite_split_groups(placements: Placements, neighbours: np.ndarray, capacity:
     tie between it and a drawing that looks like more: some land on each, coin flips. The drawing that
     already holds another picture's group surely is the wrong one for them: the group's own drawing is
     the one holding at least SPLIT_GROUP_MIN_HOME of it and no other group (the most, if several), within
-    ``capacity`` and GROUP_MOVE_MAX_COST."""
+    ``capacity`` and GROUP_MOVE_MAX_COST. The members that move take their followers along
+    (``_followers_on``)."""
     assigned = placements.assigned
     nothing = np.zeros(0, dtype=np.int64)
     groups = look_alike_groups(assigned >= 0, neighbours, smallest=2)
     if not groups:
         return nothing
     owners = _drawing_owners(groups, placements)
+    in_a_group = np.zeros(assigned.size, dtype=bool)
+    in_a_group[np.concatenate(groups)] = True
     kept, counts = placements.kept(), np.bincount(assigned[assigned >= 0], minlength=placements.log_posterior.shape[1])
     moved = []
     for at, members in enumerate(groups):
@@ -120,6 +127,9 @@ def unite_split_groups(placements: Placements, neighbours: np.ndarray, capacity:
         home = max(homes)[1]
         elsewhere = np.array([owners.get(int(drawing), at) != at for drawing in assigned[members]])
         away = members[elsewhere & placements.movable[members]]
+        if away.size:
+            away = np.concatenate([away, _followers_on(set(assigned[away].tolist()), members, in_a_group,
+                                                       neighbours, placements)])
         if (away.size == 0 or counts[home] + away.size > capacity
                 or float(np.mean(kept[away] - placements.log_posterior[away, home])) > GROUP_MOVE_MAX_COST):
             continue
@@ -128,6 +138,16 @@ def unite_split_groups(placements: Placements, neighbours: np.ndarray, capacity:
         assigned[away] = home
         moved.append(away)
     return np.concatenate(moved) if moved else nothing
+
+
+def _followers_on(drawings: set[int], members: np.ndarray, in_a_group: np.ndarray, neighbours: np.ndarray,
+                  placements: Placements) -> np.ndarray:
+    """The movable variations in no group, on one of ``drawings``, at least SPLIT_GROUP_FOLLOWERS of whose
+    look-alikes are ``members``: renditions of the group's picture that no mutual link took in (their
+    look-alikes do not count them among theirs), stranded beside the members that move."""
+    rows = np.flatnonzero(placements.movable & ~in_a_group & np.isin(placements.assigned, sorted(drawings)))
+    inside = np.isin(neighbours[rows], members).sum(axis=1)
+    return rows[inside >= SPLIT_GROUP_FOLLOWERS * neighbours.shape[1]]
 
 
 def _drawing_owners(groups: list[np.ndarray], placements: Placements) -> dict[int, int]:
