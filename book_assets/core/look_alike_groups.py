@@ -160,7 +160,7 @@ def _drawing_owners(groups: list[np.ndarray], placements: Placements) -> dict[in
             sure_on.setdefault(drawing, Counter())[at] += 1
     owners = {}
     for drawing, by_group in sure_on.items():
-        (at, count), = sorted(by_group.items(), key=lambda item: (-item[1], item[0]))[:1]
+        at, count = min(by_group.items(), key=lambda item: (-item[1], item[0]))    # the most; a tie: the first
         if count >= enough:
             owners[drawing] = at
     return owners
