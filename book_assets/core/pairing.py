@@ -567,10 +567,15 @@ def _add_anchor_evidence(
     return unsure
 
 
+def _drawing_log_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """G x D: the log of each drawing's probability (the "none of these" column dropped), floored above 0."""
+    return np.log(np.maximum(probabilities[:, :-1], 1e-300))
+
+
 def _placements(evidence: _Evidence, assigned: np.ndarray, fixed: np.ndarray) -> Placements:
     """What the book-level moves read: log-probabilities, the solve's drawings, which pairs are sure (a
     reviewer's, or at REVIEW_BELOW or above) and which the book may move (the unsure the looks decided)."""
-    log_posterior = np.log(np.maximum(evidence.posterior()[:, :-1], 1e-300))
+    log_posterior = _drawing_log_probabilities(evidence.posterior())
     placed = assigned >= 0
     sure = placed & (fixed | (kept_log_probability(log_posterior, assigned) >= math.log(REVIEW_BELOW)))
     return Placements(log_posterior, assigned, sure, placed & ~sure & ~evidence.named())
@@ -602,8 +607,8 @@ def _solve(evidence: _Evidence, assigned: np.ndarray, fixed: np.ndarray, remaini
     free_rows = np.flatnonzero(~fixed)
     if free_rows.size == 0:
         return
-    log_posterior = np.log(np.maximum(evidence.posterior()[:, :-1], 1e-300))
-    look_log_posterior = np.log(np.maximum(evidence.look_posterior()[:, :-1], 1e-300))
+    log_posterior = _drawing_log_probabilities(evidence.posterior())
+    look_log_posterior = _drawing_log_probabilities(evidence.look_posterior())
     # Upload time only tips near-ties (a few per cent of probability), never outvotes evidence; the
     # unclipped looks break the ties LOOK_SPAN's clipping makes (which variations move when a drawing
     # is full: those least like it).
