@@ -800,6 +800,15 @@ def test_a_drawing_left_with_few_or_no_variations_takes_the_unsure_look_alikes_t
     assert sorted(fill_empty_drawings(_placements_of(looks, placed), neighbours, 16).tolist()) == [9, 10, 11]
     assert placed.tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
 
+    # a rendition in no mutual link, both of whose look-alikes are the group's, goes with it
+    looks = np.zeros((10, 3))
+    looks[0:3, 0] = looks[6:9, 1] = 10.0
+    looks[[3, 4, 5, 9], 1] = 1.5
+    neighbours = np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4], [7, 8], [6, 8], [6, 7], [3, 4]])
+    placed = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1])
+    assert sorted(fill_empty_drawings(_placements_of(looks, placed), neighbours, 16).tolist()) == [3, 4, 5, 9]
+    assert placed.tolist() == [0, 0, 0, 2, 2, 2, 1, 1, 1, 2]
+
 
 def test_a_look_alike_group_split_onto_another_pictures_drawing_joins_the_rest_of_it():
     """Drawing 2's five renditions are near coin flips between drawings 1 and 2: two landed on drawing 2,
