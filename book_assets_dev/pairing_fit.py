@@ -30,7 +30,8 @@ from book_assets.core.look_memo import LookMatrix, LookMatrixName, LookMemo
 from book_assets.core.look_model import SCALARS, LookModel
 from book_assets.core.looks import FALLBACK_CHANNELS, LOOK_CHANNELS, PreparedLooks, fallback_channels, look_channels
 from book_assets.core.pairing import Candidate, look_logits, pair_images
-from book_assets.core.subject import zoomed_to_subjects
+from book_assets.core.subject import new_backdrops, zoomed_to_subjects
+from book_assets.core.subject_match import subject_likeness
 
 FIT_SEED = 2
 STRAY_SHARE = 0.05          # of each generated-corpus book's rows: a variation from another book, truth "none"
@@ -140,13 +141,19 @@ def book_candidates(book: LabelledBook) -> tuple[list[Candidate], list[Candidate
 def book_looks(book: LabelledBook, model: LookModel) -> dict[str, LookMatrix]:
     """Every look log-odds a pairing of ``book`` can ask for under ``model``'s channel weights: each
     variation against each drawing, against each other variation by whole frames (the siblings) and
-    through every window, zoomed in on their subjects (the anchors). The grid's models share those
-    weights and differ only in how the passes use the log-odds, so a book is scored once, each matrix in
-    one dense product, not pair by pair as each model's anchor pass asks."""
+    through every window, zoomed in on their subjects (the anchors); and how well each subject on a new
+    backdrop matches each variation (``subject_match``, the same under any model). The grid's models
+    share those weights and differ only in how the passes use the log-odds, so a book is scored once,
+    each matrix in one dense product, not pair by pair as each model's passes ask."""
     drawing_ids, variation_ids = tuple(_keys("drawings", book.drawings)), tuple(_keys("generated", book.variations))
     variations = PreparedLooks(book.variations)
     subjects = zoomed_to_subjects(variations)
+    backdrops = new_backdrops(variations.layouts, range(variations.size),
+                              PreparedLooks(book.drawings, whole_frames_only=True).layouts)
+    every_other = ~np.eye(len(variation_ids), dtype=bool)
     return {
+        LookMatrixName.SUBJECTS: LookMatrix(variation_ids, variation_ids,
+                                            subject_likeness(variations, backdrops, variations, every_other)),
         LookMatrixName.DRAWINGS: LookMatrix(variation_ids, drawing_ids,
                                             look_logits(variations, PreparedLooks(book.drawings), model)),
         LookMatrixName.SIBLINGS: LookMatrix(variation_ids, variation_ids,

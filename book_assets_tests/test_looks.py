@@ -32,8 +32,8 @@ from book_assets.core.looks import (
     _correlation_rows,
     _detail_weights,
     _layout_vectors,
-    _sample_many,
-    _sampled_points,
+    sample_many,
+    sampled_points,
     _window_rows,
     layout_windows,
     look_channels,
@@ -73,20 +73,20 @@ def _tilted(img: Image.Image, degrees: float) -> Image.Image:
 
 def _sample(thumbnail: np.ndarray, windows, aspect: float, grid: int = LAYOUT_GRID) -> np.ndarray:
     """W x G x G (x channels): one thumbnail seen through each window, as pairing samples it."""
-    values = _sampled_points(thumbnail[None], windows, aspect, grid)[:, 0]
+    values = sampled_points(thumbnail[None], windows, aspect, grid)[:, 0]
     return values.reshape((len(windows), grid, grid) + thumbnail.shape[2:])
 
 
 def _as_planes(samples: np.ndarray) -> np.ndarray:
-    """N x G x G x 3 samples -> 3 x N x G*G planes, as ``_sample_many`` gives them."""
+    """N x G x G x 3 samples -> 3 x N x G*G planes, as ``sample_many`` gives them."""
     return np.ascontiguousarray(np.moveaxis(samples.reshape(samples.shape[0], -1, 3), -1, 0))
 
 
 def _best_layout_window(probe_img: Image.Image, source_img: Image.Image) -> tuple[Window, float]:
     probe, source = PreparedLooks([_features(probe_img)]), PreparedLooks([_features(source_img)])
     windows = layout_windows(source.aspect[0], probe.aspect[0])
-    light_probe, *_ = _layout_vectors(_sample_many(probe, np.array([0]), lambda aspect: [Window(0.5, 0.5, 1.0, 1.0)]))
-    light_source, *_ = _layout_vectors(_sample_many(source, np.array([0]), lambda aspect: windows))
+    light_probe, *_ = _layout_vectors(sample_many(probe, np.array([0]), lambda aspect: [Window(0.5, 0.5, 1.0, 1.0)]))
+    light_source, *_ = _layout_vectors(sample_many(source, np.array([0]), lambda aspect: windows))
     scores = (light_probe @ light_source.T)[0]
     return windows[int(np.argmax(scores))], float(scores.max())
 
@@ -281,8 +281,8 @@ def test_sources_seen_whole_are_read_from_their_frame_rows_exactly_as_sampled():
     looks = PreparedLooks([_features(_scene(seed, (400, 400))) for seed in range(60, 64)])
     order = np.array([2, 0, 3])
     whole = _window_rows(looks, order, lambda aspect: upright_windows(aspect, 1.0, ((1.0, 1),), ()))
-    sampled = _correlation_rows(_sample_many(looks, order, lambda aspect: WHOLE_FRAME[:1]),
-                                _sample_many(looks, order, lambda aspect: WHOLE_FRAME[:1], edges=True))
+    sampled = _correlation_rows(sample_many(looks, order, lambda aspect: WHOLE_FRAME[:1]),
+                                sample_many(looks, order, lambda aspect: WHOLE_FRAME[:1], edges=True))
     assert whole.keys() == sampled.keys()
     for name in sampled:
         np.testing.assert_array_equal(whole[name], sampled[name])
@@ -362,7 +362,7 @@ def test_images_sharing_a_shape_are_sampled_together_exactly_as_one_by_one():
     def windows_for(aspect: float):
         return layout_windows(aspect, 1.25)
 
-    together = _sample_many(looks, order, windows_for)
+    together = sample_many(looks, order, windows_for)
     one_by_one = _as_planes(np.concatenate([_sample(looks.layouts[i], windows_for(round(float(looks.aspect[i]), 4)),
                                                     looks.aspect[i]) for i in order]))
     assert together.shape == one_by_one.shape == (3, len(order) * len(windows_for(1.0)), LAYOUT_GRID * LAYOUT_GRID)
@@ -422,7 +422,7 @@ def test_edge_maps_sharing_a_shape_are_sampled_together_exactly_as_one_by_one():
     looks = PreparedLooks([_features(_scene(seed, size)) for seed, size in enumerate(sizes)])
     order = np.array([3, 0, 2, 1])
     windows = layout_windows(1.0, 1.0)
-    together = _sample_many(looks, order, lambda aspect: windows, edges=True)
+    together = sample_many(looks, order, lambda aspect: windows, edges=True)
     one_by_one = np.concatenate([_sample(looks.edges[i], windows, looks.aspect[i], EDGE_GRID) for i in order])
     assert together.shape == (1, len(order) * len(windows), EDGE_GRID * EDGE_GRID)
     np.testing.assert_array_equal(together[0], one_by_one.reshape(len(order) * len(windows), -1))

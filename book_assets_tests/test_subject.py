@@ -86,3 +86,45 @@ def test_zoomed_looks_are_the_looks_of_the_zoomed_thumbnails_and_leave_the_origi
     assert not np.allclose(zoomed.frame_rows().rows["light"][0], before["light"][0], atol=1e-3)
     for name, rows in looks.frame_rows().rows.items():           # the book's own looks are untouched
         assert np.array_equal(rows, before[name])
+
+
+def test_a_subject_running_off_the_border_stands_on_its_backdrop_all_the_same():
+    """A reframe after the new background cuts the subject at the border: the backdrop is fitted to the
+    border pixels near it (a few rounds over), and the subject is still framed."""
+    from book_assets.core.subject import backdrop_masks
+
+    picture = _subject(_gradient(480, 360), (250, 150, 480, 360))        # runs off the right and the bottom
+    features = _features(picture)
+    rows, cols = subject_frame(features.layout)
+    height, width = features.layout.shape[:2]
+    assert cols.stop == width and rows.stop == height
+    assert cols.start <= 250 / 480 * width and rows.start <= 150 / 360 * height + 1
+    (backdrop,) = backdrop_masks([features.layout])
+    assert backdrop[0, 0] and not backdrop[-1, -1]                        # the gradient's corner, the subject's
+
+
+def test_a_photographs_textured_sky_is_no_backdrop():
+    """A smooth-looking surround with texture (grain, clouds, a wall) is part of the picture: no backdrop,
+    no zoom; the same subject on the same gradient without the texture has one."""
+    from book_assets.core.subject import backdrop_masks
+
+    rng = np.random.default_rng(3)
+    plain = _subject(_gradient(480, 360), (120, 90, 360, 280))
+    grain = np.asarray(plain, dtype=np.float64) + rng.normal(0.0, 9.0, (360, 480, 1))
+    textured = Image.fromarray(np.clip(grain, 0, 255).astype(np.uint8))
+    masks = backdrop_masks([_features(plain).layout, _features(textured).layout])
+    assert masks[0] is not None and masks[1] is None
+
+
+def test_a_backdrop_is_new_unless_a_drawing_stands_on_it():
+    """An edit of a drawing on paper stands on that paper, as the drawing does: its backdrop is not new;
+    the same subject on a tinted gradient is."""
+    from book_assets.core.subject import new_backdrops
+
+    paper = Image.new("RGB", (480, 360), (246, 242, 230))
+    drawing = _subject(paper, (110, 80, 350, 270))
+    on_paper = _subject(paper, (120, 90, 360, 280))
+    on_gradient = _subject(_gradient(480, 360), (120, 90, 360, 280))
+    layouts = [_features(on_paper).layout, _features(on_gradient).layout]
+    assert set(new_backdrops(layouts, range(2), [_features(drawing).layout])) == {1}
+    assert set(new_backdrops(layouts, range(2), [])) == {0, 1}             # no drawing's paper to know

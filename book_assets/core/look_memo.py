@@ -3,8 +3,9 @@
 Comparing looks is what pairing spends its time on: every variation against every drawing and
 every variation against every other (the siblings), ~1 M pairs in a 1,000-image book, and the
 variations still unsure against their likeliest drawings' surest ones (the anchors, a few of each
-row: pairs not asked for are NaN, never scored, and are scored when a later pairing asks). A pair's
-log-odds depend only on the two images' features and the look model, and an image's features only
+row: pairs not asked for are NaN, never scored, and are scored when a later pairing asks), and those
+on a new backdrop against their likeliest drawings' variations by their subjects (``subject_match``).
+A pair's log-odds depend only on the two images' features and the look model, and an image's features only
 on its content — named by its print copy key, which is content-addressed and carries the feature
 version. So a rebuild copies the pairs of images it saw before and scores only the rows of new
 probes and the columns of new sources: one added variation costs one row and one column. Each
@@ -12,7 +13,7 @@ value is computed by the same ``look_logits`` call a cold pairing makes (it is e
 so the pairing is the same as a cold one — ``test_pairing`` holds it.
 
 The memo is a small npz in the work area (``looks/<book>/<model digest>.npz``): a book's images'
-ids and the three matrices. Unreadable or of another layout, it is ignored and everything is scored.
+ids and the four matrices. Unreadable or of another layout, it is ignored and everything is scored.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import numpy as np
 from .derived import input_digest
 from .look_model import LookModel
 
-LOOK_MEMO_FORMAT = 5        # bump when looks.py (or subject.py) changes what a pair scores, so no stale memo is used
+LOOK_MEMO_FORMAT = 6        # bump when looks.py (or subject.py) changes what a pair scores, so no stale memo is used
 
 
 class LookMatrixName(StrEnum):
@@ -36,6 +37,7 @@ class LookMatrixName(StrEnum):
     DRAWINGS = "drawings"      # every variation x every drawing
     SIBLINGS = "siblings"      # every variation x every variation, whole frames only
     ANCHORS = "anchors"        # unsure variations x the surest variations of their likeliest drawings
+    SUBJECTS = "subjects"      # unsure variations on a new backdrop x their likeliest drawings' variations (``subject_match``)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ class PreparedLooks:
         self.dhash, self.dhash_ok = _hashes(f.dhash for f in features)
         self.hash_ok, self.hash_mirror_ok = ph_ok, phm_ok
         self.histograms, self.colour_ok = _histogram_rows(features)
-        # float32, as they are sampled (``_sampled_points``): the features' uint8 Lab in half the memory of float64
+        # float32, as they are sampled (``sampled_points``): the features' uint8 Lab in half the memory of float64
         self.layouts = [f.layout.astype(np.float32) if _has_layout(f) else None for f in features]
         self.layout_ok = np.array([t is not None for t in self.layouts], dtype=bool)
         self.edges = edge_maps(self.layouts)
@@ -184,9 +184,9 @@ class FrameRows:
         """The rows of every image of ``looks``, or of the images ``index`` only (in that order)."""
         images = np.arange(looks.size) if index is None else np.asarray(index)
         present = np.flatnonzero(looks.layout_ok[images])           # positions among ``images``
-        planes = _sample_many(looks, images[present], lambda aspect: WHOLE_FRAME)
+        planes = sample_many(looks, images[present], lambda aspect: WHOLE_FRAME)
         correlations = _correlation_rows(
-            planes, _sample_many(looks, images[present], lambda aspect: WHOLE_FRAME, edges=True))
+            planes, sample_many(looks, images[present], lambda aspect: WHOLE_FRAME, edges=True))
         by_image = {name: cls._by_image(rows, present, images.size) for name, rows in correlations.items()}
         return cls(by_image, cls._by_image(_detail_weights(planes[0]), present, images.size))
 
@@ -545,7 +545,7 @@ def _window_sampler(windows: tuple[Window, ...], source_aspect: float, rows: int
     return top, left, ys - top, xs - left
 
 
-def _sampled_points(thumbnails: np.ndarray, windows: Sequence[Window], aspect: float, grid: int) -> np.ndarray:
+def sampled_points(thumbnails: np.ndarray, windows: Sequence[Window], aspect: float, grid: int) -> np.ndarray:
     """(W x G x G points) x N x channels: N thumbnails of one shape and aspect, each seen through every
     window. In float32, as the correlations that use the samples are (``_unit_rows``): one sparse matrix
     product (``_sampling_matrix``) with the thumbnails side by side, 2.5 x faster than gathering the
@@ -575,22 +575,26 @@ def _sampling_matrix(windows: tuple[Window, ...], source_aspect: float, rows: in
                               np.arange(0, corners.size + 1, 4, dtype=np.int32)), shape=shape)
 
 
-def _sample_many(looks: PreparedLooks, indices: np.ndarray, windows_for: Callable[[float], Sequence[Window]],
-                 *, edges: bool = False) -> np.ndarray:
+def sample_many(looks: PreparedLooks, indices: np.ndarray, windows_for: Callable[[float], Sequence[Window]],
+                 *, edges: bool = False, light_only: bool = False) -> np.ndarray:
     """Planes of samples, 3 x (len(indices) * W) x G*G: L*, a* and b* each as contiguous rows (the
     correlations reduce each on its own, several times faster than interleaved), image by image in
-    ``indices`` order, each seen through ``windows_for(its aspect)``; ``edges``: the edge maps,
-    1 x (len(indices) * W) x EDGE_GRID*EDGE_GRID. Images sharing a thumbnail shape and aspect (a camera's
+    ``indices`` order, each seen through ``windows_for(its aspect)``; ``light_only``: L* alone (one
+    plane); ``edges``: the edge maps, 1 x (len(indices) * W) x EDGE_GRID*EDGE_GRID. Images sharing a thumbnail shape and aspect (a camera's
     photos, an image tool's squares) are sampled in one product: a book's thousand variations are a
     handful of operations, not a thousand."""
     thumbnails, grid, channels = (looks.edges, EDGE_GRID, 1) if edges else (looks.layouts, LAYOUT_GRID, 3)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for position, index in enumerate(indices):
         groups[(thumbnails[index].shape, round(float(looks.aspect[index]), 4))].append(position)
+    if light_only and not edges:
+        channels = 1
     out = None
     for (_, aspect), positions in groups.items():
         stack = np.stack([thumbnails[indices[p]] for p in positions])
-        by_plane = _sampled_points(stack, windows_for(aspect), aspect, grid).transpose(2, 1, 0)   # one copy
+        if light_only and not edges:
+            stack = stack[..., :1]
+        by_plane = sampled_points(stack, windows_for(aspect), aspect, grid).transpose(2, 1, 0)   # one copy
         if len(groups) == 1:                      # one shape: already in ``indices`` order
             return np.ascontiguousarray(by_plane).reshape(channels, -1, grid * grid)
         if out is None:
@@ -668,7 +672,7 @@ def _edge_vectors(samples: np.ndarray) -> np.ndarray:
 
 
 def _layout_vectors(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """3 x N x points planes (``_sample_many``) -> (light, colour, chroma) rows, each zero-mean and unit-length
+    """3 x N x points planes (``sample_many``) -> (light, colour, chroma) rows, each zero-mean and unit-length
     (a correlation). Colour is a* and b* side by side, each centred on its own. Chroma (how colourful,
     whatever the hue) survives a hue shift that colour does not."""
     light, a, b = planes
@@ -689,7 +693,7 @@ def _detail_weights(light: np.ndarray) -> np.ndarray:
     return (detail / detail.mean(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _detail_correlation(weights: np.ndarray, probe_light: np.ndarray, source_light: np.ndarray, *,
+def detail_correlation(weights: np.ndarray, probe_light: np.ndarray, source_light: np.ndarray, *,
                         pairwise: bool = False) -> np.ndarray:
     """Weighted Pearson correlations of source windows' light with probes' light, weighted by the
     probe's detail: every source row with every probe row (N x P), or, ``pairwise``, row for row (all
@@ -726,7 +730,7 @@ def _centre_points(grid: int) -> np.ndarray:
 
 
 def _correlation_rows(planes: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
-    """Zero-mean unit rows of N windows' samples (``_sample_many``: 3 x N x points of L*a*b*, 1 x N x
+    """Zero-mean unit rows of N windows' samples (``sample_many``: 3 x N x points of L*a*b*, 1 x N x
     points of edges): light, colour, chroma and edges over the whole window, and over its centre disc
     (``centre_`` + the same names)."""
     light, colour, chroma = _layout_vectors(planes)
@@ -799,7 +803,7 @@ def _window_rows(looks: PreparedLooks, indices: np.ndarray, windows_for: Callabl
     images of one aspect: an image tool's squares), they are the images' frame rows, worked out already."""
     if all(tuple(windows_for(round(float(looks.aspect[i]), 4))) == WHOLE_FRAME[:1] for i in indices):
         return {name: rows[indices, 0] for name, rows in looks.frame_rows().rows.items()}
-    return _correlation_rows(_sample_many(looks, indices, windows_for), _sample_many(looks, indices, windows_for, edges=True))
+    return _correlation_rows(sample_many(looks, indices, windows_for), sample_many(looks, indices, windows_for, edges=True))
 
 
 def _positions_in(position: np.ndarray, index: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
@@ -831,7 +835,7 @@ def _layout_block(probe: dict[str, np.ndarray], probe_weights: np.ndarray, sourc
 
         def by_window(name: str, *, clamped: bool = True) -> np.ndarray:
             if name == "detail":
-                values = _detail_correlation(probe_weights[rows], probe["light"][rows], source["light"])
+                values = detail_correlation(probe_weights[rows], probe["light"][rows], source["light"])
             else:
                 values = source[name] @ probe[name][rows].T
             return (np.maximum(values, 0.0, out=values) if clamped else values).reshape(shape)
@@ -867,7 +871,7 @@ def _at_pair_window(name: str, probe: dict[str, np.ndarray], probe_weights: np.n
     of = "light" if name == "detail" else name
     source_rows = source[of].reshape(sources, windows, -1)[np.arange(sources)[:, None], window]
     if name == "detail":
-        return _detail_correlation(probe_weights[probe_row], probe["light"][probe_row], source_rows, pairwise=True)
+        return detail_correlation(probe_weights[probe_row], probe["light"][probe_row], source_rows, pairwise=True)
     return np.einsum("spi,spi->sp", source_rows, probe[name][probe_row])
 
 

@@ -10,7 +10,8 @@ kinds of evidence, strongest first, and says how sure it is:
    light and colour seen through reframing, tilting and mirroring windows) weighed by the fitted
    ``look_model``, each drawing's less its baseline (how alike it looks to other drawings' variations);
    then the evidence of each variation's look-alike variations joins its own
-   (renditions of one drawing resemble each other far more than they resemble the drawing), and a
+   (renditions of one drawing resemble each other far more than they resemble the drawing; one set
+   on a new backdrop finds its look-alikes by its subject, ``subject_match``), and a
    variation still unsure is compared, through every window, with its likeliest drawings' surest
    variations;
 5. upload-time proximity, a tie-breaker only.
@@ -41,7 +42,8 @@ from .look_memo import LookMatrixName, LookMemo
 from .look_model import FITTED_MODEL, LookModel
 from .looks import Block, PreparedLooks, fallback_channels, full_looks_ok, look_channels, pair_blocks
 from .name_signals import filename_scores, order_key, provenance_scores
-from .subject import zoomed_to_subjects
+from .subject import new_backdrops, zoomed_to_subjects
+from .subject_match import subject_likeness
 
 SIGNAL_OVERRIDE = "override"
 SIGNAL_PROVENANCE = "provenance"
@@ -66,6 +68,7 @@ SIBLING_STEPS = 3               # rounds of passing evidence along those links
 # this many of each drawing's most confidently placed variations.
 ANCHORS_PER_DRAWING = 3
 ANCHOR_CANDIDATES = 8            # an unsure variation hears the anchors of its eight likeliest drawings
+SUBJECT_CANDIDATES = ANCHOR_CANDIDATES   # and a subject on a new backdrop is compared with their variations
 ANCHOR_TIE = 0.95               # an anchor also speaks for a drawing at least this likely, relative to its own,
                                 # on the pooled evidence's own scale (before the calibration flattens it)
 # A drawing's baseline (``_centred_on_drawings``) is read from at least this many variations with full looks,
@@ -330,7 +333,7 @@ def pair_images(
     neighbours = _add_sibling_evidence(
         evidence, lambda: _memo_looks(memo, LookMatrixName.SIBLINGS, gen_sorted, gen_sorted, model, prepared,
                                       sibling=True),
-        assigned, fixed, model)
+        assigned, fixed, model, _subject_matches(evidence, gen_sorted, drawing_list, fixed, memo, prepared))
     # Pooled evidence is surer than any one image's: scale it so the confidences stay calibrated. A
     # book the sibling pass cannot pool (one drawing, or one variation) keeps the look model's own
     # log-odds, which are fitted to be calibrated pair by pair.
@@ -460,9 +463,37 @@ def _centred_on_drawings(looks: np.ndarray, full: np.ndarray, weight: float) -> 
     return centred
 
 
+def _subject_matches(evidence: _Evidence, generated: Sequence[Candidate], drawings: Sequence[Candidate],
+                     fixed: np.ndarray, memo: LookMemo, prepared: _PreparedLooksOnce) -> np.ndarray | None:
+    """G x G: how well each variation its own evidence leaves unsure (below REVIEW_BELOW, not a
+    reviewer's) and that stands on a new backdrop (``subject.new_backdrops``: a smooth one that is not
+    a drawing's own paper) matches, by its subject, each other variation
+    (``subject_match.subject_likeness``); NaN for every other pair. None when no variation is such."""
+    n_gen, n_drw = evidence.looks.shape
+    if n_gen < 2 or n_drw < 2:
+        return None
+    posterior = evidence.posterior()[:, :n_drw]
+    looks = prepared(generated, range(n_gen))
+    unsure = np.flatnonzero(~fixed & (posterior.max(axis=1) < REVIEW_BELOW))
+    backdrops = new_backdrops(looks.layouts, unsure, prepared(drawings, range(n_drw)).layouts)
+    if not backdrops:
+        return None
+    rows = np.array(sorted(backdrops))
+    # Compared with the variations of any drawing one of them may be from, sampled once for all of them.
+    likeliest = np.argsort(-posterior[rows], axis=1, kind="stable")[:, :min(SUBJECT_CANDIDATES, n_drw)]
+    wanted = np.zeros((n_gen, n_gen), dtype=bool)
+    wanted[rows] = np.isin(np.argmax(posterior, axis=1), likeliest)[None, :]
+    wanted[rows, rows] = False
+    ids = [c.content_id for c in generated]
+    matches = memo.matrix(LookMatrixName.SUBJECTS, ids, ids,
+                          lambda needed: subject_likeness(looks, backdrops, looks, needed), wanted)
+    matches[~wanted] = np.nan
+    return matches
+
+
 def _add_sibling_evidence(
     evidence: _Evidence, sibling_looks: Callable[[], np.ndarray], assigned: np.ndarray, fixed: np.ndarray,
-    model: LookModel
+    model: LookModel, subject_matches: np.ndarray | None = None
 ) -> np.ndarray | None:
     """Let each variation's look evidence be joined by that of the variations most like it; returns each
     variation's SIBLING_NEIGHBOURS look-alikes (G x k rows), or None when there is nothing to pool (fewer
@@ -483,6 +514,8 @@ def _add_sibling_evidence(
     np.fill_diagonal(alike, -np.inf)
     k = min(SIBLING_NEIGHBOURS, n_gen - 1)
     neighbours = np.argpartition(-alike, k - 1, axis=1)[:, :k]
+    if subject_matches is not None:
+        _link_by_subject(neighbours, subject_matches, alike)
     # One more, silent neighbour at the "none of these" log-odds: a variation that resembles none of
     # the others (a stray) mostly hears silence instead of its unrelated neighbours.
     closeness = np.take_along_axis(alike, neighbours, axis=1)
@@ -501,6 +534,20 @@ def _add_sibling_evidence(
     evidence.looks[~fixed] = spread[~fixed, :n_drw]
     evidence.null_logit = np.where(fixed, evidence.null_logit, spread[:, n_drw])
     return neighbours
+
+
+def _link_by_subject(neighbours: np.ndarray, subject_matches: np.ndarray, alike: np.ndarray) -> None:
+    """Each row of ``neighbours`` (G x k) with subject matches becomes the k variations its subject
+    matches best, made up, if fewer were matched, with its most alike whole frames."""
+    k = neighbours.shape[1]
+    for row in np.flatnonzero(np.isfinite(subject_matches).any(axis=1)):
+        matched = np.flatnonzero(np.isfinite(subject_matches[row]))
+        best = matched[np.argsort(-subject_matches[row, matched], kind="stable")[:k]]
+        if best.size < k:
+            others = np.argsort(-alike[row], kind="stable")
+            others = others[~np.isin(others, best) & (others != row)]
+            best = np.concatenate([best, others[:k - best.size]])
+        neighbours[row] = best
 
 
 def _add_anchor_evidence(

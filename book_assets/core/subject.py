@@ -1,43 +1,54 @@
-"""Where a picture's subject is, when it stands on a new, smooth background.
+"""Where a picture's subject is, when it stands on a new, smooth backdrop.
 
 Image tools often cut a drawing's subject out and set it on a tinted gradient. Such a rendition
-resembles its siblings little as a whole frame (most of it is the new background, and every such
-background looks like every other), but its subject is the same picture as theirs. So the anchor
-pass (``pairing._add_anchor_evidence``) sees it zoomed in on its subject: the part of its layout
-thumbnail that stands out of a smooth surface fitted to its border, grown to the frame's shape (a
-probe's shape decides the windows it is compared through; one shape keeps that work as it was).
+resembles its siblings little as a whole frame (most of it is the new backdrop, and every such
+backdrop looks like every other), but its subject is the same picture as theirs. So pairing sees it
+by its subject: the anchor pass (``pairing._add_anchor_evidence``) zoomed in on it (the subject's
+frame grown to the picture's shape: a probe's shape decides the windows it is compared through), and
+the sibling pass through its mask (``subject_match``). The backdrop is the smooth surface fitted to
+the thumbnail's border, robustly: after a reframe the subject often runs off the edge, so the fit
+keeps the border pixels near it and drops the rest, a few rounds over. What stays near that surface
+and touches the border is the backdrop; a photograph's sky or wall is near a smooth surface too but
+has texture, where a generated backdrop has none (``SMOOTH_BACKDROP``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from functools import lru_cache
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from .looks import PreparedLooks
 
-BORDER_PIXELS = 2             # the ring of the thumbnail a background is fitted to
-SMOOTH_BORDER = 6.0           # L*a*b* units: a ring whose median step from the fit is larger is no plain background
-SUBJECT_STEP = 15.0           # L*a*b* units from the fitted background: a pixel of the subject
+BORDER_PIXELS = 2             # the ring of the thumbnail a backdrop is fitted to
+BACKDROP_INLIER = 8.0         # L*a*b* units from the fitted surface: a ring pixel of the backdrop
+FIT_ROUNDS = 4                # fits, each to the ring pixels near the last (a subject cut by the border drops out)
+MIN_FIT_PIXELS = 12           # ring pixels a fit needs (six terms, three channels)
+MIN_BACKDROP_RING = 0.4       # of the ring: less near the fit is a picture filling its frame, no backdrop
+SUBJECT_STEP = 15.0           # L*a*b* units from the fitted surface: a pixel of the subject
+BACKDROP_SHARE = (0.15, 0.85)  # of the frame: a backdrop outside these is a border strip, or a bare backdrop
+SMOOTH_BACKDROP = 1.0         # L* units, median |Laplacian| inside the backdrop: a photograph's sky or wall has more
+NEW_BACKDROP = 10.0           # L*a*b* units: a backdrop this near a drawing's border colour is its paper, kept by an edit
 SUBJECT_TRIM = 3.0            # percent of the subject's pixels left out at each side (stray bokeh, noise)
-MIN_SUBJECT_SHARE = 0.05      # of the frame: less is specks on a background, not a subject
+MIN_SUBJECT_SHARE = 0.05      # of the frame: less is specks on a backdrop, not a subject
 MAX_ZOOM_SHARE = 0.8          # of the frame: a zoom keeping more of it is no zoom
 MIN_SIDE = 8                  # pixels of the thumbnail: a smaller subject is too small to compare
+MIN_THUMBNAIL = 2 * BORDER_PIXELS + MIN_SIDE
 
 
 @lru_cache(maxsize=64)
-def _border_fit(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For a thumbnail of this size: the border ring (a mask), the quadratic surface's terms at every
-    pixel, and the least-squares solve from the ring's pixels to the surface (made once per size: a
-    book's thumbnails share a few)."""
+def _border_fit(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """For a thumbnail of this size: the border ring (a mask) and the quadratic surface's terms at every
+    pixel (made once per size: a book's thumbnails share a few)."""
     down, across = np.mgrid[0:height, 0:width]
     u, v = across / max(width - 1, 1) - 0.5, down / max(height - 1, 1) - 0.5
     ring = ((across < BORDER_PIXELS) | (down < BORDER_PIXELS)
             | (across >= width - BORDER_PIXELS) | (down >= height - BORDER_PIXELS))
     terms = np.stack([np.ones_like(u), u, v, u * u, v * v, u * v], axis=-1)
-    return ring, terms, np.linalg.pinv(terms[ring])
+    return ring, terms
 
 
 def _trimmed_span(counts: np.ndarray) -> tuple[int, int]:
@@ -52,35 +63,97 @@ Frame = tuple[slice, slice]
 
 def subject_frame(layout: np.ndarray) -> Frame | None:
     """The rows and columns of a layout thumbnail (H x W x L*a*b*) that frame its subject at the
-    thumbnail's own shape, or None when its border is no smooth background or no subject stands
-    out of it (most pictures: nothing to zoom into)."""
+    thumbnail's own shape, or None when it stands on no smooth backdrop (most pictures: nothing to
+    zoom into) or fills most of the frame."""
     return subject_frames([layout])[0]
 
 
 def subject_frames(layouts: Sequence[np.ndarray]) -> list[Frame | None]:
-    """``subject_frame`` of each thumbnail; the border test (which most pictures fail) is made for all
-    thumbnails of one size at once."""
-    frames: list[Frame | None] = [None] * len(layouts)
+    """``subject_frame`` of each thumbnail."""
+    return [None if backdrop is None else _framed(~backdrop) for backdrop in backdrop_masks(layouts)]
+
+
+def backdrop_masks(layouts: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+    """Each layout thumbnail's backdrop (H x W, True where it is), or None when the picture stands on no
+    smooth backdrop. All thumbnails of one size are worked out at once."""
+    masks: list[np.ndarray | None] = [None] * len(layouts)
     by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, layout in enumerate(layouts):
-        if min(layout.shape[:2]) >= 2 * BORDER_PIXELS + MIN_SIDE:
+        if min(layout.shape[:2]) >= MIN_THUMBNAIL:
             by_size[layout.shape[:2]].append(index)
     for (height, width), indices in by_size.items():
-        ring, terms, solve = _border_fit(height, width)
-        pictures = np.stack([layouts[i] for i in indices]).reshape(len(indices), height * width, 3)
-        borders = pictures[:, ring.ravel()].astype(np.float64)                             # N x ring x 3
-        surfaces = solve @ borders                                                          # N x terms x 3
-        steps = np.linalg.norm(borders - terms[ring] @ surfaces, axis=-1)
-        plain = np.flatnonzero(np.median(steps, axis=1) <= SMOOTH_BORDER)   # most pictures fail here
-        if plain.size == 0:
-            continue
-        # each plain-bordered picture's fitted background (float32, as the thumbnails): M x pixels x 3
-        fitted = np.matmul(terms.reshape(1, height * width, -1).astype(np.float32), surfaces[plain].astype(np.float32))
-        difference = pictures[plain] - fitted
-        subjects = np.einsum("mpc,mpc->mp", difference, difference) > SUBJECT_STEP ** 2
-        for at, subject in zip(plain, subjects.reshape(-1, height, width)):
-            frames[indices[at]] = _framed(subject)
-    return frames
+        ring, terms = _border_fit(height, width)
+        pictures = np.stack([layouts[i] for i in indices]).reshape(len(indices), height * width, 3).astype(np.float64)
+        surfaces, near_ring = _robust_fit(terms[ring], pictures[:, ring.ravel()])
+        fitted = (np.matmul(terms.reshape(height * width, -1), surfaces) - pictures)          # N x pixels x 3
+        near = (np.einsum("npc,npc->np", fitted, fitted) < SUBJECT_STEP ** 2).reshape(-1, height, width)
+        seeds = np.zeros_like(near)
+        seeds[:, ring] = near_ring
+        backdrops = _reaching(near, seeds & near)
+        share = backdrops.mean(axis=(1, 2))
+        texture = _texture(pictures[..., 0].reshape(-1, height, width), backdrops)
+        kept = ((near_ring.mean(axis=1) >= MIN_BACKDROP_RING) & (share >= BACKDROP_SHARE[0])
+                & (share <= BACKDROP_SHARE[1]) & (texture <= SMOOTH_BACKDROP))
+        for at in np.flatnonzero(kept):
+            masks[indices[at]] = backdrops[at]
+    return masks
+
+
+def new_backdrops(layouts: Sequence[np.ndarray | None], rows: Iterable[int],
+                  drawing_layouts: Sequence[np.ndarray | None]) -> dict[int, np.ndarray]:
+    """Of ``rows`` (of ``layouts``), those standing on a new backdrop, each with its mask: a smooth
+    backdrop (``backdrop_masks``) whose colour (its median) is more than NEW_BACKDROP from every
+    drawing's border colour (its ring's median). An edit of a drawing on plain paper stands on that
+    paper, as the drawing does, and resembles it as a whole frame."""
+    rows = [int(row) for row in rows if layouts[row] is not None]
+    backdrops = {row: mask for row, mask in zip(rows, backdrop_masks([layouts[row] for row in rows])) if mask is not None}
+    drawn = [layout for layout in drawing_layouts if layout is not None]
+    if not backdrops or not drawn:
+        return backdrops
+    borders = np.array([np.median(layout[_border_fit(*layout.shape[:2])[0]], axis=0) for layout in drawn])
+    return {row: mask for row, mask in backdrops.items()
+            if np.linalg.norm(borders - np.median(layouts[row][mask], axis=0), axis=1).min() > NEW_BACKDROP}
+
+
+def _robust_fit(terms: np.ndarray, ring_pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Quadratic surfaces (N x terms x 3) fitted to each picture's ring pixels (N x R x 3), each round
+    to the pixels within BACKDROP_INLIER of the last round's surface; and which ring pixels are near
+    the last surface (N x R). A picture left with too few pixels to fit has none near."""
+    near = np.ones(ring_pixels.shape[:2], dtype=bool)
+    regularised = 1e-9 * np.eye(terms.shape[1])
+    for _ in range(FIT_ROUNDS):
+        weighted = terms.T[None] * near[:, None, :]                                      # N x terms x R
+        surfaces = np.linalg.solve(np.matmul(weighted, terms) + regularised, np.matmul(weighted, ring_pixels))
+        few = near.sum(axis=1) < MIN_FIT_PIXELS
+        step = ring_pixels - np.matmul(terms, surfaces)
+        near = np.einsum("nrc,nrc->nr", step, step) < BACKDROP_INLIER ** 2
+        near[few] = False
+    return surfaces, near
+
+
+_IN_ONE_PICTURE = np.zeros((3, 3, 3), dtype=bool)
+_IN_ONE_PICTURE[1] = ndimage.generate_binary_structure(2, 1)       # 4-connected, never across pictures
+_LAPLACIAN = np.array([[[0, 1, 0], [1, -4, 1], [0, 1, 0]]], dtype=np.float64)
+
+
+def _reaching(near: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """N x H x W: the regions of ``near`` (4-connected, each picture on its own) holding a seed."""
+    regions, _ = ndimage.label(near, structure=_IN_ONE_PICTURE)
+    kept = np.zeros(regions.max() + 1, dtype=bool)
+    kept[regions[seeds]] = True
+    kept[0] = False
+    return kept[regions]
+
+
+def _texture(light: np.ndarray, backdrops: np.ndarray) -> np.ndarray:
+    """N: the median |Laplacian| of L* inside each backdrop (its rim left out); infinite where none is left."""
+    inside = ndimage.binary_erosion(backdrops, structure=_IN_ONE_PICTURE)
+    values = np.sort(np.where(inside, np.abs(ndimage.correlate(light, _LAPLACIAN, mode="reflect")), np.inf)
+                     .reshape(len(light), -1), axis=1)
+    count = inside.sum(axis=(1, 2))
+    at = np.arange(len(light))
+    middle = (values[at, np.maximum(count - 1, 0) // 2] + values[at, count // 2]) / 2
+    return np.where(count > 0, middle, np.inf)
 
 
 def _framed(subject: np.ndarray) -> Frame | None:
@@ -103,7 +176,7 @@ def _framed(subject: np.ndarray) -> Frame | None:
 
 
 def zoomed_to_subjects(looks: PreparedLooks) -> PreparedLooks:
-    """``looks`` with each layout thumbnail that has a subject on a new background cut to its
+    """``looks`` with each layout thumbnail that has a subject on a new backdrop cut to its
     ``subject_frames`` frame; only the layouts change: shape descriptors, hashes and colours stay the
     whole picture's."""
     rows = np.flatnonzero(looks.layout_ok)
