@@ -146,16 +146,15 @@ def book_looks(book: LabelledBook, model: LookModel) -> dict[str, LookMatrix]:
     share those weights and differ only in how the passes use the log-odds, so a book is scored once,
     each matrix in one dense product, not pair by pair as each model's passes ask."""
     drawing_ids, variation_ids = tuple(_keys("drawings", book.drawings)), tuple(_keys("generated", book.variations))
-    variations = PreparedLooks(book.variations)
-    subjects = zoomed_to_subjects(variations)
-    backdrops = new_backdrops(variations.layouts, range(variations.size),
-                              PreparedLooks(book.drawings, whole_frames_only=True).layouts)
+    variations, drawings = PreparedLooks(book.variations), PreparedLooks(book.drawings)
+    backdrops = new_backdrops(variations.layouts, range(variations.size), drawings.layouts)
+    subjects = zoomed_to_subjects(variations, backdrops)
     every_other = ~np.eye(len(variation_ids), dtype=bool)
     return {
         LookMatrixName.SUBJECTS: LookMatrix(variation_ids, variation_ids,
                                             subject_likeness(variations, backdrops, variations, every_other)),
         LookMatrixName.DRAWINGS: LookMatrix(variation_ids, drawing_ids,
-                                            look_logits(variations, PreparedLooks(book.drawings), model)),
+                                            look_logits(variations, drawings, model)),
         LookMatrixName.SIBLINGS: LookMatrix(variation_ids, variation_ids,
                                             look_logits(variations, variations, model, sibling=True)),
         LookMatrixName.ANCHORS: LookMatrix(variation_ids, variation_ids, look_logits(subjects, variations, model)),

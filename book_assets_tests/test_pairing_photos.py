@@ -305,7 +305,7 @@ def test_the_anchor_pass_sees_renditions_on_a_new_background_by_their_subject(so
 
     monkeypatch.setattr(pairing, "_subject_matches", lambda *args: None)
     zoomed = _right_on_a_new_background(sources, sibling_book)
-    monkeypatch.setattr(pairing, "zoomed_to_subjects", lambda looks: looks)
+    monkeypatch.setattr(pairing, "zoomed_to_subjects", lambda looks, backdrops: looks)
     assert zoomed > _right_on_a_new_background(sources, sibling_book)
 
 
@@ -315,7 +315,7 @@ def test_renditions_on_a_new_background_hear_the_variations_their_subject_matche
     resembles: more of them land on their own drawing (the anchor pass's zoom switched off, as above)."""
     from book_assets.core import pairing
 
-    monkeypatch.setattr(pairing, "zoomed_to_subjects", lambda looks: looks)
+    monkeypatch.setattr(pairing, "zoomed_to_subjects", lambda looks, backdrops: looks)
     linked = _right_on_a_new_background(sources, sibling_book)
     monkeypatch.setattr(pairing, "_subject_matches", lambda *args: None)
     assert linked > _right_on_a_new_background(sources, sibling_book)

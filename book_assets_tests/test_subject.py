@@ -69,13 +69,13 @@ def test_zoomed_looks_are_the_looks_of_the_zoomed_thumbnails_and_leave_the_origi
     from dataclasses import replace
 
     from book_assets.core.looks import PreparedLooks
-    from book_assets.core.subject import zoomed_to_subjects
+    from book_assets.core.subject import new_backdrops, zoomed_to_subjects
 
     features = [_features(_subject(_gradient(480, 360), (120, 100, 300, 260))), _features(_gradient(480, 360)),
                 _features(_subject(_gradient(400, 400), (0, 0, 400, 400)))]
     looks = PreparedLooks(features)
     before = {name: rows.copy() for name, rows in looks.frame_rows().rows.items()}
-    zoomed = zoomed_to_subjects(looks)
+    zoomed = zoomed_to_subjects(looks, new_backdrops(looks.layouts, range(looks.size), []))
     rows, cols = subject_frame(features[0].layout)
     fresh = PreparedLooks([replace(features[0], layout=features[0].layout[rows, cols]), *features[1:]])
     assert zoomed.layouts[0].shape != looks.layouts[0].shape and zoomed.layouts[1] is looks.layouts[1]

@@ -300,7 +300,7 @@ def pair_images(
     gen_sorted = [generated[i] for i in order]
     gen_keys = [c.key for c in gen_sorted]
 
-    prepared = _PreparedLooksOnce()
+    prepared = _PreparedLooksOnce(drawing_list)
     full_looks = full_looks_ok([c.features for c in gen_sorted])
     look_null = np.where(full_looks, model.null_logit, model.fallback_null_logit)
     drawing_looks = _centred_on_drawings(
@@ -333,7 +333,7 @@ def pair_images(
     neighbours = _add_sibling_evidence(
         evidence, lambda: _memo_looks(memo, LookMatrixName.SIBLINGS, gen_sorted, gen_sorted, model, prepared,
                                       sibling=True),
-        assigned, fixed, model, _subject_matches(evidence, gen_sorted, drawing_list, fixed, memo, prepared))
+        assigned, fixed, model, _subject_matches(evidence, gen_sorted, fixed, memo, prepared))
     # Pooled evidence is surer than any one image's: scale it so the confidences stay calibrated. A
     # book the sibling pass cannot pool (one drawing, or one variation) keeps the look model's own
     # log-odds, which are fitted to be calibrated pair by pair.
@@ -386,20 +386,22 @@ class _PreparedLooksOnce:
     them all. The sibling pass needs only whole frames: when no full preparation of those candidates is
     at hand (a rebuild scoring one new variation against the rest), it gets a whole-frames one."""
 
-    def __init__(self) -> None:
+    def __init__(self, drawings: Sequence[Candidate]) -> None:
         self._made: dict[tuple[tuple[int, ...], bool], PreparedLooks] = {}
         self._subjects: dict[tuple[int, ...], PreparedLooks] = {}
+        self._drawings = list(drawings)
+        self._backdrops: dict[int, np.ndarray | None] = {}     # id(candidate) -> its new backdrop, or None
 
     def __call__(self, candidates: Sequence[Candidate], rows: Iterable[int], *,
                  whole_frames_only: bool = False, subjects: bool = False) -> PreparedLooks:
-        """``subjects``: each picture zoomed in on its subject where it stands on a new background
+        """``subjects``: each picture zoomed in on its subject where it stands on a new backdrop
         (``subject.zoomed_to_subjects``), as the anchor pass probes them."""
         rows = list(rows)
         chosen = [candidates[row] for row in rows]
         ids = tuple(id(candidate) for candidate in chosen)
         if subjects:
             if ids not in self._subjects:
-                self._subjects[ids] = zoomed_to_subjects(self(candidates, rows))
+                self._subjects[ids] = zoomed_to_subjects(self(candidates, rows), self.new_backdrops(chosen))
             return self._subjects[ids]
         full = (ids, False)
         key = (ids, True) if whole_frames_only and full not in self._made else full
@@ -407,6 +409,16 @@ class _PreparedLooksOnce:
             self._made[key] = self._sliced(ids) or PreparedLooks([c.features for c in chosen],
                                                                  whole_frames_only=key[1])
         return self._made[key]
+
+    def new_backdrops(self, candidates: Sequence[Candidate]) -> dict[int, np.ndarray]:
+        """Which of ``candidates`` stand on a new backdrop (``subject.new_backdrops``: not a drawing's
+        paper), by their place in the list, with their masks; each candidate worked out once."""
+        missing = list({id(c): c for c in candidates if id(c) not in self._backdrops}.values())
+        if missing:
+            drawings = self(self._drawings, range(len(self._drawings)), whole_frames_only=True)
+            found = new_backdrops(self(missing, range(len(missing))).layouts, range(len(missing)), drawings.layouts)
+            self._backdrops.update({id(c): found.get(row) for row, c in enumerate(missing)})
+        return {row: self._backdrops[id(c)] for row, c in enumerate(candidates) if self._backdrops[id(c)] is not None}
 
     def _sliced(self, ids: tuple[int, ...]) -> PreparedLooks | None:
         """These candidates cut from a full preparation that holds them all, if one was made."""
@@ -463,8 +475,8 @@ def _centred_on_drawings(looks: np.ndarray, full: np.ndarray, weight: float) -> 
     return centred
 
 
-def _subject_matches(evidence: _Evidence, generated: Sequence[Candidate], drawings: Sequence[Candidate],
-                     fixed: np.ndarray, memo: LookMemo, prepared: _PreparedLooksOnce) -> np.ndarray | None:
+def _subject_matches(evidence: _Evidence, generated: Sequence[Candidate], fixed: np.ndarray, memo: LookMemo,
+                     prepared: _PreparedLooksOnce) -> np.ndarray | None:
     """G x G: how well each variation its own evidence leaves unsure (below REVIEW_BELOW, not a
     reviewer's) and that stands on a new backdrop (``subject.new_backdrops``: a smooth one that is not
     a drawing's own paper) matches, by its subject, each other variation
@@ -475,7 +487,7 @@ def _subject_matches(evidence: _Evidence, generated: Sequence[Candidate], drawin
     posterior = evidence.posterior()[:, :n_drw]
     looks = prepared(generated, range(n_gen))
     unsure = np.flatnonzero(~fixed & (posterior.max(axis=1) < REVIEW_BELOW))
-    backdrops = new_backdrops(looks.layouts, unsure, prepared(drawings, range(n_drw)).layouts)
+    backdrops = {int(unsure[at]): mask for at, mask in prepared.new_backdrops([generated[r] for r in unsure]).items()}
     if not backdrops:
         return None
     rows = np.array(sorted(backdrops))

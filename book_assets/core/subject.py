@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -31,7 +31,7 @@ MIN_BACKDROP_RING = 0.4       # of the ring: less near the fit is a picture fill
 SUBJECT_STEP = 15.0           # L*a*b* units from the fitted surface: a pixel of the subject
 BACKDROP_SHARE = (0.15, 0.85)  # of the frame: a backdrop outside these is a border strip, or a bare backdrop
 SMOOTH_BACKDROP = 1.0         # L* units, median |Laplacian| inside the backdrop: a photograph's sky or wall has more
-NEW_BACKDROP = 10.0           # L*a*b* units: a backdrop this near a drawing's border colour is its paper, kept by an edit
+NEW_BACKDROP = 10.0           # L*a*b* units: a backdrop this near a drawing's border colour is its paper
 SUBJECT_TRIM = 3.0            # percent of the subject's pixels left out at each side (stray bokeh, noise)
 MIN_SUBJECT_SHARE = 0.05      # of the frame: less is specks on a backdrop, not a subject
 MAX_ZOOM_SHARE = 0.8          # of the frame: a zoom keeping more of it is no zoom
@@ -65,12 +65,8 @@ def subject_frame(layout: np.ndarray) -> Frame | None:
     """The rows and columns of a layout thumbnail (H x W x L*a*b*) that frame its subject at the
     thumbnail's own shape, or None when it stands on no smooth backdrop (most pictures: nothing to
     zoom into) or fills most of the frame."""
-    return subject_frames([layout])[0]
-
-
-def subject_frames(layouts: Sequence[np.ndarray]) -> list[Frame | None]:
-    """``subject_frame`` of each thumbnail."""
-    return [None if backdrop is None else _framed(~backdrop) for backdrop in backdrop_masks(layouts)]
+    (backdrop,) = backdrop_masks([layout])
+    return None if backdrop is None else _framed(~backdrop)
 
 
 def backdrop_masks(layouts: Sequence[np.ndarray]) -> list[np.ndarray | None]:
@@ -102,17 +98,19 @@ def backdrop_masks(layouts: Sequence[np.ndarray]) -> list[np.ndarray | None]:
 def new_backdrops(layouts: Sequence[np.ndarray | None], rows: Iterable[int],
                   drawing_layouts: Sequence[np.ndarray | None]) -> dict[int, np.ndarray]:
     """Of ``rows`` (of ``layouts``), those standing on a new backdrop, each with its mask: a smooth
-    backdrop (``backdrop_masks``) whose colour (its median) is more than NEW_BACKDROP from every
-    drawing's border colour (its ring's median). An edit of a drawing on plain paper stands on that
-    paper, as the drawing does, and resembles it as a whole frame."""
-    rows = [int(row) for row in rows if layouts[row] is not None]
-    backdrops = {row: mask for row, mask in zip(rows, backdrop_masks([layouts[row] for row in rows])) if mask is not None}
-    drawn = [layout for layout in drawing_layouts if layout is not None]
-    if not backdrops or not drawn:
-        return backdrops
-    borders = np.array([np.median(layout[_border_fit(*layout.shape[:2])[0]], axis=0) for layout in drawn])
-    return {row: mask for row, mask in backdrops.items()
-            if np.linalg.norm(borders - np.median(layouts[row][mask], axis=0), axis=1).min() > NEW_BACKDROP}
+    backdrop (``backdrop_masks``) around a picture whose border colour (its ring's median) is more than
+    NEW_BACKDROP from every drawing's. An edit of a drawing on plain paper stands on that paper, as the
+    drawing does, and resembles it as a whole frame (so in a book of drawings on paper, most pictures
+    are settled by their border colour alone)."""
+    borders = np.array([_border_colour(layout) for layout in drawing_layouts if layout is not None])
+    rows = [int(row) for row in rows if layouts[row] is not None and (
+        borders.size == 0 or np.linalg.norm(borders - _border_colour(layouts[row]), axis=1).min() > NEW_BACKDROP)]
+    found = backdrop_masks([layouts[row] for row in rows])
+    return {row: mask for row, mask in zip(rows, found) if mask is not None}
+
+
+def _border_colour(layout: np.ndarray) -> np.ndarray:
+    return np.median(layout[_border_fit(*layout.shape[:2])[0]], axis=0)
 
 
 def _robust_fit(terms: np.ndarray, ring_pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,12 +118,15 @@ def _robust_fit(terms: np.ndarray, ring_pixels: np.ndarray) -> tuple[np.ndarray,
     to the pixels within BACKDROP_INLIER of the last round's surface; and which ring pixels are near
     the last surface (N x R). A picture left with too few pixels to fit has none near."""
     near = np.ones(ring_pixels.shape[:2], dtype=bool)
+    outer = (terms[:, :, None] * terms[:, None, :]).reshape(len(terms), -1)            # R x terms^2
     regularised = 1e-9 * np.eye(terms.shape[1])
     for _ in range(FIT_ROUNDS):
-        weighted = terms.T[None] * near[:, None, :]                                      # N x terms x R
-        surfaces = np.linalg.solve(np.matmul(weighted, terms) + regularised, np.matmul(weighted, ring_pixels))
+        weights = near.astype(np.float64)
+        normal = (weights @ outer).reshape(-1, terms.shape[1], terms.shape[1]) + regularised
+        rhs = np.tensordot(terms, weights[..., None] * ring_pixels, axes=([0], [1])).transpose(1, 0, 2)
+        surfaces = np.linalg.solve(normal, rhs)                                           # N x terms x 3
         few = near.sum(axis=1) < MIN_FIT_PIXELS
-        step = ring_pixels - np.matmul(terms, surfaces)
+        step = ring_pixels - np.tensordot(terms, surfaces, axes=([1], [1])).transpose(1, 0, 2)
         near = np.einsum("nrc,nrc->nr", step, step) < BACKDROP_INLIER ** 2
         near[few] = False
     return surfaces, near
@@ -175,11 +176,10 @@ def _framed(subject: np.ndarray) -> Frame | None:
     return slice(first_row, first_row + rows_kept), slice(first_col, first_col + cols_kept)
 
 
-def zoomed_to_subjects(looks: PreparedLooks) -> PreparedLooks:
-    """``looks`` with each layout thumbnail that has a subject on a new backdrop cut to its
-    ``subject_frames`` frame; only the layouts change: shape descriptors, hashes and colours stay the
-    whole picture's."""
-    rows = np.flatnonzero(looks.layout_ok)
-    frames = subject_frames([looks.layouts[row] for row in rows])
+def zoomed_to_subjects(looks: PreparedLooks, backdrops: Mapping[int, np.ndarray]) -> PreparedLooks:
+    """``looks`` with the layout thumbnail of each row of ``backdrops`` (row -> its backdrop: those
+    standing on a new one, ``new_backdrops``) cut to its subject's frame; only the layouts change: shape
+    descriptors, hashes and colours stay the whole picture's."""
+    frames = {row: _framed(~backdrop) for row, backdrop in backdrops.items()}
     return looks.with_layouts({row: np.ascontiguousarray(looks.layouts[row][frame])
-                               for row, frame in zip(rows, frames) if frame is not None})
+                               for row, frame in frames.items() if frame is not None})

@@ -11,17 +11,20 @@ judged on a handful of samples.
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 
 import numpy as np
 from scipy import ndimage
 
-from .looks import EDGE_GRID, LAYOUT_GRID, WHOLE_FRAME, PreparedLooks, detail_correlation, sample_many, sampled_points, upright_windows
+from .looks import (ASPECT_BUCKET, EDGE_GRID, LAYOUT_GRID, LAYOUT_SOURCE_WINDOWS, WHOLE_FRAME, PreparedLooks, detail_correlation,
+                    sample_many, sampled_points, upright_windows)
 
 BACKDROP_WEIGHT = 0.02        # of a subject sample's: the backdrop's samples beside the subject's (1 + this)
-SUBJECT_PROBE_BLOCK = 128     # probes scored at once (bounds memory: ~60,000 source windows x 256 columns, ~60 MB a product)
-SUBJECT_RIM = 1               # pixels of the thumbnail taken off the subject's rim (a soft cut-out's edge is half backdrop)
+SUBJECT_PROBE_BLOCK = 128     # probes scored at once (with LAYOUT_SOURCE_WINDOWS at a time: 2 MB a product)
+PROBE_FRAMES = WHOLE_FRAME       # the probe's frame and its mirror image
+SUBJECT_RIM = 1               # thumbnail pixels off the subject's rim (a soft cut-out's edge is half backdrop)
 
 
 def subject_likeness(probes: PreparedLooks, backdrops: Mapping[int, np.ndarray], sources: PreparedLooks,
@@ -29,42 +32,57 @@ def subject_likeness(probes: PreparedLooks, backdrops: Mapping[int, np.ndarray],
     """P x S: for each ``wanted`` pair whose probe has a backdrop (``backdrops``: probe row -> its mask)
     and whose source has a layout, the best over the source's upright windows (the probe's mirror image
     too) of the subject-weighed correlation of light plus that of edges (-2..2); NaN elsewhere. Probes
-    of one aspect are scored together against the sources any of them wants, in blocks of
-    SUBJECT_PROBE_BLOCK: one matrix product per block, faster than one thin product per probe though
-    it scores pairs nobody asked for."""
+    of one aspect (to ASPECT_BUCKET, as the anchor pass buckets them) are scored together against
+    every source any of them wants, SUBJECT_PROBE_BLOCK probes by a block of sources in one matrix
+    product: faster than one thin product per probe, though it scores pairs nobody asked for."""
     likeness = np.full(wanted.shape, np.nan)
-    by_aspect: dict[float, list[int]] = defaultdict(list)
+    by_aspect: dict[int, list[int]] = defaultdict(list)
     for row in sorted(backdrops):
         if wanted[row].any():
-            by_aspect[round(float(probes.aspect[row]), 4)].append(row)
-    for aspect, rows in by_aspect.items():
+            by_aspect[round(math.log(probes.aspect[row]) / ASPECT_BUCKET)].append(row)
+    for bucket, rows in by_aspect.items():
+        aspect = math.exp(bucket * ASPECT_BUCKET)
         columns = np.flatnonzero(wanted[rows].any(axis=0) & sources.layout_ok)
         if columns.size == 0:
             continue
+
         def windows_for(source_aspect: float, aspect: float = aspect):
             return upright_windows(source_aspect, aspect)
-        light = sample_many(sources, columns, windows_for, light_only=True)[0]   # (columns x windows) x samples
-        edges = sample_many(sources, columns, windows_for, edges=True)[0]
-        for start in range(0, len(rows), SUBJECT_PROBE_BLOCK):
-            block = np.array(rows[start:start + SUBJECT_PROBE_BLOCK])
-            light_weights, edge_weights = (np.concatenate(weights) for weights in
-                                           zip(*(_subject_weights(backdrops[row], aspect) for row in block)))
-            score = detail_correlation(light_weights, sample_many(probes, block, _whole_frame, light_only=True)[0],
-                                       light)
-            score += detail_correlation(edge_weights, sample_many(probes, block, _whole_frame, edges=True)[0], edges)
-            best = score.reshape(columns.size, -1, block.size, len(WHOLE_FRAME)).max(axis=(1, 3))
-            likeness[np.ix_(block, columns)] = best.T
+
+        probe_blocks = [_probe_rows(probes, backdrops, np.array(rows[start:start + SUBJECT_PROBE_BLOCK]))
+                        for start in range(0, len(rows), SUBJECT_PROBE_BLOCK)]
+        # A block of sources at a time (their windows' samples stay in cache), against every probe.
+        per_block = max(1, LAYOUT_SOURCE_WINDOWS // len(windows_for(1.0)))
+        for start in range(0, columns.size, per_block):
+            block_columns = columns[start:start + per_block]
+            light = sample_many(sources, block_columns, windows_for, light_only=True)[0]   # (sources x windows) x samples
+            edges = sample_many(sources, block_columns, windows_for, edges=True)[0]
+            for block, (light_weights, probe_light), (edge_weights, probe_edges) in probe_blocks:
+                score = detail_correlation(light_weights, probe_light, light)
+                score += detail_correlation(edge_weights, probe_edges, edges)
+                best = score.reshape(block_columns.size, -1, block.size, len(PROBE_FRAMES)).max(axis=(1, 3))
+                likeness[np.ix_(block, block_columns)] = best.T
     likeness[~wanted] = np.nan
     return likeness
 
 
+def _probe_rows(probes: PreparedLooks, backdrops: Mapping[int, np.ndarray], block: np.ndarray
+                ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """A block of probes, with the weights and samples of their light and of their edges (each
+    (2 x block) x samples: every probe's frame, then its mirror image)."""
+    light_weights, edge_weights = (np.concatenate(weights) for weights in
+                                   zip(*(_subject_weights(backdrops[row], float(probes.aspect[row])) for row in block)))
+    return (block, (light_weights, sample_many(probes, block, _whole_frame, light_only=True)[0]),
+            (edge_weights, sample_many(probes, block, _whole_frame, edges=True)[0]))
+
+
 def _whole_frame(aspect: float):
-    return WHOLE_FRAME
+    return PROBE_FRAMES
 
 
 def _subject_weights(backdrop: np.ndarray, aspect: float) -> tuple[np.ndarray, np.ndarray]:
     """The probe's weights on the layout grid and on the edge grid (2 x samples each: the frame, then its
     mirror image): 1 + BACKDROP_WEIGHT inside the subject (its rim taken off), BACKDROP_WEIGHT outside."""
     subject = ndimage.binary_erosion(~backdrop, iterations=SUBJECT_RIM).astype(np.float32)[None, ..., None]
-    return tuple(sampled_points(subject, WHOLE_FRAME, aspect, grid)[:, 0, 0].reshape(len(WHOLE_FRAME), -1)
+    return tuple(sampled_points(subject, PROBE_FRAMES, aspect, grid)[:, 0, 0].reshape(len(PROBE_FRAMES), -1)
                  + BACKDROP_WEIGHT for grid in (LAYOUT_GRID, EDGE_GRID))
