@@ -114,7 +114,7 @@ class PreparedLooks:
         self.hash_ok, self.hash_mirror_ok = ph_ok, phm_ok
         self.histograms, self.colour_ok = _histogram_rows(features)
         # float32, as they are sampled (``sampled_points``): the features' uint8 Lab in half the memory of float64
-        self.layouts = [f.layout.astype(np.float32) if _has_layout(f) else None for f in features]
+        self.layouts = [layout_thumbnail(f) for f in features]
         self.layout_ok = np.array([t is not None for t in self.layouts], dtype=bool)
         self.edges = edge_maps(self.layouts)
         self.aspect = np.array([f.width / f.height if f.width > 0 and f.height > 0 else 1.0 for f in features])
@@ -224,6 +224,11 @@ def _has_structure(feature: ImageFeatures) -> bool:
 
 def _has_layout(feature: ImageFeatures) -> bool:
     return isinstance(feature.layout, np.ndarray)
+
+
+def layout_thumbnail(feature: ImageFeatures) -> np.ndarray | None:
+    """The image's layout thumbnail (H x W x L*a*b*, float32) as the looks compare it; None without one."""
+    return feature.layout.astype(np.float32) if _has_layout(feature) else None
 
 
 def full_looks_ok(features: Sequence[ImageFeatures]) -> np.ndarray:

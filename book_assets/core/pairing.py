@@ -40,7 +40,7 @@ from .imaging import ImageFeatures
 from .look_alike_groups import GroupMove, Placements, kept_log_probability, move_groups
 from .look_memo import LookMatrixName, LookMemo
 from .look_model import FITTED_MODEL, LookModel
-from .looks import Block, PreparedLooks, fallback_channels, full_looks_ok, look_channels, pair_blocks
+from .looks import Block, PreparedLooks, fallback_channels, full_looks_ok, layout_thumbnail, look_channels, pair_blocks
 from .name_signals import filename_scores, order_key, provenance_scores
 from .subject import new_backdrops, zoomed_to_subjects
 from .subject_match import subject_likeness
@@ -415,8 +415,9 @@ class _PreparedLooksOnce:
         paper), by their place in the list, with their masks; each candidate worked out once."""
         missing = list({id(c): c for c in candidates if id(c) not in self._backdrops}.values())
         if missing:
-            drawings = self(self._drawings, range(len(self._drawings)), whole_frames_only=True)
-            found = new_backdrops(self(missing, range(len(missing))).layouts, range(len(missing)), drawings.layouts)
+            # the thumbnails alone: a preparation of these candidates would copy every feature of theirs
+            found = new_backdrops([layout_thumbnail(c.features) for c in missing], range(len(missing)),
+                                  [layout_thumbnail(c.features) for c in self._drawings])
             self._backdrops.update({id(c): found.get(row) for row, c in enumerate(missing)})
         return {row: self._backdrops[id(c)] for row, c in enumerate(candidates) if self._backdrops[id(c)] is not None}
 

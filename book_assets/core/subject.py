@@ -102,15 +102,25 @@ def new_backdrops(layouts: Sequence[np.ndarray | None], rows: Iterable[int],
     NEW_BACKDROP from every drawing's. An edit of a drawing on plain paper stands on that paper, as the
     drawing does, and resembles it as a whole frame (so in a book of drawings on paper, most pictures
     are settled by their border colour alone)."""
-    borders = np.array([_border_colour(layout) for layout in drawing_layouts if layout is not None])
-    rows = [int(row) for row in rows if layouts[row] is not None and (
-        borders.size == 0 or np.linalg.norm(borders - _border_colour(layouts[row]), axis=1).min() > NEW_BACKDROP)]
+    borders = _border_colours([layout for layout in drawing_layouts if layout is not None])
+    rows = [int(row) for row in rows if layouts[row] is not None]
+    if borders.size and rows:
+        nearest = np.linalg.norm(_border_colours([layouts[row] for row in rows])[:, None] - borders[None], axis=-1)
+        rows = [row for row, distance in zip(rows, nearest.min(axis=1)) if distance > NEW_BACKDROP]
     found = backdrop_masks([layouts[row] for row in rows])
     return {row: mask for row, mask in zip(rows, found) if mask is not None}
 
 
-def _border_colour(layout: np.ndarray) -> np.ndarray:
-    return np.median(layout[_border_fit(*layout.shape[:2])[0]], axis=0)
+def _border_colours(layouts: Sequence[np.ndarray]) -> np.ndarray:
+    """N x 3: each thumbnail's border colour (its ring's median), thumbnails of one size at once."""
+    colours = np.zeros((len(layouts), 3))
+    by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index, layout in enumerate(layouts):
+        by_size[layout.shape[:2]].append(index)
+    for size, indices in by_size.items():
+        ring = _border_fit(*size)[0]
+        colours[indices] = np.median(np.stack([layouts[i] for i in indices])[:, ring], axis=1)
+    return colours
 
 
 def _robust_fit(terms: np.ndarray, ring_pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

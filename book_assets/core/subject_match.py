@@ -18,12 +18,11 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import ndimage
 
-from .looks import (ASPECT_BUCKET, EDGE_GRID, LAYOUT_GRID, LAYOUT_SOURCE_WINDOWS, WHOLE_FRAME, PreparedLooks, detail_correlation,
-                    sample_many, sampled_points, upright_windows)
+from .looks import (ASPECT_BUCKET, EDGE_GRID, LAYOUT_GRID, LAYOUT_SOURCE_WINDOWS, WHOLE_FRAME, PreparedLooks,
+                    detail_correlation, sample_many, sampled_points, upright_windows)
 
 BACKDROP_WEIGHT = 0.02        # of a subject sample's: the backdrop's samples beside the subject's (1 + this)
 SUBJECT_PROBE_BLOCK = 128     # probes scored at once (with LAYOUT_SOURCE_WINDOWS at a time: 2 MB a product)
-PROBE_FRAMES = WHOLE_FRAME       # the probe's frame and its mirror image
 SUBJECT_RIM = 1               # thumbnail pixels off the subject's rim (a soft cut-out's edge is half backdrop)
 
 
@@ -55,12 +54,13 @@ def subject_likeness(probes: PreparedLooks, backdrops: Mapping[int, np.ndarray],
         per_block = max(1, LAYOUT_SOURCE_WINDOWS // len(windows_for(1.0)))
         for start in range(0, columns.size, per_block):
             block_columns = columns[start:start + per_block]
-            light = sample_many(sources, block_columns, windows_for, light_only=True)[0]   # (sources x windows) x samples
+            light = sample_many(sources, block_columns, windows_for, light_only=True)[0]   # (sources x windows) x G*G
             edges = sample_many(sources, block_columns, windows_for, edges=True)[0]
             for block, (light_weights, probe_light), (edge_weights, probe_edges) in probe_blocks:
                 score = detail_correlation(light_weights, probe_light, light)
                 score += detail_correlation(edge_weights, probe_edges, edges)
-                best = score.reshape(block_columns.size, -1, block.size, len(PROBE_FRAMES)).max(axis=(1, 3))
+                best = score.reshape(block_columns.size, -1, score.shape[1]).max(axis=1)          # over windows
+                best = best.reshape(block_columns.size, block.size, len(WHOLE_FRAME)).max(axis=2)   # and mirror
                 likeness[np.ix_(block, block_columns)] = best.T
     likeness[~wanted] = np.nan
     return likeness
@@ -70,19 +70,19 @@ def _probe_rows(probes: PreparedLooks, backdrops: Mapping[int, np.ndarray], bloc
                 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """A block of probes, with the weights and samples of their light and of their edges (each
     (2 x block) x samples: every probe's frame, then its mirror image)."""
-    light_weights, edge_weights = (np.concatenate(weights) for weights in
-                                   zip(*(_subject_weights(backdrops[row], float(probes.aspect[row])) for row in block)))
+    weights = [_subject_weights(backdrops[row], float(probes.aspect[row])) for row in block]
+    light_weights, edge_weights = (np.concatenate(of_grid) for of_grid in zip(*weights))
     return (block, (light_weights, sample_many(probes, block, _whole_frame, light_only=True)[0]),
             (edge_weights, sample_many(probes, block, _whole_frame, edges=True)[0]))
 
 
 def _whole_frame(aspect: float):
-    return PROBE_FRAMES
+    return WHOLE_FRAME
 
 
 def _subject_weights(backdrop: np.ndarray, aspect: float) -> tuple[np.ndarray, np.ndarray]:
     """The probe's weights on the layout grid and on the edge grid (2 x samples each: the frame, then its
     mirror image): 1 + BACKDROP_WEIGHT inside the subject (its rim taken off), BACKDROP_WEIGHT outside."""
     subject = ndimage.binary_erosion(~backdrop, iterations=SUBJECT_RIM).astype(np.float32)[None, ..., None]
-    return tuple(sampled_points(subject, PROBE_FRAMES, aspect, grid)[:, 0, 0].reshape(len(PROBE_FRAMES), -1)
+    return tuple(sampled_points(subject, WHOLE_FRAME, aspect, grid)[:, 0, 0].reshape(len(WHOLE_FRAME), -1)
                  + BACKDROP_WEIGHT for grid in (LAYOUT_GRID, EDGE_GRID))
