@@ -333,7 +333,7 @@ def pair_images(
     neighbours = _add_sibling_evidence(
         evidence, lambda: _memo_looks(memo, LookMatrixName.SIBLINGS, gen_sorted, gen_sorted, model, prepared,
                                       sibling=True),
-        assigned, fixed, model, _subject_matches(evidence, gen_sorted, fixed, memo, prepared))
+        assigned, fixed, model, lambda: _subject_matches(evidence, gen_sorted, fixed, memo, prepared))
     # Pooled evidence is surer than any one image's: scale it so the confidences stay calibrated. A
     # book the sibling pass cannot pool (one drawing, or one variation) keeps the look model's own
     # log-odds, which are fitted to be calibrated pair by pair.
@@ -506,7 +506,7 @@ def _subject_matches(evidence: _Evidence, generated: Sequence[Candidate], fixed:
 
 def _add_sibling_evidence(
     evidence: _Evidence, sibling_looks: Callable[[], np.ndarray], assigned: np.ndarray, fixed: np.ndarray,
-    model: LookModel, subject_matches: np.ndarray | None = None
+    model: LookModel, subject_matches: Callable[[], np.ndarray | None] = lambda: None
 ) -> np.ndarray | None:
     """Let each variation's look evidence be joined by that of the variations most like it; returns each
     variation's SIBLING_NEIGHBOURS look-alikes (G x k rows), or None when there is nothing to pool (fewer
@@ -527,8 +527,9 @@ def _add_sibling_evidence(
     np.fill_diagonal(alike, -np.inf)
     k = min(SIBLING_NEIGHBOURS, n_gen - 1)
     neighbours = np.argpartition(-alike, k - 1, axis=1)[:, :k]
-    if subject_matches is not None:
-        _link_by_subject(neighbours, subject_matches, alike)
+    by_subject = subject_matches()
+    if by_subject is not None:
+        _link_by_subject(neighbours, by_subject, alike)
     # One more, silent neighbour at the "none of these" log-odds: a variation that resembles none of
     # the others (a stray) mostly hears silence instead of its unrelated neighbours.
     closeness = np.take_along_axis(alike, neighbours, axis=1)
