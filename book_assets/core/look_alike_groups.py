@@ -116,8 +116,7 @@ def unite_split_groups(placements: Placements, neighbours: np.ndarray, capacity:
     if not groups:
         return nothing
     owners = _drawing_owners(groups, placements)
-    in_a_group = np.zeros(assigned.size, dtype=bool)
-    in_a_group[np.concatenate(groups)] = True
+    in_a_group = _in_any(groups, assigned.size)
     kept, counts = placements.kept(), np.bincount(assigned[assigned >= 0], minlength=placements.log_posterior.shape[1])
     moved = []
     for at, members in enumerate(groups):
@@ -140,6 +139,14 @@ def unite_split_groups(placements: Placements, neighbours: np.ndarray, capacity:
         assigned[away] = home
         moved.append(away)
     return np.concatenate(moved) if moved else nothing
+
+
+def _in_any(groups: list[np.ndarray], size: int) -> np.ndarray:
+    """A mask of ``size`` variations: which are members of one of ``groups``."""
+    members = np.zeros(size, dtype=bool)
+    if groups:
+        members[np.concatenate(groups)] = True
+    return members
 
 
 def _followers_on(drawings: set[int], members: np.ndarray, in_a_group: np.ndarray, neighbours: np.ndarray,
@@ -194,9 +201,7 @@ def fill_empty_drawings(placements: Placements, neighbours: np.ndarray, capacity
     # Most alike (group, empty drawing) first: each drawing takes at most one group, each group moves once.
     choices = sorted((-float(np.mean(log_posterior[members, drawing])), drawing, at)
                      for at, members in enumerate(groups) for drawing in sorted(empty))
-    in_a_group = np.zeros(assigned.size, dtype=bool)
-    if groups:
-        in_a_group[np.concatenate(groups)] = True
+    in_a_group = _in_any(groups, assigned.size)
     moved, taken = [], set()
     for _, drawing, at in choices:
         members = groups[at]

@@ -5,8 +5,8 @@ every variation against every other (the siblings), ~1 M pairs in a 1,000-image 
 variations still unsure against their likeliest drawings' surest ones (the anchors, a few of each
 row: pairs not asked for are NaN, never scored, and are scored when a later pairing asks), and those
 on a new backdrop against their likeliest drawings' variations by their subjects (``subject_match``).
-A pair's log-odds depend only on the two images' features and the look model, and an image's features only
-on its content — named by its print copy key, which is content-addressed and carries the feature
+A pair's log-odds depend only on the two images' features and the look model, and an image's features
+only on its content — named by its print copy key, which is content-addressed and carries the feature
 version. So a rebuild copies the pairs of images it saw before and scores only the rows of new
 probes and the columns of new sources: one added variation costs one row and one column. Each
 value is computed by the same ``look_logits`` call a cold pairing makes (it is element-wise per pair),
@@ -37,7 +37,7 @@ class LookMatrixName(StrEnum):
     DRAWINGS = "drawings"      # every variation x every drawing
     SIBLINGS = "siblings"      # every variation x every variation, whole frames only
     ANCHORS = "anchors"        # unsure variations x the surest variations of their likeliest drawings
-    SUBJECTS = "subjects"      # unsure variations on a new backdrop x their likeliest drawings' variations (``subject_match``)
+    SUBJECTS = "subjects"      # unsure variations on a new backdrop x their likeliest drawings' variations
 
 
 @dataclass(frozen=True)

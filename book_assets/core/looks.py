@@ -585,19 +585,20 @@ def sample_many(looks: PreparedLooks, indices: np.ndarray, windows_for: Callable
     """Planes of samples, 3 x (len(indices) * W) x G*G: L*, a* and b* each as contiguous rows (the
     correlations reduce each on its own, several times faster than interleaved), image by image in
     ``indices`` order, each seen through ``windows_for(its aspect)``; ``light_only``: L* alone (one
-    plane); ``edges``: the edge maps, 1 x (len(indices) * W) x EDGE_GRID*EDGE_GRID. Images sharing a thumbnail shape and aspect (a camera's
-    photos, an image tool's squares) are sampled in one product: a book's thousand variations are a
-    handful of operations, not a thousand."""
+    plane); ``edges``: the edge maps, 1 x (len(indices) * W) x EDGE_GRID*EDGE_GRID. Images sharing a
+    thumbnail shape and aspect (a camera's photos, an image tool's squares) are sampled in one product: a
+    book's thousand variations are a handful of operations, not a thousand."""
     thumbnails, grid, channels = (looks.edges, EDGE_GRID, 1) if edges else (looks.layouts, LAYOUT_GRID, 3)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for position, index in enumerate(indices):
         groups[(thumbnails[index].shape, round(float(looks.aspect[index]), 4))].append(position)
-    if light_only and not edges:
+    light_only = light_only and not edges
+    if light_only:
         channels = 1
     out = None
     for (_, aspect), positions in groups.items():
         stack = np.stack([thumbnails[indices[p]] for p in positions])
-        if light_only and not edges:
+        if light_only:
             stack = stack[..., :1]
         by_plane = sampled_points(stack, windows_for(aspect), aspect, grid).transpose(2, 1, 0)   # one copy
         if len(groups) == 1:                      # one shape: already in ``indices`` order

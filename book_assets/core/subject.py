@@ -79,10 +79,10 @@ def backdrop_masks(layouts: Sequence[np.ndarray]) -> list[np.ndarray | None]:
             by_size[layout.shape[:2]].append(index)
     for (height, width), indices in by_size.items():
         ring, terms = _border_fit(height, width)
-        pictures = np.stack([layouts[i] for i in indices]).reshape(len(indices), height * width, 3).astype(np.float64)
+        pictures = np.stack([layouts[i] for i in indices]).astype(np.float64).reshape(len(indices), -1, 3)
         surfaces, near_ring = _robust_fit(terms[ring], pictures[:, ring.ravel()])
-        fitted = (np.matmul(terms.reshape(height * width, -1), surfaces) - pictures)          # N x pixels x 3
-        near = (np.einsum("npc,npc->np", fitted, fitted) < SUBJECT_STEP ** 2).reshape(-1, height, width)
+        step = np.matmul(terms.reshape(height * width, -1), surfaces) - pictures            # N x pixels x 3
+        near = (np.einsum("npc,npc->np", step, step) < SUBJECT_STEP ** 2).reshape(-1, height, width)
         seeds = np.zeros_like(near)
         seeds[:, ring] = near_ring
         backdrops = _reaching(near, seeds & near)
