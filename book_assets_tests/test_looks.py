@@ -186,7 +186,7 @@ def test_crops_matched_probe_by_probe_are_the_crops_matched_all_at_once(monkeypa
     wanted = rng.random((9, 6)) < 0.4
     wanted[0], wanted[1] = False, True                       # a probe wanting none, one wanting all
     monkeypatch.setattr(looks, "SHAPE_PROBE_BLOCK", 4)
-    by_probe = looks._zoomed_out_by_probe(probe, frames, looks._probe_chunks(wanted))
+    by_probe = looks._zoomed_out_by_probe(lambda chunk: probe[chunk], len(probe), frames, looks._probe_chunks(wanted))
     at_once = looks._zoomed_out(probe, frames)
     np.testing.assert_allclose(by_probe[wanted], at_once[wanted], rtol=1e-5)
     # the mirror images count: for some wanted pairs a crop matches a mirrored frame best

@@ -33,6 +33,7 @@ import copy
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from enum import Enum
 from functools import lru_cache
 from typing import Callable, Iterable, Sequence
 
@@ -85,6 +86,13 @@ class Window:
     mirrored: bool = False
 
 
+class CellScale(Enum):
+    """How a shape descriptor's cells are scaled before two are compared (``PreparedLooks.descriptors``)."""
+    RAW = "raw"                      # as described: strong edges count most
+    EACH_CELL = "each cell"          # every cell normalised on its own (a cell matches whatever its contrast)
+    BY_EDGES = "by edges"            # cells weighted by their share of the image's edges (judged where the ink is)
+
+
 class PreparedLooks:
     """The look features of some images stacked into arrays, for matrix products (a feature that is
     missing, or not an array of the expected shape, counts as absent)."""
@@ -103,11 +111,9 @@ class PreparedLooks:
                 self.unit[index], self.shape_ok[index] = feature.structure[:windows], True
         cells = self.unit.reshape(n, windows, STRUCTURE_GRID * STRUCTURE_GRID, STRUCTURE_BINS)
         norms = np.sqrt(np.einsum("...i,...i->...", cells, cells))[..., None]
-        per_cell = cells * np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 1e-6)
-        # ``cells``: every cell normalised on its own (a cell matches whatever its contrast);
-        # ``weighted``: cells weighted by their share of the image's edges (judged where the ink is).
-        self.cells = per_cell.reshape(self.unit.shape)
-        self.weighted = (per_cell * (norms * norms)).reshape(self.unit.shape)
+        # each cell's scale for ``descriptors`` (a 36th of the descriptors' size, which it spares twice)
+        self.cell_inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 1e-6)
+        self.cell_square = norms * norms
         self.phash, ph_ok = _hashes(f.phash for f in features)
         self.phash_mirror, phm_ok = _hashes(f.phash_mirror for f in features)
         self.dhash, self.dhash_ok = _hashes(f.dhash for f in features)
@@ -132,6 +138,8 @@ class PreparedLooks:
         """These looks for ``rows`` only (in that order), sliced instead of prepared again: the anchor
         pass compares a few hundred of a book's variations with a few hundred others."""
         index = np.asarray(rows, dtype=np.int64)
+        if _every(index, self.size):
+            return self
         part = object.__new__(PreparedLooks)
         for name, value in vars(self).items():
             if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == self.size:
@@ -160,6 +168,21 @@ class PreparedLooks:
         if self._frame_rows is not None:
             looks._frame_rows = self._frame_rows.replaced(index, FrameRows.of(looks, index))
         return looks
+
+    def descriptors(self, scale: CellScale, windows: slice = slice(None), rows: np.ndarray | None = None) -> np.ndarray:
+        """The shape descriptors of images ``rows`` (all: None) through ``windows``, scaled cell by cell as
+        ``scale`` says. Scaled when asked, a block of images at a time, not kept: each scaled form of a
+        book's 1,000 variations is 40 MB, and memory a pairing touches for the first time costs more
+        than the scaling (each Dagster step is a fresh process)."""
+        images = slice(None) if rows is None else _run(rows)
+        unit = self.unit[images, windows]
+        if scale is CellScale.RAW:
+            return unit
+        per_cell = (unit.reshape(*unit.shape[:2], STRUCTURE_GRID * STRUCTURE_GRID, STRUCTURE_BINS)
+                    * self.cell_inverse[images, windows])
+        if scale is CellScale.BY_EDGES:
+            per_cell *= self.cell_square[images, windows]
+        return per_cell.reshape(unit.shape)
 
     @property
     def full_ok(self) -> np.ndarray:
@@ -246,14 +269,15 @@ def look_channels(probes: PreparedLooks, sources: PreparedLooks, *, sibling: boo
                   blocks: Sequence[Block] | None = None) -> np.ndarray:
     """P x S x len(LOOK_CHANNELS) similarities (0..1; 0 where a feature is missing); ``sibling``: whole
     frames and mirrors only (variation against variation). Each channel is written straight into the
-    one array: a book's sibling pass (1,000 x 1,000 pairs) holds it once, not once more per channel.
+    one array: a book's sibling pass (1,000 x 1,000 pairs) holds it once, not once more per channel,
+    and in float32 (56 MB, not 112: a similarity needs no more digits, and fresh memory is slow).
 
     ``blocks``: only the pairs inside them are compared (the rest of the array is left 0), each image's
     own work (a source's ~60 windows) still done once: the anchor pass compares each unsure variation
     with the anchors of its likeliest drawings only, a tenth of all pairs in a 100-drawing book."""
     blocks = [(np.arange(probes.size), np.arange(sources.size))] if blocks is None else blocks
     # channel by channel in memory (each written whole and fast), seen as P x S x channels
-    by_channel = np.zeros((len(LOOK_CHANNELS), probes.size, sources.size))
+    by_channel = np.zeros((len(LOOK_CHANNELS), probes.size, sources.size), dtype=np.float32)
     column = dict(zip(LOOK_CHANNELS, by_channel))
     hashes, colours = _hash_likeness(probes, sources), _colour_similarity(probes, sources)   # cheap: all pairs
     _shape_likeness(probes, sources, blocks, {name: column[name] for name in SHAPE_CHANNELS},
@@ -391,21 +415,27 @@ def _probe_chunks(wanted: np.ndarray) -> list[ProbeChunk]:
     return chunks
 
 
-def _zoomed_out_by_probe(probe: np.ndarray, target_frames: np.ndarray, chunks: Sequence[ProbeChunk]) -> np.ndarray:
+def _zoomed_out_by_probe(crops_of: Callable[[np.ndarray], np.ndarray], n_probes: int, target_frames: np.ndarray,
+                         chunks: Sequence[ProbeChunk]) -> np.ndarray:
     """P x S ``_zoomed_out`` at the pairs ``chunks`` hold (``_probe_chunks``; other cells: whatever padding
-    gave, or 0), probe by probe: each probe's crops against the frames of the targets it is compared with,
-    in one batched product per chunk. Grouped by target instead (as the blocks are), each block would copy
-    its probes' whole window stacks, eight times over in the anchor pass; here each probe's stack is read
-    once and only whole frames are gathered."""
+    gave, or 0), probe by probe: each probe's crops (``crops_of(probes)``: their window stacks) against
+    the frames of the targets it is compared with, in one batched product per chunk. Grouped by target
+    instead (as the blocks are), each block would copy its probes' whole window stacks, eight times over
+    in the anchor pass; here each probe's stack is read once and only whole frames are gathered."""
     n_s = target_frames.shape[0]
     both = _with_mirrors(target_frames)                                      # 2S x L
-    out = np.zeros((probe.shape[0], n_s), dtype=np.float32)
+    out = np.zeros((n_probes, n_s), dtype=np.float32)
     for chunk, partners in chunks:
         width = partners.shape[1]
         frames = both[np.concatenate([partners, partners + n_s], axis=1)]   # chunk x 2 width x L
-        best_crops = np.matmul(probe[chunk], frames.transpose(0, 2, 1))[:, 1:].max(axis=1)
+        best_crops = np.matmul(crops_of(chunk), frames.transpose(0, 2, 1))[:, 1:].max(axis=1)
         out[chunk[:, None], partners] = np.maximum(best_crops[:, :width], best_crops[:, width:])
     return out
+
+
+# SHAPE_CHANNELS: how the probe's and the source's descriptors are scaled for each
+SHAPE_SCALES = {"shape": (CellScale.RAW, CellScale.RAW), "contain": (CellScale.EACH_CELL, CellScale.BY_EDGES),
+                "contained_in": (CellScale.BY_EDGES, CellScale.EACH_CELL)}
 
 
 def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks, blocks: Sequence[Block],
@@ -424,17 +454,30 @@ def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks, blocks: Seque
         wanted[_pairs_of(rows, cols)] = True
     known = wanted & probes.shape_ok[:, None] & sources.shape_ok[None, :]
     chunks = _probe_chunks(wanted) if by_probe else []
-    for name, probe, source in (("shape", probes.unit, sources.unit), ("contain", probes.cells, sources.weighted),
-                                ("contained_in", probes.weighted, sources.cells)):
-        for rows, cols in blocks:
-            cells = _pairs_of(rows, cols)
-            if by_probe:
-                out[name][cells] = _zoomed_in(probe[rows, 0], _rows_of(source, cols))
-            else:
-                out[name][cells] = _best_window_match(_rows_of(probe, rows)[:, frames], _rows_of(source, cols)[:, frames])
-        if by_probe:
-            np.maximum(out[name], _zoomed_out_by_probe(probe, source[:, 0], chunks), out=out[name], where=wanted)
+    for name, scales in SHAPE_SCALES.items():
+        _shape_channel(out[name], probes, sources, scales, blocks, frames, chunks if by_probe else None, wanted)
         out[name][~known] = 0.0
+
+
+def _shape_channel(out: np.ndarray, probes: PreparedLooks, sources: PreparedLooks, scales: tuple[CellScale, CellScale],
+                   blocks: Sequence[Block], frames: slice, chunks: Sequence[ProbeChunk] | None, wanted: np.ndarray) -> None:
+    """One of SHAPE_CHANNELS into ``out``, the probes' and the sources' descriptors scaled as ``scales``
+    says, SHAPE_PROBE_BLOCK probes' at a time (a book's 1,000 variations' crops, scaled, are 40 MB);
+    ``chunks`` (``_probe_chunks``): the probes' crops are matched probe by probe."""
+    probe_scale, source_scale = scales
+    for rows, cols in blocks:
+        source = sources.descriptors(source_scale, frames, cols)
+        if chunks is not None:
+            out[_pairs_of(rows, cols)] = _zoomed_in(probes.descriptors(probe_scale, slice(0, 1), rows)[:, 0], source)
+            continue
+        for start in range(0, rows.size, SHAPE_PROBE_BLOCK):
+            part = rows[start:start + SHAPE_PROBE_BLOCK]
+            out[_pairs_of(part, cols)] = _best_window_match(probes.descriptors(probe_scale, frames, part), source)
+    if chunks is not None:
+        target_frames = sources.descriptors(source_scale, slice(0, 1))[:, 0]
+        crops = _zoomed_out_by_probe(lambda chunk: probes.descriptors(probe_scale, rows=chunk), probes.size,
+                                     target_frames, chunks)
+        np.maximum(out, crops, out=out, where=wanted)
 
 
 # --------------------------------------------------------------------------------------------

@@ -188,7 +188,9 @@ def look_logits(probes: PreparedLooks, sources: PreparedLooks, model: LookModel 
     score only the pairs in them, the others NaN.
     """
     channels = look_channels(probes, sources, sibling=sibling, blocks=blocks)
-    logits = np.tensordot(model.weight_vector(), np.moveaxis(channels, -1, 0), axes=1)   # channel by channel
+    # channel by channel, in the channels' float32: mixed with float64 weights, the product would copy them all
+    weights = model.weight_vector().astype(channels.dtype)
+    logits = np.tensordot(weights, np.moveaxis(channels, -1, 0), axes=1).astype(np.float64)
     full = probes.full_ok[:, None] & sources.full_ok[None, :]
     if not full.all():
         logits = np.where(full, logits, fallback_channels(channels) @ model.fallback_weight_vector())
