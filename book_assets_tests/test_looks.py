@@ -377,6 +377,28 @@ def test_shape_descriptors_are_held_as_float32_the_numbers_pairing_uses():
     assert decode_structure(encode_structure(features.structure)).tobytes() == features.structure.tobytes()
 
 
+def test_scaled_descriptors_are_worked_out_per_block_as_the_definition_says():
+    """``descriptors`` scales a block of images at a time (never kept for the book): each cell on its
+    own to unit length (EACH_CELL), or by its share of the edges (BY_EDGES: unit cells times the cell's
+    squared length), the same numbers whichever rows and windows are asked for."""
+    from book_assets.core.imaging import STRUCTURE_BINS
+    from book_assets.core.looks import CellScale
+
+    features = [_features(_scene(seed)) for seed in range(40, 44)]
+    prepared = PreparedLooks(features)
+    rows = np.array([3, 1])
+    for row, feature in zip(rows, (features[3], features[1])):
+        cells = feature.structure.reshape(feature.structure.shape[0], -1, STRUCTURE_BINS).astype(np.float64)
+        norms = np.linalg.norm(cells, axis=-1, keepdims=True)
+        unit = np.where(norms > 1e-6, cells / np.maximum(norms, 1e-12), 0.0)
+        each = prepared.descriptors(CellScale.EACH_CELL, rows=rows)[list(rows).index(row)]
+        np.testing.assert_allclose(each, unit.reshape(each.shape), atol=1e-6)
+        by_edges = prepared.descriptors(CellScale.BY_EDGES, slice(2, 5), rows)[list(rows).index(row)]
+        np.testing.assert_allclose(by_edges, (unit * norms ** 2)[2:5].reshape(by_edges.shape), rtol=1e-5, atol=1e-6)
+    raw = prepared.descriptors(CellScale.RAW)
+    assert raw.dtype == np.float32 and np.array_equal(raw[2], features[2].structure)
+
+
 def _ellipses(seed: int, size=(480, 360)) -> list[tuple[float, float, float, float]]:
     rng = np.random.default_rng(seed)
     boxes = []
