@@ -1087,6 +1087,29 @@ def test_a_memo_scores_only_the_wanted_pairs_and_later_only_those_it_lacks():
     assert again.scored == 0 and len(asked) == 2 and not again.changed()
 
 
+def test_a_matrix_mostly_never_scored_is_stored_as_its_scored_pairs_alone():
+    """The anchors' and the subjects' matrices hold a few rows of a book's variations: stored whole they
+    were most of a memo's bytes. Stored as the scored pairs, they read back the same, NaN included."""
+    import io
+    import zipfile
+
+    from book_assets.core.look_memo import LookMatrix
+
+    ids = tuple(f"v{i}" for i in range(300))
+    sparse = np.full((300, 300), np.nan)
+    sparse[[3, 7, 7, 250], [1, 2, 299, 0]] = [0.5, -1.25, 3.0, 0.0]
+    dense = np.arange(300 * 300, dtype=np.float64).reshape(300, 300) / 7.0
+    dense[0, 0] = np.nan
+    matrices = {"subjects": LookMatrix(ids, ids, sparse), "siblings": LookMatrix(ids, ids, dense)}
+    data = dump_memo(matrices)
+    stored = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert "subjects.rows.npy" in stored and "subjects.values.npy" not in stored and "siblings.values.npy" in stored
+    assert len(data) < dense.nbytes + 20_000                        # the sparse one is a few hundred bytes
+    back = load_memo(data)
+    for name, matrix in matrices.items():
+        assert back[name].probes == ids and np.array_equal(back[name].values, matrix.values, equal_nan=True)
+
+
 def test_a_memo_is_stored_and_read_back_and_unreadable_bytes_mean_score_everything(drawings_images):
     drawings, generated = _memo_book(drawings_images)
     first = LookMemo()
