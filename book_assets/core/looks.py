@@ -326,11 +326,6 @@ def _pairs_of(rows: np.ndarray, cols: np.ndarray) -> tuple:
     return np.ix_(rows, cols)
 
 
-def _rows_of(values: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``values[index]``, or ``values`` itself when that is all of them in order (no copy)."""
-    return values if _every(index, values.shape[0]) else values[index]
-
-
 def fallback_channels(channels: np.ndarray) -> np.ndarray:
     """The FALLBACK_CHANNELS columns of a ``look_channels`` result."""
     return channels[:, :, [LOOK_CHANNELS.index(name) for name in FALLBACK_CHANNELS]]
@@ -433,6 +428,7 @@ def _zoomed_out_by_probe(crops_of: Callable[[np.ndarray], np.ndarray], n_probes:
     return out
 
 
+WHOLE_FRAME_WINDOW = slice(0, 1)   # of an image's shape descriptors (``STRUCTURE_WINDOWS``): its whole frame
 # SHAPE_CHANNELS: how the probe's and the source's descriptors are scaled for each
 SHAPE_SCALES = {"shape": (CellScale.RAW, CellScale.RAW), "contain": (CellScale.EACH_CELL, CellScale.BY_EDGES),
                 "contained_in": (CellScale.BY_EDGES, CellScale.EACH_CELL)}
@@ -447,7 +443,7 @@ def _shape_likeness(probes: PreparedLooks, sources: PreparedLooks, blocks: Seque
     crops probe by probe (``_zoomed_out_by_probe``)."""
     if not whole_frames_only and (probes.whole_frames_only or sources.whole_frames_only):
         raise ValueError("looks prepared with whole frames only cannot be compared window by window")
-    frames = slice(0, 1) if whole_frames_only else slice(None)
+    frames = WHOLE_FRAME_WINDOW if whole_frames_only else slice(None)
     by_probe = not whole_frames_only and len(blocks) > 1
     wanted = np.zeros((probes.size, sources.size), dtype=bool)
     for rows, cols in blocks:
@@ -465,16 +461,18 @@ def _shape_channel(out: np.ndarray, probes: PreparedLooks, sources: PreparedLook
     says, SHAPE_PROBE_BLOCK probes' at a time (a book's 1,000 variations' crops, scaled, are 40 MB);
     ``chunks`` (``_probe_chunks``): the probes' crops are matched probe by probe."""
     probe_scale, source_scale = scales
+    # the probes' whole frames, scaled once for all blocks (the anchor pass has one per drawing pattern)
+    probe_frames = probes.descriptors(probe_scale, WHOLE_FRAME_WINDOW)[:, 0] if chunks is not None else None
     for rows, cols in blocks:
         source = sources.descriptors(source_scale, frames, cols)
-        if chunks is not None:
-            out[_pairs_of(rows, cols)] = _zoomed_in(probes.descriptors(probe_scale, slice(0, 1), rows)[:, 0], source)
+        if probe_frames is not None:
+            out[_pairs_of(rows, cols)] = _zoomed_in(probe_frames[rows], source)
             continue
         for start in range(0, rows.size, SHAPE_PROBE_BLOCK):
             part = rows[start:start + SHAPE_PROBE_BLOCK]
             out[_pairs_of(part, cols)] = _best_window_match(probes.descriptors(probe_scale, frames, part), source)
     if chunks is not None:
-        target_frames = sources.descriptors(source_scale, slice(0, 1))[:, 0]
+        target_frames = sources.descriptors(source_scale, WHOLE_FRAME_WINDOW)[:, 0]
         crops = _zoomed_out_by_probe(lambda chunk: probes.descriptors(probe_scale, rows=chunk), probes.size,
                                      target_frames, chunks)
         np.maximum(out, crops, out=out, where=wanted)
