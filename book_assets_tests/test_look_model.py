@@ -79,3 +79,21 @@ def test_the_committed_look_model_is_what_the_fit_produces():
     problems = pairing_fit.models_agree(model, FITTED_MODEL, relative=pairing_fit.MODEL_RELATIVE_TOLERANCE,
                                         absolute=pairing_fit.MODEL_ABSOLUTE_TOLERANCE)
     assert not problems, "refit with `book-assets eval-pairing --fit --write`:\n" + "\n".join(problems)
+
+
+def test_the_fit_keeps_the_plainer_of_pass_settings_the_corpus_cannot_tell_apart():
+    """One standard error rule: a stronger anchor pass whose loss is lower only by noise loses to the
+    weaker one (at that one's best calibration); lower by a clear margin, it wins."""
+    rng = np.random.default_rng(3)
+    rows = 800
+    noise = rng.exponential(0.1, rows)
+    plain = pairing_fit.Passes(1.0, 0.3, 2.0, 0.3, 0.0, 1.0)
+    strong = plain._replace(anchor_weight=3.0)
+
+    def losses(strong_gain: float) -> dict:
+        return {(plain, 0.15): noise + rng.normal(0.0, 0.05, rows),
+                (plain, 0.1): noise + 0.02,
+                (strong, 0.1): noise - strong_gain + rng.normal(0.0, 0.05, rows)}
+
+    assert pairing_fit._parsimonious_choice(losses(0.0005)) == (plain, 0.15)
+    assert pairing_fit._parsimonious_choice(losses(0.05)) == (strong, 0.1)
