@@ -33,7 +33,7 @@ from book_assets.core.look_memo import LookMatrix, LookMatrixName, LookMemo
 from book_assets.core.look_model import SCALARS, LookModel
 from book_assets.core.looks import FALLBACK_CHANNELS, LOOK_CHANNELS, PreparedLooks, fallback_channels, look_channels
 from book_assets.core.pairing import Candidate, look_logits, pair_images
-from book_assets.core.subject import new_backdrops, zoomed_to_subjects
+from book_assets.core.subject import new_backdrops, plain_backdrops, zoomed_to_subjects
 from book_assets.core.subject_match import subject_likeness
 
 FIT_SEED = 2
@@ -151,12 +151,13 @@ def book_looks(book: LabelledBook, model: LookModel) -> dict[str, LookMatrix]:
     each matrix in one dense product, not pair by pair as each model's passes ask."""
     drawing_ids, variation_ids = tuple(_keys("drawings", book.drawings)), tuple(_keys("generated", book.variations))
     variations, drawings = PreparedLooks(book.variations), PreparedLooks(book.drawings)
-    backdrops = new_backdrops(variations.layouts, range(variations.size), drawings.layouts)
-    subjects = zoomed_to_subjects(variations, backdrops)
+    plain = plain_backdrops(variations.layouts, range(variations.size))
+    subjects = zoomed_to_subjects(variations, plain)
+    on_new = new_backdrops(variations.layouts, plain, drawings.layouts)
     every_other = ~np.eye(len(variation_ids), dtype=bool)
     return {
         LookMatrixName.SUBJECTS: LookMatrix(variation_ids, variation_ids,
-                                            subject_likeness(variations, backdrops, variations, every_other)),
+                                            subject_likeness(variations, on_new, variations, every_other)),
         LookMatrixName.DRAWINGS: LookMatrix(variation_ids, drawing_ids,
                                             look_logits(variations, drawings, model)),
         LookMatrixName.SIBLINGS: LookMatrix(variation_ids, variation_ids,

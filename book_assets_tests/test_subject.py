@@ -1,5 +1,5 @@
-"""Where a picture's subject is when it stands on a new, smooth background (``core.subject``), found
-in the layout thumbnail the real analysis makes of an encoded picture."""
+"""Where a picture's subject is when it stands on a smooth backdrop, and whether that backdrop is new
+(``core.subject``), found in the layout thumbnail the real analysis makes of an encoded picture."""
 from __future__ import annotations
 
 import io
@@ -69,13 +69,13 @@ def test_zoomed_looks_are_the_looks_of_the_zoomed_thumbnails_and_leave_the_origi
     from dataclasses import replace
 
     from book_assets.core.looks import PreparedLooks
-    from book_assets.core.subject import new_backdrops, zoomed_to_subjects
+    from book_assets.core.subject import plain_backdrops, zoomed_to_subjects
 
     features = [_features(_subject(_gradient(480, 360), (120, 100, 300, 260))), _features(_gradient(480, 360)),
                 _features(_subject(_gradient(400, 400), (0, 0, 400, 400)))]
     looks = PreparedLooks(features)
     before = {name: rows.copy() for name, rows in looks.frame_rows().rows.items()}
-    zoomed = zoomed_to_subjects(looks, new_backdrops(looks.layouts, range(looks.size), []))
+    zoomed = zoomed_to_subjects(looks, plain_backdrops(looks.layouts, range(looks.size)))
     rows, cols = subject_frame(features[0].layout)
     fresh = PreparedLooks([replace(features[0], layout=features[0].layout[rows, cols]), *features[1:]])
     assert zoomed.layouts[0].shape != looks.layouts[0].shape and zoomed.layouts[1] is looks.layouts[1]
@@ -119,12 +119,32 @@ def test_a_photographs_textured_sky_is_no_backdrop():
 def test_a_backdrop_is_new_unless_a_drawing_stands_on_it():
     """An edit of a drawing on paper stands on that paper, as the drawing does: its backdrop is not new;
     the same subject on a tinted gradient is."""
-    from book_assets.core.subject import new_backdrops
+    from book_assets.core.subject import new_backdrops, plain_backdrops
 
     paper = Image.new("RGB", (480, 360), (246, 242, 230))
     drawing = _subject(paper, (110, 80, 350, 270))
     on_paper = _subject(paper, (120, 90, 360, 280))
     on_gradient = _subject(_gradient(480, 360), (120, 90, 360, 280))
     layouts = [_features(on_paper).layout, _features(on_gradient).layout]
-    assert set(new_backdrops(layouts, range(2), [_features(drawing).layout])) == {1}
-    assert set(new_backdrops(layouts, range(2), [])) == {0, 1}             # no drawing's paper to know
+    assert set(new_backdrops(layouts, plain_backdrops(layouts, range(2)), [_features(drawing).layout])) == {1}
+    assert set(new_backdrops(layouts, plain_backdrops(layouts, range(2)), [])) == {0, 1}   # no paper to know
+
+
+def test_a_small_subject_on_its_drawings_paper_is_zoomed_to_but_not_matched_by_its_mask():
+    """An edit of a drawing that moved or shrank its subject on the drawing's own paper (the paper 90 %
+    of the frame) stands on a smooth backdrop: the anchor pass sees it zoomed in on the subject. It is
+    not on a *new* backdrop (the paper is the drawing's, and a subject this small is too little to
+    match by), so the sibling pass leaves it its whole-frame look-alikes."""
+    from book_assets.core.subject import MAX_MATCHED_BACKDROP, new_backdrops, plain_backdrops
+
+    paper = Image.new("RGB", (480, 360), (246, 242, 230))
+    drawing = _subject(paper, (110, 80, 350, 270))
+    small = _subject(paper, (200, 140, 330, 230))                      # 130 x 90: 7 % of the frame
+    layouts = [_features(small).layout]
+    plain = plain_backdrops(layouts, range(1))
+    assert set(plain) == {0} and plain[0].mean() > MAX_MATCHED_BACKDROP
+    assert subject_frame(layouts[0]) is not None
+    assert new_backdrops(layouts, plain, [_features(drawing).layout]) == {}
+    assert new_backdrops(layouts, plain, []) == {}                     # too small to match, whatever the paper
+    on_gradient = [_features(_subject(_gradient(480, 360), (120, 90, 360, 280))).layout]
+    assert set(new_backdrops(on_gradient, plain_backdrops(on_gradient, range(1)), [_features(drawing).layout])) == {0}

@@ -10,7 +10,7 @@ import pytest
 
 from book_assets.core.imaging import analyse_image
 from book_assets.core.looks import PreparedLooks
-from book_assets.core.subject import new_backdrops
+from book_assets.core.subject import plain_backdrops
 from book_assets.core.subject_match import subject_likeness
 from book_assets_dev import pairing_photos as pp
 
@@ -40,7 +40,7 @@ def test_a_subject_on_a_new_backdrop_matches_its_own_pictures_renditions_best(re
     probes = [made[0] for made in renditions.values()]
     sources = [f for made in renditions.values() for f in made[1:]]
     probe_looks, source_looks = PreparedLooks(probes), PreparedLooks(sources)
-    backdrops = new_backdrops(probe_looks.layouts, range(len(probes)), [])
+    backdrops = plain_backdrops(probe_looks.layouts, range(len(probes)))
     assert backdrops, "the renditions on a new background stand on a backdrop"
     likeness = subject_likeness(probe_looks, backdrops, source_looks, np.ones((len(probes), len(sources)), bool))
     for row in range(len(probes)):
@@ -55,7 +55,7 @@ def test_a_subject_on_a_new_backdrop_matches_its_own_pictures_renditions_best(re
 def test_only_the_wanted_pairs_of_probes_with_a_backdrop_are_scored(renditions):
     probes = [made[0] for made in renditions.values()]
     looks = PreparedLooks(probes)
-    backdrops = new_backdrops(looks.layouts, range(len(probes)), [])
+    backdrops = plain_backdrops(looks.layouts, range(len(probes)))
     row = min(backdrops)
     wanted = np.zeros((len(probes), len(probes)), bool)
     wanted[row, (row + 1) % len(probes)] = True

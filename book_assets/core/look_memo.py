@@ -28,7 +28,7 @@ import numpy as np
 from .derived import input_digest
 from .look_model import LookModel
 
-LOOK_MEMO_FORMAT = 6        # bump when looks.py (or subject.py) changes what a pair scores, so no stale memo is used
+LOOK_MEMO_FORMAT = 7        # bump when looks.py (or subject.py) changes what a pair scores, so no stale memo is used
 
 
 class LookMatrixName(StrEnum):

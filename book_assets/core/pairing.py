@@ -42,7 +42,7 @@ from .look_memo import LookMatrixName, LookMemo
 from .look_model import FITTED_MODEL, LookModel
 from .looks import Block, PreparedLooks, fallback_channels, full_looks_ok, layout_thumbnail, look_channels, pair_blocks
 from .name_signals import filename_scores, order_key, provenance_scores
-from .subject import new_backdrops, zoomed_to_subjects
+from .subject import new_backdrops, plain_backdrops, zoomed_to_subjects
 from .subject_match import subject_likeness
 
 SIGNAL_OVERRIDE = "override"
@@ -392,18 +392,18 @@ class _PreparedLooksOnce:
         self._made: dict[tuple[tuple[int, ...], bool], PreparedLooks] = {}
         self._subjects: dict[tuple[int, ...], PreparedLooks] = {}
         self._drawings = list(drawings)
-        self._backdrops: dict[int, np.ndarray | None] = {}     # id(candidate) -> its new backdrop, or None
+        self._backdrops: dict[int, np.ndarray | None] = {}     # id(candidate) -> its smooth backdrop, or None
 
     def __call__(self, candidates: Sequence[Candidate], rows: Iterable[int], *,
                  whole_frames_only: bool = False, subjects: bool = False) -> PreparedLooks:
-        """``subjects``: each picture zoomed in on its subject where it stands on a new backdrop
+        """``subjects``: each picture zoomed in on its subject where it stands on a smooth backdrop
         (``subject.zoomed_to_subjects``), as the anchor pass probes them."""
         rows = list(rows)
         chosen = [candidates[row] for row in rows]
         ids = tuple(id(candidate) for candidate in chosen)
         if subjects:
             if ids not in self._subjects:
-                self._subjects[ids] = zoomed_to_subjects(self(candidates, rows), self.new_backdrops(chosen))
+                self._subjects[ids] = zoomed_to_subjects(self(candidates, rows), self.backdrops(chosen))
             return self._subjects[ids]
         full = (ids, False)
         key = (ids, True) if whole_frames_only and full not in self._made else full
@@ -412,16 +412,21 @@ class _PreparedLooksOnce:
                                                                  whole_frames_only=key[1])
         return self._made[key]
 
-    def new_backdrops(self, candidates: Sequence[Candidate]) -> dict[int, np.ndarray]:
-        """Which of ``candidates`` stand on a new backdrop (``subject.new_backdrops``: not a drawing's
-        paper), by their place in the list, with their masks; each candidate worked out once."""
+    def backdrops(self, candidates: Sequence[Candidate]) -> dict[int, np.ndarray]:
+        """Which of ``candidates`` stand on a smooth backdrop (``subject.plain_backdrops``), by their place
+        in the list, with their masks; each candidate worked out once, from its thumbnail alone (a
+        preparation of these candidates would copy every feature of theirs)."""
         missing = list({id(c): c for c in candidates if id(c) not in self._backdrops}.values())
         if missing:
-            # the thumbnails alone: a preparation of these candidates would copy every feature of theirs
-            found = new_backdrops([layout_thumbnail(c.features) for c in missing], range(len(missing)),
-                                  [layout_thumbnail(c.features) for c in self._drawings])
+            found = plain_backdrops([layout_thumbnail(c.features) for c in missing], range(len(missing)))
             self._backdrops.update({id(c): found.get(row) for row, c in enumerate(missing)})
         return {row: self._backdrops[id(c)] for row, c in enumerate(candidates) if self._backdrops[id(c)] is not None}
+
+    def new_backdrops(self, candidates: Sequence[Candidate]) -> dict[int, np.ndarray]:
+        """Of ``candidates``, by their place in the list, those on a new backdrop (``subject.new_backdrops``:
+        not a drawing's paper), with their masks."""
+        return new_backdrops([layout_thumbnail(c.features) for c in candidates], self.backdrops(candidates),
+                             [layout_thumbnail(c.features) for c in self._drawings])
 
     def _sliced(self, ids: tuple[int, ...]) -> PreparedLooks | None:
         """These candidates cut from a full preparation that holds them all, if one was made."""
@@ -579,7 +584,7 @@ def _add_anchor_evidence(
     frames too little for the whole-frame sibling pass. So each variation placed with less than
     REVIEW_BELOW (or not placed), and whose name and provenance name no drawing (those outrank looks),
     is compared through every reframing, tilting and mirroring window (and zoomed in on its subject when
-    it stands on a new, smooth background: ``subject``) with the ANCHORS_PER_DRAWING most
+    it stands on a smooth background, new or a drawing's paper: ``subject``) with the ANCHORS_PER_DRAWING most
     confidently placed variations (a reviewer's placements first) of each of its ANCHOR_CANDIDATES
     likeliest drawings (the drawing alone speaks for the others). A drawing's best anchor, or the
     drawing itself, speaks for it, as the look model scores the pair, against "none of these" (the

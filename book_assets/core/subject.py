@@ -1,15 +1,16 @@
-"""Where a picture's subject is, when it stands on a new, smooth backdrop.
+"""Where a picture's subject is, when it stands on a smooth backdrop, and whether that backdrop is new.
 
-Image tools often cut a drawing's subject out and set it on a tinted gradient. Such a rendition
-resembles its siblings little as a whole frame (most of it is the new backdrop, and every such
-backdrop looks like every other), but its subject is the same picture as theirs. So pairing sees it
-by its subject: the anchor pass (``pairing._add_anchor_evidence``) zoomed in on it (the subject's
-frame grown to the picture's shape: a probe's shape decides the windows it is compared through), and
-the sibling pass through its mask (``subject_match``). The backdrop is the smooth surface fitted to
+Image tools often cut a drawing's subject out and set it on a tinted gradient, and an edit of a
+drawing keeps the drawing's paper around a subject a reframe has moved or grown. Either is seen by
+its subject in the anchor pass (``pairing._add_anchor_evidence``): zoomed in on it (the subject's
+frame grown to the picture's shape: a probe's shape decides the windows it is compared through).
+A subject on a *new* backdrop (not a drawing's paper) resembles its siblings little as a whole frame
+(most of it is the new backdrop, and every such backdrop looks like every other), so the sibling pass
+also matches it through its mask (``subject_match``). The backdrop is the smooth surface fitted to
 the thumbnail's border, robustly: after a reframe the subject often runs off the edge, so the fit
 keeps the border pixels near it and drops the rest, a few rounds over. What stays near that surface
 and touches the border is the backdrop; a photograph's sky or wall is near a smooth surface too but
-has texture, where a generated backdrop has none (``SMOOTH_BACKDROP``).
+has texture, where a generated backdrop or a sheet of paper has none (``SMOOTH_BACKDROP``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ FIT_ROUNDS = 4                # fits, each to the ring pixels near the last (a s
 MIN_FIT_PIXELS = 12           # ring pixels a fit needs (six terms, three channels)
 MIN_BACKDROP_RING = 0.4       # of the ring: less near the fit is a picture filling its frame, no backdrop
 SUBJECT_STEP = 15.0           # L*a*b* units from the fitted surface: a pixel of the subject
-BACKDROP_SHARE = (0.15, 0.85)  # of the frame: a backdrop outside these is a border strip, or a bare backdrop
+MIN_BACKDROP_SHARE = 0.15     # of the frame: less is a border strip, not a backdrop
+MAX_MATCHED_BACKDROP = 0.85   # of the frame: a subject on a new backdrop larger than this is too small to match by
 SMOOTH_BACKDROP = 1.0         # L* units, median |Laplacian| inside the backdrop: a photograph's sky or wall has more
 NEW_BACKDROP = 10.0           # L*a*b* units: a backdrop this near a drawing's border colour is its paper
 SUBJECT_TRIM = 3.0            # percent of the subject's pixels left out at each side (stray bokeh, noise)
@@ -79,36 +81,43 @@ def backdrop_masks(layouts: Sequence[np.ndarray]) -> list[np.ndarray | None]:
             by_size[layout.shape[:2]].append(index)
     for (height, width), indices in by_size.items():
         ring, terms = _border_fit(height, width)
-        pictures = np.stack([layouts[i] for i in indices]).astype(np.float64).reshape(len(indices), -1, 3)
-        surfaces, near_ring = _robust_fit(terms[ring], pictures[:, ring.ravel()])
-        step = np.matmul(terms.reshape(height * width, -1), surfaces) - pictures            # N x pixels x 3
+        # float32 for the pixels (their L*a*b* is whole numbers and halves); the fit itself in float64
+        pictures = np.stack([layouts[i] for i in indices]).astype(np.float32, copy=False).reshape(len(indices), -1, 3)
+        surfaces, near_ring = _robust_fit(terms[ring], pictures[:, ring.ravel()].astype(np.float64))
+        step = np.matmul(terms.reshape(height * width, -1).astype(np.float32), surfaces.astype(np.float32))
+        step -= pictures                                                                    # N x pixels x 3
         near = (np.einsum("npc,npc->np", step, step) < SUBJECT_STEP ** 2).reshape(-1, height, width)
         seeds = np.zeros_like(near)
         seeds[:, ring] = near_ring
         backdrops = _reaching(near, seeds & near)
-        share = backdrops.mean(axis=(1, 2))
         texture = _texture(pictures[..., 0].reshape(-1, height, width), backdrops)
-        kept = ((near_ring.mean(axis=1) >= MIN_BACKDROP_RING) & (share >= BACKDROP_SHARE[0])
-                & (share <= BACKDROP_SHARE[1]) & (texture <= SMOOTH_BACKDROP))
+        kept = ((near_ring.mean(axis=1) >= MIN_BACKDROP_RING) & (backdrops.mean(axis=(1, 2)) >= MIN_BACKDROP_SHARE)
+                & (texture <= SMOOTH_BACKDROP))
         for at in np.flatnonzero(kept):
             masks[indices[at]] = backdrops[at]
     return masks
 
 
-def new_backdrops(layouts: Sequence[np.ndarray | None], rows: Iterable[int],
-                  drawing_layouts: Sequence[np.ndarray | None]) -> dict[int, np.ndarray]:
-    """Of ``rows`` (of ``layouts``), those standing on a new backdrop, each with its mask: a smooth
-    backdrop (``backdrop_masks``) around a picture whose border colour (its ring's median) is more than
-    NEW_BACKDROP from every drawing's. An edit of a drawing on plain paper stands on that paper, as the
-    drawing does, and resembles it as a whole frame (so in a book of drawings on paper, most pictures
-    are settled by their border colour alone)."""
-    borders = _border_colours([layout for layout in drawing_layouts if layout is not None])
+def plain_backdrops(layouts: Sequence[np.ndarray | None], rows: Iterable[int]) -> dict[int, np.ndarray]:
+    """Of ``rows`` (of ``layouts``), those standing on a smooth backdrop (``backdrop_masks``), with its mask."""
     rows = [int(row) for row in rows if layouts[row] is not None]
+    return {row: mask for row, mask in zip(rows, backdrop_masks([layouts[row] for row in rows])) if mask is not None}
+
+
+def new_backdrops(layouts: Sequence[np.ndarray | None], backdrops: Mapping[int, np.ndarray],
+                  drawing_layouts: Sequence[np.ndarray | None]) -> dict[int, np.ndarray]:
+    """Of the pictures standing on a smooth backdrop (``backdrops``: row of ``layouts`` -> its mask,
+    ``plain_backdrops``), those on a new one, around a subject large enough to match by: a backdrop at
+    most MAX_MATCHED_BACKDROP of the frame, around a picture whose border colour (its ring's median) is
+    more than NEW_BACKDROP from every drawing's. An edit of a drawing on plain paper stands on that
+    paper, as the drawing does, and resembles it as a whole frame (so in a book of drawings on paper,
+    most pictures are settled by their border colour alone)."""
+    rows = [row for row, mask in backdrops.items() if mask.mean() <= MAX_MATCHED_BACKDROP]
+    borders = _border_colours([layout for layout in drawing_layouts if layout is not None])
     if borders.size and rows:
         nearest = np.linalg.norm(_border_colours([layouts[row] for row in rows])[:, None] - borders[None], axis=-1)
         rows = [row for row, distance in zip(rows, nearest.min(axis=1)) if distance > NEW_BACKDROP]
-    found = backdrop_masks([layouts[row] for row in rows])
-    return {row: mask for row, mask in zip(rows, found) if mask is not None}
+    return {row: backdrops[row] for row in rows}
 
 
 def _border_colours(layouts: Sequence[np.ndarray]) -> np.ndarray:
@@ -187,8 +196,8 @@ def _framed(subject: np.ndarray) -> Frame | None:
 
 
 def zoomed_to_subjects(looks: PreparedLooks, backdrops: Mapping[int, np.ndarray]) -> PreparedLooks:
-    """``looks`` with the layout thumbnail of each row of ``backdrops`` (row -> its backdrop: those
-    standing on a new one, ``new_backdrops``) cut to its subject's frame; only the layouts change: shape
+    """``looks`` with the layout thumbnail of each row of ``backdrops`` (row -> its backdrop, as
+    ``plain_backdrops`` finds them) cut to its subject's frame; only the layouts change: shape
     descriptors, hashes and colours stay the whole picture's."""
     frames = {row: _framed(~backdrop) for row, backdrop in backdrops.items()}
     return looks.with_layouts({row: np.ascontiguousarray(looks.layouts[row][frame])
