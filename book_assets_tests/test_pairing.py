@@ -810,6 +810,39 @@ def test_a_drawing_left_with_few_or_no_variations_takes_the_unsure_look_alikes_t
     assert placed.tolist() == [0, 0, 0, 2, 2, 2, 1, 1, 1, 2]
 
 
+def test_look_alikes_that_each_sit_on_another_pictures_drawing_are_held_as_from_no_drawing_here():
+    """Three drawings hold their own three renditions surely; three more renditions, alike one another,
+    lean unsure to drawings 0 and 1 (their own drawing is not in the book): held where they are, signal
+    NO_DRAWING. Not when one of them sits on a drawing no group holds surely, when one is named, or when
+    only two are alike."""
+    from book_assets.core.look_alike_groups import hold_groups_with_no_drawing
+
+    p = np.full((12, 3), 1e-6)
+    p[0:3, 0] = p[3:6, 1] = p[6:9, 2] = 0.999       # each drawing's own renditions, sure
+    p[9:12] = [0.5, 0.4, 0.1]                        # the orphans: unsure, drawings 0 and 1
+    log_p = np.log(p)
+    neighbours = np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4], [7, 8], [6, 8], [6, 7],
+                           [10, 11], [9, 11], [9, 10]])
+    assigned = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 1, 0])
+    sure = np.arange(12) < 9
+
+    def held(assigned=assigned, sure=sure, movable=~sure, neighbours=neighbours) -> list[int]:
+        return sorted(hold_groups_with_no_drawing(Placements(log_p, assigned.copy(), sure, movable),
+                                                  neighbours).tolist())
+
+    assert held() == [9, 10, 11]
+    placed = assigned.copy()
+    assert move_groups(Placements(log_p, placed, sure, ~sure), neighbours, 16) == dict.fromkeys(
+        [9, 10, 11], GroupMove.NO_DRAWING)
+    assert (placed == assigned).all()                                        # held where they are, not moved
+    # one of them on drawing 2, which holds only one rendition surely (no group's): the group has a drawing
+    assert held(assigned=np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 1, 2]), sure=np.arange(12) < 7) == []
+    assert held(movable=~sure & (np.arange(12) != 10)) == []                 # one is named
+    pair_only = neighbours.copy()
+    pair_only[11] = [6, 7]                                                   # 11 links to drawing 2's instead
+    assert held(neighbours=pair_only) == []
+
+
 def test_a_look_alike_group_split_onto_another_pictures_drawing_joins_the_rest_of_it():
     """Drawing 2's five renditions are near coin flips between drawings 1 and 2: two landed on drawing 2,
     three on drawing 1, which holds its own four surely; one of the three (12) is in no mutual link, but

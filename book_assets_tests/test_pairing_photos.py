@@ -285,6 +285,26 @@ def test_renditions_on_a_new_background_are_seen_by_their_subject(sources, sibli
     assert reframed_zoomed > 2 / 3 * reframed - 1e-9
 
 
+def test_renditions_of_a_drawing_not_in_the_book_are_held_not_printed_on_other_drawings(sources, sibling_book):
+    """Each of the three drawings taken out in turn (not uploaded, or rejected), its 13 renditions left in
+    the book: they are alike one another, and each leans, unsure, to a drawing that holds its own
+    renditions surely. Held as from no drawing here (``look_alike_groups.hold_groups_with_no_drawing``),
+    at most two are printed (without the hold, 6-7 of 13 were), none unflagged; no rendition of the two
+    drawings left is held so."""
+    from book_assets.core.look_alike_groups import GroupMove
+    from book_assets.core.pairing import PairStatus, pair_images
+
+    drawings, generated, truth, _ = sibling_book
+    for gone in drawings:
+        pairs = pair_images([d for d in drawings if d is not gone], generated).pairs
+        orphans = [p for p in pairs if truth[p.generated] == gone.key]
+        held = [p for p in orphans if GroupMove.NO_DRAWING in p.signals]
+        assert sum(p.placed for p in orphans) <= 2 and not [p for p in orphans if p.placed and not p.needs_review]
+        assert len(held) >= 7 and all(p.status is PairStatus.HELD and "missing from the book" in p.reason
+                                      for p in held)
+        assert not [p for p in pairs if truth[p.generated] != gone.key and GroupMove.NO_DRAWING in p.signals]
+
+
 def _right_on_a_new_background(sources, sibling_book) -> int:
     """How many of ``sibling_book``'s renditions set on a new background land on their own drawing
     (none printed wrong unflagged)."""

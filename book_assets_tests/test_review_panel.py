@@ -188,7 +188,8 @@ def test_settings_document_keeps_what_the_book_used():
 def test_a_variation_the_book_moved_is_shown_as_a_proposal_in_chromium(tmp_path):
     """A held pair moved by a book-level move (``look_alike_groups``) carries the move as its signal; the
     panel shows it as a proposal, saying why (its own probability for that drawing is low, so "2 % sure"
-    would argue against it), and a held pair the book did not move as a plain question."""
+    would argue against it), a held pair the book did not move as a plain question, and one held with
+    look-alikes that sit on other pictures' drawings as a question whether its drawing is missing."""
     from book_assets.core.look_alike_groups import GroupMove
     from book_assets.core.pairing import SIGNAL_VISUAL, Pair
     from book_assets.core.preview import PreviewPage, render_preview
@@ -201,6 +202,7 @@ def test_a_variation_the_book_moved_is_shown_as_a_proposal_in_chromium(tmp_path)
     assert ReviewReason.of(pair(PairStatus.HELD, [GroupMove.EMPTY_DRAWING])) is ReviewReason.PROPOSED_FOR_EMPTY
     assert ReviewReason.of(pair(PairStatus.HELD, [GroupMove.SPLIT_GROUP])) is ReviewReason.PROPOSED_WITH_LOOK_ALIKES
     assert ReviewReason.of(pair(PairStatus.HELD, [SIGNAL_VISUAL])) is ReviewReason.HELD
+    assert ReviewReason.of(pair(PairStatus.HELD, [GroupMove.NO_DRAWING])) is ReviewReason.NO_DRAWING_HERE
     assert ReviewReason.of(pair(PairStatus.PLACED, [GroupMove.SPLIT_GROUP])) is ReviewReason.FLAGGED
 
     png = _png(Image.new("RGB", (40, 40), (200, 120, 40)))
@@ -210,7 +212,7 @@ def test_a_variation_the_book_moved_is_shown_as_a_proposal_in_chromium(tmp_path)
     candidates = (ReviewCandidate("drawings/bobo.png", 0.02), ReviewCandidate("drawings/otto.png", 0.91))
     variations = tuple(ReviewVariation(f"generated/{reason.value}.png", reason, candidates, thumbnail)
                        for reason in (ReviewReason.PROPOSED_FOR_EMPTY, ReviewReason.PROPOSED_WITH_LOOK_ALIKES,
-                                      ReviewReason.HELD))
+                                      ReviewReason.HELD, ReviewReason.NO_DRAWING_HERE))
     panel = ReviewPanel("books/b/", variations, 0, drawings, (), {"drawings": {}})
     preview = tmp_path / "preview.html"
     preview.write_text(render_preview("B", [PreviewPage(1, "drawing", png)], review=panel), encoding="utf-8")
@@ -231,6 +233,10 @@ def test_a_variation_the_book_moved_is_shown_as_a_proposal_in_chromium(tmp_path)
     assert "most of the pictures like it are with Bobo: is it from Bobo?" in legends[
         ReviewReason.PROPOSED_WITH_LOOK_ALIKES]
     assert legends[ReviewReason.HELD].endswith("left out of the book, which drawing is it from?")
+    assert "is their drawing missing from the book? Which drawing is it from, if any?" in legends[
+        ReviewReason.NO_DRAWING_HERE]
+    assert "With Bobo (bobo.png, 2 % sure)" in labels[ReviewReason.NO_DRAWING_HERE]
+    assert "Not from any drawing in this book" in labels[ReviewReason.NO_DRAWING_HERE]
     assert "With Bobo (bobo.png, had few or no variations: proposed)" in labels[ReviewReason.PROPOSED_FOR_EMPTY]
     assert "With Bobo (bobo.png, has most of the pictures like it: proposed)" in labels[
         ReviewReason.PROPOSED_WITH_LOOK_ALIKES]

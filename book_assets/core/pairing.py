@@ -785,6 +785,12 @@ def _explain(
             alone = f" (alone it looks most like {closer})" if closer else ""
             reason = (f"Proposed for {drawing}, which had few or no variations: it and its look-alike "
                       f"variations are sure of no drawing{alone}.")
+        elif moved is GroupMove.NO_DRAWING:
+            # the group's pattern outweighs the pair's own odds: from no drawing here is likelier
+            confidence = min(confidence, CONFLICT_CONFIDENCE_CAP)
+            reason = (f"Held out of the book: it and its look-alike variations match none of the drawings well, "
+                      f"and each leans to a drawing that already has another picture's variations (this one to "
+                      f"{drawing}): their own drawing may be missing from the book (not uploaded yet, or rejected).")
         else:
             alone = f" (alone it looks most like {closer}, which holds another picture's variations)" if closer else ""
             reason = f"Proposed for {drawing}, with most of the variations most like it{alone}."
@@ -794,8 +800,8 @@ def _explain(
     confidence = round(min(max(confidence, 0.0), 0.999), 4)
     if not signals:
         signals = [SIGNAL_VISUAL]
-    held = confidence < HOLD_BELOW
-    if held:
+    held = confidence < HOLD_BELOW or moved is GroupMove.NO_DRAWING
+    if held and moved is not GroupMove.NO_DRAWING:
         reason = f"{_held_reason(drawing_keys[col], score, runner_key, runner_score)} {reason}".strip()
     return Pair(key, drawing_keys[col], confidence, held or confidence < review_below, signals, runner_key,
                 round(margin, 6), reason, round(score, 6), PairStatus.HELD if held else PairStatus.PLACED)

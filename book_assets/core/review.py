@@ -41,6 +41,8 @@ class ReviewReason(StrEnum):
     # held, and proposed for the drawing that has most of its look-alikes (alone it leaned, a little, to a
     # drawing that holds another picture's variations)
     PROPOSED_WITH_LOOK_ALIKES = "proposed-with-look-alikes"
+    # held: it and its look-alikes each sit on another picture's drawing; their drawing may be missing
+    NO_DRAWING_HERE = "held-no-drawing"
     FLAGGED = "flagged"          # printed, but we were not sure of its drawing
 
     @classmethod
@@ -50,6 +52,8 @@ class ReviewReason(StrEnum):
             return cls.FLAGGED
         if GroupMove.EMPTY_DRAWING in pair.signals:
             return cls.PROPOSED_FOR_EMPTY
+        if GroupMove.NO_DRAWING in pair.signals:
+            return cls.NO_DRAWING_HERE
         return cls.PROPOSED_WITH_LOOK_ALIKES if GroupMove.SPLIT_GROUP in pair.signals else cls.HELD
 
 

@@ -40,6 +40,12 @@
       },
     },
   };
+  // the panel's question for a variation left out of the book and proposed for no drawing (ReviewReason)
+  const HELD_QUESTIONS = {
+    'held': ': left out of the book, which drawing is it from?',
+    'held-no-drawing': ': left out of the book. It and the pictures most like it match none of the drawings'
+      + ' well: is their drawing missing from the book? Which drawing is it from, if any?',
+  };
   function percent(p) { return p < 0.01 ? '< 1 %' : Math.round(p * 100) + ' %'; }
   function fileName(path) { return path.slice(path.lastIndexOf('/') + 1); }
   function updateCount() {
@@ -54,7 +60,7 @@
     const proposal = PROPOSALS[variation.reason];
     const proposedName = proposal ? (drawingName.get(variation.candidates[0].drawing)
                                      || fileName(variation.candidates[0].drawing)) : '';
-    const held = variation.reason === 'held' || !!proposal;
+    const held = variation.reason in HELD_QUESTIONS || !!proposal;
     const options = el('div', {class: 'options'});
     function option(value, label, thumbnail, checked, onChange) {
       const input = el('input', {type: 'radio', name: group, value: value});
@@ -86,7 +92,7 @@
     panel.appendChild(el('fieldset', {class: 'item variation', 'data-generated': variation.generated}, [
       el('legend', {}, [fileName(variation.generated) + (proposal
         ? ': left out of the book. ' + proposal.question(proposedName)
-        : held ? ': left out of the book, which drawing is it from?' : ': printed, but is it with the right drawing?')]),
+        : held ? HELD_QUESTIONS[variation.reason] : ': printed, but is it with the right drawing?')]),
       picture(variation.thumbnail, 'Variation ' + fileName(variation.generated)), options]));
   });
 
