@@ -757,8 +757,8 @@ def _evidence_of(looks: np.ndarray) -> _Evidence:
 
 
 def _placements_of(looks: np.ndarray, assigned: np.ndarray, evidence: _Evidence | None = None) -> Placements:
-    """What the book-level moves read, from look log-odds alone (or ``evidence``), nothing fixed."""
-    return _placements(evidence or _evidence_of(looks), assigned, np.zeros(assigned.size, dtype=bool))
+    """What the book-level moves read, from look log-odds alone (or ``evidence``), nothing fixed, no first solve."""
+    return _placements(evidence or _evidence_of(looks), assigned, np.zeros(assigned.size, dtype=bool), None)
 
 
 def test_a_drawing_left_with_few_or_no_variations_takes_the_unsure_look_alikes_that_look_most_like_it():
@@ -773,7 +773,7 @@ def test_a_drawing_left_with_few_or_no_variations_takes_the_unsure_look_alikes_t
     assigned = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1])
 
     placed = assigned.copy()
-    assert move_groups(_placements_of(looks, placed), neighbours, 16) == dict.fromkeys([3, 4, 5], GroupMove.EMPTY_DRAWING)
+    assert move_groups(_placements_of(looks, placed), neighbours, 16, 0.5) == dict.fromkeys([3, 4, 5], GroupMove.EMPTY_DRAWING)
     assert placed.tolist() == [0, 0, 0, 2, 2, 2, 1, 1, 1]
 
     named = _evidence_of(looks)
@@ -786,8 +786,8 @@ def test_a_drawing_left_with_few_or_no_variations_takes_the_unsure_look_alikes_t
     costly[3:6] = [0.0, 2.9, -3.0]                # still unsure (0.947) but 360 times less likely on drawing 2
     assert fill_empty_drawings(_placements_of(costly, assigned.copy()), neighbours, 16).size == 0
     sparse_book = _placements_of(looks[3:6], assigned[3:6].copy())   # one variation per drawing: empty is normal
-    assert move_groups(sparse_book, np.array([[1], [0], [0]]), 16) == {}
-    assert move_groups(_placements_of(looks, assigned.copy()), None, 16) == {}
+    assert move_groups(sparse_book, np.array([[1], [0], [0]]), 16, 0.5) == {}
+    assert move_groups(_placements_of(looks, assigned.copy()), None, 16, 0.5) == {}
     assert fill_empty_drawings(_placements_of(looks, assigned.copy()), neighbours, 2).size == 0   # too many
 
     # four variations per drawing: a drawing left with one (a quarter of its share) takes the group too
@@ -832,7 +832,7 @@ def test_look_alikes_that_each_sit_on_another_pictures_drawing_are_held_as_from_
 
     assert held() == [9, 10, 11]
     placed = assigned.copy()
-    assert move_groups(Placements(log_p, placed, sure, ~sure), neighbours, 16) == dict.fromkeys(
+    assert move_groups(Placements(log_p, placed, sure, ~sure), neighbours, 16, 0.5) == dict.fromkeys(
         [9, 10, 11], GroupMove.NO_DRAWING)
     assert (placed == assigned).all()                                        # held where they are, not moved
     # one of them on drawing 2, which holds only one rendition surely (no group's): the group has a drawing
@@ -841,6 +841,52 @@ def test_look_alikes_that_each_sit_on_another_pictures_drawing_are_held_as_from_
     pair_only = neighbours.copy()
     pair_only[11] = [6, 7]                                                   # 11 links to drawing 2's instead
     assert held(neighbours=pair_only) == []
+
+
+def test_a_few_variations_sure_of_their_drawing_only_through_each_other_are_held():
+    """Four drawings, sixteen variations (four a drawing). Drawing 3 holds two, sure of it after the anchor
+    pass, though neither looked like it alone (log-odds 1 over "none") nor was placed on it at even odds by
+    the first solve: held, signal EACH_OTHER. Not when one of them looked like it alone, when one was placed on
+    it at 0.6 first, when one is a reviewer's or named, when the drawing holds its share, or without a first
+    solve to read."""
+    from book_assets.core.look_alike_groups import FirstSolve, hold_drawings_vouched_for_by_each_other
+
+    assigned = np.array([0] * 5 + [1] * 5 + [2] * 4 + [3] * 2)
+    p = np.full((16, 4), 1e-4)
+    p[np.arange(16), assigned] = 0.999                              # all sure after the anchor pass
+    log_p = np.log(p)
+    sure = np.ones(16, dtype=bool)
+    looks_alone = np.zeros((16, 4))
+    looks_alone[np.arange(14), assigned[:14]] = 8.0                 # drawings 0-2: their renditions look like them
+    looks_alone[14:, 3] = 1.0                                       # drawing 3's two: barely over "none"
+    first_probability = np.where(assigned < 3, 0.9, 0.25)
+
+    def held(assigned=assigned, looks_alone=looks_alone, first_assigned=assigned, probability=first_probability,
+             by_looks=np.ones(16, dtype=bool), first=True, printed=np.ones(16, dtype=bool)) -> list[int]:
+        placements = Placements(log_p, assigned.copy(), sure, ~sure, by_looks,
+                                FirstSolve(first_assigned, probability, looks_alone) if first else None)
+        return sorted(hold_drawings_vouched_for_by_each_other(placements, printed).tolist())
+
+    assert held() == [14, 15]
+    placed = assigned.copy()
+    moved = move_groups(Placements(log_p, placed, sure, ~sure, np.ones(16, dtype=bool),
+                                   FirstSolve(assigned, first_probability, looks_alone)),
+                        np.array([[(r + 1) % 16, (r + 2) % 16] for r in range(16)]), 16, 0.5)
+    assert moved == dict.fromkeys([14, 15], GroupMove.EACH_OTHER) and GroupMove.EACH_OTHER.holds
+    assert (placed == assigned).all()                               # held where they are, not moved
+    alike = looks_alone.copy()
+    alike[15, 3] = 3.5
+    assert held(looks_alone=alike) == []                            # one looks like it alone (about 30 to 1)
+    assert held(probability=np.where(np.arange(16) == 14, 0.6, first_probability)) == []
+    # placed at 0.6 first, but on drawing 2 (the anchor pass moved it): it speaks for drawing 3 no more
+    assert held(probability=np.where(np.arange(16) == 14, 0.6, first_probability),
+                first_assigned=np.where(np.arange(16) == 14, 2, assigned)) == [14, 15]
+    assert held(by_looks=np.arange(16) != 15) == []                 # a reviewer's, or named
+    full = np.array([0] * 4 + [1] * 4 + [2] * 4 + [3] * 4)          # drawing 3 holds its share (four)
+    assert held(assigned=full, first_assigned=full, looks_alone=np.where(full[:, None] == 3, 1.0, looks_alone),
+                probability=np.where(full == 3, 0.25, 0.9)) == []
+    assert held(first=False) == []
+    assert held(printed=np.arange(16) != 15) == [14]                 # alone on it, the other held anyway
 
 
 def test_a_look_alike_group_split_onto_another_pictures_drawing_joins_the_rest_of_it():
@@ -866,7 +912,7 @@ def test_a_look_alike_group_split_onto_another_pictures_drawing_joins_the_rest_o
 
     assert moved() == ([10, 11, 12], [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2])
     placed = assigned.copy()
-    assert move_groups(Placements(log_p, placed, sure, ~sure), neighbours, 16) == dict.fromkeys(
+    assert move_groups(Placements(log_p, placed, sure, ~sure), neighbours, 16, 0.5) == dict.fromkeys(
         [10, 11, 12], GroupMove.SPLIT_GROUP)
     assert moved(assigned=np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 1, 1, 1, 1]))[0] == []   # the rest is one
     assert moved(sure=np.arange(13) < 4, movable=np.arange(13) >= 4)[0] == []          # drawing 1 is no one's

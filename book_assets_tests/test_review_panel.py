@@ -203,6 +203,7 @@ def test_a_variation_the_book_moved_is_shown_as_a_proposal_in_chromium(tmp_path)
     assert ReviewReason.of(pair(PairStatus.HELD, [GroupMove.SPLIT_GROUP])) is ReviewReason.PROPOSED_WITH_LOOK_ALIKES
     assert ReviewReason.of(pair(PairStatus.HELD, [SIGNAL_VISUAL])) is ReviewReason.HELD
     assert ReviewReason.of(pair(PairStatus.HELD, [GroupMove.NO_DRAWING])) is ReviewReason.NO_DRAWING_HERE
+    assert ReviewReason.of(pair(PairStatus.HELD, [GroupMove.EACH_OTHER])) is ReviewReason.PROPOSED_FOR_EMPTY
     assert ReviewReason.of(pair(PairStatus.PLACED, [GroupMove.SPLIT_GROUP])) is ReviewReason.FLAGGED
 
     png = _png(Image.new("RGB", (40, 40), (200, 120, 40)))

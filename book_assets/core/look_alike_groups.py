@@ -1,20 +1,23 @@
-"""Book-level moves of look-alike groups: two mistakes that no pair shows on its own.
+"""Book-level moves and holds of look-alike groups: mistakes that no pair shows on its own.
 
 Renditions of one picture form a tight group of look-alikes (each other's nearest neighbours in
-``pairing``'s sibling pass). Once every variation is placed by its own evidence, two patterns are the
+``pairing``'s sibling pass). Once every variation is placed by its own evidence, four patterns are the
 book's, not any one pair's:
 
 - a group split between its own drawing and a drawing that already holds another picture's group,
   its members there near coin flips between the two (``unite_split_groups``): they join the rest;
 - a drawing left with none, or few, of its share while a group of unsure look-alikes leans
   elsewhere (``fill_empty_drawings``): the group that looks most like it moves there;
-- and, after both, a group of unsure look-alikes every one of which sits on another picture's drawing
-  (``hold_groups_with_no_drawing``): its drawing is most likely not in the book, so it is held.
+- after both, a group of unsure look-alikes every one of which sits on another picture's drawing
+  (``hold_groups_with_no_drawing``): its drawing is most likely not in the book, so it is held;
+- and a drawing holding a few variations, none of which looks like it by itself or was placed on it at
+  even odds before the anchor pass (``hold_drawings_vouched_for_by_each_other``): they are sure of it
+  only through each other, so they are held.
 
 Only unsure variations move (none a reviewer placed, none a name or provenance decides), and they
 keep their own probabilities: a moved pair stays flagged, and held while more likely wrong than right,
-for a reviewer to confirm with one pairs.csv line. The pair's signal says which move it was
-(``GroupMove``), so the review panel can say why it is proposed.
+for a reviewer to confirm with one pairs.csv line; a held group's pairs are held whatever their odds.
+The pair's signal says which move or hold it was (``GroupMove``), so the review panel can say why.
 """
 from __future__ import annotations
 
@@ -63,6 +66,19 @@ EMPTY_DRAWING_GROUP_SHARE = 0.5
 # generated-corpus sets (3,000 pairs), 8 pairs held already (below HOLD_BELOW) and nothing printed; in the
 # 100 x 1,000 generated book, nothing.
 NO_DRAWING_MIN_GROUP = 3
+# The each-other hold (``hold_drawings_vouched_for_by_each_other``): a drawing on which the book would print fewer
+# than EACH_OTHER_MAX_SHARE of a drawing's share, none of them a reviewer's or named, none placed on it with
+# EACH_OTHER_FIRST_BELOW or more by the first solve (before the anchor pass), none liking it by its looks alone
+# EACH_OTHER_LOOKS_BELOW log-odds (20 to 1) over "none of these". In 20 photo books (fit half seeds 4-5) made uneven,
+# one drawing in three keeping none of its renditions (7,792 pairs): wrong pairs printed unflagged 50 -> 17 (all on
+# the empty drawing, at 0.95-0.999: distractors, and another drawing's renditions), printed wrong 167 -> 116, flagged
+# 1,616 -> 1,650; keeping one or two of them: unflagged wrong 46 -> 41 and 38 -> 31. With one drawing in three taken
+# out and its renditions left as strays: 25 right pairs printed unflagged are held (of 8,592), nothing printed wrong
+# changes. In the 50 photo books as they are: 5 more pairs flagged (of 5,000), none printed right or wrong changes; in
+# three generated sets (3,000 pairs) and the 100 x 1,000 generated book, nothing.
+EACH_OTHER_MAX_SHARE = 0.7
+EACH_OTHER_FIRST_BELOW = 0.5
+EACH_OTHER_LOOKS_BELOW = 3.0
 
 
 class GroupMove(StrEnum):
@@ -71,6 +87,23 @@ class GroupMove(StrEnum):
     SPLIT_GROUP = "look-alikes"        # joined the rest of its look-alikes on their drawing
     EMPTY_DRAWING = "empty-drawing"    # proposed for a drawing that had few or no variations
     NO_DRAWING = "no-drawing"          # held: it and its look-alikes sit on other pictures' drawings, none on one of theirs
+    EACH_OTHER = "each-other"          # held: it and the few on its drawing are sure of it only through each other
+
+    @property
+    def holds(self) -> bool:
+        """The book's pattern, not the pair's odds, says the pair is more likely wrong than right: it is held."""
+        return self in (GroupMove.NO_DRAWING, GroupMove.EACH_OTHER)
+
+
+@dataclass(frozen=True)
+class FirstSolve:
+    """Each variation as the first solve saw it, before the anchor pass: the drawing it was placed on (-1: none)
+    and that drawing's probability; and its looks alone against "none of these" (G x D log-odds, before the
+    sibling and anchor passes pooled anything)."""
+
+    assigned: np.ndarray
+    probability: np.ndarray
+    looks_alone: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -78,12 +111,15 @@ class Placements:
     """What the moves read and change: each variation's log-probability of each drawing (G x D), the
     drawing the solve gave it (-1: none; changed in place by the moves), which variations are surely placed
     (by a reviewer, or at the review threshold or above) and which the book may move (unsure, not a
-    reviewer's, not named by a file name or provenance)."""
+    reviewer's, not named by a file name or provenance); ``by_looks``: which were placed by looks alone (not a
+    reviewer's, not named), ``first``: the first solve (both None: the each-other hold does not apply)."""
 
     log_posterior: np.ndarray
     assigned: np.ndarray
     sure: np.ndarray
     movable: np.ndarray
+    by_looks: np.ndarray | None = None
+    first: FirstSolve | None = None
 
     def kept(self) -> np.ndarray:
         return kept_log_probability(self.log_posterior, self.assigned)
@@ -99,16 +135,23 @@ def kept_log_probability(log_posterior: np.ndarray, assigned: np.ndarray) -> np.
     return np.where(assigned >= 0, log_posterior[np.arange(on.size), on], -np.inf)
 
 
-def move_groups(placements: Placements, neighbours: np.ndarray | None, capacity: int) -> dict[int, GroupMove]:
+def move_groups(placements: Placements, neighbours: np.ndarray | None, capacity: int,
+                hold_below: float) -> dict[int, GroupMove]:
     """Both moves, split groups first (a group with a foothold on its drawing goes there before an empty
-    drawing could claim it); returns each moved row's move."""
+    drawing could claim it), then both holds; returns each moved or held row's move. ``hold_below``: the
+    probability below which a pair is held anyway (the each-other hold reads the pairs the book would print)."""
     n_gen, n_drw = placements.log_posterior.shape
     if neighbours is None or n_drw < 2 or n_gen < MIN_VARIATIONS_PER_DRAWING * n_drw:
         return {}
     moved = dict.fromkeys(unite_split_groups(placements, neighbours, capacity).tolist(), GroupMove.SPLIT_GROUP)
     moved.update(dict.fromkeys(fill_empty_drawings(placements, neighbours, capacity).tolist(),
                                GroupMove.EMPTY_DRAWING))
-    moved.update(dict.fromkeys(hold_groups_with_no_drawing(placements, neighbours).tolist(), GroupMove.NO_DRAWING))
+    no_drawing = hold_groups_with_no_drawing(placements, neighbours)
+    moved.update(dict.fromkeys(no_drawing.tolist(), GroupMove.NO_DRAWING))
+    printed = placements.kept() >= math.log(hold_below)
+    printed[no_drawing] = False
+    moved.update(dict.fromkeys(hold_drawings_vouched_for_by_each_other(placements, printed).tolist(),
+                               GroupMove.EACH_OTHER))
     return moved
 
 
@@ -168,6 +211,35 @@ def hold_groups_with_no_drawing(placements: Placements, neighbours: np.ndarray) 
             if members.size >= NO_DRAWING_MIN_GROUP and placements.movable[members].all()
             and all(owners.get(drawing, at) != at for drawing in assigned[members].tolist())]
     return np.concatenate(held) if held else np.zeros(0, dtype=np.int64)
+
+
+def hold_drawings_vouched_for_by_each_other(placements: Placements, printed: np.ndarray) -> np.ndarray:
+    """The variations the book would print (``printed``) on each drawing where they are fewer than
+    EACH_OTHER_MAX_SHARE of a drawing's share, all placed by looks alone, none of which looks like it by itself
+    (EACH_OTHER_LOOKS_BELOW over "none of these") or was placed on it by the first solve with
+    EACH_OTHER_FIRST_BELOW or more: the rows to hold.
+
+    A drawing whose renditions are not in the book (not uploaded yet) still draws the few variations that lean
+    to it a little, distractors or another picture's renditions; they are each other's look-alikes, so in the
+    anchor pass the surest of them speak for the drawing to the rest, and all come out sure of it (0.95-0.999)
+    though none was before. A drawing's own renditions are as many as any drawing's, and some of them look
+    like it, or were placed on it before they heard each other."""
+    nothing = np.zeros(0, dtype=np.int64)
+    first, by_looks = placements.first, placements.by_looks
+    if first is None or by_looks is None:
+        return nothing
+    assigned = placements.assigned
+    on = np.maximum(assigned, 0)
+    rows = np.flatnonzero((assigned >= 0) & printed)
+    alone = first.looks_alone[rows, on[rows]] >= EACH_OTHER_LOOKS_BELOW
+    first_here = (first.assigned[rows] == assigned[rows]) & (first.probability[rows] >= EACH_OTHER_FIRST_BELOW)
+    vouched = ~by_looks[rows] | alone | first_here          # a reviewer's, a name's, or its own looks
+    n_drw = placements.log_posterior.shape[1]
+    count = np.bincount(assigned[rows], minlength=n_drw)
+    supported = np.bincount(assigned[rows], weights=vouched, minlength=n_drw) > 0
+    few = count < EACH_OTHER_MAX_SHARE * placements.share()
+    held = rows[few[assigned[rows]] & ~supported[assigned[rows]]]
+    return held
 
 
 def _in_any(groups: list[np.ndarray], size: int) -> np.ndarray:

@@ -21,10 +21,11 @@ choice, so each row's softmax is a probability: the confidence is the probabilit
 (fitted by ``book-assets eval-pairing --fit`` on labelled generated and photo corpora), the margin
 is the lead over the runner-up. Assignment is global (``scipy.optimize.linear_sum_assignment`` on
 log-probabilities) with a per-drawing capacity, so no drawing silently absorbs everything.
-Then two moves judge the book rather than a pair (``look_alike_groups``): a group of look-alike
-variations split onto a drawing that holds another picture's group joins the rest of it, and a drawing
-left with few or no variations takes the unsure group that looks most like it. A pair more likely
-wrong than right is held out of the book for a reviewer (``PairStatus``).
+Then the book is judged rather than a pair (``look_alike_groups``): a group of look-alike variations
+split onto a drawing that holds another picture's group joins the rest of it, a drawing left with few or
+no variations takes the unsure group that looks most like it, and two patterns of variations whose drawing
+is likely not in the book are held. A pair more likely wrong than right is held out of the book for a
+reviewer (``PairStatus``).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .imaging import ImageFeatures
-from .look_alike_groups import GroupMove, Placements, kept_log_probability, move_groups
+from .look_alike_groups import FirstSolve, GroupMove, Placements, kept_log_probability, move_groups
 from .look_memo import LookMatrixName, LookMemo
 from .look_model import FITTED_MODEL, LookModel
 from .looks import Block, PreparedLooks, fallback_channels, full_looks_ok, layout_thumbnail, look_channels, pair_blocks
@@ -343,6 +344,9 @@ def pair_images(
     evidence.looks *= calibration
     evidence.null_logit = evidence.null_logit * calibration
     _solve(evidence, assigned, fixed, remaining)
+    # The book's holds read what each variation had before the anchor pass let the unsure vouch for each other.
+    first_probability = np.exp(kept_log_probability(_drawing_log_probabilities(evidence.posterior()), assigned))
+    first = FirstSolve(assigned.copy(), first_probability, drawing_looks - look_null[:, None])
     # A variation still unsure is compared, through every window, with its likeliest drawings' surest ones.
     # Only they are placed again, into the room the others leave: evidence added to some rows only must
     # not decide which of the others a full drawing keeps.
@@ -353,7 +357,7 @@ def pair_images(
         kept[spoken_for] = False
         assigned[spoken_for] = -1
         _solve(evidence, assigned, kept, _room_left(assigned[kept], capacity, n_drw))
-    moves = move_groups(_placements(evidence, assigned, fixed), neighbours, capacity)
+    moves = move_groups(_placements(evidence, assigned, fixed, first), neighbours, capacity, HOLD_BELOW)
     full = np.bincount(assigned[assigned >= 0], minlength=n_drw) >= capacity
 
     posterior, look_posterior = evidence.posterior(), evidence.look_posterior()
@@ -640,13 +644,15 @@ def _drawing_log_probabilities(probabilities: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(probabilities[:, :-1], 1e-300))
 
 
-def _placements(evidence: _Evidence, assigned: np.ndarray, fixed: np.ndarray) -> Placements:
+def _placements(evidence: _Evidence, assigned: np.ndarray, fixed: np.ndarray, first: FirstSolve | None) -> Placements:
     """What the book-level moves read: log-probabilities, the solve's drawings, which pairs are sure (a
-    reviewer's, or at REVIEW_BELOW or above) and which the book may move (the unsure the looks decided)."""
+    reviewer's, or at REVIEW_BELOW or above), which the looks decided, which of those the book may move (the
+    unsure), and the first solve (None: the each-other hold does not apply)."""
     log_posterior = _drawing_log_probabilities(evidence.posterior())
     placed = assigned >= 0
     sure = placed & (fixed | (kept_log_probability(log_posterior, assigned) >= math.log(REVIEW_BELOW)))
-    return Placements(log_posterior, assigned, sure, placed & ~sure & ~evidence.named())
+    by_looks = placed & ~fixed & ~evidence.named()
+    return Placements(log_posterior, assigned, sure, by_looks & ~sure, by_looks, first)
 
 
 def _anchors_speak_for(posterior: np.ndarray, placed_on: np.ndarray, fixed: np.ndarray,
@@ -786,11 +792,13 @@ def _explain(
             reason = (f"Proposed for {drawing}, which had few or no variations: it and its look-alike "
                       f"variations are sure of no drawing{alone}.")
         elif moved is GroupMove.NO_DRAWING:
-            # the group's pattern outweighs the pair's own odds: from no drawing here is likelier
-            confidence = min(confidence, CONFLICT_CONFIDENCE_CAP)
             reason = (f"Held out of the book: it and its look-alike variations match none of the drawings well, "
                       f"and each leans to a drawing that already has another picture's variations (this one to "
                       f"{drawing}): their own drawing may be missing from the book (not uploaded yet, or rejected).")
+        elif moved is GroupMove.EACH_OTHER:
+            reason = (f"Held out of the book: {drawing} has only a few variations, and none of them looks like it "
+                      f"by itself; they are sure of it only because they look like each other. Its own variations "
+                      f"may not be uploaded yet.")
         else:
             alone = f" (alone it looks most like {closer}, which holds another picture's variations)" if closer else ""
             reason = f"Proposed for {drawing}, with most of the variations most like it{alone}."
@@ -800,8 +808,12 @@ def _explain(
     confidence = round(min(max(confidence, 0.0), 0.999), 4)
     if not signals:
         signals = [SIGNAL_VISUAL]
-    held = confidence < HOLD_BELOW or moved is GroupMove.NO_DRAWING
-    if held and moved is not GroupMove.NO_DRAWING:
+    book_holds = moved is not None and moved.holds
+    if book_holds:
+        # the book's pattern outweighs the pair's own odds: more likely wrong than right
+        confidence = min(confidence, CONFLICT_CONFIDENCE_CAP)
+    held = confidence < HOLD_BELOW or book_holds
+    if held and not book_holds:
         reason = f"{_held_reason(drawing_keys[col], score, runner_key, runner_score)} {reason}".strip()
     return Pair(key, drawing_keys[col], confidence, held or confidence < review_below, signals, runner_key,
                 round(margin, 6), reason, round(score, 6), PairStatus.HELD if held else PairStatus.PLACED)

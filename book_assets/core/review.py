@@ -36,7 +36,7 @@ class ReviewReason(StrEnum):
 
     HELD = "held"                # more likely wrong than right: left out of the book until someone decides
     # held, and proposed for a drawing that had few or no variations: its look-alikes fit no drawing surely
-    # (its own probability for that drawing is low)
+    # (its own probability for that drawing is low), or they are sure of it only through each other
     PROPOSED_FOR_EMPTY = "proposed-for-empty"
     # held, and proposed for the drawing that has most of its look-alikes (alone it leaned, a little, to a
     # drawing that holds another picture's variations)
@@ -50,7 +50,7 @@ class ReviewReason(StrEnum):
         """Why ``pair`` (held, or printed but flagged) is in the panel."""
         if pair.status is not PairStatus.HELD:
             return cls.FLAGGED
-        if GroupMove.EMPTY_DRAWING in pair.signals:
+        if GroupMove.EMPTY_DRAWING in pair.signals or GroupMove.EACH_OTHER in pair.signals:
             return cls.PROPOSED_FOR_EMPTY
         if GroupMove.NO_DRAWING in pair.signals:
             return cls.NO_DRAWING_HERE
