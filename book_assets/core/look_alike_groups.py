@@ -233,13 +233,11 @@ def hold_drawings_vouched_for_by_each_other(placements: Placements, printed: np.
     rows = np.flatnonzero((assigned >= 0) & printed)
     alone = first.looks_alone[rows, on[rows]] >= EACH_OTHER_LOOKS_BELOW
     first_here = (first.assigned[rows] == assigned[rows]) & (first.probability[rows] >= EACH_OTHER_FIRST_BELOW)
-    vouched = ~by_looks[rows] | alone | first_here          # a reviewer's, a name's, or its own looks
+    vouched = ~by_looks[rows] | alone | first_here    # by a reviewer or a name, its own looks, or the first solve
     n_drw = placements.log_posterior.shape[1]
-    count = np.bincount(assigned[rows], minlength=n_drw)
+    few = np.bincount(assigned[rows], minlength=n_drw) < EACH_OTHER_MAX_SHARE * placements.share()
     supported = np.bincount(assigned[rows], weights=vouched, minlength=n_drw) > 0
-    few = count < EACH_OTHER_MAX_SHARE * placements.share()
-    held = rows[few[assigned[rows]] & ~supported[assigned[rows]]]
-    return held
+    return rows[few[assigned[rows]] & ~supported[assigned[rows]]]
 
 
 def _in_any(groups: list[np.ndarray], size: int) -> np.ndarray:
