@@ -74,8 +74,8 @@ NO_DRAWING_MIN_GROUP = 3
 # the empty drawing, at 0.95-0.999: distractors, and another drawing's renditions), printed wrong 167 -> 116, flagged
 # 1,616 -> 1,650; keeping one or two of them: unflagged wrong 46 -> 41 and 38 -> 31. With one drawing in three taken
 # out and its renditions left as strays: 25 right pairs printed unflagged are held (of 8,592), nothing printed wrong
-# changes. In the 50 photo books as they are: 5 more pairs flagged (of 5,000), none printed right or wrong changes; in
-# three generated sets (3,000 pairs) and the 100 x 1,000 generated book, nothing.
+# changes. In the 50 photo books as they are: 5 right pairs printed unflagged are held (of 5,000), nothing else
+# changes; in three generated sets (3,000 pairs) and the 100 x 1,000 generated book, nothing.
 EACH_OTHER_MAX_SHARE = 0.7
 EACH_OTHER_FIRST_BELOW = 0.5
 EACH_OTHER_LOOKS_BELOW = 3.0
