@@ -826,8 +826,8 @@ def test_look_alikes_that_each_sit_on_another_pictures_drawing_are_held_as_from_
     assigned = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 1, 0])
     sure = np.arange(12) < 9
 
-    def held(assigned=assigned, sure=sure, movable=~sure, neighbours=neighbours) -> list[int]:
-        return sorted(hold_groups_with_no_drawing(Placements(log_p, assigned.copy(), sure, movable),
+    def held(assigned=assigned, sure=sure, by_looks=~sure, neighbours=neighbours) -> list[int]:
+        return sorted(hold_groups_with_no_drawing(Placements(log_p, assigned.copy(), sure, by_looks),
                                                   neighbours).tolist())
 
     assert held() == [9, 10, 11]
@@ -837,7 +837,7 @@ def test_look_alikes_that_each_sit_on_another_pictures_drawing_are_held_as_from_
     assert (placed == assigned).all()                                        # held where they are, not moved
     # one of them on drawing 2, which holds only one rendition surely (no group's): the group has a drawing
     assert held(assigned=np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 1, 2]), sure=np.arange(12) < 7) == []
-    assert held(movable=~sure & (np.arange(12) != 10)) == []                 # one is named
+    assert held(by_looks=~sure & (np.arange(12) != 10)) == []                # one is named
     pair_only = neighbours.copy()
     pair_only[11] = [6, 7]                                                   # 11 links to drawing 2's instead
     assert held(neighbours=pair_only) == []
@@ -863,13 +863,13 @@ def test_a_few_variations_sure_of_their_drawing_only_through_each_other_are_held
 
     def held(assigned=assigned, looks_alone=looks_alone, first_assigned=assigned, probability=first_probability,
              by_looks=np.ones(16, dtype=bool), first=True, printed=np.ones(16, dtype=bool)) -> list[int]:
-        placements = Placements(log_p, assigned.copy(), sure, ~sure, by_looks,
+        placements = Placements(log_p, assigned.copy(), sure, by_looks,
                                 FirstSolve(first_assigned, probability, looks_alone) if first else None)
         return sorted(hold_drawings_vouched_for_by_each_other(placements, printed).tolist())
 
     assert held() == [14, 15]
     placed = assigned.copy()
-    moved = move_groups(Placements(log_p, placed, sure, ~sure, np.ones(16, dtype=bool),
+    moved = move_groups(Placements(log_p, placed, sure, np.ones(16, dtype=bool),
                                    FirstSolve(assigned, first_probability, looks_alone)),
                         np.array([[(r + 1) % 16, (r + 2) % 16] for r in range(16)]), 16, 0.5)
     assert moved == dict.fromkeys([14, 15], GroupMove.EACH_OTHER) and GroupMove.EACH_OTHER.holds
@@ -905,9 +905,9 @@ def test_a_look_alike_group_split_onto_another_pictures_drawing_joins_the_rest_o
     assigned = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 1, 1, 1])
     sure = np.arange(13) < 8
 
-    def moved(log_p=log_p, assigned=assigned, sure=sure, movable=~sure, capacity=16) -> tuple[list, list]:
+    def moved(log_p=log_p, assigned=assigned, sure=sure, by_looks=~sure, capacity=16) -> tuple[list, list]:
         placed = assigned.copy()
-        rows = unite_split_groups(Placements(log_p, placed, sure, movable), neighbours, capacity)
+        rows = unite_split_groups(Placements(log_p, placed, sure, by_looks), neighbours, capacity)
         return sorted(rows.tolist()), placed.tolist()
 
     assert moved() == ([10, 11, 12], [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2])
@@ -915,8 +915,8 @@ def test_a_look_alike_group_split_onto_another_pictures_drawing_joins_the_rest_o
     assert move_groups(Placements(log_p, placed, sure, ~sure), neighbours, 16, 0.5) == dict.fromkeys(
         [10, 11, 12], GroupMove.SPLIT_GROUP)
     assert moved(assigned=np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 1, 1, 1, 1]))[0] == []   # the rest is one
-    assert moved(sure=np.arange(13) < 4, movable=np.arange(13) >= 4)[0] == []          # drawing 1 is no one's
-    assert moved(movable=~sure & (np.arange(13) != 11))[0] == [10, 12]                 # 11 is named
+    assert moved(sure=np.arange(13) < 4, by_looks=np.arange(13) >= 4)[0] == []         # drawing 1 is no one's
+    assert moved(by_looks=~sure & (np.arange(13) != 11))[0] == [10, 12]                # 11 is named
     costly = log_p.copy()
     costly[10:13, 2] = np.log(1e-4)
     assert moved(log_p=costly)[0] == []                                                # 5,000 times less likely

@@ -110,16 +110,19 @@ class FirstSolve:
 class Placements:
     """What the moves read and change: each variation's log-probability of each drawing (G x D), the
     drawing the solve gave it (-1: none; changed in place by the moves), which variations are surely placed
-    (by a reviewer, or at the review threshold or above) and which the book may move (unsure, not a
-    reviewer's, not named by a file name or provenance); ``by_looks``: which were placed by looks alone (not a
-    reviewer's, not named), ``first``: the first solve (both None: the each-other hold does not apply)."""
+    (by a reviewer, or at the review threshold or above), which were placed by looks alone (not a reviewer's,
+    not named by a file name or provenance), and the first solve (None: the each-other hold does not apply)."""
 
     log_posterior: np.ndarray
     assigned: np.ndarray
     sure: np.ndarray
-    movable: np.ndarray
-    by_looks: np.ndarray | None = None
+    by_looks: np.ndarray
     first: FirstSolve | None = None
+
+    @property
+    def movable(self) -> np.ndarray:
+        """The variations the book may move: placed by looks alone, and unsure."""
+        return self.by_looks & ~self.sure
 
     def kept(self) -> np.ndarray:
         return kept_log_probability(self.log_posterior, self.assigned)
@@ -171,7 +174,7 @@ def unite_split_groups(placements: Placements, neighbours: np.ndarray, capacity:
     if not groups:
         return nothing
     owners = _drawing_owners(groups, placements)
-    in_a_group = _in_any(groups, assigned.size)
+    in_a_group, movable = _in_any(groups, assigned.size), placements.movable
     kept, counts = placements.kept(), np.bincount(assigned[assigned >= 0], minlength=placements.log_posterior.shape[1])
     moved = []
     for at, members in enumerate(groups):
@@ -182,7 +185,7 @@ def unite_split_groups(placements: Placements, neighbours: np.ndarray, capacity:
             continue
         home = max(homes)[1]
         elsewhere = np.array([owners.get(int(drawing), at) != at for drawing in assigned[members]])
-        away = members[elsewhere & placements.movable[members]]
+        away = members[elsewhere & movable[members]]
         if away.size:
             away = np.concatenate([away, _followers_on(set(assigned[away].tolist()), members, in_a_group,
                                                        neighbours, placements)])
@@ -206,9 +209,9 @@ def hold_groups_with_no_drawing(placements: Placements, neighbours: np.ndarray) 
     from none of them. Their pairs are held (not printed) for a reviewer, who may place them or say "none"."""
     assigned = placements.assigned
     groups = look_alike_groups(assigned >= 0, neighbours, smallest=2)     # as the split-group move sees owners
-    owners = _drawing_owners(groups, placements)
+    owners, movable = _drawing_owners(groups, placements), placements.movable
     held = [members for at, members in enumerate(groups)
-            if members.size >= NO_DRAWING_MIN_GROUP and placements.movable[members].all()
+            if members.size >= NO_DRAWING_MIN_GROUP and movable[members].all()
             and all(owners.get(drawing, at) != at for drawing in assigned[members].tolist())]
     return np.concatenate(held) if held else np.zeros(0, dtype=np.int64)
 
@@ -226,7 +229,7 @@ def hold_drawings_vouched_for_by_each_other(placements: Placements, printed: np.
     like it, or were placed on it before they heard each other."""
     nothing = np.zeros(0, dtype=np.int64)
     first, by_looks = placements.first, placements.by_looks
-    if first is None or by_looks is None:
+    if first is None:
         return nothing
     assigned = placements.assigned
     on = np.maximum(assigned, 0)

@@ -646,13 +646,13 @@ def _drawing_log_probabilities(probabilities: np.ndarray) -> np.ndarray:
 
 def _placements(evidence: _Evidence, assigned: np.ndarray, fixed: np.ndarray, first: FirstSolve | None) -> Placements:
     """What the book-level moves read: log-probabilities, the solve's drawings, which pairs are sure (a
-    reviewer's, or at REVIEW_BELOW or above), which the looks decided, which of those the book may move (the
-    unsure), and the first solve (None: the each-other hold does not apply)."""
+    reviewer's, or at REVIEW_BELOW or above), which the looks decided (the book may move the unsure of them),
+    and the first solve (None: the each-other hold does not apply)."""
     log_posterior = _drawing_log_probabilities(evidence.posterior())
     placed = assigned >= 0
     sure = placed & (fixed | (kept_log_probability(log_posterior, assigned) >= math.log(REVIEW_BELOW)))
     by_looks = placed & ~fixed & ~evidence.named()
-    return Placements(log_posterior, assigned, sure, by_looks & ~sure, by_looks, first)
+    return Placements(log_posterior, assigned, sure, by_looks, first)
 
 
 def _anchors_speak_for(posterior: np.ndarray, placed_on: np.ndarray, fixed: np.ndarray,
